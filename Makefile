@@ -1,0 +1,42 @@
+# Giftloop: `make run` for the demo on the embedded defaults, `make test` for the whole suite.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PORTAL  := $(VENV)/bin/portal
+PYTHON  ?= python3
+
+.PHONY: setup run test worker services chromium bench clean
+
+setup: $(VENV)/.installed static/vendor/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+# Front-end packages come from npm (package-lock.json) and are copied, never committed.
+static/vendor/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/
+	touch $@
+
+run: setup
+	$(PORTAL) db upgrade
+	$(PORTAL) demo
+	$(PORTAL) run --host 127.0.0.1 --port 5000
+
+test: setup services chromium
+	$(PY) -m pytest
+
+services:
+	@scripts/ensure-services.sh
+
+chromium:
+	@scripts/ensure-chromium.sh
+
+worker: setup
+	$(PORTAL) worker
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache .hypothesis

@@ -1,0 +1,59 @@
+"""Giftloop: gift cards, wallet credit and loyalty points in one portal."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portal import config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: settings, extensions, security, blueprints, CLI."""
+    app = Flask(
+        "portal",
+        template_folder=str(config.ROOT / "templates"),
+        static_folder=str(config.ROOT / "static"),
+        instance_path=str(config.INSTANCE),
+    )
+    app.config.from_object(config.Defaults)
+    app.config.update(config.from_environment())
+    if test_config:
+        app.config.update(test_config)
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(
+            app.config["SQLALCHEMY_DATABASE_URI"]
+        )
+
+    from portal import auth, cli, services
+    from portal.extensions import csrf, db, migrate
+    from portal.web import errors, filters, security
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
+    csrf.init_app(app)
+    services.init_app(app)
+    auth.init_app(app)
+    security.init_app(app)
+    filters.init_app(app)
+    errors.init_app(app)
+    _register_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.admin import bp as admin_bp
+    from portal.api import bp as api_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.customer import bp as customer_bp
+    from portal.extensions import csrf
+    from portal.merchant import bp as merchant_bp
+    from portal.public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(customer_bp, url_prefix="/wallet")
+    app.register_blueprint(merchant_bp, url_prefix="/till")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    # The API authenticates each request by bearer token, not by cookie, so CSRF does not apply.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")

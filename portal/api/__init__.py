@@ -1,0 +1,22 @@
+"""The JSON API (DESIGN §5): bearer tokens, problem documents, idempotent writes."""
+
+from flask import Blueprint
+
+from portal.api.tokens import authenticate_request, token_user
+from portal.web.guards import protect
+from portal.web.problems import problem
+
+bp = Blueprint("api", __name__)
+bp.before_request(authenticate_request)
+protect(
+    bp,
+    ("customer", "merchant", "admin"),
+    identify=token_user,
+    unauthenticated=lambda: problem(
+        "unauthorized", "Send a valid token as 'Authorization: Bearer <token>'.",
+        headers={"WWW-Authenticate": 'Bearer realm="giftloop"'},
+    ),
+    forbidden=lambda: problem("forbidden", "This token's role may not call this endpoint."),
+)
+
+from portal.api import routes  # noqa: E402,F401

@@ -1,0 +1,112 @@
+"""Sign up, sign in, sign out and change password."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from portal.auth import users
+from portal.auth.forms import PasswordForm, SignInForm, SignUpForm
+from portal.errors import ValidationError
+from portal.extensions import db
+from portal.models import SecurityEvent
+from portal.public.routes import home_for
+from portal.services import services
+from portal.web.forms import show_domain_error
+from portal.web.guards import protect, roles
+
+bp = Blueprint("auth", __name__)
+protect(bp, None)
+
+
+def _safe_next(default: str) -> str:
+    """Follow ``next`` only to a path on this site."""
+    target = request.args.get("next", "")
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
+        return target
+    return default
+
+
+def _start_session(user) -> None:
+    session.clear()  # a new session id after sign-in: no fixation
+    login_user(user, remember=False)
+    session.permanent = user.is_customer
+    session["signed_in_at"] = datetime.now(timezone.utc).timestamp()
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    """Create a customer account and sign it in."""
+    form = SignUpForm()
+    if form.validate_on_submit():
+        try:
+            user = users.create_user(db.session, form.email.data, form.password.data, name=form.name.data or "")
+        except ValidationError as error:
+            show_domain_error(form, error)
+        else:
+            db.session.commit()
+            _start_session(user)
+            flash("Welcome to Giftloop! Your wallet is ready.", "success")
+            return redirect(_safe_next(home_for(user)))
+    return render_template("auth/signup.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():
+    """Sign in with e-mail and password; repeated failures are slowed down."""
+    form = SignInForm()
+    throttle = services().signin_throttle
+    if form.validate_on_submit():
+        email = (form.email.data or "").strip().lower()
+        subjects = (f"ip:{request.remote_addr}", f"email:{email}")
+        wait = throttle.retry_after(*subjects)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            form.form_errors.append(
+                f"Too many sign-in attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again."
+            )
+            response = render_template("auth/signin.html", form=form), 429, {"Retry-After": str(wait)}
+            return response
+        user = users.authenticate(db.session, email, form.password.data)
+        if user is None:
+            for subject in throttle.fail(*subjects):
+                db.session.add(SecurityEvent(kind="signin_locked", subject=subject, detail="too many failed sign-ins"))
+            db.session.commit()
+            form.form_errors.append("That e-mail address and password don't match an account.")
+            return render_template("auth/signin.html", form=form), 401
+        throttle.clear(f"email:{email}")
+        db.session.commit()
+        _start_session(user)
+        return redirect(_safe_next(home_for(user)))
+    return render_template("auth/signin.html", form=form), 422 if form.errors else 200
+
+
+@bp.post("/signout")
+def signout():
+    """Sign out and forget the session."""
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.signin"))
+
+
+@bp.route("/settings/password", methods=["GET", "POST"])
+@roles("customer", "merchant", "admin")
+def password():
+    """Change the password; other sessions of this user end."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            users.change_password(current_user, form.current_password.data, form.new_password.data)
+        except ValidationError as error:
+            show_domain_error(form, error, {"password": "new_password"})
+        else:
+            db.session.commit()
+            _start_session(current_user._get_current_object())  # this session carries the new version
+            flash("Your password is changed.", "success")
+            return redirect(home_for(current_user))
+    return render_template("auth/password.html", form=form), 422 if form.errors else 200

@@ -1,0 +1,87 @@
+"""Accounts of people: sign-up, credentials, roles. No HTTP here."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.auth.passwords import hash_password, verify_password
+from portal.errors import ValidationError
+from portal.models import Merchant, User, utcnow
+from portal.models.users import ROLES
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalise_email(email: str) -> str:
+    """Trim and lower-case an address; refuse what is not shaped like one."""
+    email = (email or "").strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise ValidationError("Enter an e-mail address like name@example.com", field="email")
+    return email
+
+
+def check_password_rule(password: str) -> None:
+    """The one password rule, for sign-up, password change and the command line."""
+    if len(password or "") < MIN_PASSWORD:
+        raise ValidationError(
+            f"Use at least {MIN_PASSWORD} characters for your password", field="password"
+        )
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError(f"Use at most {MAX_PASSWORD} characters", field="password")
+
+
+def create_user(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    role: str = "customer",
+    name: str = "",
+    merchant: Merchant | None = None,
+) -> User:
+    """Create a user. Raise ValidationError if the address is taken or a rule is broken."""
+    email = normalise_email(email)
+    check_password_rule(password)
+    if role not in ROLES:
+        raise ValidationError(f"Role must be one of {', '.join(ROLES)}", field="role")
+    if (role == "merchant") != (merchant is not None):
+        raise ValidationError("Merchant staff need a merchant, and only they have one", field="merchant")
+    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise ValidationError("An account with this e-mail address already exists", field="email")
+    user = User(
+        email=email,
+        name=name.strip(),
+        password_hash=hash_password(password),
+        role=role,
+        merchant=merchant,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user whose address and password these are, or None (same cost either way)."""
+    try:
+        email = normalise_email(email)
+    except ValidationError:
+        email = ""
+    user = session.scalar(sa.select(User).where(User.email == email)) if email else None
+    if not verify_password(user.password_hash if user else None, password or ""):
+        return None
+    user.last_signed_in_at = utcnow()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Change a password; every other session of the user ends. Raise ValidationError if refused."""
+    if not verify_password(user.password_hash, current or ""):
+        raise ValidationError("That is not your current password", field="current_password")
+    check_password_rule(new)
+    user.password_hash = hash_password(new)
+    user.session_version += 1

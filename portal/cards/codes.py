@@ -1,0 +1,240 @@
+"""Gift card codes: generation, check character, forgiving input, masking, keyed storage, QR tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from portal.errors import ValidationError
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+_VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
+_DATA_SYMBOLS = 16  # 16 x 5 bits = 80 random bits
+_PREFIX = "GC"
+
+# Crockford's decoding rules for look-alikes; U stays invalid (it was left out to avoid accidental obscenity).
+_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+# Spaces, dashes (including the typographic ones mail clients substitute) and underscores are ignored.
+_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
+CARD_CODE_RE = re.compile(r"GC-[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){3}-[0-9A-HJKMNP-TV-Z]")
+
+_NOT_A_CODE = (
+    "That doesn't look like a gift card code: it should be GC- followed by 17 letters and digits, "
+    "like GC-XXXX-XXXX-XXXX-XXXX-X"
+)
+_TYPO = "That code has a typo: please check it and try again"
+
+# --- Check character -------------------------------------------------------------------------
+#
+# Symbols are elements of GF(32) = GF(2)[x]/(x^5 + x^2 + 1). That polynomial is primitive, so
+# alpha = x (the value 2) has multiplicative order 31. The check is the Horner loop
+#     interim = 0;  for each symbol v: interim = alpha*interim XOR v
+# run over the 16 data symbols and the check symbol c, with c chosen so the final interim is 0:
+#     S = sum_{j=0..16} alpha^(16-j) * v_j = 0      (v_16 = c; "+" is XOR)
+# Each position j has weight w_j = alpha^(16-j). These 17 weights are non-zero and pairwise
+# distinct, because alpha has order 31 > 16.
+# Proof that every single substitution and every adjacent transposition is detected:
+#   * Substitution v_j -> v_j + e, e != 0: S changes by w_j * e, a product of two non-zero
+#     field elements, hence non-zero; S != 0 and the code is rejected. Holds for the check too.
+#   * Swapping v_j and v_k (j != k, v_j != v_k): S changes by
+#     w_j v_k + w_k v_j - w_j v_j - w_k v_k = (w_j + w_k)(v_j + v_k)   (characteristic 2),
+#     both factors non-zero (distinct weights, distinct symbols), hence non-zero.
+#     So every transposition is caught, adjacent or not, including data <-> check symbol.
+# (Damm's scheme gets the same guarantees from a quasigroup; a field makes the proof one line.)
+_POLY = 0b100101  # x^5 + x^2 + 1
+
+
+def _times_alpha(value: int) -> int:
+    """Multiply a GF(32) element by alpha = x."""
+    value <<= 1
+    return value ^ _POLY if value & 0b100000 else value
+
+
+def _syndrome(symbols: str) -> int:
+    """Horner sum of the symbols' weighted values; 0 for a code with its correct check symbol."""
+    interim = 0
+    for ch in symbols:
+        interim = _times_alpha(interim) ^ _VALUE[ch]
+    return interim
+
+
+def check_character(data: str) -> str:
+    """The check symbol for 16 data symbols: the c making alpha*S(data) XOR c equal 0."""
+    return ALPHABET[_times_alpha(_syndrome(data))]
+
+
+def _display(symbols: str) -> str:
+    """Canonical form GC-XXXX-XXXX-XXXX-XXXX-C from 17 symbols."""
+    groups = [symbols[i : i + 4] for i in range(0, _DATA_SYMBOLS, 4)]
+    return "-".join([_PREFIX, *groups, symbols[_DATA_SYMBOLS:]])
+
+
+def generate_card_code() -> str:
+    """A fresh card code carrying 80 bits from the OS CSPRNG."""
+    bits = secrets.randbits(5 * _DATA_SYMBOLS)
+    data = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in reversed(range(_DATA_SYMBOLS)))
+    return _display(data + check_character(data))
+
+
+def normalise(text: str) -> str:
+    """Canonical GC-… form of a typed card code, or ValidationError (checked before any DB look-up)."""
+    # The length cap keeps a pasted essay from doing work; isascii keeps "ß".upper() == "SS" out.
+    if not isinstance(text, str) or len(text) > 80:
+        raise ValidationError(_NOT_A_CODE, field="code")
+    s = _SEPARATORS.sub("", text)
+    if not s.isascii():
+        raise ValidationError(_NOT_A_CODE, field="code")
+    s = s.upper()
+    # "GC" are valid symbols too, so only the length tells the prefix from data.
+    if len(s) == len(_PREFIX) + _DATA_SYMBOLS + 1 and s.startswith(_PREFIX):
+        s = s[len(_PREFIX) :]
+    s = s.translate(_LOOKALIKES)
+    if len(s) != _DATA_SYMBOLS + 1 or any(ch not in _VALUE for ch in s):
+        raise ValidationError(_NOT_A_CODE, field="code")
+    if _syndrome(s) != 0:
+        raise ValidationError(_TYPO, field="code")
+    return _display(s)
+
+
+def is_card_code(text: str) -> bool:
+    """Whether text is a card code with a valid check character (in any forgiving spelling)."""
+    try:
+        normalise(text)
+    except ValidationError:
+        return False
+    return True
+
+
+def canonical(code: str) -> str:
+    """The one spelling we hash: the GC-… form for card codes, else upper-cased without spaces/dashes."""
+    try:
+        return normalise(code)
+    except ValidationError:
+        return re.sub(r"[\s\-]+", "", code).upper()
+
+
+def mask(code: str) -> str:
+    """Safe-to-show form: GC-••••-••••-••••-7F3K-C, or campaign codes with only the tail visible."""
+    try:
+        return "GC-••••-••••-••••-" + normalise(code)[-6:]
+    except ValidationError:
+        s = code.strip()
+        keep = 4 if len(s) >= 8 else len(s) // 2  # never reveal most of a short code
+        return "•" * (len(s) - keep) + s[len(s) - keep :]
+
+
+# --- Storage: keyed hash for look-up, AEAD for reveal -----------------------------------------
+
+
+def _derive(secret_key: str | bytes, info: bytes) -> bytes:
+    """A 32-byte sub-key bound to its purpose, so one key's use cannot help attack another."""
+    ikm = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
+    if not ikm:
+        raise ValueError("A non-empty secret key is required")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(ikm)
+
+
+class CodeVault:
+    """Hashes codes for look-up and encrypts them for display; a DB dump alone yields no code."""
+
+    _AAD = b"giftloop-code-v1"
+    _NONCE = 12
+
+    def __init__(self, secret_key: str | bytes) -> None:
+        self._mac_key = _derive(secret_key, b"giftloop code hmac")
+        self._aead = AESGCM(_derive(secret_key, b"giftloop code encryption"))
+
+    def lookup_hash(self, code: str) -> str:
+        """Hex HMAC-SHA256 of the canonical spelling: equal for every way of typing the same code."""
+        return hmac.new(self._mac_key, canonical(code).encode(), hashlib.sha256).hexdigest()
+
+    def encrypt(self, code: str) -> bytes:
+        """nonce || AES-GCM ciphertext of the code exactly as given (store the display form)."""
+        nonce = os.urandom(self._NONCE)
+        return nonce + self._aead.encrypt(nonce, code.encode(), self._AAD)
+
+    def decrypt(self, blob: bytes) -> str:
+        """The stored code; ValueError if the blob was altered or made with another key."""
+        if len(blob) < self._NONCE + 16:
+            raise ValueError("Encrypted code is truncated")
+        try:
+            plain = self._aead.decrypt(blob[: self._NONCE], blob[self._NONCE :], self._AAD)
+        except InvalidTag:
+            raise ValueError("Encrypted code failed authentication") from None
+        return plain.decode()
+
+
+# --- QR tokens ------------------------------------------------------------------------------
+#
+# QR1.<card id>.<minute window>.<80-bit HMAC>, all in upper-case Crockford base32 so the whole
+# token fits QR "alphanumeric" mode (denser than bytes) and stays near 35 characters.
+
+_WINDOW = 60  # seconds per token rotation
+_SKEW = 5  # seconds a token may be from the future: app servers' clocks differ slightly
+_MAC_SYMBOLS = 16  # 80 bits: plenty for a token that lives two minutes
+_QR_RE = re.compile(r"QR1\.([0-9A-HJKMNP-TV-Z]{1,13})\.([0-9A-HJKMNP-TV-Z]{1,8})\.([0-9A-HJKMNP-TV-Z]{16})")
+
+
+def _b32(n: int) -> str:
+    """Crockford base32 of a non-negative int, no leading zeros."""
+    out = ALPHABET[n & 31]
+    while n := n >> 5:
+        out = ALPHABET[n & 31] + out
+    return out
+
+
+def _unb32(text: str) -> int:
+    n = 0
+    for ch in text:
+        n = n << 5 | _VALUE[ch]
+    return n
+
+
+def is_qr_token(text: str) -> bool:
+    """Whether text is shaped like a QR token (resolve() decides whether it is valid now)."""
+    return isinstance(text, str) and _QR_RE.fullmatch(text.strip().upper()) is not None
+
+
+class QrTokens:
+    """Short signed tokens naming a card, rotating every minute, valid for two minute windows."""
+
+    def __init__(self, secret_key: str | bytes) -> None:
+        self._key = _derive(secret_key, b"giftloop qr token")
+
+    def _mac(self, card_id: int, window: int) -> str:
+        digest = hmac.new(self._key, f"QR1.{card_id}.{window}".encode(), hashlib.sha256).digest()
+        bits = int.from_bytes(digest[: 5 * _MAC_SYMBOLS // 8])
+        return _b32(bits).rjust(_MAC_SYMBOLS, "0")
+
+    def issue(self, card_id: int, now: float | None = None) -> str:
+        """The token for this card in the current minute window."""
+        if type(card_id) is not int or card_id < 0:
+            raise ValueError("card_id must be a non-negative int")
+        window = int((time.time() if now is None else now) // _WINDOW)
+        return f"QR1.{_b32(card_id)}.{_b32(window)}.{self._mac(card_id, window)}"
+
+    def resolve(self, token: str, now: float | None = None) -> int | None:
+        """The card id if the token is genuine and from this or the previous minute, else None."""
+        match = _QR_RE.fullmatch(token.strip().upper()) if isinstance(token, str) else None
+        if match is None:
+            return None
+        id_text, window_text, mac = match.groups()
+        card_id, window = _unb32(id_text), _unb32(window_text)
+        # Only the canonical spelling is genuine, so a token has exactly one form.
+        if _b32(card_id) != id_text or _b32(window) != window_text:
+            return None
+        if not hmac.compare_digest(self._mac(card_id, window), mac):
+            return None
+        current = time.time() if now is None else now
+        if not (window * _WINDOW - _SKEW <= current < (window + 2) * _WINDOW):
+            return None
+        return card_id

@@ -1,0 +1,79 @@
+"""Settings from the environment (DESIGN §1), with an optional ``.env``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def database_url(raw: str | None) -> str:
+    """Give a plain ``postgresql://`` URL (as platforms hand it out) the installed driver."""
+    if not raw:
+        return f"sqlite:///{INSTANCE / 'portal.db'}"
+    for plain in ("postgres://", "postgresql://"):
+        if raw.startswith(plain):
+            return "postgresql+psycopg://" + raw[len(plain):]
+    return raw
+
+
+def _development_secret() -> str:
+    """Generate the secret once into ``instance/`` so sessions survive restarts."""
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def from_environment() -> dict:
+    """Read the portal's settings from the environment (and ``.env``)."""
+    load_dotenv(ROOT / ".env")
+    env = os.environ
+    production = env.get("PORTAL_ENV", "development") == "production"
+    secret = env.get("SECRET_KEY")
+    if not secret:
+        if production:
+            raise RuntimeError("SECRET_KEY must be set when PORTAL_ENV=production")
+        secret = _development_secret()
+    return {
+        "SECRET_KEY": secret,
+        "PORTAL_CODE_KEY": env.get("PORTAL_CODE_KEY") or secret,
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL")),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SMTP_URL": env.get("SMTP_URL") or None,
+        "MAIL_FROM": env.get("MAIL_FROM", "Giftloop <no-reply@localhost>"),
+        "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        "SESSION_COOKIE_SECURE": production or env.get("SESSION_COOKIE_SECURE") == "1",
+    }
+
+
+class Defaults:
+    """Settings that are not taken from the environment."""
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Customers keep a session for a month; staff and admins at shared tills far less
+    # (enforced per request in portal/auth/sessions.py).
+    PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+    STAFF_SESSION_LIFETIME = timedelta(hours=8)
+    ADMIN_SESSION_LIFETIME = timedelta(hours=2)
+    WTF_CSRF_HEADERS = ["X-CSRFToken"]
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SIGNIN_LIMIT = 10  # failed sign-ins per account per window
+    SIGNIN_IP_LIMIT = 100  # per network address: higher, as an office or a NAT shares one
+    SIGNIN_WINDOW_SECONDS = 15 * 60
+    GUESS_LIMIT = 10  # failed code look-ups per window (DESIGN §7)
+    GUESS_WINDOW_SECONDS = 15 * 60
+    ARGON2_MEMORY_KIB = 19 * 1024  # OWASP minimum for Argon2id
+    ARGON2_TIME_COST = 2

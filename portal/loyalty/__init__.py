@@ -1,0 +1,1 @@
+"""Loops, the loyalty points: tiers, earning and converting."""

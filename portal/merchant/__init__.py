@@ -1,0 +1,10 @@
+"""The merchant till: checkout, counter sales, activity and reports."""
+
+from flask import Blueprint
+
+from portal.web.guards import protect
+
+bp = Blueprint("merchant", __name__)
+protect(bp, ("merchant",))
+
+from portal.merchant import routes  # noqa: E402,F401

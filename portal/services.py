@@ -1,0 +1,43 @@
+"""Long-lived handles the app builds once: Redis, throttles, the code vault and QR tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, current_app
+
+from portal.cards.codes import CodeVault, QrTokens
+from portal.throttle import Throttle
+
+
+@dataclass
+class Services:
+    redis: redis.Redis | None
+    signin_throttle: Throttle
+    guess_throttle: Throttle
+    vault: CodeVault
+    qr: QrTokens
+
+
+def init_app(app: Flask) -> None:
+    cfg = app.config
+    client = None
+    if cfg.get("REDIS_URL"):
+        # Short timeouts: a Redis outage must not stall pages or redemptions.
+        client = redis.Redis.from_url(cfg["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5)
+    app.extensions["giftloop"] = Services(
+        redis=client,
+        signin_throttle=Throttle(
+            "signin", cfg["SIGNIN_LIMIT"], cfg["SIGNIN_WINDOW_SECONDS"], client,
+            per_kind={"ip": cfg["SIGNIN_IP_LIMIT"]},
+        ),
+        guess_throttle=Throttle("guess", cfg["GUESS_LIMIT"], cfg["GUESS_WINDOW_SECONDS"], client),
+        vault=CodeVault(cfg["PORTAL_CODE_KEY"]),
+        qr=QrTokens(cfg["SECRET_KEY"]),
+    )
+
+
+def services() -> Services:
+    """The current app's services."""
+    return current_app.extensions["giftloop"]

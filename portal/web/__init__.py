@@ -1,0 +1,1 @@
+"""Shared view helpers: page-or-fragment rendering, guards, security headers, errors."""
