@@ -1,0 +1,67 @@
+"""The ``portal`` command line: users, merchants, tokens and the demo."""
+
+from __future__ import annotations
+
+from portal.api.tokens import find_token
+from portal.extensions import db
+from portal.models import Merchant, User
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count(model.id)))
+
+
+def test_the_demo_loads_once_and_is_safe_to_run_again(app, runner):
+    """Does `portal demo` create its sign-ins the first time and nothing the second?"""
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "alice@giftloop.test / giftloop-demo" in first.output
+    users, merchants = count(app, User), count(app, Merchant)
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0
+    assert "alice@giftloop.test" not in second.output
+    assert (count(app, User), count(app, Merchant)) == (users, merchants)
+
+
+def test_an_admin_creates_a_merchant_and_its_staff(app, runner):
+    """Can a merchant and a staff member of it be created from the command line?"""
+    result = runner.invoke(args=["merchants", "create", "tea-house", "--name", "Tea House", "--currency", "eur"])
+    assert result.exit_code == 0, result.output
+    assert "Created merchant tea-house (Tea House, EUR)" in result.output
+    result = runner.invoke(
+        args=["users", "create", "lee@tea.test", "--role", "merchant", "--merchant", "tea-house", "--password", "a long secret"]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        lee = db.session.scalar(db.select(User).where(User.email == "lee@tea.test"))
+        assert lee.role == "merchant" and lee.merchant.slug == "tea-house"
+
+
+def test_bad_command_line_input_is_explained_and_stores_nothing(app, runner):
+    """Do a bad slug, an unknown currency, a short password and a missing merchant each say why?"""
+    cases = [
+        (["merchants", "create", "Tea House", "--name", "Tea"], "Use lower-case letters, digits and dashes"),
+        (["merchants", "create", "tea", "--name", "Tea", "--currency", "XXQ"], "Unknown currency XXQ"),
+        (["users", "create", "kim@x.test", "--password", "short"], "Use at least 10 characters"),
+        (["users", "create", "kim@x.test", "--role", "merchant", "--password", "a long secret"], "Merchant staff need a merchant"),
+        (["users", "create", "kim@x.test", "--merchant", "nowhere", "--password", "a long secret"], "No merchant with slug 'nowhere'"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(args=args)
+        assert result.exit_code != 0, args
+        assert message in result.output, (args, result.output)
+    assert count(app, User) == 0 and count(app, Merchant) == 0
+
+
+def test_a_token_is_printed_once_and_stored_only_as_a_hash(app, runner, people):
+    """Does `portal tokens create` print a working token that the database does not hold?"""
+    result = runner.invoke(args=["tokens", "create", people["customer"], "--name", "laptop"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    assert token.startswith("glt_")
+    with app.app_context():
+        row = find_token(db.session, token)
+        assert row.name == "laptop" and row.token_hash != token and token not in row.token_hash
+    response = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.json["email"] == people["customer"]
