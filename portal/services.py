@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from flask import Flask, current_app
 
 from portal.cards.codes import CodeVault, QrTokens
@@ -25,7 +27,9 @@ def init_app(app: Flask) -> None:
     client = None
     if cfg.get("REDIS_URL"):
         # Short timeouts: a Redis outage must not stall pages or redemptions.
-        client = redis.Redis.from_url(cfg["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = redis.Redis.from_url(
+            cfg["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
     app.extensions["giftloop"] = Services(
         redis=client,
         signin_throttle=Throttle(

@@ -14,6 +14,7 @@ import time
 import redis
 
 log = logging.getLogger(__name__)
+REDIS_PAUSE_SECONDS = 5.0
 
 
 class _LocalCounters:
@@ -56,6 +57,17 @@ class Throttle:
         self.per_kind = per_kind or {}
         self._redis = client
         self._local = _LocalCounters()
+        # After a Redis error, skip Redis for a few seconds rather than wait on it every request.
+        self._redis_resumes_at = 0.0
+
+    def _remote(self) -> redis.Redis | None:
+        if self._redis is None or time.monotonic() < self._redis_resumes_at:
+            return None
+        return self._redis
+
+    def _redis_failed(self) -> None:
+        self._redis_resumes_at = time.monotonic() + REDIS_PAUSE_SECONDS
+        log.warning("Redis unavailable; throttle %s counts in this process for now", self.name)
 
     def limit_for(self, subject: str) -> int:
         return self.per_kind.get(subject.partition(":")[0], self.limit)
@@ -85,33 +97,32 @@ class Throttle:
         for subject in subjects:
             key = self._key(subject)
             self._local.delete(key)
-            if self._redis is not None:
+            if (remote := self._remote()) is not None:
                 try:
-                    self._redis.delete(key)
+                    remote.delete(key)
                 except redis.RedisError:
-                    log.warning("Redis unavailable; throttle %s cleared locally only", self.name)
+                    self._redis_failed()
 
     def _incr(self, key: str) -> int:
-        if self._redis is not None:
+        if (remote := self._remote()) is not None:
             try:
-                pipe = self._redis.pipeline()
+                pipe = remote.pipeline()
                 pipe.incr(key)
                 pipe.expire(key, self.window, nx=True)
                 return int(pipe.execute()[0])
             except redis.RedisError:
-                log.warning("Redis unavailable; throttle %s counts in this process", self.name)
+                self._redis_failed()
         return self._local.incr(key, self.window)
 
     def _get(self, key: str) -> tuple[int, int]:
         local = self._local.get(key)
-        if self._redis is not None:
+        if (remote := self._remote()) is not None:
             try:
-                pipe = self._redis.pipeline()
+                pipe = remote.pipeline()
                 pipe.get(key)
                 pipe.ttl(key)
                 count, ttl = pipe.execute()
-                remote = (int(count or 0), max(int(ttl), 1))
-                return max(remote, local)
+                return max((int(count or 0), max(int(ttl), 1)), local)
             except redis.RedisError:
-                log.warning("Redis unavailable; throttle %s read from this process", self.name)
+                self._redis_failed()
         return local
