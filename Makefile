@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 static/vendor/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor
-	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/jsqr/dist/jsQR.js static/vendor/
 	touch $@
 
 run: setup

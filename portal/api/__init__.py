@@ -4,7 +4,9 @@ from flask import Blueprint
 
 from portal.api.tokens import authenticate_request, token_user
 from portal.web.guards import protect
-from portal.web.problems import problem
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.web.problems import from_domain_error, problem
 
 bp = Blueprint("api", __name__)
 bp.before_request(authenticate_request)
@@ -19,4 +21,13 @@ protect(
     forbidden=lambda: problem("forbidden", "This token's role may not call this endpoint."),
 )
 
-from portal.api import routes  # noqa: E402,F401
+
+
+@bp.errorhandler(DomainError)
+def _refused(error: DomainError):
+    """A refused operation answers with its problem document; nothing was changed."""
+    db.session.rollback()
+    return from_domain_error(error)
+
+
+from portal.api import cards, me  # noqa: E402,F401

@@ -1,0 +1,127 @@
+"""Idempotent API writes (DESIGN §5, after the IETF httpapi Idempotency-Key draft).
+
+The first answer to a key is stored with a fingerprint of the request, in the same database
+transaction as the money it moves. The same key and request get that answer again; another
+request under the key gets 422 ``idempotency_conflict``; a request that arrives while the
+first still runs gets 409 ``idempotency_in_progress`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Response, current_app, g, request
+from sqlalchemy.exc import IntegrityError
+
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import IdempotencyRecord, utcnow
+from portal.web.problems import from_domain_error, problem
+
+KEEP_FOR = timedelta(days=7)
+MAX_KEY_LENGTH = 200
+
+
+def fingerprint() -> str:
+    """SHA-256 over method, path and the JSON body in canonical form."""
+    try:
+        body = request.get_json(silent=True)
+    except Exception:  # noqa: BLE001 - a body that is not JSON is fingerprinted as bytes
+        body = None
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")) if body is not None else request.get_data(as_text=True)
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _lock_key(scope: str, key: str) -> int:
+    """A signed 64-bit number naming (scope, key) for a PostgreSQL advisory lock."""
+    return int.from_bytes(hashlib.sha256(f"{scope}\0{key}".encode()).digest()[:8], "big", signed=True)
+
+
+def _try_lock(scope: str, key: str) -> bool:
+    """Hold a transaction-scoped lock on the key; False when another request holds it."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite has one writer at a time; the unique index settles the rest
+    return bool(db.session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(scope, key)))))
+
+
+def _replay(record: IdempotencyRecord, print_: str) -> Response:
+    if record.fingerprint != print_:
+        return problem(
+            "idempotency_conflict",
+            "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
+        )
+    response = current_app.response_class(record.response_body, status=record.response_status)
+    response.mimetype = "application/problem+json" if record.response_status >= 400 else "application/json"
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _find(scope: str, key: str) -> IdempotencyRecord | None:
+    return db.session.scalar(
+        sa.select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key, IdempotencyRecord.expires_at > utcnow()
+        )
+    )
+
+
+def idempotent(view):
+    """Run a write once per Idempotency-Key; the view flushes, this commits with the record."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return problem("validation_error", "Send an Idempotency-Key header with every write.", status=400)
+        if len(key) > MAX_KEY_LENGTH:
+            return problem("validation_error", f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.", status=400)
+        scope = f"token:{g.api_token.id} {request.method} {request.url_rule.rule}"
+        print_ = fingerprint()
+        g.idempotency = (key, print_)
+        if not _try_lock(scope, key):
+            return problem(
+                "idempotency_in_progress",
+                "A request with this Idempotency-Key is still being processed. Try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        if (earlier := _find(scope, key)) is not None:
+            db.session.rollback()
+            return _replay(earlier, print_)
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except DomainError as error:
+            # A refusal changes nothing but is an answer all the same: replayed like a success.
+            db.session.rollback()
+            _try_lock(scope, key)
+            response = from_domain_error(error)
+        if response.status_code >= 500 or response.status_code == 429:
+            # Not an answer to the request: a retry later must run it for real.
+            db.session.rollback()
+            return response
+        db.session.add(
+            IdempotencyRecord(
+                scope=scope, key=key, fingerprint=print_, response_status=response.status_code,
+                response_body=response.get_data(as_text=True), expires_at=utcnow() + KEEP_FOR,
+            )
+        )
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Another request with this key won a race the lock could not see (SQLite).
+            db.session.rollback()
+            earlier = _find(scope, key)
+            if earlier is None:
+                raise
+            return _replay(earlier, print_)
+        return response
+
+    return wrapper
+
+
+def request_key(prefix: str = "api") -> tuple[str, str]:
+    """(idempotency key for the domain, request hash) of the current idempotent request."""
+    key, print_ = g.idempotency
+    return f"{prefix}:{key}", print_

@@ -1,0 +1,59 @@
+"""The customer's own wallet, Loops, cards and history."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import g
+
+from portal.api import bp
+from portal.api import schemas as out
+from portal.customer.queries import dashboard_for
+from portal.extensions import db
+from portal.models import Account, Entry, Transaction
+from portal.web.guards import roles
+
+
+@bp.get("/me")
+def me():
+    """Who the token acts for; for a customer also wallet, Loops and tier."""
+    user = g.api_token.user
+    body = {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
+    if user.role == "merchant":
+        body["merchant"] = user.merchant.slug
+    if user.is_customer:
+        view = dashboard_for(db.session, user)
+        body["wallet"] = [{"balance": out.amount(a.balance, a.currency), "currency": a.currency} for a in view.wallets]
+        body["loops"] = view.loops
+        body["tier"] = view.tier.name
+        body["lifetime_loops"] = user.lifetime_loops
+        body["loops_to_next_tier"] = view.loops_to_next if view.next_tier else None
+    return body
+
+
+@bp.get("/me/cards")
+@roles("customer")
+def my_cards():
+    """The customer's cards, most urgent first."""
+    view = dashboard_for(db.session, g.api_token.user)
+    return {"cards": [out.card(line.card) for line in view.cards]}
+
+
+@bp.get("/me/transactions")
+@roles("customer")
+def my_transactions():
+    """Every transaction touching the customer's cards, wallet or Loops, newest first."""
+    user = g.api_token.user
+    rows = db.session.execute(
+        sa.select(Transaction, Entry)
+        .join(Entry, Entry.transaction_id == Transaction.id)
+        .join(Account, Account.id == Entry.account_id)
+        .where(Account.owner_id == user.id)
+        .order_by(Transaction.id.desc())
+        .limit(200)
+    ).all()
+    items = []
+    for tx, entry in rows:
+        body = out.transaction(tx)
+        body.update(amount=out.amount(entry.amount, entry.currency), currency=entry.currency, account=entry.account.kind)
+        items.append(body)
+    return {"transactions": items}
