@@ -54,7 +54,7 @@ def _amount(body: dict, currency: str) -> Money:
     return Money.parse(body["amount"], currency)
 
 
-@bp.get("/cards/<path:code>")
+@bp.get("/cards/<code>")
 @roles(*TILL)
 def card_show(code: str):
     """A card by code or QR token, and whether it can be used here."""
@@ -80,20 +80,18 @@ def card_issue():
         owner = db.session.scalar(sa.select(User).where(User.email == email.lower()))
         if owner is None or not owner.is_customer:
             raise ValidationError("No customer has that e-mail address", field="owner_email")
-    scope = None
-    if staff_merchant is not None:
-        # Staff sell cards for their own store, network-wide only if the store is set up so.
-        scope = None if staff_merchant.sells_network_cards else staff_merchant
-    elif slug := out.optional_str(body, "merchant", max_length=40):
-        scope = db.session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
-        if scope is None:
+    # Staff sell for their own store (network-wide if the store is set up so); an admin may
+    # scope a card to any merchant by slug.
+    merchant, scoped = staff_merchant, None
+    if staff_merchant is None and (slug := out.optional_str(body, "merchant", max_length=40)):
+        merchant = db.session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
+        if merchant is None:
             raise ValidationError(f"No merchant with slug {slug}", field="merchant")
-    if scope is not None and scope.currency != currency:
-        raise CurrencyMismatch(f"{scope.name} takes {scope.currency}, not {currency}")
-    key, request_hash = request_key()
+        scoped = True
     issued = operations.issue_card(
-        db.session, services().vault, amount=value, actor=_actor(), idempotency_key=key, request_hash=request_hash,
-        owner=owner, merchant=scope, expires_in_days=out.optional_int(body, "expires_in_days", low=1, high=3650),
+        db.session, services().vault, amount=value, actor=_actor(), idempotency_key=request_key(),
+        owner=owner, merchant=merchant, scope_to_merchant=scoped,
+        expires_in_days=out.optional_int(body, "expires_in_days", low=1, high=36500),
     )
     body = out.card(issued.card)
     body["code"] = issued.code
@@ -101,17 +99,16 @@ def card_issue():
     return body, 201
 
 
-@bp.post("/cards/<path:code>/redeem")
+@bp.post("/cards/<code>/redeem")
 @roles(*TILL)
 @idempotent
 def card_redeem(code: str):
     """Take value from a card for a purchase, exactly or as much as it holds."""
     body = out.json_object(request)
     card = _card(code)
-    key, request_hash = request_key()
     result = operations.redeem(
-        db.session, card, _amount(body, card.currency), actor=_actor(), idempotency_key=key,
-        request_hash=request_hash, merchant=_merchant(), allow_partial=out.optional_bool(body, "allow_partial"),
+        db.session, card, _amount(body, card.currency), actor=_actor(), idempotency_key=request_key(),
+        merchant=_merchant(), allow_partial=out.optional_bool(body, "allow_partial"),
         reference=out.optional_str(body, "reference", max_length=100),
     )
     return {
@@ -122,22 +119,21 @@ def card_redeem(code: str):
     }
 
 
-@bp.post("/cards/<path:code>/load")
+@bp.post("/cards/<code>/load")
 @roles(*TILL)
 @idempotent
 def card_load(code: str):
     """Top a card up with cash taken at the counter."""
     body = out.json_object(request)
     card = _card(code)
-    key, request_hash = request_key()
     tx = operations.load(
-        db.session, card, _amount(body, card.currency), actor=_actor(), idempotency_key=key,
-        request_hash=request_hash, source="cash", merchant=_merchant(),
+        db.session, card, _amount(body, card.currency), actor=_actor(), idempotency_key=request_key(),
+        source="cash", merchant=_merchant(),
     )
     return {"transaction": out.transaction(tx, account_id=card.account_id), "card": out.card(card)}
 
 
-@bp.get("/cards/<path:code>/transactions")
+@bp.get("/cards/<code>/transactions")
 @roles(*TILL)
 def card_transactions(code: str):
     """A card's history, newest first."""
@@ -160,9 +156,8 @@ def transaction_reverse(transaction_id: int):
     reason = out.optional_str(body, "reason", max_length=500)
     if not reason:
         raise ValidationError("Say why this is being undone", field="reason")
-    key, request_hash = request_key()
     tx = operations.reverse(
-        db.session, transaction_id, actor=_actor(), idempotency_key=key, request_hash=request_hash,
+        db.session, transaction_id, actor=_actor(), idempotency_key=request_key(),
         reason=reason, staff_merchant=_merchant(),
     )
     return {"transaction": out.transaction(tx)}, 201

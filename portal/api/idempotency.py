@@ -80,7 +80,7 @@ def idempotent(view):
             return problem("validation_error", f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.", status=400)
         scope = f"token:{g.api_token.id} {request.method} {request.url_rule.rule}"
         print_ = fingerprint()
-        g.idempotency = (key, print_)
+        g.idempotency = key
         if not _try_lock(scope, key):
             return problem(
                 "idempotency_in_progress",
@@ -121,7 +121,6 @@ def idempotent(view):
     return wrapper
 
 
-def request_key(prefix: str = "api") -> tuple[str, str]:
-    """(idempotency key for the domain, request hash) of the current idempotent request."""
-    key, print_ = g.idempotency
-    return f"{prefix}:{key}", print_
+def request_key() -> str:
+    """The current request's Idempotency-Key, as the domain's key for the ledger."""
+    return f"api:{g.idempotency}"

@@ -9,7 +9,7 @@ from portal.api import bp
 from portal.api import schemas as out
 from portal.customer.queries import dashboard_for
 from portal.extensions import db
-from portal.models import Account, Entry, Transaction
+from portal.models import Account, Entry, GiftCard, Transaction
 from portal.web.guards import roles
 
 
@@ -47,7 +47,12 @@ def my_transactions():
         sa.select(Transaction, Entry)
         .join(Entry, Entry.transaction_id == Transaction.id)
         .join(Account, Account.id == Entry.account_id)
-        .where(Account.owner_id == user.id)
+        .where(
+            sa.or_(
+                Account.owner_id == user.id,
+                Account.id.in_(sa.select(GiftCard.account_id).where(GiftCard.owner_id == user.id)),
+            )
+        )
         .order_by(Transaction.id.desc())
         .limit(200)
     ).all()
@@ -55,5 +60,7 @@ def my_transactions():
     for tx, entry in rows:
         body = out.transaction(tx)
         body.update(amount=out.amount(entry.amount, entry.currency), currency=entry.currency, account=entry.account.kind)
+        if entry.account.kind == "card":
+            body["card_id"] = tx.card_id
         items.append(body)
     return {"transactions": items}
