@@ -38,5 +38,9 @@ chromium:
 worker: setup
 	$(PORTAL) worker
 
+bench: setup services
+	@command -v wrk >/dev/null || scripts/ensure-package.sh wrk
+	$(PY) -m bench.run
+
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache .hypothesis

@@ -1,0 +1,4 @@
+-- A plain POST with an empty JSON body (the database ceiling).
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
