@@ -1,10 +1,328 @@
-from flask import render_template
+"""The till: checkout, undo, today's activity and reports.
+
+Each view parses its form, makes one domain call, commits and renders. A refusal shows its
+message by the field it concerns with 422 (429 when locked out for guessing) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from portal.merchant import bp
+from portal.cards import operations
+from portal.cards.lookup import find_card
+from portal.errors import DomainError, IdempotencyConflict, NotFound, RateLimited, ValidationError
+from portal.extensions import db
+from portal.ledger import Actor
+from portal.loyalty import points
+from portal.merchant import bp, checkout, queries, reports
+from portal.merchant.checkout import Sale
+from portal.merchant.forms import ApplyForm, LookupForm, LoopsForm, UndoForm, blank
+from portal.models import Merchant, utcnow
+from portal.money import Money
+from portal.services import services
+from portal.web.forms import show_domain_error
+from portal.web.guessing import guarded
+from portal.web.render import page_or_fragment
+
+ALREADY_PAID = "This payment was already made; it is shown below. Scan the card again to take more from it."
+ALREADY_AWARDED = "Loops for this sale were already awarded."
 
 
-@bp.get("/")
-def checkout():
-    """Show the checkout screen for the signed-in staff member's store."""
-    return render_template("merchant/checkout.html", merchant=current_user.merchant)
+def actor() -> Actor:
+    """The signed-in staff member, acting for their store."""
+    return Actor(user_id=current_user.id, merchant_id=current_user.merchant_id)
+
+
+def store() -> Merchant:
+    return current_user.merchant
+
+
+def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
+    """Undo whatever the refused call began, put its message on the form, and give the status."""
+    db.session.rollback()
+    show_domain_error(form, error, field_names)
+    return 429 if isinstance(error, RateLimited) else 422
+
+
+def answer(response: Response, error: DomainError | None = None) -> Response:
+    """Tell a locked-out till when to try again."""
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+# --- Checkout ---------------------------------------------------------------------------------
+
+
+def fresh(form_class, sale: Sale, prefix: str = "", **data):
+    """A new, empty form for this sale (with a new idempotency key if it has one)."""
+    total = str(sale.total) if sale.total is not None else ""
+    return blank(form_class, prefix=prefix, sale=sale.id, total=total, **data)
+
+
+def sale_of(form) -> Sale:
+    """The sale a posted form belongs to, read back from the ledger. Raise ValidationError if tampered with."""
+    merchant = store()
+    return checkout.open_sale(db.session, merchant, form.sale.data, checkout.parse_total(form.total.data, merchant.currency))
+
+
+def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, **_) -> str:
+    """Where the cursor goes next, so the whole sale can be done from the keyboard and the scanner."""
+    if undo:
+        return f"undo-{next(iter(undo))}"
+    if loops.email.errors or loops.form_errors:
+        return "email"
+    if apply is not None:
+        return "amount"
+    if lookup.total.errors:
+        return "total"
+    if sale.paid:
+        return "new-sale"
+    if sale.total is None and check is None and not lookup.code.errors:
+        return "total"
+    return "code"
+
+
+def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, **parts) -> Response:
+    """The checkout: the page on a first load, the sale fragment for htmx."""
+    merchant = store()
+    check = parts.get("check")
+    if check is not None and check.can_pay and parts.get("apply") is None:
+        parts["apply"] = fresh(
+            ApplyForm, sale,
+            ticket=checkout.card_ticket(current_app.config["SECRET_KEY"], check.card, current_user.id),
+            amount=str(check.suggested(sale.due())),
+        )
+    parts.setdefault("lookup", fresh(LookupForm, sale))
+    parts.setdefault("loops", fresh(LoopsForm, sale))
+    undo = parts.pop("undo", {})
+    undo_forms = {
+        t.transaction.id: undo.get(t.transaction.id) or fresh(UndoForm, sale, prefix=f"undo-{t.transaction.id}")
+        for t in sale.tenders
+        if not t.undone
+    }
+    parts.setdefault("focus", focus(sale, undo, **parts))
+    response = page_or_fragment(
+        "merchant/checkout.html", "merchant/_sale.html", status,
+        merchant=merchant, sale=sale, undo_forms=undo_forms,
+        loops_offered=checkout.loops_offered(sale, merchant), owner=checkout.card_owner(db.session, sale),
+        **parts,
+    )
+    return answer(response, error)
+
+
+def stale(error: DomainError) -> Response:
+    """A form that no longer matches any sale: start over with the reason."""
+    db.session.rollback()
+    sale = checkout.open_sale(db.session, store(), checkout.new_id(), None)
+    return screen(sale, status=422, notice=error.message)
+
+
+@bp.get("/", endpoint="checkout")
+def checkout_page():
+    """Show the checkout for a new sale: total, card code, scan."""
+    return screen(checkout.open_sale(db.session, store(), checkout.new_id(), None))
+
+
+@bp.post("/lookup")
+def lookup():
+    """Set the purchase total and look a card up by code or QR token: balance, expiry, valid here."""
+    form = LookupForm()
+    merchant = store()
+    try:
+        sale = checkout.open_sale(db.session, merchant, form.sale.data, None)
+    except DomainError as error:
+        return stale(error)
+    try:
+        sale.total = checkout.parse_total(form.total.data, merchant.currency)
+        if not (form.code.data or "").strip():
+            if sale.total is None:
+                raise ValidationError("Scan or type the card's code", field="code")
+            return screen(sale, focus="code")
+        with guarded():
+            card = find_card(db.session, form.code.data, services().vault, services().qr)
+    except DomainError as error:
+        return screen(sale, status=refuse(form, error), error=error, lookup=form)
+    return screen(sale, check=checkout.check_card(card, merchant, utcnow()))
+
+
+@bp.post("/apply")
+def apply():
+    """Take the amount from the looked-up card for this sale and show the receipt."""
+    form = ApplyForm()
+    merchant = store()
+    try:
+        sale = sale_of(form)
+    except DomainError as error:
+        return stale(error)
+    card = None
+    try:
+        card = checkout.card_from_ticket(db.session, current_app.config["SECRET_KEY"], form.ticket.data, current_user.id)
+        key = checkout.web_key(form.key.data)
+        amount = Money.parse(form.amount.data, merchant.currency)
+        checkout.check_amount(amount, sale, key)
+        paid = operations.redeem(
+            db.session, card, amount, actor=actor(), idempotency_key=key, merchant=merchant, reference=sale.reference
+        )
+        db.session.commit()
+    except IdempotencyConflict:
+        db.session.rollback()
+        return screen(sale_of(form), status=422, notice=ALREADY_PAID)
+    except DomainError as error:
+        status = refuse(form, error)
+        if card is None:  # the look-up is too old or was tampered with: scan the card again
+            return screen(sale_of(form), status=status, notice=error.message)
+        return screen(sale_of(form), status=status, check=checkout.check_card(card, merchant, utcnow()), apply=form)
+    return screen(sale_of(form), receipt=paid)
+
+
+@bp.post("/loops")
+def award_loops():
+    """Award the purchase's Loops to the customer named by e-mail, or to the owner of a card used."""
+    form = LoopsForm()
+    merchant = store()
+    try:
+        sale = sale_of(form)
+    except DomainError as error:
+        return stale(error)
+    try:
+        if sale.total is None:
+            raise ValidationError("Enter the purchase total first", field="email")
+        customer = checkout.loops_customer(db.session, sale, form.email.data)
+        points.earn(db.session, customer, sale.total, merchant, actor=actor(), idempotency_key=checkout.loops_key(sale.id))
+        db.session.commit()
+    except IdempotencyConflict:
+        db.session.rollback()
+        return screen(sale_of(form), status=422, notice=ALREADY_AWARDED)
+    except DomainError as error:
+        return screen(sale, status=refuse(form, error), loops=form)
+    return screen(sale_of(form))
+
+
+# --- Undo ---------------------------------------------------------------------------------------
+
+
+def counter_transaction_or_404(transaction_id: int):
+    try:
+        return queries.counter_transaction(db.session, store(), transaction_id)
+    except NotFound:
+        abort(404)
+
+
+def undo_page(transaction, form: UndoForm, status: int = 200):
+    """One transaction of this counter with its undo form, or the reason it cannot be undone here."""
+    today = utcnow().date()
+    [line] = queries.lines_for(db.session, [transaction], today)
+    return page_or_fragment("merchant/undo.html", "merchant/_undo.html", status, line=line, form=form, today=today)
+
+
+@bp.get("/transactions/<int:transaction_id>/undo")
+def undo_form(transaction_id: int):
+    """Ask why a transaction made at this counter today should be undone (older ones go to an admin)."""
+    transaction = counter_transaction_or_404(transaction_id)
+    return undo_page(transaction, blank(UndoForm, prefix=f"undo-{transaction_id}"))
+
+
+@bp.post("/transactions/<int:transaction_id>/undo")
+def undo(transaction_id: int):
+    """Undo a transaction made at this counter today, with a reason; back to the sale or the activity."""
+    form = UndoForm(prefix=f"undo-{transaction_id}")
+    transaction = counter_transaction_or_404(transaction_id)
+    in_sale = bool(form.sale.data)
+    try:
+        sale = sale_of(form) if in_sale else None
+        key = checkout.web_key(form.key.data)
+    except DomainError as error:
+        return stale(error)
+    try:
+        operations.reverse(
+            db.session, transaction.id, actor=actor(), idempotency_key=key, reason=form.reason.data, staff_merchant=store()
+        )
+        db.session.commit()
+    except DomainError as error:
+        status = refuse(form, error)
+        if sale is not None:
+            return screen(sale, status=status, undo={transaction_id: form})
+        return undo_page(counter_transaction_or_404(transaction_id), form, status)
+    if sale is not None:
+        return screen(sale_of(form), notice_ok=f"Payment #{transaction_id} was undone: the card has its money back.")
+    flash(f"Transaction #{transaction_id} was undone.")
+    return redirect(url_for("merchant.activity"), 303)
+
+
+# --- Activity and reports -------------------------------------------------------------------------
+
+
+def asked_day(today: date) -> date:
+    try:
+        return date.fromisoformat(request.args.get("day") or today.isoformat())
+    except ValueError:
+        return today
+
+
+@bp.get("/activity")
+def activity():
+    """The day's transactions at this counter, newest first; today's list refreshes itself."""
+    merchant = store()
+    today = utcnow().date()
+    day = min(asked_day(today), today)
+    span = reports.Period(day, day)
+    return page_or_fragment(
+        "merchant/activity.html", "merchant/_activity.html",
+        lines=queries.activity(db.session, merchant, day, today), day=day, today=today,
+        previous=day - timedelta(days=1), following=day + timedelta(days=1),
+        totals=reports.totals(db.session, merchant, span), merchant=merchant,
+    )
+
+
+def asked_period() -> tuple[reports.Period, ValidationError | None]:
+    today = utcnow().date()
+    try:
+        return reports.period(request.args.get("from"), request.args.get("to"), today), None
+    except ValidationError as error:
+        return reports.period(None, None, today), error
+
+
+@bp.get("/reports")
+def reports_page():
+    """Totals per kind and the settlement for a period, with CSV downloads of both."""
+    merchant = store()
+    span, error = asked_period()
+    return page_or_fragment(
+        "merchant/reports.html", "merchant/_reports.html", 422 if error else 200,
+        span=span, error=error, merchant=merchant,
+        totals=reports.totals(db.session, merchant, span), settlement=reports.settlement(db.session, merchant, span),
+        asked={"from": request.args.get("from", span.start.isoformat()), "to": request.args.get("to", span.end.isoformat())},
+    )
+
+
+def csv_download(text: str, name: str) -> Response:
+    response = Response(text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/reports/totals.csv")
+def totals_csv():
+    """The totals per kind for a period, as CSV."""
+    merchant = store()
+    span, error = asked_period()
+    if error:
+        abort(400)
+    rows = reports.totals(db.session, merchant, span)
+    return csv_download(reports.totals_csv(merchant, span, rows), f"{merchant.slug}-totals-{span.slug()}.csv")
+
+
+@bp.get("/reports/settlement.csv")
+def settlement_csv():
+    """The settlement for a period, as CSV."""
+    merchant = store()
+    span, error = asked_period()
+    if error:
+        abort(400)
+    report = reports.settlement(db.session, merchant, span)
+    return csv_download(reports.settlement_csv(merchant, report), f"{merchant.slug}-settlement-{span.slug()}.csv")

@@ -13,7 +13,7 @@ from portal.web.guards import allowed_roles
 from tests.conftest import AuthActions
 
 ROLES = ("customer", "merchant", "admin")
-SAMPLE = {"int": "1", "string": "x", "path": "x", "default": "x"}
+SAMPLE = {"integer": "1", "int": "1", "string": "x", "path": "x", "unicode": "x"}
 
 
 def sample_url(rule: Rule) -> str:

@@ -1,0 +1,264 @@
+"""A sale at the till, read back from the ledger, and the cards offered to pay it. No HTTP here.
+
+A sale is an id the checkout page makes up and a purchase total. Every card payment for it is
+a redemption whose reference names the sale, so what is applied and what is still to pay are
+always read from the ledger: a reload, a retry or a second till sees the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from portal.cards.lookup import usable_at
+from portal.errors import CardExpired, DomainError, ValidationError
+from portal.loyalty.points import loops_for_purchase
+from portal.merchant.queries import at_counter, masked_codes, undone_ids
+from portal.models import GiftCard, Merchant, Transaction, User
+from portal.money import Money
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+STALE_FORM = "This form is out of date. Reload the page and try again."
+# A looked-up card may be applied for this long; then it must be scanned again.
+TICKET_SECONDS = 30 * 60
+
+
+def new_id() -> str:
+    """A fresh random id for a sale or a form (uuid4, 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def web_key(form_key: str | None) -> str:
+    """The ledger idempotency key of a rendered form. Raise ValidationError if it was tampered with."""
+    form_key = (form_key or "").strip().lower()
+    if not _HEX32.fullmatch(form_key):
+        raise ValidationError(STALE_FORM)
+    return f"web:{form_key}"
+
+
+def loops_key(sale_id: str) -> str:
+    """One Loops award per sale, whoever presses the button and however often."""
+    return f"web:loops:{sale_id}"
+
+
+# --- Looked-up cards -------------------------------------------------------------------------
+
+
+def _tickets(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="giftloop-till-card")
+
+
+def card_ticket(secret: str, card: GiftCard, user_id: int) -> str:
+    """A signed, short-lived note that this staff member looked this card up by its code.
+
+    The apply form carries it instead of the code (a QR token lasts two minutes) or the card's
+    id (which anyone could change to charge another card).
+    """
+    return _tickets(secret).dumps({"card": card.id, "user": user_id})
+
+
+def card_from_ticket(session: Session, secret: str, ticket: str | None, user_id: int) -> GiftCard:
+    """The card a ticket names. Raise ValidationError if it is forged, another user's or too old."""
+    try:
+        note = _tickets(secret).loads(ticket or "", max_age=TICKET_SECONDS)
+    except SignatureExpired:
+        raise ValidationError("It has been a while since this card was scanned: please scan it again") from None
+    except BadSignature:
+        raise ValidationError(STALE_FORM) from None
+    card = session.get(GiftCard, note.get("card")) if note.get("user") == user_id else None
+    if card is None:
+        raise ValidationError(STALE_FORM)
+    return card
+
+
+@dataclass
+class CardCheck:
+    """A card as the till sees it: its balance and whether it can pay here, or why not."""
+
+    card: GiftCard
+    balance: Money
+    refusal: DomainError | None
+
+    @property
+    def status(self) -> str:
+        """The card's status as the till must treat it: past its date it is expired, swept or not."""
+        return "expired" if isinstance(self.refusal, CardExpired) else self.card.status
+
+    @property
+    def can_pay(self) -> bool:
+        return self.refusal is None and self.balance.minor > 0
+
+    def suggested(self, due: Money | None) -> Money:
+        """What to apply by default: the lesser of the balance and what is still due."""
+        return self.balance if due is None or due.minor <= 0 else min(self.balance, due)
+
+
+def check_card(card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
+    """Whether a card can pay at this merchant now, with the reason when it cannot."""
+    try:
+        usable_at(card, merchant, now)
+    except DomainError as refusal:
+        return CardCheck(card, Money(card.account.balance, card.currency), refusal)
+    return CardCheck(card, Money(card.account.balance, card.currency), None)
+
+
+# --- The sale ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tender:
+    """One card payment towards the sale."""
+
+    transaction: Transaction
+    card: str
+    applied: Money
+    undone: bool
+
+
+@dataclass
+class Sale:
+    id: str
+    currency: str
+    total: Money | None = None
+    tenders: list[Tender] = field(default_factory=list)
+    loops: Transaction | None = None
+    loops_to: User | None = None
+    owner_ids: list[int] = field(default_factory=list)
+
+    @property
+    def reference(self) -> str:
+        return sale_reference(self.id)
+
+    @property
+    def started(self) -> bool:
+        """Whether money has moved for this sale: the total can no longer change."""
+        return any(not t.undone for t in self.tenders)
+
+    def applied(self, *, leaving_out: str | None = None) -> Money:
+        """What the cards have paid so far (undone payments do not count)."""
+        minor = sum(
+            t.applied.minor for t in self.tenders
+            if not t.undone and t.transaction.idempotency_key != leaving_out
+        )
+        return Money(minor, self.currency)
+
+    def due(self, *, leaving_out: str | None = None) -> Money | None:
+        """What is still to pay by other means; None until the total is known."""
+        if self.total is None:
+            return None
+        return Money(max(0, self.total.minor - self.applied(leaving_out=leaving_out).minor), self.currency)
+
+    @property
+    def paid(self) -> bool:
+        return self.total is not None and self.due().minor == 0
+
+    @property
+    def loops_earned(self) -> Money | None:
+        """The Loops awarded for this sale, once they are."""
+        if self.loops is not None:
+            return Money(sum(e.amount for e in self.loops.entries if e.amount > 0 and e.currency == "LOOP"), "LOOP")
+        return None
+
+
+def sale_reference(sale_id: str) -> str:
+    """The reference every card payment of a sale carries in the ledger."""
+    return f"till:{sale_id}"
+
+
+def sale_id(text: str | None) -> str:
+    """A sale id from a form. Raise ValidationError if it was tampered with."""
+    text = (text or "").strip().lower()
+    if not _HEX32.fullmatch(text):
+        raise ValidationError(STALE_FORM)
+    return text
+
+
+def parse_total(text: str | None, currency: str) -> Money | None:
+    """The purchase total typed at the till; None when left empty. Raise ValidationError (field total)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return Money.parse(text, currency)
+    except ValidationError as error:
+        raise ValidationError(error.message, field="total") from None
+
+
+def open_sale(session: Session, merchant: Merchant, sale: str | None, total: Money | None) -> Sale:
+    """The sale as the ledger knows it: its card payments at this counter and its Loops award."""
+    state = Sale(id=sale_id(sale), currency=merchant.currency, total=total)
+    transactions = session.scalars(
+        sa.select(Transaction)
+        .where(at_counter(merchant), Transaction.kind == "redeem", Transaction.reference == state.reference)
+        .order_by(Transaction.id)
+    ).all()
+    undone = undone_ids(session, [t.id for t in transactions])
+    card_ids = {t.card_id for t in transactions if t.card_id is not None}
+    codes = masked_codes(session, card_ids)
+    for t in transactions:
+        paid = -sum(e.amount for e in t.entries if e.amount < 0)
+        state.tenders.append(Tender(t, codes.get(t.card_id, ""), Money(paid, merchant.currency), t.id in undone))
+    if card_ids:
+        owners = session.scalars(
+            sa.select(GiftCard.owner_id).where(GiftCard.id.in_(card_ids), GiftCard.owner_id.is_not(None))
+        )
+        state.owner_ids = list(dict.fromkeys(owners))
+    state.loops = session.scalar(
+        sa.select(Transaction).where(
+            at_counter(merchant), Transaction.kind == "points_earn", Transaction.idempotency_key == loops_key(state.id)
+        )
+    )
+    if state.loops is not None:
+        earner = next((e.account.owner_id for e in state.loops.entries if e.account.kind == "loops"), None)
+        state.loops_to = session.get(User, earner) if earner is not None else None
+    return state
+
+
+def check_amount(amount: Money, sale: Sale, idempotency_key: str) -> None:
+    """Refuse to take more from a card than the sale still needs.
+
+    The payment this form may already have made is left out, so a resubmitted form replays.
+    """
+    due = sale.due(leaving_out=idempotency_key)
+    if due is not None and amount > due:
+        raise ValidationError(f"That is more than the {due.display()} still to pay", field="amount")
+
+
+def loops_customer(session: Session, sale: Sale, email: str | None) -> User:
+    """Who earns the sale's Loops: the customer named by e-mail, else the owner of a card used.
+
+    Raise ValidationError if nobody is named and no card used has an owner, or the e-mail is
+    not a customer's.
+    """
+    customer = customer_by_email(session, email)
+    if customer is not None:
+        return customer
+    if sale.owner_ids:
+        return session.get(User, sale.owner_ids[0])
+    raise ValidationError("Enter the customer's e-mail address: no card in this sale belongs to an account", field="email")
+
+
+def customer_by_email(session: Session, email: str | None) -> User | None:
+    """The customer with this e-mail address; None when none is given. Raise ValidationError if nobody has it."""
+    email = (email or "").strip().lower()
+    if not email:
+        return None
+    customer = session.scalar(sa.select(User).where(User.email == email)) if len(email) <= 254 else None
+    if customer is None or not customer.is_customer:
+        raise ValidationError("No Giftloop customer has that e-mail address", field="email")
+    return customer
+
+
+def loops_offered(sale: Sale, merchant: Merchant) -> int:
+    """Loops the purchase earns at the merchant's rate (0 until the total is known)."""
+    return loops_for_purchase(sale.total, merchant) if sale.total is not None else 0
+
+
+def card_owner(session: Session, sale: Sale) -> User | None:
+    """Whom the Loops go to when no e-mail is given: the owner of a card used in the sale."""
+    return session.get(User, sale.owner_ids[0]) if sale.owner_ids else None

@@ -1,0 +1,60 @@
+"""The till's forms. The domain checks every value (amounts by the Money parser, in the
+merchant's currency); CSRF is checked for every post by the app.
+
+Every form that moves money carries its own idempotency key, made when the form is drawn,
+so a double click, a reload or a retry after a dropped connection charges once.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, StringField, TextAreaField
+
+from portal.merchant.checkout import new_id
+
+
+def blank(form_class, *, prefix: str = "", **data):
+    """A form drawn afresh: nothing typed yet, and a new idempotency key if it moves money.
+
+    A posted form without its key is refused (see ``checkout.web_key``) rather than given one.
+    """
+    if hasattr(form_class, "key"):
+        data.setdefault("key", new_id())
+    return form_class(formdata=None, prefix=prefix, data=data)
+
+
+class SaleForm(FlaskForm):
+    """The sale a form belongs to: its id and its purchase total."""
+
+    sale = HiddenField()
+    total = HiddenField()
+
+
+class LookupForm(SaleForm):
+    total = StringField("Purchase total")
+    code = StringField("Gift card code")
+
+
+class ApplyForm(SaleForm):
+    key = HiddenField()
+    ticket = HiddenField()
+    amount = StringField("Amount to take from this card")
+
+
+class LoopsForm(SaleForm):
+    email = EmailField("Customer's e-mail")
+
+
+class UndoForm(SaleForm):
+    key = HiddenField()
+    reason = TextAreaField("Why undo it?")
+
+
+class SellForm(FlaskForm):
+    key = HiddenField()
+    amount = StringField("Value of the new card")
+    email = EmailField("Customer's e-mail (optional)")
+
+
+class LoadForm(FlaskForm):
+    key = HiddenField()
+    code = StringField("Code of the card to top up")
+    amount = StringField("Amount to add")

@@ -1,0 +1,220 @@
+"""The till's reports: totals per kind over a period, and settlement. No HTTP here.
+
+Days are UTC days, as the ledger and the same-day undo rule count them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.errors import ValidationError
+from portal.merchant.queries import KIND_LABELS, at_counter, day_bounds
+from portal.models import Account, Entry, GiftCard, Merchant, Transaction
+from portal.money import Money
+
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def slug(self) -> str:
+        return f"{self.start.isoformat()}-to-{self.end.isoformat()}"
+
+
+def _date(text: str | None, name: str, label: str) -> date | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"Give the {label} date as year-month-day, like 2025-03-01", field=name) from None
+
+
+def period(start_text: str | None, end_text: str | None, today: date) -> Period:
+    """The period asked for; by default the month so far. Raise ValidationError for bad dates."""
+    start = _date(start_text, "start", "first")
+    end = _date(end_text, "end", "last") or today
+    start = start or end.replace(day=1)
+    if start > end:
+        raise ValidationError("The first date must not be after the last", field="start")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise ValidationError(f"Choose a period of at most {MAX_DAYS} days", field="start")
+    return Period(start, end)
+
+
+def _bounds(span: Period):
+    return day_bounds(span.start)[0], day_bounds(span.end)[1]
+
+
+def _day(session: Session, column):
+    """A timestamp's UTC day as "YYYY-MM-DD", in the database's own dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD")
+    return sa.func.strftime("%Y-%m-%d", column)  # SQLite keeps UTC timestamps as text
+
+
+# --- Totals per kind -----------------------------------------------------------------------------
+
+
+@dataclass
+class KindTotal:
+    kind: str
+    label: str
+    count: int
+    amount: Money
+
+
+def totals(session: Session, merchant: Merchant, span: Period) -> list[KindTotal]:
+    """How many transactions of each kind happened at this counter, and the value they moved."""
+    start, end = _bounds(span)
+    moved = sa.func.coalesce(sa.func.sum(sa.case((Entry.amount > 0, Entry.amount), else_=0)), 0)
+    rows = session.execute(
+        sa.select(Transaction.kind, Entry.currency, sa.func.count(sa.distinct(Transaction.id)), moved)
+        .join(Entry, Entry.transaction_id == Transaction.id)
+        .where(at_counter(merchant), Transaction.created_at >= start, Transaction.created_at < end)
+        .group_by(Transaction.kind, Entry.currency)
+        .order_by(Transaction.kind, Entry.currency)
+    )
+    return [KindTotal(kind, KIND_LABELS.get(kind, kind), count, Money(int(minor), currency)) for kind, currency, count, minor in rows]
+
+
+# --- Settlement --------------------------------------------------------------------------------
+
+
+@dataclass
+class SettlementDay:
+    day: date
+    payments: int
+    redeemed: Money
+    undone: Money
+
+    @property
+    def owed(self) -> Money:
+        return self.redeemed - self.undone
+
+
+@dataclass
+class Settlement:
+    """What the network owes the merchant for network-wide cards taken at its counter."""
+
+    currency: str
+    days: list[SettlementDay] = field(default_factory=list)
+
+    def _sum(self, name: str) -> Money:
+        return Money(sum(getattr(d, name).minor for d in self.days), self.currency)
+
+    @property
+    def payments(self) -> int:
+        return sum(d.payments for d in self.days)
+
+    @property
+    def redeemed(self) -> Money:
+        return self._sum("redeemed")
+
+    @property
+    def undone(self) -> Money:
+        return self._sum("undone")
+
+    @property
+    def owed(self) -> Money:
+        return self.redeemed - self.undone
+
+
+def settlement(session: Session, merchant: Merchant, span: Period) -> Settlement:
+    """Per day: network-wide cards redeemed at this counter, payments undone, and what is owed.
+
+    The merchant's own cards are left out: it took the cash for them when it sold them.
+    """
+    start, end = _bounds(span)
+    day = _day(session, Transaction.created_at)
+    rows = session.execute(
+        sa.select(
+            day,
+            sa.func.count(sa.distinct(sa.case((Transaction.kind == "redeem", Transaction.id)))),
+            sa.func.coalesce(sa.func.sum(sa.case((Entry.amount > 0, Entry.amount), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((Entry.amount < 0, -Entry.amount), else_=0)), 0),
+        )
+        .join(Entry, Entry.transaction_id == Transaction.id)
+        .join(Account, Account.id == Entry.account_id)
+        .join(GiftCard, GiftCard.id == Transaction.card_id)
+        .where(
+            at_counter(merchant),
+            Account.kind == "settlement",
+            Account.merchant_id == Transaction.merchant_id,
+            Account.currency == merchant.currency,
+            GiftCard.merchant_id.is_(None),
+            Transaction.created_at >= start,
+            Transaction.created_at < end,
+        )
+        .group_by(day)
+        .order_by(day)
+    )
+    report = Settlement(merchant.currency)
+    for text, payments, redeemed, undone in rows:
+        report.days.append(
+            SettlementDay(date.fromisoformat(text), payments, Money(int(redeemed), merchant.currency), Money(int(undone), merchant.currency))
+        )
+    return report
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def _cell(value: object) -> str:
+    """A spreadsheet-safe cell: text that a spreadsheet would run as a formula is quoted."""
+    text = str(value)
+    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv(header: list[str], rows: list[list[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([[_cell(value) for value in row] for row in rows])
+    return out.getvalue()
+
+
+def totals_csv(merchant: Merchant, span: Period, rows: list[KindTotal]) -> str:
+    """The totals per kind as CSV, one line per kind and currency."""
+    return _csv(
+        ["merchant", "from", "to", "kind", "description", "count", "amount", "currency"],
+        [
+            [merchant.slug, span.start, span.end, r.kind, r.label, r.count, str(r.amount), r.amount.currency]
+            for r in rows
+        ],
+    )
+
+
+def settlement_csv(merchant: Merchant, report: Settlement) -> str:
+    """The settlement as CSV, one line per day with payments."""
+    return _csv(
+        ["merchant", "day", "payments", "redeemed", "undone", "owed", "currency"],
+        [
+            [merchant.slug, d.day, d.payments, str(d.redeemed), str(d.undone), str(d.owed), report.currency]
+            for d in report.days
+        ],
+    )

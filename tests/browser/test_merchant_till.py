@@ -1,0 +1,275 @@
+"""Staff take gift cards at the till in real Chromium, by labels and buttons, keyboard and scanner."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import CHROMIUM_FLAGS, PASSWORD
+from tests.unit.test_merchant_fixtures import add_merchant, balance, count, make_card
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in(page: Page, email: str) -> None:
+    page.goto("/signin")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/till/$"))
+
+
+def fact(page: Page, name: str):
+    """The value shown beside a label in the sale (Balance, Applied, Left on card, Still to pay…)."""
+    return page.locator("#sale dt", has_text=re.compile(f"^{name}$")).locator("xpath=following-sibling::dd[1]")
+
+
+def scan_like_a_usb_scanner(page: Page, code: str) -> None:
+    """A USB scanner types the code and presses Enter."""
+    field = page.get_by_label("Gift card code")
+    field.click()
+    field.press_sequentially(code, delay=5)
+    field.press("Enter")
+
+
+@pytest.fixture
+def till(desktop, app, people):
+    sign_in(desktop, people["merchant"])
+    return desktop
+
+
+def test_a_card_pays_a_purchase_and_the_receipt_shows_what_is_left(till, app):
+    """Total 7.00, scan a 10.00 card, Apply: does the receipt show 7.00 applied and 3.00 left?"""
+    code = make_card(app, "10.00")
+    till.get_by_label("Purchase total").fill("7.00")
+    scan_like_a_usb_scanner(till, code)
+    expect(fact(till, "Balance")).to_have_text("10.00 USD")
+    expect(fact(till, "Valid here")).to_have_text("Yes")
+    expect(till.get_by_label("Amount to take from this card")).to_have_value("7.00")
+    till.get_by_role("button", name="Apply").click()
+    expect(fact(till, "Applied")).to_have_text("7.00 USD")
+    expect(fact(till, "Left on card")).to_have_text("3.00 USD")
+    expect(fact(till, "Still to pay")).to_have_text("0.00 USD")
+    expect(till.get_by_text("Paid in full")).to_be_visible()
+    assert balance(app, code) == "3.00"
+
+
+def test_part_of_a_card_and_then_a_second_card_pay_the_rest(till, app):
+    """Split tender: 2.50 from one card, the rest from another, ending at still to pay 0.00."""
+    first, second = make_card(app, "10.00"), make_card(app, "20.00")
+    till.get_by_label("Purchase total").fill("12.00")
+    scan_like_a_usb_scanner(till, first)
+    till.get_by_label("Amount to take from this card").fill("2.50")
+    till.get_by_role("button", name="Apply").click()
+    expect(fact(till, "Still to pay")).to_have_text("9.50 USD")
+    scan_like_a_usb_scanner(till, second)
+    expect(till.get_by_label("Amount to take from this card")).to_have_value("9.50")
+    till.get_by_role("button", name="Apply").click()
+    expect(fact(till, "Still to pay")).to_have_text("0.00 USD")
+    expect(till.get_by_role("table")).to_contain_text("2.50 USD")
+    expect(till.get_by_role("table")).to_contain_text("9.50 USD")
+    assert (balance(app, first), balance(app, second)) == ("7.50", "10.50")
+
+
+def test_a_double_click_on_apply_charges_once(till, app):
+    """Does a double click on Apply leave one redemption in the ledger?"""
+    code = make_card(app, "10.00")
+    till.get_by_label("Purchase total").fill("7.00")
+    scan_like_a_usb_scanner(till, code)
+    till.get_by_role("button", name="Apply").dblclick()
+    expect(fact(till, "Applied")).to_have_text("7.00 USD")
+    till.wait_for_timeout(500)  # let any second request finish
+    assert count(app, "redeem") == 1 and balance(app, code) == "3.00"
+
+
+def test_the_same_apply_form_posted_twice_at_once_charges_once(till, app):
+    """Without htmx's guard (a flaky connection retrying), two posts of one form at once charge once."""
+    code = make_card(app, "10.00")
+    till.get_by_label("Purchase total").fill("7.00")
+    scan_like_a_usb_scanner(till, code)
+    statuses = till.locator("form.apply").evaluate("""form => {
+        const post = () => fetch(form.action, {method: "POST", body: new FormData(form)}).then(r => r.status);
+        return Promise.all([post(), post()]);
+    }""")
+    assert statuses == [200, 200]
+    assert count(app, "redeem") == 1 and balance(app, code) == "3.00"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("frozen", "This card is frozen; please contact Giftloop support"),
+        ("expired", "This card expired on"),
+        ("other-store", "This card can only be used at Book Nook"),
+    ],
+)
+def test_a_card_that_cannot_pay_here_shows_why(till, app, kind, reason):
+    """Frozen, expired, another store's: is the reason shown and no Apply offered?"""
+    add_merchant(app, "book-nook", "Book Nook")
+    code = make_card(
+        app, "10.00", status="frozen" if kind == "frozen" else "active", expired=kind == "expired",
+        merchant="book-nook" if kind == "other-store" else None,
+    )
+    till.get_by_label("Purchase total").fill("5.00")
+    scan_like_a_usb_scanner(till, code)
+    expect(till.get_by_role("alert")).to_contain_text(reason)
+    expect(fact(till, "Valid here")).to_have_text("No")
+    expect(till.get_by_role("button", name="Apply")).to_have_count(0)
+
+
+def test_an_unknown_code_is_refused_by_the_field(till, app):
+    """Does a code that names no card say so next to the field, with the field still there?"""
+    from portal.cards.codes import generate_card_code
+
+    till.get_by_label("Purchase total").fill("5.00")
+    scan_like_a_usb_scanner(till, generate_card_code())
+    expect(till.get_by_text("No gift card has that code")).to_be_visible()
+    expect(till.get_by_label("Gift card code")).to_have_attribute("aria-invalid", "true")
+
+
+def test_undo_gives_the_card_its_money_back(till, app):
+    """Does undoing a payment from the sale, with a reason, restore the balance?"""
+    code = make_card(app, "10.00")
+    till.get_by_label("Purchase total").fill("4.00")
+    scan_like_a_usb_scanner(till, code)
+    till.get_by_role("button", name="Apply").click()
+    expect(fact(till, "Left on card")).to_have_text("6.00 USD")
+    till.locator("summary", has_text="Undo").click()
+    till.get_by_label("Why undo it?").fill("Customer paid cash instead")
+    till.get_by_role("button", name="Undo this payment").click()
+    expect(till.get_by_text("was undone: the card has its money back")).to_be_visible()
+    assert balance(app, code) == "10.00"
+
+
+def test_the_whole_sale_works_from_the_keyboard(till, app):
+    """Total, Enter, scan, Enter, Enter: does the cursor always land where the next step is?"""
+    code = make_card(app, "10.00")
+    expect(till.get_by_label("Purchase total")).to_be_focused()
+    till.keyboard.type("7.00")
+    till.keyboard.press("Enter")
+    expect(till.get_by_label("Gift card code")).to_be_focused()
+    till.keyboard.type(code)
+    till.keyboard.press("Enter")
+    expect(till.get_by_label("Amount to take from this card")).to_be_focused()
+    till.keyboard.press("Enter")
+    expect(fact(till, "Still to pay")).to_have_text("0.00 USD")
+    expect(till.get_by_role("link", name="New sale")).to_be_focused()
+    till.keyboard.press("Enter")
+    expect(till.get_by_label("Purchase total")).to_be_focused()
+
+
+def test_loops_are_awarded_to_the_card_owner(till, app, people):
+    """After paying with an owned card, does Award Loops give the owner the store's rate?"""
+    code = make_card(app, "20.00", owner=people["customer"])
+    till.get_by_label("Purchase total").fill("5.00")
+    scan_like_a_usb_scanner(till, code)
+    till.get_by_role("button", name="Apply").click()
+    expect(fact(till, "Applied")).to_have_text("5.00 USD")
+    till.get_by_role("button", name="Award Loops").click()
+    expect(till.get_by_text("50 Loops awarded to Cara for this purchase.")).to_be_visible()
+
+
+def test_the_scan_button_stays_hidden_without_a_camera(till):
+    """Headless Chromium has no camera: is the Scan button hidden, leaving typing and the scanner?"""
+    till.wait_for_load_state("networkidle")
+    expect(till.get_by_role("button", name="Scan")).to_be_hidden()
+
+
+def test_till_pages_run_under_the_csp_and_fit_a_tablet(till, app):
+    """Do checkout, sell, activity and reports load without CSP violations and without sideways scroll?"""
+    violations = []
+    till.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    till.set_viewport_size({"width": 768, "height": 1024})
+    for path, heading in (("/till/", "Checkout"), ("/till/sell", "Sell or top up a card"),
+                          ("/till/activity", "Today's activity"), ("/till/reports", "Reports")):
+        till.goto(path)
+        expect(till.get_by_role("heading", name=heading, level=1)).to_be_visible()
+        overflow = till.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, path
+        ids = till.evaluate("[...document.querySelectorAll('[id]')].map(e => e.id)")
+        assert len(ids) == len(set(ids)), path
+    assert violations == []
+
+
+def test_a_sold_card_shows_its_code_and_a_qr_code_that_scans(till, app):
+    """Is the sold card's code shown with a QR code that a scanner reads back as the same code?"""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    till.get_by_role("link", name="Sell or top up").click()
+    till.get_by_label("Value of the new card").fill("25.00")
+    till.get_by_role("button", name="Sell card").click()
+    shown = till.locator(".full-code dd").inner_text()
+    assert re.fullmatch(r"GC-(?:[0-9A-Z]{4}-){4}[0-9A-Z]", shown)
+    expect(till.get_by_role("button", name="Print")).to_be_visible()
+    png = till.get_by_role("img", name="QR code of the card's code").screenshot()
+    [read] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert read.text == shown
+    assert balance(app, shown) == "25.00"
+
+
+def test_activity_refreshes_itself(till, app):
+    """Does a payment made at another till appear on the open activity page without a reload?"""
+    till.get_by_role("link", name="Activity").click()
+    expect(till.get_by_text("Nothing yet today.")).to_be_visible()
+    code = make_card(app, "10.00")
+    other = till.context.new_page()
+    other.goto("/till/")
+    other.get_by_label("Purchase total").fill("3.00")
+    scan_like_a_usb_scanner(other, code)
+    other.get_by_role("button", name="Apply").click()
+    expect(fact(other, "Applied")).to_have_text("3.00 USD")
+    expect(till.get_by_role("cell", name=re.compile("Card payment"))).to_be_visible(timeout=15_000)
+
+
+# --- The camera, with Chromium's fake camera playing a QR code ------------------------------------
+
+
+def qr_video(path, text: str) -> None:
+    """A few seconds of Y4M video showing the QR code of ``text`` on white, for Chromium's fake camera."""
+    import qrcode
+    from PIL import Image
+
+    width, height = 640, 480
+    code = qrcode.make(text, border=4).convert("L").resize((360, 360), Image.NEAREST)
+    frame = Image.new("L", (width, height), 255)
+    frame.paste(code, ((width - 360) // 2, (height - 360) // 2))
+    y, cb, cr = frame.convert("YCbCr").split()
+    half = (width // 2, height // 2)
+    planes = y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(20):
+            out.write(b"FRAME\n" + planes)
+
+
+def test_the_camera_reads_a_cards_qr_code(tmp_path, browser, live_server, app, people):
+    """With a camera, does Scan open it, read the QR code, and look the card up?"""
+    import os
+
+    code = make_card(app, "10.00")
+    video = tmp_path / "qr.y4m"
+    qr_video(video, code)
+    flags = [*CHROMIUM_FLAGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+             f"--use-file-for-fake-video-capture={video}"]
+    # A browser of its own: the camera is a launch flag.
+    with_camera = browser.browser_type.launch(
+        executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), headless=True, args=flags
+    )
+    context = with_camera.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
+    context.grant_permissions(["camera"], origin=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, people["merchant"])
+        page.get_by_label("Purchase total").fill("4.00")
+        page.get_by_role("button", name="Scan").click()
+        expect(fact(page, "Balance")).to_have_text("10.00 USD")
+        expect(page.locator("#scanner")).not_to_have_attribute("open", "")
+    finally:
+        context.close()
+        with_camera.close()
