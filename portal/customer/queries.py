@@ -1,17 +1,42 @@
-"""What the customer pages show, read in as few queries as the page needs."""
+"""What the customer pages show, read in as few queries as the page needs.
+
+Scoping by owner lives here, in ``own_card``, not in each view.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.cards.operations import PROMOTIONAL_DEFAULT_DAYS, PURCHASED_MIN_DAYS
+from portal.cards.transfers import pending_transfer
+from portal.ledger import history
+from portal.loyalty.points import conversion_rate, quote
 from portal.loyalty.tiers import Tier, next_tier, progress, tier_for
-from portal.models import Account, GiftCard, User, utcnow
+from portal.models import Account, GiftCard, Merchant, Transfer, User, utcnow
+from portal.money import Money
 
 STATUS_ORDER = {"active": 0, "frozen": 1, "expired": 2, "cancelled": 3}
+
+# What each kind of ledger transaction means to the card's owner.
+HISTORY_LABELS = {
+    "issue": "Card issued",
+    "load": "Topped up",
+    "redeem": "Paid",
+    "reverse": "Undone",
+    "transfer": "Transfer",
+    "expire": "Expired",
+    "reinstate": "Reinstated",
+    "adjust": "Correction",
+    "points_convert": "Bought with Loops",
+    "credit_code": "Credit code",
+    "gift_purchase": "Gift",
+    "refund": "Refund",
+}
 
 
 @dataclass
@@ -19,6 +44,8 @@ class CardLine:
     card: GiftCard
     balance: int
     days_left: int
+    held: bool = False
+    expired: bool = False
 
 
 @dataclass
@@ -30,10 +57,20 @@ class Dashboard:
     loops_to_next: int
     percent_to_next: int
     cards: list[CardLine] = field(default_factory=list)
+    transfers_sent: list[Transfer] = field(default_factory=list)
 
 
 def _days_until(moment: datetime, now: datetime) -> int:
     return max(0, (moment - now).days)
+
+
+def is_expired(card: GiftCard, now: datetime) -> bool:
+    """Whether the card's date has passed, even if the daily sweep has not marked it yet."""
+    return card.status == "expired" or card.expires_at <= now
+
+
+def _status(line: CardLine) -> str:
+    return "expired" if line.card.status == "active" and line.expired else line.card.status
 
 
 def dashboard_for(session: Session, user: User) -> Dashboard:
@@ -45,9 +82,14 @@ def dashboard_for(session: Session, user: User) -> Dashboard:
     loops = sum(a.balance for a in accounts if a.kind == "loops")
     now = utcnow()
     cards = session.scalars(sa.select(GiftCard).where(GiftCard.owner_id == user.id)).all()
-    lines = [CardLine(card, card.account.balance, _days_until(card.expires_at, now)) for card in cards]
+    waiting = transfers_sent(session, user)
+    held = {transfer.card_id for transfer in waiting}
+    lines = [
+        CardLine(card, card.account.balance, _days_until(card.expires_at, now), card.id in held, is_expired(card, now))
+        for card in cards
+    ]
     # Usable cards first, and among them the one that expires soonest.
-    lines.sort(key=lambda line: (STATUS_ORDER[line.card.status], line.card.expires_at))
+    lines.sort(key=lambda line: (STATUS_ORDER[_status(line)], line.card.expires_at))
     to_next, percent = progress(user.lifetime_loops)
     return Dashboard(
         wallets=wallets,
@@ -57,4 +99,178 @@ def dashboard_for(session: Session, user: User) -> Dashboard:
         loops_to_next=to_next,
         percent_to_next=percent,
         cards=lines,
+        transfers_sent=waiting,
     )
+
+
+def own_card(session: Session, user: User, card_id: int) -> GiftCard | None:
+    """The card if this user owns it; None for a missing card and for someone else's alike."""
+    card = session.get(GiftCard, card_id)
+    if card is None or card.owner_id != user.id:
+        return None
+    return card
+
+
+def claimed_from(session: Session, user: User, card_id: int) -> Transfer | None:
+    """The transfer by which a friend took this card from the user, if that is where it went."""
+    return session.scalar(
+        sa.select(Transfer).where(
+            Transfer.card_id == card_id, Transfer.from_user_id == user.id, Transfer.status == "claimed"
+        ).order_by(Transfer.id.desc()).limit(1)
+    )
+
+
+@dataclass
+class CardState:
+    """What the live balance shows; its fingerprint is the fragment's ETag."""
+
+    card: GiftCard
+    balance: int
+    transfer: Transfer | None
+    expired: bool
+    today: str
+    days_left: int
+
+    @property
+    def usable(self) -> bool:
+        return self.card.status == "active" and not self.expired and self.transfer is None
+
+    @property
+    def etag(self) -> str:
+        parts = (
+            self.card.id, self.card.owner_id, self.balance, self.card.status, self.card.expires_at.isoformat(),
+            self.transfer.id if self.transfer else None, self.expired, self.today,
+        )
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def card_state(session: Session, card: GiftCard) -> CardState:
+    """The card's balance, status and hold, read fresh from the database."""
+    session.refresh(card, ["status", "owner_id", "expires_at"])
+    balance = session.scalar(sa.select(Account.balance).where(Account.id == card.account_id))
+    now = utcnow()
+    return CardState(
+        card=card, balance=balance, transfer=pending_transfer(session, card, now),
+        expired=is_expired(card, now), today=now.date().isoformat(), days_left=_days_until(card.expires_at, now),
+    )
+
+
+@dataclass
+class HistoryLine:
+    when: datetime
+    label: str
+    amount: int
+
+
+def card_history(session: Session, card: GiftCard) -> list[HistoryLine]:
+    """Everything that happened to the card's balance, newest first, in the owner's words."""
+    rows = history(session, card.account_id, limit=200)
+    merchant_ids = {tx.merchant_id for tx, _ in rows if tx.merchant_id}
+    names = dict(session.execute(sa.select(Merchant.id, Merchant.name).where(Merchant.id.in_(merchant_ids))).all())
+    lines = []
+    for tx, amount in rows:
+        label = HISTORY_LABELS.get(tx.kind, tx.kind.replace("_", " ").capitalize())
+        if tx.kind == "redeem" and tx.merchant_id in names:
+            label = f"Paid at {names[tx.merchant_id]}"
+        elif tx.kind == "load" and tx.memo.startswith("Top-up from "):
+            label = {"loops": "Topped up with Loops", "wallet": "Topped up from wallet credit",
+                     "cash": "Topped up at the counter"}.get(tx.memo.removeprefix("Top-up from "), label)
+        # Memos stay out: staff and admins write them for each other.
+        lines.append(HistoryLine(tx.created_at, label, amount))
+    return lines
+
+
+@dataclass
+class TopUpPreview:
+    amount: Money
+    source: str
+    new_balance: int
+    new_expiry: datetime
+    loops_needed: int | None
+    available: int
+    enough: bool
+
+
+def topup_preview(session: Session, user: User, card: GiftCard, amount: Money, source: str) -> TopUpPreview:
+    """What a top-up would do: the new balance and expiry, and what it costs from which source.
+
+    Follows the rule in ``operations.load``: a purchased card's expiry moves to five years from
+    today (never earlier); a promotional card keeps its date.
+    """
+    now = utcnow()
+    state = card_state(session, card)
+    new_expiry = card.expires_at
+    if card.kind == "purchased":
+        new_expiry = max(card.expires_at, now + timedelta(days=PURCHASED_MIN_DAYS))
+    if source == "loops":
+        needed = quote(user, amount, card.merchant)
+        available = loops_balance(session, user)
+        enough = available >= needed
+    else:
+        needed = None
+        available = wallet_balance(session, user, card.currency)
+        enough = available >= amount.minor
+    return TopUpPreview(amount, source, state.balance + amount.minor, new_expiry, needed, available, enough)
+
+
+@dataclass
+class ConvertPreview:
+    value: Money
+    loops_needed: int
+    loops: int
+    rate: int
+    merchant: Merchant | None
+    expires_at: datetime
+
+    @property
+    def enough(self) -> bool:
+        return self.loops >= self.loops_needed
+
+
+def convert_preview(session: Session, user: User, value: Money, merchant: Merchant | None) -> ConvertPreview:
+    """The Loops a card of this value costs the user, and when it would expire."""
+    return ConvertPreview(
+        value=value,
+        loops_needed=quote(user, value, merchant),
+        loops=loops_balance(session, user),
+        rate=conversion_rate(user, merchant),
+        merchant=merchant,
+        expires_at=utcnow() + timedelta(days=PROMOTIONAL_DEFAULT_DAYS),
+    )
+
+
+def loops_balance(session: Session, user: User) -> int:
+    """The user's Loops now (0 before the first are earned)."""
+    return session.scalar(
+        sa.select(Account.balance).where(Account.key == f"loops:{user.id}")
+    ) or 0
+
+
+def wallet_balance(session: Session, user: User, currency: str) -> int:
+    """The user's wallet credit in one currency now."""
+    return session.scalar(
+        sa.select(Account.balance).where(Account.key == f"wallet:{user.id}:{currency}")
+    ) or 0
+
+
+def merchants(session: Session) -> list[Merchant]:
+    """Every merchant, by name, for the "where to use it" choice."""
+    return list(session.scalars(sa.select(Merchant).order_by(Merchant.name)))
+
+
+def currencies(session: Session) -> list[str]:
+    """The currencies merchants trade in (a network card is in one of them); USD when there are none."""
+    found = sorted(set(session.scalars(sa.select(Merchant.currency).distinct())))
+    return found or ["USD"]
+
+
+def transfers_sent(session: Session, user: User) -> list[Transfer]:
+    """The user's transfers still waiting for a friend, newest first."""
+    return list(
+        session.scalars(
+            sa.select(Transfer)
+            .where(Transfer.from_user_id == user.id, Transfer.status == "pending", Transfer.expires_at > utcnow())
+            .order_by(Transfer.id.desc())
+        )
+    )
+

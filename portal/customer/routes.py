@@ -1,3 +1,5 @@
+"""The wallet: credit, Loops and tier, and every card at a glance."""
+
 from flask import render_template
 from flask_login import current_user
 

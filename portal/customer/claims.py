@@ -1,0 +1,75 @@
+"""Any code a customer types in "Redeem a code": a bearer card, a friend's claim code, a credit
+code or a feature unlock (the last two through ``portal.campaigns``).
+
+Callers run ``redeem_any`` inside ``portal.web.guessing.guarded()`` so a code that does not exist
+counts against the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from portal.cards.codes import CodeVault, QrTokens, is_card_code
+from portal.cards.lookup import find_card, lock_card, locked_balance, usable_at
+from portal.cards.transfers import claim_transfer
+from portal.campaigns import redeem_code
+from portal.errors import AlreadyRedeemed, Forbidden, NotFound, TransferNotFound, ValidationError
+from portal.ledger import Actor, audit
+from portal.models import GiftCard, User
+
+NOT_RECOGNISED = "We don't recognise that code"
+_COMPACT = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
+
+
+@dataclass
+class Redeemed:
+    message: str
+    card: GiftCard | None = None  # the card now in the wallet, if the code was one
+
+
+def claim_bearer_card(session: Session, card: GiftCard, user: User) -> GiftCard:
+    """Make a bearer card (printed, e-mailed or sold at a counter) the user's own.
+
+    Raise Forbidden if the user is not a customer, AlreadyRedeemed if the card already has an
+    owner (the user or someone else), CardCancelled/CardFrozen/CardExpired if it cannot be used,
+    ValidationError if nothing is left on it.
+    """
+    if user.role != "customer":
+        raise Forbidden("Only a customer account can hold gift cards")
+    lock_card(session, card)
+    if card.owner_id == user.id:
+        raise AlreadyRedeemed("This card is already in your wallet", field="code")
+    if card.owner_id is not None:
+        raise AlreadyRedeemed("This card already belongs to someone", field="code")
+    usable_at(card, None)
+    if locked_balance(session, card) == 0:
+        raise ValidationError("This card has already been used up", field="code")
+    card.owner_id = user.id
+    session.flush()
+    audit(session, Actor(user_id=user.id), "card.claimed", f"card:{card.id}", to_user_id=user.id)
+    return card
+
+
+def redeem_any(session: Session, vault: CodeVault, qr: QrTokens, text: str, user: User) -> Redeemed:
+    """Whatever the code is, add it to the user's wallet and say what happened.
+
+    Raise ValidationError for a card code with a typo, NotFound for a code that names nothing,
+    and the refusal of the card, transfer or campaign it names.
+    """
+    compact = _COMPACT.sub("", text or "").upper()
+    if is_card_code(text) or (compact.startswith("GC") and len(compact) == 19):
+        card = claim_bearer_card(session, find_card(session, text, vault, qr), user)
+        return Redeemed("The gift card is now in your wallet.", card)
+    if compact.startswith("GL") and len(compact) == 14:
+        try:
+            return Redeemed("Your friend's gift card is now in your wallet.", claim_transfer(session, vault, text, user))
+        except TransferNotFound:
+            pass  # a campaign's own code may look the same
+    try:
+        redeemed = redeem_code(session, vault, user, text, channel="web")
+    except NotFound:
+        raise NotFound(NOT_RECOGNISED, field="code") from None
+    return Redeemed(redeemed.message + ".")

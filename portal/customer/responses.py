@@ -1,0 +1,85 @@
+"""How customer views answer: after a change, on a refusal, and for secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import flash, make_response, redirect, request, session
+from flask_login import current_user
+
+from portal.auth.passwords import verify_password
+from portal.customer.forms import new_key
+from portal.errors import DomainError, IdempotencyConflict, RateLimited, ValidationError
+from portal.extensions import db
+from portal.models import SecurityEvent
+from portal.services import services
+from portal.web.forms import show_domain_error
+from portal.web.render import is_htmx
+
+REAUTH_SECONDS = 10 * 60  # codes are shown only within ten minutes of typing the password
+ALREADY_SENT = "This form was already sent with other details. Please check the result, then try again."
+
+
+def done(url: str, message: str | None = None):
+    """After a change: go to ``url`` (a full navigation for htmx too), with a message there."""
+    if message:
+        flash(message, "success")
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
+
+
+def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
+    """Roll back, put the reason by its field, and give the status to answer with."""
+    db.session.rollback()
+    if isinstance(error, IdempotencyConflict) and hasattr(form, "idempotency_key"):
+        # The same form sent again with other values (say after the back button): a fresh key
+        # lets the next submission through as a new request.
+        error = ValidationError(ALREADY_SENT)
+        form.idempotency_key.data = new_key()
+    show_domain_error(form, error, field_names)
+    return 429 if isinstance(error, RateLimited) else 422
+
+
+def retry_after(error: DomainError) -> dict[str, str]:
+    """The Retry-After header a rate-limited answer carries."""
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
+
+
+def no_store(response):
+    """A response showing a code: kept by no cache and no back-button snapshot."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def signed_in_recently() -> bool:
+    """Whether the password was typed in this session within the last ten minutes."""
+    started = session.get("signed_in_at")
+    now = datetime.now(timezone.utc).timestamp()
+    return started is not None and 0 <= now - started <= REAUTH_SECONDS
+
+
+def confirm_password(password: str) -> None:
+    """Check the signed-in user's password again and start a fresh ten minutes.
+
+    Raise RateLimited after too many wrong passwords (they count with sign-in failures, so this
+    is no side door for guessing), ValidationError if the password is wrong.
+    """
+    throttle = services().signin_throttle
+    subjects = (f"ip:{request.remote_addr}", f"email:{current_user.email}")
+    wait = throttle.retry_after(*subjects)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        raise RateLimited(
+            f"Too many wrong passwords. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
+            retry_after=wait,
+        )
+    if not verify_password(current_user.password_hash, password or ""):
+        for subject in throttle.fail(*subjects):
+            db.session.add(SecurityEvent(kind="signin_locked", subject=subject, detail="too many wrong passwords"))
+        db.session.commit()
+        raise ValidationError("That password is not right", field="password")
+    session["signed_in_at"] = datetime.now(timezone.utc).timestamp()

@@ -1,0 +1,80 @@
+"""An axe-core audit of every customer and public page, in Chromium at a phone's size.
+
+axe-core comes from npm (``node_modules/axe-core``, or the file named by AXE_CORE_JS). The page's
+own CSP forbids injected scripts, so the audit's context bypasses CSP; the pages run as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.unit.test_customer_helpers import add_loops, issue
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = Path(os.environ.get("AXE_CORE_JS") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
+
+
+@pytest.fixture
+def audited(browser, live_server):
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (npm install axe-core, or set AXE_CORE_JS)")
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True, bypass_csp=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def serious_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    assert result["testEngine"]["name"] == "axe-core"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_customer_and_public_pages_have_no_serious_accessibility_violations(app, audited, people):
+    """Does axe find nothing serious or critical on each page, including its forms' error states?"""
+    card_id, _ = issue(app, owner=people["customer"], amount="25.00")
+    add_loops(app, people["customer"], 420)
+    page = audited
+    found = {}
+    for path in ("/balance", "/claim/GL-ABCD-EFGH-JKMN"):
+        page.goto(path)
+        found[path] = serious_violations(page)
+    page.goto("/balance")
+    page.get_by_role("button", name="Check balance").click()
+    page.wait_for_selector(".error")
+    found["/balance (error)"] = serious_violations(page)
+
+    page.goto("/signin")
+    page.get_by_label("E-mail address").fill(people["customer"])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/wallet/$"))
+    for path in ("/wallet/", f"/wallet/cards/{card_id}", f"/wallet/cards/{card_id}/topup", "/wallet/loops/convert",
+                 "/wallet/redeem", f"/wallet/cards/{card_id}/print", "/claim/GL-ABCD-EFGH-JKMN"):
+        page.goto(path)
+        found[path] = serious_violations(page)
+
+    page.goto("/wallet/loops/convert")
+    page.get_by_label("Card value").fill("5.00")
+    page.get_by_text("You have 420 Loops; this needs 500").wait_for()
+    found["convert (short of Loops)"] = serious_violations(page)
+    page.goto(f"/wallet/cards/{card_id}")
+    page.get_by_role("button", name="Give this card").click()
+    page.locator(".claim-once").wait_for()
+    found["card (given)"] = serious_violations(page)
+    assert {path: v for path, v in found.items() if v} == {}
