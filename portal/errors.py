@@ -76,3 +76,7 @@ class IdempotencyConflict(DomainError):
 
 class IdempotencyInProgress(DomainError):
     code = "idempotency_in_progress"
+
+
+class TransferNotFound(NotFound):
+    """No pending or past card transfer matches (a claim code or an id)."""

@@ -67,6 +67,8 @@ class Transaction(Base):
     reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_transactions.id"), unique=True)
     memo: Mapped[str] = mapped_column(sa.String(500), default="")
     reference: Mapped[str | None] = mapped_column(sa.String(100))
+    # SHA-256 of the request that made it: the same key with another request is a conflict.
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[created_at] = mapped_column(index=True)
 
     entries: Mapped[list[Entry]] = relationship(back_populates="transaction", lazy="selectin")

@@ -1,0 +1,81 @@
+"""Finding a card from what a till or a customer typed or scanned, and whether it is usable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from portal.cards.codes import CodeVault, QrTokens, is_qr_token, normalise
+from portal.errors import CardCancelled, CardExpired, CardFrozen, CurrencyMismatch, NotFound, NotValidHere
+from portal.models import Account, Code, GiftCard, Merchant, utcnow
+
+NO_SUCH_CARD = "No gift card has that code"
+STALE_QR = "That QR code is no longer valid: ask the customer to refresh their card page"
+
+
+def find_card(session: Session, text: str, vault: CodeVault, qr: QrTokens) -> GiftCard:
+    """The card named by a code (any forgiving spelling) or a QR token.
+
+    Raise ValidationError for a malformed code or a typo (before any database query),
+    NotFound if no card has the code or the QR token is stale or forged.
+    """
+    if is_qr_token(text):
+        card_id = qr.resolve(text)
+        card = session.get(GiftCard, card_id) if card_id is not None else None
+        if card is None:
+            raise NotFound(STALE_QR, field="code")
+        return card
+    code = normalise(text)
+    card = session.scalar(
+        sa.select(GiftCard).join(Code, GiftCard.code_id == Code.id).where(Code.lookup_hash == vault.lookup_hash(code))
+    )
+    if card is None:
+        raise NotFound(NO_SUCH_CARD, field="code")
+    return card
+
+
+def long_date(moment: datetime) -> str:
+    """A date as people write it: "3 March 2027"."""
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = None) -> None:
+    """Refuse a card that cannot pay here now.
+
+    Raise CardCancelled, CardFrozen, CardExpired if its status or date forbid use,
+    NotValidHere if it is scoped to another merchant, CurrencyMismatch if the merchant
+    trades in another currency.
+    """
+    now = now or utcnow()
+    if card.status == "cancelled":
+        raise CardCancelled("This card was cancelled")
+    if card.status == "frozen":
+        raise CardFrozen("This card is frozen; please contact Giftloop support")
+    if card.status == "expired" or card.expires_at <= now:
+        raise CardExpired(f"This card expired on {long_date(card.expires_at)}")
+    if merchant is None:
+        return
+    if card.merchant_id is not None and card.merchant_id != merchant.id:
+        raise NotValidHere(f"This card can only be used at {card.merchant.name}")
+    if merchant.currency != card.currency:
+        raise CurrencyMismatch(f"This card is in {card.currency}; {merchant.name} takes {merchant.currency}")
+
+
+def lock_card(session: Session, card: GiftCard) -> GiftCard:
+    """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them."""
+    session.flush()
+    session.refresh(card, ["status", "owner_id", "expires_at", "merchant_id"], with_for_update=True)
+    session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
+    return card
+
+
+def locked_balance(session: Session, card: GiftCard) -> int:
+    """The card's balance, read under a row lock on its account so no one changes it meanwhile."""
+    balance = session.scalar(
+        sa.select(Account.balance).where(Account.id == card.account_id).with_for_update()
+    )
+    set_committed_value(card.account, "balance", balance)
+    return balance

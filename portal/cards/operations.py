@@ -1,0 +1,510 @@
+"""What can happen to a gift card's value: issue, redeem, load, reverse, adjust, freeze, cancel.
+
+Every function takes the session first and flushes, never commits. Anything that moves money
+takes a keyword-only actor and idempotency key: the same request again returns the first result,
+another request under the same key raises IdempotencyConflict.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.cards.codes import CodeVault, generate_card_code, mask
+from portal.cards.lookup import lock_card, locked_balance, usable_at
+from portal.cards.transfers import end_pending, is_held
+from portal.errors import (
+    CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound, ValidationError,
+)
+from portal.ledger import (
+    Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
+    settlement_account, system_account,
+)
+from portal.ledger.posting import Leg
+from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
+from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow
+from portal.models.cards import CARD_KINDS
+from portal.money import Money
+from portal.notifications.messages import card_received, redemption_receipt, topup_receipt
+from portal.wallet import wallet_account
+
+# Cards paid with money stay valid at least five years from the last load (US CARD Act; Ireland 2019).
+PURCHASED_MIN_DAYS = 1826
+PROMOTIONAL_DEFAULT_DAYS = 90
+MAX_DAYS = 100 * 366
+LOAD_SOURCES = ("cash", "loops", "wallet")
+HELD = "This card is waiting to be claimed by a friend"
+
+
+@dataclass
+class IssuedCard:
+    card: GiftCard
+    code: str  # the full code: show it once
+    transaction: Transaction
+
+
+@dataclass
+class Redemption:
+    transaction: Transaction
+    card: GiftCard
+    applied: Money
+    remaining_due: Money
+
+
+def _money(minor: int, currency: str) -> str:
+    return Money(minor, currency).display()
+
+
+def _expiry_days(kind: str, days: int | None) -> int:
+    """Days a new card stays valid. Raise ValidationError below the legal minimum for purchased cards."""
+    if kind not in CARD_KINDS:
+        raise ValidationError(f"A card is {' or '.join(CARD_KINDS)}", field="kind")
+    if days is None:
+        return PURCHASED_MIN_DAYS if kind == "purchased" else PROMOTIONAL_DEFAULT_DAYS
+    if type(days) is not int or days < 1 or days > MAX_DAYS:
+        raise ValidationError("Give the expiry as a whole number of days, at least 1", field="expires_in_days")
+    if kind == "purchased" and days < PURCHASED_MIN_DAYS:
+        raise ValidationError(
+            f"Cards bought with money must stay valid for at least 5 years ({PURCHASED_MIN_DAYS} days)",
+            field="expires_in_days",
+        )
+    return days
+
+
+def issued_from(session: Session, vault: CodeVault, transaction: Transaction) -> IssuedCard:
+    """The card an earlier issuing transaction made, with its code decrypted (for a replay)."""
+    card = session.get(GiftCard, transaction.card_id)
+    return IssuedCard(card=card, code=vault.decrypt(card.code.ciphertext), transaction=transaction)
+
+
+def new_card(
+    session: Session,
+    vault: CodeVault,
+    *,
+    value: Money,
+    funding: list[Leg],
+    actor: Actor,
+    idempotency_key: str,
+    request_hash: str,
+    owner_id: int | None,
+    scope_id: int | None,
+    kind: str,
+    days: int,
+    transaction_kind: str,
+    memo: str = "",
+    merchant_id: int | None = None,
+    now: datetime | None = None,
+) -> IssuedCard:
+    """Create a card with a fresh code and fund it from ``funding`` in one transaction.
+
+    Raise InsufficientFunds if a funding account falls short (nothing is left behind). If a
+    concurrent request under the same key won, its card is returned and ours is rolled back.
+    """
+    now = now or utcnow()
+    code = generate_card_code()
+    nested = savepoint(session)
+    try:
+        stored = Code(lookup_hash=vault.lookup_hash(code), ciphertext=vault.encrypt(code), masked=mask(code))
+        # The card's id names the account, so the account gets its final key once the card exists.
+        account = Account(key=f"card:new:{secrets.token_hex(8)}", kind="card", currency=value.currency, balance=0)
+        session.add_all([stored, account])
+        session.flush()
+        card = GiftCard(
+            code_id=stored.id, account_id=account.id, owner_id=owner_id, currency=value.currency,
+            merchant_id=scope_id, status="active", kind=kind, expires_at=now + timedelta(days=days),
+        )
+        session.add(card)
+        session.flush()
+        account.key = f"card:{card.id}"
+        session.flush()
+        transaction, replayed = post_or_replay(
+            session, kind=transaction_kind, actor=actor, idempotency_key=idempotency_key,
+            request_hash=request_hash, legs=[*funding, (account, value.minor)], memo=memo,
+            card_id=card.id, merchant_id=merchant_id,
+        )
+    except BaseException:
+        nested.rollback()
+        raise
+    if replayed:
+        nested.rollback()
+        return issued_from(session, vault, transaction)
+    nested.commit()
+    return IssuedCard(card=card, code=code, transaction=transaction)
+
+
+def issue_card(
+    session: Session,
+    vault: CodeVault,
+    *,
+    amount: Money,
+    actor: Actor,
+    idempotency_key: str,
+    owner: User | None = None,
+    merchant: Merchant | None = None,
+    kind: str = "purchased",
+    expires_in_days: int | None = None,
+    scope_to_merchant: bool | None = None,
+    memo: str = "",
+    now: datetime | None = None,
+    send_to: str | None = None,
+) -> IssuedCard:
+    """Issue a new card holding ``amount``: purchased from "issuance", promotional from "promotions".
+
+    A card sold by a merchant works only there unless the merchant sells network cards
+    (``scope_to_merchant`` overrides). Purchased cards last 1826 days by default and at least;
+    promotional ones 90 by default. Raise ValidationError for a shorter purchased expiry, a
+    Loops amount or a non-customer owner; CurrencyMismatch if the merchant trades in another
+    currency; IdempotencyConflict.
+    """
+    days = _expiry_days(kind, expires_in_days)
+    if scope_to_merchant is None:
+        scope_to_merchant = merchant is not None and not merchant.sells_network_cards
+    scope_id = merchant.id if merchant is not None and scope_to_merchant else None
+    request = fingerprint(
+        "issue", amount.minor, amount.currency, owner.id if owner else None,
+        merchant.id if merchant else None, scope_id, kind, days, memo,
+    )
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return issued_from(session, vault, earlier)
+    if amount.currency == "LOOP":
+        raise ValidationError("A gift card holds money, not Loops", field="currency")
+    if owner is not None and owner.role != "customer":
+        raise ValidationError("Gift cards can only belong to customer accounts", field="owner_email")
+    if merchant is not None and merchant.currency != amount.currency:
+        raise CurrencyMismatch(f"{merchant.name} sells cards in {merchant.currency}, not {amount.currency}")
+    source = system_account(session, "issuance" if kind == "purchased" else "promotions", amount.currency)
+    issued = new_card(
+        session, vault, value=amount, funding=[(source, -amount.minor)], actor=actor,
+        idempotency_key=idempotency_key, request_hash=request, owner_id=owner.id if owner else None,
+        scope_id=scope_id, kind=kind, days=days, transaction_kind="issue", memo=memo,
+        merchant_id=merchant.id if merchant else None, now=now,
+    )
+    card_received(session, issued, send_to=send_to)  # e-mails a bearer card to send_to, else tells the owner
+    return issued
+
+
+def _redemption(card: GiftCard, requested: Money, transaction: Transaction) -> Redemption:
+    applied = -sum(entry.amount for entry in transaction.entries if entry.account_id == card.account_id)
+    applied_money = Money(applied, card.currency)
+    return Redemption(transaction, card, applied_money, requested - applied_money)
+
+
+def redeem(
+    session: Session,
+    card: GiftCard,
+    amount: Money,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    merchant: Merchant | None,
+    allow_partial: bool = False,
+    reference: str | None = None,
+    now: datetime | None = None,
+) -> Redemption:
+    """Pay ``amount`` (or with ``allow_partial`` as much of it as the card holds) from the card.
+
+    The value goes to the merchant's settlement account ("settlement:{id}:{currency}") whether
+    the card is network-wide or the merchant's own, so one report shows what each is owed;
+    without a merchant it goes to the system "settlement-clearing" account.
+    Raise InsufficientFunds ("This card holds 7.50 USD; 10.00 USD is more than that", or an
+    empty card with allow_partial), CardCancelled/CardFrozen/CardExpired/NotValidHere/
+    CurrencyMismatch if the card cannot pay here, ValidationError while it waits for a friend,
+    IdempotencyConflict.
+    """
+    now = now or utcnow()
+    request = fingerprint(
+        "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
+        bool(allow_partial), reference,
+    )
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return _redemption(card, amount, earlier)
+    if amount.currency != card.currency:
+        raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
+    lock_card(session, card)
+    usable_at(card, merchant, now)
+    if is_held(session, card, now):
+        raise ValidationError(HELD)
+    if merchant is not None:
+        payee = settlement_account(session, merchant.id, card.currency)
+    else:
+        payee = system_account(session, "settlement-clearing", card.currency)
+    applied = amount.minor
+    if allow_partial:
+        applied = min(locked_balance(session, card), amount.minor)
+        if applied <= 0:
+            raise InsufficientFunds("This card has nothing left on it")
+    try:
+        transaction, _ = post_or_replay(
+            session, kind="redeem", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+            legs=[(card.account, -applied), (payee, applied)], card_id=card.id,
+            merchant_id=merchant.id if merchant else None, reference=reference,
+            memo=f"Paid {_money(applied, card.currency)}" + (f" at {merchant.name}" if merchant else ""),
+        )
+    except InsufficientFunds:
+        held = balance_of(session, card.account_id)
+        raise InsufficientFunds(
+            f"This card holds {_money(held, card.currency)}; {amount.display()} is more than that"
+        ) from None
+    redemption_receipt(session, card, transaction)
+    return _redemption(card, amount, transaction)
+
+
+def _load_legs(session: Session, card: GiftCard, amount: Money, source: str, customer: User | None):
+    """The funding legs of a top-up, and the refusal to give if the source falls short."""
+    if source == "cash":
+        return [(system_account(session, "cash", amount.currency), -amount.minor)], None
+    if customer is None:
+        raise ValidationError("Topping up from Loops or wallet credit needs the customer", field="source")
+    if source == "wallet":
+        wallet = wallet_account(session, customer, amount.currency)
+
+        def short():
+            held = balance_of(session, wallet.id)
+            return InsufficientFunds(
+                f"Your wallet holds {_money(held, amount.currency)}; this needs {amount.display()}"
+            )
+
+        return [(wallet, -amount.minor)], short
+    needed = quote(customer, amount, card.merchant)
+    loops = loops_account(session, customer)
+    legs = [
+        (loops, -needed),
+        (system_account(session, "points_pool", "LOOP"), needed),
+        (system_account(session, "promotions", amount.currency), -amount.minor),
+    ]
+    return legs, lambda: not_enough_loops(session, loops, needed)
+
+
+def load(
+    session: Session,
+    card: GiftCard,
+    amount: Money,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    source: str,
+    customer: User | None = None,
+    merchant: Merchant | None = None,
+    extend_expiry: bool = True,
+    now: datetime | None = None,
+) -> Transaction:
+    """Top a card up with cash at a counter, the customer's Loops (at their rate) or wallet credit.
+
+    With ``extend_expiry`` a purchased card's expiry moves to 5 years from today (never earlier);
+    promotional cards keep their date. Raise ValidationError for an unknown source or a missing
+    customer, InsufficientFunds if the Loops or wallet fall short, CardCancelled/CardFrozen/
+    CardExpired/NotValidHere/CurrencyMismatch if the card cannot be used here, IdempotencyConflict.
+    """
+    now = now or utcnow()
+    request = fingerprint(
+        "load", card.id, amount.minor, amount.currency, source, customer.id if customer else None,
+        merchant.id if merchant else None, bool(extend_expiry),
+    )
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return earlier
+    if source not in LOAD_SOURCES:
+        raise ValidationError(f"A top-up comes from {', '.join(LOAD_SOURCES)}", field="source")
+    if amount.currency != card.currency:
+        raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
+    lock_card(session, card)
+    usable_at(card, merchant, now)
+    funding, short = _load_legs(session, card, amount, source, customer)
+    try:
+        transaction, replayed = post_or_replay(
+            session, kind="load", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+            legs=[*funding, (card.account, amount.minor)], card_id=card.id,
+            merchant_id=merchant.id if merchant else None, memo=f"Top-up from {source}",
+        )
+    except InsufficientFunds:
+        raise short() from None
+    if not replayed and extend_expiry and card.kind == "purchased":
+        card.expires_at = max(card.expires_at, now + timedelta(days=PURCHASED_MIN_DAYS))
+        session.flush()
+    topup_receipt(session, card, transaction)
+    return transaction
+
+
+def _refuse_reversal(original: Transaction, staff_merchant: Merchant | None, now: datetime) -> None:
+    if staff_merchant is not None:
+        if original.merchant_id != staff_merchant.id:
+            raise Forbidden("You can only undo transactions made at your own counter")
+        if original.created_at.date() != now.date():
+            raise Forbidden("Transactions from before today can only be undone by an admin")
+    if original.kind == "reverse":
+        raise ValidationError("An undo cannot itself be undone")
+    if original.kind in ("expire", "reinstate"):
+        raise ValidationError("An expiry is undone by reinstating the card, not by undo")
+
+
+def reverse(
+    session: Session,
+    transaction_id: int,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    reason: str,
+    staff_merchant: Merchant | None = None,
+    now: datetime | None = None,
+) -> Transaction:
+    """Undo a transaction with one that mirrors its entries; nothing is updated or deleted.
+
+    Staff (``staff_merchant``) may undo only their own merchant's transactions of the same UTC
+    day; admins any. Raise NotFound if there is no such transaction, Forbidden for staff out of
+    bounds, ValidationError if it was already undone, is itself an undo or an expiry, the reason
+    is blank, or the card is cancelled or expired; InsufficientFunds if the money was since spent.
+    """
+    now = now or utcnow()
+    reason = required_reason(reason)
+    request = fingerprint("reverse", transaction_id, staff_merchant.id if staff_merchant else None, reason)
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return earlier
+    original = session.get(Transaction, transaction_id)
+    if original is None:
+        raise NotFound("No transaction has that number")
+    _refuse_reversal(original, staff_merchant, now)
+    if session.scalar(sa.select(Transaction.id).where(Transaction.reverses_id == original.id)) is not None:
+        raise ValidationError("This transaction was already undone")
+    if original.card_id is not None:
+        card = lock_card(session, session.get(GiftCard, original.card_id))
+        if card.status in ("cancelled", "expired"):
+            raise ValidationError(f"This card is {card.status}, so its transactions can no longer be undone")
+    try:
+        transaction, replayed = post_or_replay(
+            session, kind="reverse", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+            legs=[(entry.account, -entry.amount) for entry in original.entries], card_id=original.card_id,
+            merchant_id=original.merchant_id, reverses_id=original.id,
+            memo=f"Undo of #{original.id}: {reason}",
+        )
+    except InsufficientFunds:
+        raise InsufficientFunds("The money from this transaction has since been spent, so it cannot be undone") from None
+    except IntegrityError:
+        raise ValidationError("This transaction was already undone") from None
+    if not replayed:
+        if original.kind == "points_earn":
+            for entry in original.entries:
+                if entry.account.kind == "loops":
+                    bump_lifetime_loops(session, entry.account.owner_id, -entry.amount)
+        audit(session, actor, "transaction.reversed", f"transaction:{original.id}", reason, reversal_id=transaction.id)
+        session.flush()
+    return transaction
+
+
+def _refuse_closed(card: GiftCard, doing: str) -> None:
+    if card.status == "cancelled":
+        raise CardCancelled(f"This card was cancelled; it cannot be {doing}")
+    if card.status == "expired":
+        raise CardExpired(f"This card has expired; reinstate it before it can be {doing}")
+
+
+def adjust(
+    session: Session, card: GiftCard, delta: int, *, actor: Actor, idempotency_key: str, reason: str
+) -> Transaction:
+    """Correct a card's balance by ``delta`` minor units against the system "adjustments" account.
+
+    Raise ValidationError for a zero delta or a blank reason, CardCancelled/CardExpired for a
+    closed card, InsufficientFunds if the card would go below zero, IdempotencyConflict.
+    """
+    reason = required_reason(reason)
+    if type(delta) is not int or delta == 0:
+        raise ValidationError("An adjustment must change the balance", field="amount")
+    request = fingerprint("adjust", card.id, delta, reason)
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return earlier
+    lock_card(session, card)
+    _refuse_closed(card, "adjusted")
+    source = system_account(session, "adjustments", card.currency)
+    try:
+        transaction, replayed = post_or_replay(
+            session, kind="adjust", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+            legs=[(source, -delta), (card.account, delta)], card_id=card.id, memo=reason,
+        )
+    except InsufficientFunds:
+        held = balance_of(session, card.account_id)
+        raise InsufficientFunds(
+            f"This card holds {_money(held, card.currency)}; it cannot go below zero"
+        ) from None
+    if not replayed:
+        audit(session, actor, "card.adjusted", f"card:{card.id}", reason, delta=delta, transaction_id=transaction.id)
+        session.flush()
+    return transaction
+
+
+def freeze(session: Session, card: GiftCard, *, actor: Actor, reason: str) -> GiftCard:
+    """Stop a card from being used until it is unfrozen (freezing a frozen card does nothing).
+
+    Raise ValidationError for a blank reason, CardCancelled/CardExpired for a closed card.
+    """
+    reason = required_reason(reason)
+    lock_card(session, card)
+    if card.status == "frozen":
+        return card
+    _refuse_closed(card, "frozen")
+    card.status = "frozen"
+    audit(session, actor, "card.frozen", f"card:{card.id}", reason)
+    session.flush()
+    return card
+
+
+def unfreeze(session: Session, card: GiftCard, *, actor: Actor, reason: str) -> GiftCard:
+    """Let a frozen card be used again (unfreezing an active card does nothing).
+
+    Raise ValidationError for a blank reason, CardCancelled/CardExpired for a closed card.
+    """
+    reason = required_reason(reason)
+    lock_card(session, card)
+    if card.status == "active":
+        return card
+    _refuse_closed(card, "unfrozen")
+    card.status = "active"
+    audit(session, actor, "card.unfrozen", f"card:{card.id}", reason)
+    session.flush()
+    return card
+
+
+def cancel(
+    session: Session, card: GiftCard, *, actor: Actor, idempotency_key: str, reason: str, now: datetime | None = None
+) -> Transaction | None:
+    """Cancel a card for good: its balance moves to breakage and a waiting transfer ends.
+
+    Returns the transaction, or None if the card was empty. Raise ValidationError for a blank
+    reason, CardCancelled/CardExpired if it is already closed, IdempotencyConflict.
+    """
+    now = now or utcnow()
+    reason = required_reason(reason)
+    request = fingerprint("cancel", card.id, reason)
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return earlier
+    lock_card(session, card)
+    if card.status == "cancelled":
+        raise CardCancelled("This card was already cancelled")
+    _refuse_closed(card, "cancelled")
+    balance = locked_balance(session, card)
+    nested = savepoint(session)
+    try:
+        transaction = None
+        if balance > 0:
+            transaction, _ = post_or_replay(
+                session, kind="adjust", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+                legs=[(card.account, -balance), (system_account(session, "breakage", card.currency), balance)],
+                card_id=card.id, memo=f"Cancelled: {reason}",
+            )
+        card.status = "cancelled"
+        end_pending(session, card, "cancelled", now)
+        audit(session, actor, "card.cancelled", f"card:{card.id}", reason, balance=balance)
+        session.flush()
+    except BaseException:
+        nested.rollback()
+        raise
+    nested.commit()
+    return transaction

@@ -1,0 +1,138 @@
+"""Loops: earning them on purchases and spending them on gift cards (DESIGN §2, Loops)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from portal.cards.codes import CodeVault
+from portal.errors import CurrencyMismatch, InsufficientFunds, ValidationError
+from portal.ledger import Actor, account_for, balance_of, fingerprint, post_or_replay, replay, system_account
+from portal.loyalty.tiers import tier_for
+from portal.models import Account, Merchant, Transaction, User
+from portal.money import Money, exponent
+
+
+def loops_account(session: Session, user: User) -> Account:
+    """The user's Loops, created on first use."""
+    return account_for(session, f"loops:{user.id}", "loops", "LOOP", owner_id=user.id)
+
+
+def loops_for_purchase(purchase: Money, merchant: Merchant) -> int:
+    """Loops a purchase earns: the merchant's rate per whole 1.00, rounded down."""
+    return purchase.minor * merchant.loops_per_unit // 10 ** exponent(purchase.currency)
+
+
+def bump_lifetime_loops(session: Session, user_id: int, delta: int) -> None:
+    """Change a user's lifetime Loops (which set the tier) in one statement, never below zero."""
+    column = User.lifetime_loops
+    new = session.execute(
+        sa.update(User)
+        .where(User.id == user_id)
+        .values(lifetime_loops=sa.case((column + delta >= 0, column + delta), else_=0))
+        .returning(User.lifetime_loops),
+        execution_options={"synchronize_session": False},
+    ).scalar()
+    loaded = session.identity_map.get(identity_key(User, user_id))
+    if loaded is not None:
+        set_committed_value(loaded, "lifetime_loops", new)
+
+
+def earn(
+    session: Session, customer: User, purchase: Money, merchant: Merchant, *, actor: Actor, idempotency_key: str
+) -> Transaction:
+    """Award Loops for a purchase from the points pool; lifetime Loops grow in the same transaction.
+
+    Raise ValidationError if the user is not a customer or the purchase earns no Loops,
+    CurrencyMismatch if the purchase is not in the merchant's currency, IdempotencyConflict.
+    """
+    request = fingerprint("earn", customer.id, purchase.minor, purchase.currency, merchant.id)
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return earlier
+    if customer.role != "customer":
+        raise ValidationError("Only customers collect Loops", field="email")
+    if purchase.currency != merchant.currency:
+        raise CurrencyMismatch(f"{merchant.name} trades in {merchant.currency}, not {purchase.currency}")
+    loops = loops_for_purchase(purchase, merchant)
+    if loops <= 0:
+        raise ValidationError("This purchase is too small to earn Loops", field="amount")
+    transaction, replayed = post_or_replay(
+        session, kind="points_earn", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+        legs=[(system_account(session, "points_pool", "LOOP"), -loops), (loops_account(session, customer), loops)],
+        merchant_id=merchant.id, memo=f"{loops} Loops for {purchase.display()} at {merchant.name}",
+    )
+    if not replayed:
+        bump_lifetime_loops(session, customer.id, loops)
+    return transaction
+
+
+def conversion_rate(customer: User, merchant: Merchant | None = None) -> int:
+    """Loops per 1.00 of card value: the merchant's own rate for its cards, else the customer's tier rate."""
+    if merchant is not None and merchant.conversion_rate:
+        return merchant.conversion_rate
+    return tier_for(customer.lifetime_loops).loops_per_unit
+
+
+def quote(customer: User, value: Money, merchant: Merchant | None = None) -> int:
+    """Loops needed for this much card value, rounded up (a card is never sold below the rate)."""
+    if value.currency == "LOOP":
+        raise ValidationError("A gift card holds money, not Loops", field="currency")
+    units = 10 ** exponent(value.currency)
+    return -(-value.minor * conversion_rate(customer, merchant) // units)
+
+
+def not_enough_loops(session: Session, account: Account, needed: int) -> InsufficientFunds:
+    """The refusal a customer reads when their Loops fall short."""
+    have = balance_of(session, account.id)
+    return InsufficientFunds(f"You have {Money(have, 'LOOP').display()}; this needs {needed}")
+
+
+def convert(
+    session: Session,
+    vault: CodeVault,
+    customer: User,
+    value: Money,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    merchant: Merchant | None = None,
+    now: datetime | None = None,
+):
+    """Turn Loops into a new promotional card owned by the customer (scoped to the merchant if given).
+
+    Returns an IssuedCard. Raise InsufficientFunds ("You have 420 Loops; this needs 500"),
+    ValidationError if the user is not a customer or the value is in Loops, CurrencyMismatch if
+    the merchant trades in another currency, IdempotencyConflict.
+    """
+    # Imported here because operations imports this module (Loops top-ups).
+    from portal.cards.operations import PROMOTIONAL_DEFAULT_DAYS, issued_from, new_card
+
+    request = fingerprint("convert", customer.id, value.minor, value.currency, merchant.id if merchant else None)
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return issued_from(session, vault, earlier)
+    if customer.role != "customer":
+        raise ValidationError("Only customers collect Loops", field="email")
+    needed = quote(customer, value, merchant)
+    if merchant is not None and merchant.currency != value.currency:
+        raise CurrencyMismatch(f"{merchant.name} takes {merchant.currency}, not {value.currency}")
+    loops = loops_account(session, customer)
+    try:
+        return new_card(
+            session, vault, value=value, actor=actor, idempotency_key=idempotency_key, request_hash=request,
+            funding=[
+                (loops, -needed),
+                (system_account(session, "points_pool", "LOOP"), needed),
+                (system_account(session, "promotions", value.currency), -value.minor),
+            ],
+            owner_id=customer.id, scope_id=merchant.id if merchant else None, kind="promotional",
+            days=PROMOTIONAL_DEFAULT_DAYS, transaction_kind="points_convert", now=now,
+            memo=f"{needed} Loops for {value.display()}", merchant_id=merchant.id if merchant else None,
+        )
+    except InsufficientFunds:
+        raise not_enough_loops(session, loops, needed) from None
