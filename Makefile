@@ -35,8 +35,9 @@ services:
 chromium:
 	@scripts/ensure-chromium.sh
 
+# The worker (jobs and their retries) and the cron scheduler (sweeps, outbox relay); Ctrl-C stops both.
 worker: setup
-	$(PORTAL) worker
+	$(PORTAL) cron & trap 'kill $$! 2>/dev/null' EXIT; $(PORTAL) worker
 
 bench: setup services
 	@command -v wrk >/dev/null || scripts/ensure-package.sh wrk

@@ -102,3 +102,130 @@ def init_app(app: Flask) -> None:
         for line in load_demo(db.session):
             click.echo(line)
         db.session.commit()
+
+    def _user(email: str) -> User:
+        user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise click.ClickException(f"No user with e-mail {email}")
+        return user
+
+    @app.cli.group()
+    def cards():
+        """Issue gift cards."""
+
+    @cards.command("issue")
+    @click.option("--amount", required=True, help="Value of the card, like 50.00.")
+    @click.option("--currency", default="USD", show_default=True)
+    @click.option("--owner", "owner_email", help="E-mail of the customer who owns it (none: a bearer card).")
+    @click.option("--merchant", "merchant_slug", help="Slug of the merchant that sells it.")
+    @click.option("--expires-in-days", type=int, help="Days until it expires (purchased cards: at least 1826).")
+    @click.option("--kind", type=click.Choice(["purchased", "promotional"]), default="purchased", show_default=True)
+    def cards_issue(amount, currency, owner_email, merchant_slug, expires_in_days, kind):
+        """Issue a card and print its full code once."""
+        import uuid
+
+        from portal.cards.operations import issue_card
+        from portal.ledger import SYSTEM
+        from portal.money import Money
+        from portal.services import services
+
+        try:
+            value = Money.parse(amount, currency)
+            issued = issue_card(
+                db.session, services().vault, amount=value, actor=SYSTEM, idempotency_key=f"cli:{uuid.uuid4()}",
+                owner=_user(owner_email) if owner_email else None, merchant=_merchant(merchant_slug),
+                kind=kind, expires_in_days=expires_in_days, memo="Issued from the command line",
+            )
+        except DomainError as error:
+            _fail(error)
+        db.session.commit()
+        card = issued.card
+        click.echo(f"Issued a {value.display()} {kind} card (id {card.id}), valid until {card.expires_at:%Y-%m-%d}.")
+        click.echo(f"Code (shown once, keep it safe): {issued.code}")
+        click.echo(f"Masked: {card.code.masked}")
+
+    @app.cli.group()
+    def wallet():
+        """Manage wallet credit."""
+
+    @wallet.command("credit")
+    @click.argument("email")
+    @click.option("--amount", required=True, help="Credit to add, like 10.00.")
+    @click.option("--currency", default="USD", show_default=True)
+    @click.option("--reason", required=True, help="Why (kept in the audit log).")
+    def wallet_credit(email, amount, currency, reason):
+        """Add goodwill credit to a customer's wallet (audited)."""
+        import uuid
+
+        from portal.ledger import SYSTEM
+        from portal.money import Money
+        from portal.wallet import credit_wallet, wallet_account
+
+        user = _user(email)
+        try:
+            value = Money.parse(amount, currency)
+            credit_wallet(db.session, user, value, actor=SYSTEM, idempotency_key=f"cli:{uuid.uuid4()}", reason=reason)
+        except DomainError as error:
+            _fail(error)
+        balance = Money(wallet_account(db.session, user, value.currency).balance, value.currency)
+        db.session.commit()
+        click.echo(f"Credited {value.display()} to {user.email}; their wallet now holds {balance.display()}.")
+
+    @app.cli.group()
+    def ledger():
+        """Check the money."""
+
+    @ledger.command("verify")
+    def ledger_verify():
+        """Re-derive every balance and check every invariant; exit 1 naming each problem."""
+        from portal.ledger import verify
+        from portal.models import Account, Transaction
+
+        problems = verify(db.session)
+        for problem in problems:
+            click.echo(problem, err=True)
+        if problems:
+            raise click.ClickException(f"{len(problems)} problem(s) found in the ledger")
+        accounts = db.session.scalar(sa.select(sa.func.count(Account.id)))
+        transactions = db.session.scalar(sa.select(sa.func.count(Transaction.id)))
+        click.echo(f"Ledger OK: {accounts} accounts and {transactions} transactions check out.")
+
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
+    def worker(burst):
+        """Run an RQ worker on every queue, with the scheduler; re-enqueue what waits in the outbox."""
+        from flask import current_app
+
+        from portal.jobs.worker import RedisRequired, run_worker
+
+        try:
+            run_worker(current_app._get_current_object(), burst=burst)
+        except RedisRequired as error:
+            raise click.ClickException(str(error)) from None
+
+    @app.cli.command("cron")
+    def cron():
+        """Run RQ's cron scheduler with the sweeps and the outbox relay registered."""
+        from flask import current_app
+
+        from portal.jobs.worker import RedisRequired, run_cron
+
+        try:
+            run_cron(current_app._get_current_object())
+        except RedisRequired as error:
+            raise click.ClickException(str(error)) from None
+
+    @app.cli.command("sweep")
+    @click.argument("what", type=click.Choice(["expiry", "gifts", "transfers"]))
+    def sweep(what):
+        """Run one sweep now: expiry (with reminders), gifts (unpaid) or transfers (lapsed)."""
+        from portal.jobs import sweeps
+
+        if what == "expiry":
+            done = sweeps.run_expiry()
+            click.echo(f"Expiry: {done['reminders']} reminder(s) queued, {done['expired']} card(s) expired")
+        elif what == "transfers":
+            click.echo(f"Transfers: {sweeps.run_transfers()['lapsed']} lapsed")
+        else:
+            done = sweeps.run_gifts()
+            click.echo(sweeps.GIFTS_NOT_YET if done is None else f"Gifts: {done['removed']} unpaid removed")

@@ -41,7 +41,7 @@ def make_app(database_url: str, **overrides):
 @pytest.fixture
 def app(tmp_path):
     """The app on a fresh SQLite file with the schema of the models."""
-    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}")
+    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(tmp_path / "outbox"))
     with app.app_context():
         db.create_all()
     yield app

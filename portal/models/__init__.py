@@ -2,12 +2,15 @@
 
 from portal.models.base import Base, utcnow
 from portal.models.cards import Code, GiftCard
+from portal.models.campaigns import Campaign, CampaignCode, CampaignCustomer, CampaignJob, CampaignRecipient, CampaignUse, Entitlement  # noqa: F401,E501
 from portal.models.ledger import Account, Entry, Transaction
 from portal.models.merchants import Merchant
+from portal.models.outbox import OutboxMessage  # noqa: F401
 from portal.models.records import AuditEvent, IdempotencyRecord, SecurityEvent
+from portal.models.transfers import Transfer
 from portal.models.users import ApiToken, User
 
 __all__ = [
     "Account", "ApiToken", "AuditEvent", "Base", "Code", "Entry", "GiftCard",
-    "IdempotencyRecord", "Merchant", "SecurityEvent", "Transaction", "User", "utcnow",
+    "IdempotencyRecord", "Merchant", "SecurityEvent", "Transaction", "Transfer", "User", "utcnow",
 ]

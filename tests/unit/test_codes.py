@@ -160,7 +160,8 @@ def sloppy_spellings(draw):
         out.append(ch.lower() if draw(st.booleans()) else ch)
     text = "".join(out)
     if draw(st.booleans()):
-        text = text.replace("GC", "", 1) if text.upper().startswith("GC") else text
+        # Drop the prefix itself, in whatever case it was typed (not a "GC" inside the data).
+        text = re.sub(r"^(\s*)gc", r"\1", text, flags=re.IGNORECASE)
     return code, text + draw(st.sampled_from(["", " ", "\t"]))
 
 

@@ -1,0 +1,206 @@
+"""Campaigns of codes that are not cards, and of promotional cards (DESIGN §2, campaigns).
+
+A campaign holds its rules; its codes live in ``codes`` (hash and ciphertext, like card codes)
+and are tied to it by ``campaign_codes``. Every use is a ``campaign_uses`` row, counted
+atomically on the campaign (``uses``), on the code, and per customer (``campaign_customers``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, UTCDateTime, created_at, intpk
+from portal.models.cards import Code, GiftCard
+from portal.models.merchants import Merchant
+from portal.models.users import User
+
+CAMPAIGN_KINDS = ("gift_card", "credit", "feature", "coupon")
+DISCOUNT_TYPES = ("percent", "fixed")
+CODE_MODES = ("vanity", "random")
+CHANNELS = ("web", "api")
+JOB_STATUSES = ("queued", "running", "finished", "failed")
+JOB_KINDS = ("generate", "email")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+campaign_merchants = sa.Table(
+    "campaign_merchants",
+    Base.metadata,
+    sa.Column("campaign_id", sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), primary_key=True),
+)
+
+
+class Campaign(Base):
+    """A campaign's rules and its use counter; the codes hang off it."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("kind", CAMPAIGN_KINDS), name="kind_known"),
+        sa.CheckConstraint(
+            f"discount_type IS NULL OR {_one_of('discount_type', DISCOUNT_TYPES)}", name="discount_type_known"
+        ),
+        sa.CheckConstraint(_one_of("code_mode", CODE_MODES), name="code_mode_known"),
+        sa.CheckConstraint("uses >= 0", name="uses_not_negative"),
+        sa.CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses_positive"),
+        # The counter is raised by a guarded UPDATE; this is the database's own last word on it.
+        sa.CheckConstraint("max_uses IS NULL OR uses <= max_uses", name="uses_within_limit"),
+        sa.CheckConstraint("uses_per_user IS NULL OR uses_per_user > 0", name="uses_per_user_positive"),
+        sa.CheckConstraint("percent_bp IS NULL OR (percent_bp > 0 AND percent_bp <= 10000)", name="percent_in_range"),
+        sa.CheckConstraint("value IS NULL OR value > 0", name="value_positive"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(sa.String(120))
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    # Money rules: the card value, the credit, the fixed discount (minor units of ``currency``).
+    currency: Mapped[str | None] = mapped_column(sa.String(4))
+    value: Mapped[int | None]
+    discount_type: Mapped[str | None] = mapped_column(sa.String(8))
+    # A percentage discount in hundredths of a percent (12.5 % is 1250), so no float holds it.
+    percent_bp: Mapped[int | None]
+    # Feature unlocks: the entitlement granted and for how long.
+    feature: Mapped[str | None] = mapped_column(sa.String(40))
+    feature_days: Mapped[int | None]
+    # Expiry: a fixed moment, or a number of days from when a code or card was issued.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_days: Mapped[int | None]
+    max_uses: Mapped[int | None]
+    uses: Mapped[int] = mapped_column(default=0)
+    uses_per_user: Mapped[int | None]
+    min_order: Mapped[int | None]
+    allowed_domains: Mapped[list] = mapped_column(sa.JSON, default=list)
+    channels: Mapped[list] = mapped_column(sa.JSON, default=lambda: list(CHANNELS))
+    # The code pattern: one shared vanity code (SAVE20), or random codes with a prefix.
+    code_mode: Mapped[str] = mapped_column(sa.String(8), default="random")
+    code_prefix: Mapped[str] = mapped_column(sa.String(12), default="")
+    code_length: Mapped[int] = mapped_column(default=12)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    merchants: Mapped[list[Merchant]] = relationship(
+        secondary=campaign_merchants, lazy="selectin", order_by=Merchant.name
+    )
+    created_by: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Campaign {self.id} {self.kind} {self.name!r}>"
+
+
+class CampaignCode(Base):
+    """One code of a campaign; for a gift card campaign, also the card it is the code of."""
+
+    __tablename__ = "campaign_codes"
+    __table_args__ = (sa.CheckConstraint("uses >= 0", name="uses_not_negative"),)
+
+    id: Mapped[intpk]
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    code_id: Mapped[int] = mapped_column(sa.ForeignKey("codes.id"), unique=True)
+    card_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift_cards.id"), unique=True)
+    uses: Mapped[int] = mapped_column(default=0)
+
+    campaign: Mapped[Campaign] = relationship()
+    code: Mapped[Code] = relationship(lazy="joined")
+    card: Mapped[GiftCard | None] = relationship()
+
+
+class CampaignCustomer(Base):
+    """How often one customer (by e-mail address) has used a campaign: the row its limit locks."""
+
+    __tablename__ = "campaign_customers"
+    __table_args__ = (sa.CheckConstraint("uses >= 0", name="uses_not_negative"),)
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
+    uses: Mapped[int] = mapped_column(default=0)
+
+
+class CampaignUse(Base):
+    """One counted use of a campaign code: a coupon at a till, a credit code, a feature unlock."""
+
+    __tablename__ = "campaign_uses"
+
+    id: Mapped[intpk]
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    campaign_code_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign_codes.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    merchant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("merchants.id"))
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    currency: Mapped[str | None] = mapped_column(sa.String(4))
+    order_total: Mapped[int | None]
+    discount: Mapped[int | None]
+    reference: Mapped[str | None] = mapped_column(sa.String(100))
+    transaction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_transactions.id"))
+    created_at: Mapped[created_at] = mapped_column(index=True)
+
+
+class Entitlement(Base):
+    """A feature a customer may use until ``ends_at`` (DESIGN §2, feature unlock)."""
+
+    __tablename__ = "entitlements"
+    __table_args__ = (sa.UniqueConstraint("user_id", "feature", name="uq_entitlements_user_feature"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    feature: Mapped[str] = mapped_column(sa.String(40))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The campaign that last granted or extended it.
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"))
+    created_at: Mapped[created_at]
+
+
+class CampaignJob(Base):
+    """A long admin job on a campaign (bulk generation, e-mailing a list), with the progress its page polls."""
+
+    __tablename__ = "campaign_jobs"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("status", JOB_STATUSES), name="status_known"),
+        sa.CheckConstraint(_one_of("kind", JOB_KINDS), name="kind_known"),
+        sa.CheckConstraint("done >= 0 AND done <= requested", name="done_within_requested"),
+    )
+
+    id: Mapped[intpk]
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(12), default="generate")
+    requested: Mapped[int]
+    done: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(sa.String(10), default="queued")
+    error: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    campaign: Mapped[Campaign] = relationship()
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.requested else self.done * 100 // self.requested
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("queued", "running")
+
+
+class CampaignRecipient(Base):
+    """One address a campaign is e-mailed to, the code it was given, and its e-mail in the outbox."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "email", name="uq_campaign_recipients_campaign_email"),)
+
+    id: Mapped[intpk]
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    job_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign_jobs.id"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    campaign_code_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaign_codes.id"))
+    outbox_id: Mapped[int | None] = mapped_column(sa.ForeignKey("outbox.id"))
+    created_at: Mapped[created_at]

@@ -1,0 +1,152 @@
+"""Turning an outbox row into an e-mail: paired templates, the card's details, and its QR code.
+
+Each kind of message is two templates, ``templates/email/<kind>.txt`` and ``.html``. The text
+one sets the subject (``{% set subject = "…" %}``). Both see the row's context as variables,
+plus ``card`` (a CardView, when the row names a card), ``code`` (the full code, only when the
+row carries one encrypted), ``qr_cid`` (when that code is a card code: the inline QR image),
+``recipient``, ``base_url`` and ``link(endpoint, **values)`` for absolute links. A new kind of
+message (gift subscriptions, campaigns) is two new templates and one ``queue_email`` call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from urllib.parse import urlsplit
+
+import qrcode
+from flask import current_app
+from qrcode.image.pil import PilImage
+from sqlalchemy.orm import Session
+from werkzeug.routing import BuildError
+
+from portal.cards.codes import CARD_CODE_RE, mask
+from portal.models import GiftCard, utcnow
+from portal.models.outbox import OutboxMessage
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What a message may say about a card: never its full code."""
+
+    id: int
+    masked: str
+    balance: int  # minor units, now
+    currency: str
+    status: str
+    kind: str
+    expires_at: datetime
+    merchant_name: str | None
+    url: str
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """An absolute link under PORTAL_BASE_URL (no request is needed)."""
+    base = urlsplit(current_app.config.get("PORTAL_BASE_URL") or "http://127.0.0.1:5000")
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme or "http"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def _card_url(card_id: int) -> str:
+    try:
+        return absolute_url("customer.card", card_id=card_id)
+    except BuildError:
+        return current_app.config.get("PORTAL_BASE_URL", "")
+
+
+def card_view(card: GiftCard) -> CardView:
+    return CardView(
+        id=card.id,
+        masked=card.code.masked,
+        balance=card.account.balance,
+        currency=card.currency,
+        status=card.status,
+        kind=card.kind,
+        expires_at=card.expires_at,
+        merchant_name=card.merchant.name if card.merchant else None,
+        url=_card_url(card.id),
+    )
+
+
+def qr_png(text: str) -> bytes:
+    """A PNG of the QR code for ``text``, large enough to scan from a phone screen or paper."""
+    maker = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+    maker.add_data(text)
+    maker.make(fit=True)
+    out = io.BytesIO()
+    maker.make_image(image_factory=PilImage).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _sender_domain() -> str:
+    address = parseaddr(current_app.config.get("MAIL_FROM") or "")[1]
+    return address.rpartition("@")[2] or "giftloop.invalid"
+
+
+def message_id(key: str) -> str:
+    """The Message-ID of the message with this outbox key: every copy of it carries the same one,
+    so a copy sent again after a crash is recognised by mail systems that de-duplicate on it."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"<{digest}@{_sender_domain()}>"
+
+
+def masked_address(address: str) -> str:
+    """``c***@example.com``: enough to tell messages apart in a log."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+@dataclass
+class Rendered:
+    message: EmailMessage
+    subject: str
+    text: str
+    html: str
+    masked_code: str | None  # the card's or the carried code's masked form, for logs
+
+
+def render(session: Session, row: OutboxMessage) -> Rendered:
+    """Build the e-mail for an outbox row: plain text and HTML, and the QR code inline where a
+    card code is carried. Raise jinja2's TemplateError for a broken template, ValueError if the
+    carried code does not decrypt."""
+    from portal.services import services
+
+    code = services().vault.decrypt(row.code_ciphertext) if row.code_ciphertext else None
+    card = session.get(GiftCard, row.card_id) if row.card_id is not None else None
+    view = card_view(card) if card is not None else None
+    qr_cid = make_msgid(domain=_sender_domain()) if code and CARD_CODE_RE.fullmatch(code) else None
+    variables = {
+        **row.context,
+        "card": view,
+        "code": code,
+        "qr_cid": qr_cid[1:-1] if qr_cid else None,
+        "recipient": row.recipient,
+        "base_url": current_app.config.get("PORTAL_BASE_URL", ""),
+        "link": absolute_url,
+    }
+    env = current_app.jinja_env
+    text_module = env.get_template(f"email/{row.kind}.txt").make_module(variables)
+    subject = " ".join(str(getattr(text_module, "subject", "") or "Giftloop").split())
+    text = str(text_module).strip() + "\n"
+    html = env.get_template(f"email/{row.kind}.html").render(variables, subject=subject)
+
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = current_app.config.get("MAIL_FROM") or "Giftloop <no-reply@localhost>"
+    message["To"] = row.recipient
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = message_id(row.key)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    if qr_cid:
+        html_part = message.get_payload()[1]
+        html_part.add_related(qr_png(code), maintype="image", subtype="png", cid=qr_cid, filename="gift-card-qr.png")
+    masked = mask(code) if code else (view.masked if view else None)
+    return Rendered(message=message, subject=subject, text=text, html=html, masked_code=masked)
