@@ -1,10 +1,37 @@
-"""The admin console: overview, campaigns, cards, merchants, users, audit."""
+"""The admin console: overview, campaigns, cards, merchants, users, audit (one module each)."""
 
-from flask import Blueprint
+from datetime import datetime, timedelta
 
+from flask import Blueprint, render_template
+
+from portal.campaigns.rules import KIND_NAMES, describe_value
+from portal.errors import NotFound
+from portal.money import Money, format_minor
 from portal.web.guards import protect
 
 bp = Blueprint("admin", __name__)
 protect(bp, ("admin",))
 
-from portal.admin import routes  # noqa: E402,F401
+
+def grouped(amount: Money) -> str:
+    """A total as admins read it: "10,000.00 USD"."""
+    return f"{format_minor(amount.minor, amount.currency, grouping=True)} {amount.currency}"
+
+
+def last_day(moment: datetime) -> datetime:
+    """The last moment a code is valid: an expiry "through 31 March" is stored as the midnight after."""
+    return moment - timedelta(microseconds=1)
+
+
+@bp.context_processor
+def _names():
+    return {"kind_names": KIND_NAMES, "describe": describe_value, "last_day": last_day, "grouped": grouped}
+
+
+@bp.errorhandler(NotFound)
+def _not_found(error: NotFound):
+    """A campaign, card, merchant or person that does not exist is a plain 404 page."""
+    return render_template("errors/error.html", status=404, message=error.message), 404
+
+
+from portal.admin import audit, campaigns, cards, merchants, overview, users  # noqa: E402,F401

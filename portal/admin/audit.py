@@ -1,0 +1,32 @@
+"""The audit log: who did what to which thing, and why."""
+
+from __future__ import annotations
+
+from flask import request
+from wtforms import SelectChoice
+
+from portal.admin import bp, queries
+from portal.admin.forms import AuditFilterForm
+from portal.admin.responses import refuse
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.web.render import page_or_fragment
+
+
+@bp.get("/audit")
+def audit():
+    """List audit events newest first, filtered by action, actor, target and days."""
+    form = AuditFilterForm(request.args)
+    actions = queries.audit_actions(db.session)
+    form.action.choices = [SelectChoice("", "Any action")] + [SelectChoice(a, a) for a in actions]
+    names = ("action", "actor", "target", "since", "until")
+    filters = {name: (getattr(form, name).data or "").strip() or None for name in names}
+    status, events = 200, None
+    try:
+        events = queries.audit_events(db.session, **filters, number=queries.page_number(request.args.get("page")))
+    except DomainError as error:
+        status = refuse(form, error)
+    people = queries.actors(db.session, {e.actor_id for e in events.items if e.actor_id} if events else set())
+    args = {k: v for k, v in filters.items() if v}
+    return page_or_fragment("admin/audit/index.html", "admin/audit/_events.html", status,
+                            form=form, events=events, people=people, args=args)

@@ -1,0 +1,246 @@
+"""Campaign pages: list, create, change, generate codes with a live progress bar, export, e-mail a list."""
+
+from __future__ import annotations
+
+from flask import Response, render_template, request, stream_with_context, url_for
+from wtforms import SelectChoice
+
+from portal.admin import bp, last_day, queries
+from portal.admin.forms import CampaignForm, FullExportForm, GenerateForm, RecipientsForm
+from portal.admin.responses import actor, done, refuse
+from portal.campaigns import (
+    CampaignInvalid, create_campaign, delete_campaign, read_spec, request_generation, update_campaign,
+)
+from portal.campaigns import reports
+from portal.campaigns.codes import vanity_code
+from portal.campaigns.distribution import add_recipients, codes_left, read_addresses
+from portal.campaigns.exports import csv_chunks, export_rows, file_name, record_full_export
+from portal.campaigns.jobs import start_job
+from portal.campaigns.rules import KIND_NAMES, format_percent
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import Merchant
+from portal.models.campaigns import Campaign
+from portal.money import format_minor
+from portal.services import services
+from portal.web.render import page_or_fragment
+
+
+def _merchant_choices(form: CampaignForm) -> CampaignForm:
+    merchants = db.session.scalars(db.select(Merchant).order_by(Merchant.name))
+    form.merchants.choices = [SelectChoice(m.slug, m.name) for m in merchants]
+    return form
+
+
+def _show_invalid(form: CampaignForm, error: CampaignInvalid) -> int:
+    db.session.rollback()
+    for name, message in error.errors.items():
+        field = getattr(form, name, None)
+        if field is not None and name != "csrf_token":
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
+    return 422
+
+
+def _code(campaign: Campaign) -> str | None:
+    shared = vanity_code(db.session, campaign)
+    return services().vault.decrypt(shared.code.ciphertext) if shared else None
+
+
+@bp.get("/campaigns")
+def campaigns():
+    """List the campaigns, newest first, with what each gives and how far it got."""
+    return render_template(
+        "admin/campaigns/index.html", campaigns=queries.campaigns(db.session),
+        flows=reports.card_flows(db.session, by_campaign=True), stats=reports.code_stats(db.session),
+    )
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+def campaign_new():
+    """Create a campaign of any kind and, for random codes or cards, start generating them."""
+    form = _merchant_choices(CampaignForm())
+    if request.method == "GET" and request.args.get("kind") in KIND_NAMES:
+        form.kind.data = request.args["kind"]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            spec = read_spec(db.session, form.raw())
+            campaign = create_campaign(db.session, services().vault, spec, actor=actor())
+            job = None
+            if (form.quantity.data or "").strip():
+                job = request_generation(db.session, campaign, form.quantity.data, actor=actor())
+        except CampaignInvalid as error:
+            status = _show_invalid(form, error)
+        except DomainError as error:
+            status = refuse(form, error)
+        else:
+            db.session.commit()
+            if job is not None:
+                start_job(job.id)
+            return done(url_for(".campaign", campaign_id=campaign.id), f"Campaign “{campaign.name}” created.")
+    elif form.errors:
+        status = 422
+    return render_template("admin/campaigns/new.html", form=form), status
+
+
+def _prefill(form: CampaignForm, campaign: Campaign) -> None:
+    def amount(minor):
+        return format_minor(minor, campaign.currency) if minor is not None and campaign.currency else ""
+
+    form.name.data, form.kind.data, form.currency.data = campaign.name, campaign.kind, campaign.currency or ""
+    form.value.data = amount(campaign.value) if campaign.discount_type != "percent" else ""
+    form.discount_type.data = campaign.discount_type or "percent"
+    percent = campaign.discount_type == "percent"
+    form.discount_value.data = format_percent(campaign.percent_bp) if percent else amount(campaign.value)
+    form.feature.data, form.feature_days.data = campaign.feature or "", str(campaign.feature_days or "")
+    form.code_mode.data, form.code.data = campaign.code_mode, _code(campaign) or ""
+    form.code_prefix.data, form.code_length.data = campaign.code_prefix, str(campaign.code_length)
+    # A date means "through that day": the stored moment is the midnight after it.
+    form.expires_at.data = last_day(campaign.expires_at).date().isoformat() if campaign.expires_at else ""
+    form.valid_days.data = str(campaign.valid_days or "")
+    form.max_uses.data, form.uses_per_user.data = str(campaign.max_uses or ""), str(campaign.uses_per_user or "")
+    form.min_order.data = amount(campaign.min_order)
+    form.merchants.data = [m.slug for m in campaign.merchants]
+    form.allowed_domains.data = ", ".join(campaign.allowed_domains)
+    form.channels.data = list(campaign.channels)
+
+
+@bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
+def campaign_edit(campaign_id: int):
+    """Change a campaign's rules; its kind and its kind of codes stay."""
+    campaign = queries.campaign(db.session, campaign_id)
+    form = _merchant_choices(CampaignForm())
+    status = 200
+    if request.method == "GET":
+        _prefill(form, campaign)
+    elif form.validate_on_submit():
+        raw = {**form.raw(), "kind": campaign.kind, "code_mode": campaign.code_mode}
+        try:
+            spec = read_spec(db.session, raw, used=campaign.uses)
+            update_campaign(db.session, services().vault, campaign, spec, actor=actor())
+        except CampaignInvalid as error:
+            status = _show_invalid(form, error)
+        except DomainError as error:
+            status = refuse(form, error)
+        else:
+            db.session.commit()
+            return done(url_for(".campaign", campaign_id=campaign.id), "Campaign saved.")
+    else:
+        status = 422
+    form.kind.data, form.code_mode.data = campaign.kind, campaign.code_mode
+    return render_template("admin/campaigns/edit.html", form=form, campaign=campaign), status
+
+
+def _detail(campaign: Campaign, status: int = 200, **forms):
+    forms.setdefault("generate_form", GenerateForm())
+    forms.setdefault("export_form", FullExportForm())
+    forms.setdefault("recipients_form", RecipientsForm())
+    flows = reports.card_flows(db.session, by_campaign=True) if campaign.kind == "gift_card" else {}
+    page = queries.recipients(db.session, campaign.id, queries.page_number(request.args.get("page")))
+    return render_template(
+        "admin/campaigns/detail.html", campaign=campaign, code=_code(campaign),
+        flow=flows.get((campaign.id, campaign.currency)), stats=reports.code_stats(db.session).get(campaign.id),
+        jobs=queries.jobs(db.session, campaign.id), recipients=page,
+        recipient_counts=queries.recipient_counts(db.session, campaign.id), codes_left=codes_left(db.session, campaign),
+        **forms,
+    ), status
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+def campaign(campaign_id: int):
+    """Show a campaign: its rules, numbers, jobs, exports and e-mail list."""
+    return _detail(queries.campaign(db.session, campaign_id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/generate")
+def campaign_generate(campaign_id: int):
+    """Start generating more codes (or cards) for the campaign."""
+    campaign = queries.campaign(db.session, campaign_id)
+    form = GenerateForm()
+    if form.validate_on_submit():
+        try:
+            job = request_generation(db.session, campaign, form.quantity.data, actor=actor())
+        except DomainError as error:
+            return _detail(campaign, refuse(form, error), generate_form=form)
+        db.session.commit()
+        start_job(job.id)
+        return done(url_for(".campaign", campaign_id=campaign.id), f"Generating {job.requested:,} codes.")
+    return _detail(campaign, 422, generate_form=form)
+
+
+@bp.get("/campaigns/<int:campaign_id>/jobs/<int:job_id>")
+def campaign_job(campaign_id: int, job_id: int):
+    """A job's progress: the fragment polls itself while the job runs."""
+    job = queries.job(db.session, campaign_id, job_id)
+    return page_or_fragment("admin/campaigns/job.html", "admin/campaigns/_job.html", job=job, campaign=job.campaign)
+
+
+@bp.post("/campaigns/<int:campaign_id>/jobs/<int:job_id>/resume")
+def campaign_job_resume(campaign_id: int, job_id: int):
+    """Start a job that failed (from where it stopped) or that no worker has taken yet."""
+    job = queries.job(db.session, campaign_id, job_id)
+    if job.status in ("failed", "queued"):
+        start_job(job.id)
+    return done(url_for(".campaign", campaign_id=campaign_id), "The job was started again.")
+
+
+def _csv(campaign: Campaign, *, full: bool) -> Response:
+    rows = export_rows(db.session, services().vault, campaign, full=full)
+    response = Response(stream_with_context(csv_chunks(rows)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{file_name(campaign, full=full)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/campaigns/<int:campaign_id>/codes.csv")
+def campaign_export(campaign_id: int):
+    """Download the campaign's codes as CSV, masked."""
+    return _csv(queries.campaign(db.session, campaign_id), full=False)
+
+
+@bp.post("/campaigns/<int:campaign_id>/codes-full.csv")
+def campaign_export_full(campaign_id: int):
+    """Download the campaign's full codes as CSV: recorded in the audit log with the reason given."""
+    campaign = queries.campaign(db.session, campaign_id)
+    form = FullExportForm()
+    if form.validate_on_submit():
+        try:
+            record_full_export(db.session, campaign, actor=actor(), reason=form.reason.data)
+        except DomainError as error:
+            return _detail(campaign, refuse(form, error), export_form=form)
+        db.session.commit()
+        return _csv(campaign, full=True)
+    return _detail(campaign, 422, export_form=form)
+
+
+@bp.post("/campaigns/<int:campaign_id>/recipients")
+def campaign_recipients(campaign_id: int):
+    """E-mail the campaign to a list of addresses (a CSV upload): one code each, sent by the job queue."""
+    campaign = queries.campaign(db.session, campaign_id)
+    form = RecipientsForm()
+    if form.validate_on_submit():
+        upload = form.addresses.data
+        try:
+            addresses, bad = read_addresses(upload.read() if upload else b"")
+            job = add_recipients(db.session, campaign, addresses, actor=actor())
+        except DomainError as error:
+            return _detail(campaign, refuse(form, error), recipients_form=form)
+        db.session.commit()
+        if job is None:
+            message = "Every address in the file was already on the list."
+            return done(url_for(".campaign", campaign_id=campaign.id), message)
+        start_job(job.id)
+        skipped = f" {len(bad)} cells that were not e-mail addresses were left out." if bad else ""
+        return done(url_for(".campaign", campaign_id=campaign.id), f"Sending to {job.requested:,} addresses.{skipped}")
+    return _detail(campaign, 422, recipients_form=form)
+
+
+@bp.post("/campaigns/<int:campaign_id>/delete")
+def campaign_delete(campaign_id: int):
+    """Delete a campaign: its codes stop working; cards it issued stay as they are."""
+    campaign = queries.campaign(db.session, campaign_id)
+    delete_campaign(db.session, campaign, actor=actor())
+    db.session.commit()
+    return done(url_for(".campaigns"), f"Campaign “{campaign.name}” deleted.")

@@ -1,0 +1,141 @@
+"""Running campaign jobs: the thin layer between the queue and ``generation``/``distribution`` (the
+one module here that needs the app, for its database session and settings).
+
+``start_job`` is the one place that decides how a job runs, called after the commit that
+created it: with RQ on the worker's "default" queue when ``REDIS_URL`` is set, otherwise in this
+process (DESIGN §1, embedded default) — inline, or in a thread with ``CAMPAIGN_JOBS_IN_THREAD``.
+``portal.jobs`` offers no enqueue helper yet; when it does, ``_enqueue`` is what to swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+from rq import get_current_job
+
+from portal.campaigns.distribution import send_batch
+from portal.campaigns.generation import BATCH, generate_batch
+from portal.extensions import db
+from portal.models import utcnow
+from portal.models.campaigns import CampaignJob
+
+QUEUE = "default"  # one of the queues every `portal worker` listens on (portal.jobs.QUEUES)
+EMAIL_BATCH = 200
+log = logging.getLogger(__name__)
+
+
+def rq_job_id(job_id: int) -> str:
+    """The RQ job id of a campaign job: derived from the row, so enqueueing twice is harmless."""
+    return f"campaign-job-{job_id}"
+
+
+def _enqueue(app: Flask, job_id: int) -> None:
+    from redis import Redis
+    from rq import Queue
+
+    connection = Redis.from_url(app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    Queue(QUEUE, connection=connection).enqueue(
+        run_job, job_id, job_id=rq_job_id(job_id), job_timeout=6 * 3600, result_ttl=3600, failure_ttl=7 * 86400,
+    )
+
+
+def start_job(job_id: int) -> None:
+    """Run the job in the background (RQ), in a thread (``CAMPAIGN_JOBS_IN_THREAD``), or inline now.
+
+    If Redis cannot be reached the job stays queued and its page offers to start it again.
+    """
+    app = current_app._get_current_object()
+    if app.config.get("REDIS_URL"):
+        from redis import RedisError
+
+        try:
+            _enqueue(app, job_id)
+        except RedisError:
+            log.warning("campaign job %s could not be enqueued; it waits to be started again", job_id, exc_info=True)
+    elif app.config.get("CAMPAIGN_JOBS_IN_THREAD"):
+        threading.Thread(target=_in_context, args=(app, job_id), daemon=True, name=rq_job_id(job_id)).start()
+    else:
+        try:
+            run_job(job_id)
+        except Exception:  # noqa: BLE001 - the job row says it failed; the page shows it
+            log.exception("campaign job %s failed", job_id)
+
+
+def _in_context(app: Flask, job_id: int) -> None:
+    with app.app_context():
+        try:
+            run_job(job_id)
+        except Exception:  # noqa: BLE001 - recorded on the job row
+            log.exception("campaign job %s failed", job_id)
+        finally:
+            db.session.remove()
+
+
+def run_job(job_id: int) -> None:
+    """The job's entry point (RQ calls this): in the caller's app context (inline, a thread, tests),
+    else in the worker process's app (``portal.jobs.runtime``)."""
+    if has_app_context():
+        _run(job_id)
+        return
+    from portal.jobs.runtime import app_context
+
+    with app_context():
+        _run(job_id)
+
+
+def _claim(job_id: int) -> bool:
+    """Take the job (queued, or failed and being resumed) so that only one runner does it."""
+    claimed = db.session.execute(
+        sa.update(CampaignJob)
+        .where(CampaignJob.id == job_id, CampaignJob.status.in_(("queued", "failed")))
+        .values(status="running", started_at=utcnow(), error="")
+        .returning(CampaignJob.id),
+        execution_options={"synchronize_session": False},
+    ).scalar()
+    db.session.commit()
+    return claimed is not None
+
+
+def _report(job: CampaignJob) -> None:
+    """Progress in RQ's ``job.meta`` too, for anyone watching the queue."""
+    current = get_current_job()
+    if current is not None:
+        current.meta.update(done=job.done, requested=job.requested)
+        current.save_meta()
+
+
+def _batch_of(kind: str):
+    """What a job of this kind does one batch at a time, and how big a batch is."""
+    if kind == "email":
+        return send_batch, EMAIL_BATCH
+    return generate_batch, BATCH
+
+
+def _run(job_id: int) -> None:
+    from portal.services import services
+
+    session, vault = db.session, services().vault
+    if not _claim(job_id):
+        return
+    try:
+        job = session.get(CampaignJob, job_id, populate_existing=True)
+        work, batch = _batch_of(job.kind)
+        batch = int(current_app.config.get("CAMPAIGN_BATCH_SIZE", batch))
+        while (left := job.requested - job.done) > 0:
+            if not work(session, vault, job, min(batch, left)):
+                job.requested = job.done  # nothing left to do after all (say, addresses already sent to)
+                break
+            session.commit()
+            _report(job)
+        job.status, job.finished_at = "finished", utcnow()
+        session.commit()
+    except Exception as error:
+        session.rollback()
+        job = session.get(CampaignJob, job_id, populate_existing=True)
+        job.status, job.finished_at = "failed", utcnow()
+        job.error = f"{type(error).__name__}: {error}"[:500]
+        session.commit()
+        raise
