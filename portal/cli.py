@@ -99,7 +99,9 @@ def init_app(app: Flask) -> None:
         """Load demo merchants, users and cards (safe to run again)."""
         from portal.demo import load_demo
 
-        for line in load_demo(db.session):
+        from portal.services import services
+
+        for line in load_demo(db.session, services().vault):
             click.echo(line)
         db.session.commit()
 

@@ -1,4 +1,8 @@
-"""Demo data for ``portal demo``: idempotent, so it can run on every start."""
+"""Demo data for ``portal demo``: idempotent, so it can run on every start.
+
+Money comes through the domain with fixed idempotency keys, so a second run replays instead of
+issuing again; campaigns are looked up by name first.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.auth.users import create_user
+from portal.campaigns.definitions import create_campaign, read_spec
+from portal.cards.codes import CodeVault
+from portal.cards.operations import issue_card
+from portal.ledger import SYSTEM
+from portal.loyalty.points import earn
 from portal.merchants import create_merchant
-from portal.models import Merchant, User
+from portal.models import Campaign, Merchant, User
+from portal.money import Money
+from portal.wallet import credit_wallet
 
 DEMO_PASSWORD = "giftloop-demo"
 MERCHANTS = [
@@ -23,9 +34,16 @@ USERS = [
     ("alice@giftloop.test", "customer", None, "Alice"),
     ("bob@giftloop.test", "customer", None, "Bob"),
 ]
+CAMPAIGNS = [
+    {"name": "Demo: 10% off at Corner Café", "kind": "coupon", "currency": "USD", "code_mode": "vanity",
+     "code": "SAVE10", "discount_type": "percent", "discount_value": "10", "max_uses": "100",
+     "uses_per_user": "1", "merchants": ["corner-cafe"], "valid_days": "365"},
+    {"name": "Demo: 5.00 welcome credit", "kind": "credit", "currency": "USD", "code_mode": "vanity",
+     "code": "WELCOME5", "value": "5.00", "max_uses": "100", "uses_per_user": "1", "valid_days": "365"},
+]
 
 
-def load_demo(session: Session) -> Iterator[str]:
+def load_demo(session: Session, vault: CodeVault) -> Iterator[str]:
     """Create what is missing of the demo; report each thing created."""
     merchants = {}
     for slug, name, rules in MERCHANTS:
@@ -34,7 +52,32 @@ def load_demo(session: Session) -> Iterator[str]:
             merchant = create_merchant(session, slug, name, "USD", **rules)
             yield f"merchant {slug}"
         merchants[slug] = merchant
+    people = {}
     for email, role, slug, name in USERS:
-        if session.scalar(sa.select(User.id).where(User.email == email)) is None:
-            create_user(session, email, DEMO_PASSWORD, role=role, name=name, merchant=merchants.get(slug))
+        user = session.scalar(sa.select(User).where(User.email == email))
+        if user is None:
+            user = create_user(session, email, DEMO_PASSWORD, role=role, name=name, merchant=merchants.get(slug))
             yield f"{role} {email} / {DEMO_PASSWORD}"
+        people[email] = user
+    alice = people["alice@giftloop.test"]
+    usd = "USD"
+    for key, amount, merchant, kind in (
+        ("demo:alice:network", "50.00", None, "purchased"),
+        ("demo:alice:cafe", "20.00", merchants["corner-cafe"], "promotional"),
+    ):
+        issued = issue_card(
+            session, vault, amount=Money.parse(amount, usd), actor=SYSTEM, idempotency_key=key, owner=alice,
+            merchant=merchant, scope_to_merchant=merchant is not None, kind=kind,
+        )
+        yield f"card {issued.card.code.masked} ({amount} {usd}) for {alice.email}"
+    credit_wallet(session, alice, Money.parse("5.00", usd), actor=SYSTEM, idempotency_key="demo:alice:credit",
+                  reason="Demo welcome credit")
+    earn(session, alice, Money.parse("120.00", usd), merchants["corner-cafe"], actor=SYSTEM,
+         idempotency_key="demo:alice:loops")
+    bearer = issue_card(session, vault, amount=Money.parse("25.00", usd), actor=SYSTEM,
+                        idempotency_key="demo:bearer")
+    yield f"bearer card to try at a till or on /balance: {bearer.code}"
+    for raw in CAMPAIGNS:
+        if session.scalar(sa.select(Campaign.id).where(Campaign.name == raw["name"])) is None:
+            create_campaign(session, vault, read_spec(session, raw), actor=SYSTEM)
+            yield f"campaign {raw['name']} (code {raw['code']})"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from portal.api.tokens import find_token
 from portal.extensions import db
-from portal.models import Merchant, User
+from portal.ledger import verify
+from portal.models import Campaign, GiftCard, Merchant, Transaction, User
 
 
 def count(app, model) -> int:
@@ -17,11 +18,14 @@ def test_the_demo_loads_once_and_is_safe_to_run_again(app, runner):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
     assert "alice@giftloop.test / giftloop-demo" in first.output
-    users, merchants = count(app, User), count(app, Merchant)
+    assert "campaign Demo: 10% off at Corner Café (code SAVE10)" in first.output
+    before = [count(app, model) for model in (User, Merchant, GiftCard, Transaction, Campaign)]
     second = runner.invoke(args=["demo"])
-    assert second.exit_code == 0
-    assert "alice@giftloop.test" not in second.output
-    assert (count(app, User), count(app, Merchant)) == (users, merchants)
+    assert second.exit_code == 0, second.output
+    assert "giftloop-demo" not in second.output and "campaign" not in second.output
+    assert [count(app, model) for model in (User, Merchant, GiftCard, Transaction, Campaign)] == before
+    with app.app_context():
+        assert verify(db.session) == []
 
 
 def test_an_admin_creates_a_merchant_and_its_staff(app, runner):
