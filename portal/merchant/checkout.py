@@ -16,17 +16,22 @@ import sqlalchemy as sa
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from portal.campaigns.codes import display_code
+from portal.campaigns.coupons import redeem_coupon
+from portal.cards.codes import CodeVault
 from portal.cards.lookup import usable_at
 from portal.errors import CardExpired, DomainError, ValidationError
 from portal.loyalty.points import loops_for_purchase
 from portal.merchant.queries import at_counter, masked_codes, undone_ids
 from portal.models import GiftCard, Merchant, Transaction, User
+from portal.models.campaigns import CampaignCode, CampaignUse
 from portal.money import Money
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 STALE_FORM = "This form is out of date. Reload the page and try again."
 # A looked-up card may be applied for this long; then it must be scanned again.
 TICKET_SECONDS = 30 * 60
+ONE_COUPON = "This sale already has a coupon: one coupon per sale."
 
 
 def new_id() -> str:
@@ -122,11 +127,21 @@ class Tender:
 
 
 @dataclass
+class Coupon:
+    """The coupon used on the sale: its code as staff may see it and what it took off."""
+
+    use: CampaignUse
+    label: str
+    discount: Money
+
+
+@dataclass
 class Sale:
     id: str
     currency: str
     total: Money | None = None
     tenders: list[Tender] = field(default_factory=list)
+    coupon: Coupon | None = None
     loops: Transaction | None = None
     loops_to: User | None = None
     owner_ids: list[int] = field(default_factory=list)
@@ -136,9 +151,34 @@ class Sale:
         return sale_reference(self.id)
 
     @property
-    def started(self) -> bool:
-        """Whether money has moved for this sale: the total can no longer change."""
+    def card_paid(self) -> bool:
+        """Whether a card has paid towards the sale (undone payments do not count)."""
         return any(not t.undone for t in self.tenders)
+
+    @property
+    def started(self) -> bool:
+        """Whether money has moved or a coupon was used for this sale: the total can no longer change."""
+        return self.card_paid or self.coupon is not None
+
+    @property
+    def takes_coupon(self) -> bool:
+        """Whether the coupon field is offered: the total is known, no card has paid, no Loops or coupon yet."""
+        return (
+            self.total is not None and not self.card_paid and self.coupon is None and self.loops is None
+            and not self.paid
+        )
+
+    @property
+    def discount(self) -> Money:
+        """What the coupon took off the total (nothing without one)."""
+        return self.coupon.discount if self.coupon is not None else Money(0, self.currency)
+
+    @property
+    def total_after(self) -> Money | None:
+        """What the customer pays: the total less the coupon's discount; None until the total is known."""
+        if self.total is None:
+            return None
+        return Money(max(0, self.total.minor - self.discount.minor), self.currency)
 
     def applied(self, *, leaving_out: str | None = None) -> Money:
         """What the cards have paid so far (undone payments do not count)."""
@@ -152,7 +192,7 @@ class Sale:
         """What is still to pay by other means; None until the total is known."""
         if self.total is None:
             return None
-        return Money(max(0, self.total.minor - self.applied(leaving_out=leaving_out).minor), self.currency)
+        return Money(max(0, self.total_after.minor - self.applied(leaving_out=leaving_out).minor), self.currency)
 
     @property
     def paid(self) -> bool:
@@ -189,9 +229,18 @@ def parse_total(text: str | None, currency: str) -> Money | None:
         raise ValidationError(error.message, field="total") from None
 
 
-def open_sale(session: Session, merchant: Merchant, sale: str | None, total: Money | None) -> Sale:
-    """The sale as the ledger knows it: its card payments at this counter and its Loops award."""
+def open_sale(
+    session: Session, merchant: Merchant, sale: str | None, total: Money | None, *, vault: CodeVault | None = None
+) -> Sale:
+    """The sale as the ledger knows it: its coupon and card payments at this counter and its Loops award.
+
+    Once a coupon is used, the total is the one its discount was worked out on, whatever a form says.
+    ``vault`` shows a shared (vanity) coupon code in full; without it, or for a one-off code, it is masked.
+    """
     state = Sale(id=sale_id(sale), currency=merchant.currency, total=total)
+    state.coupon = sale_coupon(session, merchant, state.reference, vault)
+    if state.coupon is not None and state.coupon.use.order_total is not None:
+        state.total = Money(state.coupon.use.order_total, merchant.currency)
     transactions = session.scalars(
         sa.select(Transaction)
         .where(at_counter(merchant), Transaction.kind == "redeem", Transaction.reference == state.reference)
@@ -217,6 +266,55 @@ def open_sale(session: Session, merchant: Merchant, sale: str | None, total: Mon
         earner = next((e.account.owner_id for e in state.loops.entries if e.account.kind == "loops"), None)
         state.loops_to = session.get(User, earner) if earner is not None else None
     return state
+
+
+def sale_coupon(session: Session, merchant: Merchant, reference: str, vault: CodeVault | None) -> Coupon | None:
+    """The coupon used at this counter for the sale with this reference, if any."""
+    use = session.scalar(
+        sa.select(CampaignUse)
+        .where(CampaignUse.reference == reference, CampaignUse.merchant_id == merchant.id)
+        .order_by(CampaignUse.id)
+        .limit(1)
+    )
+    if use is None:
+        return None
+    code = session.get(CampaignCode, use.campaign_code_id)
+    shared = vault is not None and code.campaign.code_mode == "vanity"
+    label = display_code(vault, code.code) if shared else code.code.masked
+    return Coupon(use, label, Money(use.discount or 0, use.currency or merchant.currency))
+
+
+def coupon_uses(session: Session, merchant: Merchant, reference: str) -> int:
+    return session.scalar(
+        sa.select(sa.func.count(CampaignUse.id))
+        .where(CampaignUse.reference == reference, CampaignUse.merchant_id == merchant.id)
+    )
+
+
+def add_coupon(
+    session: Session, vault: CodeVault, sale: Sale, merchant: Merchant, text: str | None, *, user_id: int
+) -> Coupon:
+    """Use a coupon on the sale: one use counted, its discount taken off what is due.
+
+    Raise ValidationError if the total is not known yet, a card has paid already or the sale has
+    a coupon, and whatever ``redeem_coupon`` raises (unknown, expired, used up, below the minimum order…).
+    """
+    if sale.coupon is not None:
+        raise ValidationError(ONE_COUPON, field="code")
+    if sale.total is None:
+        raise ValidationError("Enter the purchase total first", field="code")
+    if sale.card_paid or sale.loops is not None:
+        raise ValidationError("This sale is under way: a coupon must come before the cards and the Loops", field="code")
+    redeem_coupon(
+        session, vault, text or "", order_total=sale.total, merchant=merchant, channel="web",
+        reference=sale.reference, user_id=user_id,
+    )
+    # Two tills sending the same sale at once: the later one sees the other's use and gives way.
+    if coupon_uses(session, merchant, sale.reference) > 1:
+        raise ValidationError(ONE_COUPON, field="code")
+    coupon = sale_coupon(session, merchant, sale.reference, vault)
+    sale.coupon = coupon
+    return coupon
 
 
 def check_amount(amount: Money, sale: Sale, idempotency_key: str) -> None:
@@ -255,8 +353,8 @@ def customer_by_email(session: Session, email: str | None) -> User | None:
 
 
 def loops_offered(sale: Sale, merchant: Merchant) -> int:
-    """Loops the purchase earns at the merchant's rate (0 until the total is known)."""
-    return loops_for_purchase(sale.total, merchant) if sale.total is not None else 0
+    """Loops the purchase earns at the merchant's rate on what the customer pays (0 until the total is known)."""
+    return loops_for_purchase(sale.total_after, merchant) if sale.total is not None else 0
 
 
 def card_owner(session: Session, sale: Sale) -> User | None:

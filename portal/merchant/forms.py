@@ -39,6 +39,10 @@ class ApplyForm(SaleForm):
     amount = StringField("Amount to take from this card")
 
 
+class CouponForm(SaleForm):
+    code = StringField("Coupon code")
+
+
 class LoopsForm(SaleForm):
     email = EmailField("Customer's e-mail")
 

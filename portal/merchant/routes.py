@@ -19,7 +19,7 @@ from portal.ledger import Actor
 from portal.loyalty import points
 from portal.merchant import bp, checkout, queries, reports
 from portal.merchant.checkout import Sale
-from portal.merchant.forms import ApplyForm, LookupForm, LoopsForm, UndoForm, blank
+from portal.merchant.forms import ApplyForm, CouponForm, LookupForm, LoopsForm, UndoForm, blank
 from portal.models import Merchant, utcnow
 from portal.money import Money
 from portal.services import services
@@ -29,6 +29,8 @@ from portal.web.render import page_or_fragment
 
 ALREADY_PAID = "This payment was already made; it is shown below. Scan the card again to take more from it."
 ALREADY_AWARDED = "Loops for this sale were already awarded."
+# A coupon's refusals name the order or the customer; at the till they belong by the code field.
+COUPON_FIELDS = {"order_total": "code", "customer_email": "code"}
 
 
 def actor() -> Actor:
@@ -38,6 +40,11 @@ def actor() -> Actor:
 
 def store() -> Merchant:
     return current_user.merchant
+
+
+def open_sale(sale_id: str | None, total: Money | None) -> Sale:
+    """The sale as the ledger knows it, at this store's counter."""
+    return checkout.open_sale(db.session, store(), sale_id, total, vault=services().vault)
 
 
 def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
@@ -65,14 +72,15 @@ def fresh(form_class, sale: Sale, prefix: str = "", **data):
 
 def sale_of(form) -> Sale:
     """The sale a posted form belongs to, read back from the ledger. Raise ValidationError if tampered with."""
-    merchant = store()
-    return checkout.open_sale(db.session, merchant, form.sale.data, checkout.parse_total(form.total.data, merchant.currency))
+    return open_sale(form.sale.data, checkout.parse_total(form.total.data, store().currency))
 
 
-def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, **_) -> str:
+def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, **_) -> str:
     """Where the cursor goes next, so the whole sale can be done from the keyboard and the scanner."""
     if undo:
         return f"undo-{next(iter(undo))}"
+    if coupon is not None and (coupon.code.errors or coupon.form_errors):
+        return "coupon-code"
     if loops.email.errors or loops.form_errors:
         return "email"
     if apply is not None:
@@ -98,6 +106,7 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
         )
     parts.setdefault("lookup", fresh(LookupForm, sale))
     parts.setdefault("loops", fresh(LoopsForm, sale))
+    parts.setdefault("coupon", fresh(CouponForm, sale, prefix="coupon"))
     undo = parts.pop("undo", {})
     undo_forms = {
         t.transaction.id: undo.get(t.transaction.id) or fresh(UndoForm, sale, prefix=f"undo-{t.transaction.id}")
@@ -117,14 +126,13 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
 def stale(error: DomainError) -> Response:
     """A form that no longer matches any sale: start over with the reason."""
     db.session.rollback()
-    sale = checkout.open_sale(db.session, store(), checkout.new_id(), None)
-    return screen(sale, status=422, notice=error.message)
+    return screen(open_sale(checkout.new_id(), None), status=422, notice=error.message)
 
 
 @bp.get("/", endpoint="checkout")
 def checkout_page():
     """Show the checkout for a new sale: total, card code, scan."""
-    return screen(checkout.open_sale(db.session, store(), checkout.new_id(), None))
+    return screen(open_sale(checkout.new_id(), None))
 
 
 @bp.post("/lookup")
@@ -133,11 +141,13 @@ def lookup():
     form = LookupForm()
     merchant = store()
     try:
-        sale = checkout.open_sale(db.session, merchant, form.sale.data, None)
+        sale = open_sale(form.sale.data, None)
     except DomainError as error:
         return stale(error)
     try:
-        sale.total = checkout.parse_total(form.total.data, merchant.currency)
+        typed = checkout.parse_total(form.total.data, merchant.currency)
+        if sale.coupon is None:  # once a coupon is used, the total it was worked out on stays
+            sale.total = typed
         if not (form.code.data or "").strip():
             if sale.total is None:
                 raise ValidationError("Scan or type the card's code", field="code")
@@ -179,6 +189,31 @@ def apply():
     return screen(sale_of(form), receipt=paid)
 
 
+@bp.post("/coupon")
+def coupon():
+    """Take a coupon's discount off the sale before any card pays: one use counted, the new total shown."""
+    form = CouponForm(prefix="coupon")
+    try:
+        sale = sale_of(form)
+    except DomainError as error:
+        return stale(error)
+    if sale.coupon is not None:
+        return screen(sale, status=422, notice=checkout.ONE_COUPON)
+    try:
+        with guarded():
+            checkout.add_coupon(
+                db.session, services().vault, sale, store(), form.code.data, user_id=current_user.id
+            )
+        db.session.commit()
+    except DomainError as error:
+        status = refuse(form, error, COUPON_FIELDS)
+        again = sale_of(form)
+        if again.coupon is not None:  # another till used one for this sale meanwhile
+            return screen(again, status=status, error=error, notice=checkout.ONE_COUPON)
+        return screen(again, status=status, error=error, coupon=form)
+    return screen(sale_of(form))
+
+
 @bp.post("/loops")
 def award_loops():
     """Award the purchase's Loops to the customer named by e-mail, or to the owner of a card used."""
@@ -192,7 +227,7 @@ def award_loops():
         if sale.total is None:
             raise ValidationError("Enter the purchase total first", field="email")
         customer = checkout.loops_customer(db.session, sale, form.email.data)
-        points.earn(db.session, customer, sale.total, merchant, actor=actor(), idempotency_key=checkout.loops_key(sale.id))
+        points.earn(db.session, customer, sale.total_after, merchant, actor=actor(), idempotency_key=checkout.loops_key(sale.id))
         db.session.commit()
     except IdempotencyConflict:
         db.session.rollback()
