@@ -48,7 +48,7 @@ def test_a_card_pays_a_purchase_and_the_receipt_shows_what_is_left(till, app):
     expect(fact(till, "Balance")).to_have_text("10.00 USD")
     expect(fact(till, "Valid here")).to_have_text("Yes")
     expect(till.get_by_label("Amount to take from this card")).to_have_value("7.00")
-    till.get_by_role("button", name="Apply").click()
+    till.get_by_role("button", name="Apply", exact=True).click()
     expect(fact(till, "Applied")).to_have_text("7.00 USD")
     expect(fact(till, "Left on card")).to_have_text("3.00 USD")
     expect(fact(till, "Still to pay")).to_have_text("0.00 USD")
@@ -62,11 +62,11 @@ def test_part_of_a_card_and_then_a_second_card_pay_the_rest(till, app):
     till.get_by_label("Purchase total").fill("12.00")
     scan_like_a_usb_scanner(till, first)
     till.get_by_label("Amount to take from this card").fill("2.50")
-    till.get_by_role("button", name="Apply").click()
+    till.get_by_role("button", name="Apply", exact=True).click()
     expect(fact(till, "Still to pay")).to_have_text("9.50 USD")
     scan_like_a_usb_scanner(till, second)
     expect(till.get_by_label("Amount to take from this card")).to_have_value("9.50")
-    till.get_by_role("button", name="Apply").click()
+    till.get_by_role("button", name="Apply", exact=True).click()
     expect(fact(till, "Still to pay")).to_have_text("0.00 USD")
     expect(till.get_by_role("table")).to_contain_text("2.50 USD")
     expect(till.get_by_role("table")).to_contain_text("9.50 USD")
@@ -78,7 +78,7 @@ def test_a_double_click_on_apply_charges_once(till, app):
     code = make_card(app, "10.00")
     till.get_by_label("Purchase total").fill("7.00")
     scan_like_a_usb_scanner(till, code)
-    till.get_by_role("button", name="Apply").dblclick()
+    till.get_by_role("button", name="Apply", exact=True).dblclick()
     expect(fact(till, "Applied")).to_have_text("7.00 USD")
     till.wait_for_timeout(500)  # let any second request finish
     assert count(app, "redeem") == 1 and balance(app, code) == "3.00"
@@ -116,7 +116,7 @@ def test_a_card_that_cannot_pay_here_shows_why(till, app, kind, reason):
     scan_like_a_usb_scanner(till, code)
     expect(till.get_by_role("alert")).to_contain_text(reason)
     expect(fact(till, "Valid here")).to_have_text("No")
-    expect(till.get_by_role("button", name="Apply")).to_have_count(0)
+    expect(till.get_by_role("button", name="Apply", exact=True)).to_have_count(0)
 
 
 def test_an_unknown_code_is_refused_by_the_field(till, app):
@@ -134,7 +134,7 @@ def test_undo_gives_the_card_its_money_back(till, app):
     code = make_card(app, "10.00")
     till.get_by_label("Purchase total").fill("4.00")
     scan_like_a_usb_scanner(till, code)
-    till.get_by_role("button", name="Apply").click()
+    till.get_by_role("button", name="Apply", exact=True).click()
     expect(fact(till, "Left on card")).to_have_text("6.00 USD")
     till.locator("summary", has_text="Undo").click()
     till.get_by_label("Why undo it?").fill("Customer paid cash instead")
@@ -165,7 +165,7 @@ def test_loops_are_awarded_to_the_card_owner(till, app, people):
     code = make_card(app, "20.00", owner=people["customer"])
     till.get_by_label("Purchase total").fill("5.00")
     scan_like_a_usb_scanner(till, code)
-    till.get_by_role("button", name="Apply").click()
+    till.get_by_role("button", name="Apply", exact=True).click()
     expect(fact(till, "Applied")).to_have_text("5.00 USD")
     till.get_by_role("button", name="Award Loops").click()
     expect(till.get_by_text("50 Loops awarded to Cara for this purchase.")).to_be_visible()
@@ -221,7 +221,7 @@ def test_activity_refreshes_itself(till, app):
     other.goto("/till/")
     other.get_by_label("Purchase total").fill("3.00")
     scan_like_a_usb_scanner(other, code)
-    other.get_by_role("button", name="Apply").click()
+    other.get_by_role("button", name="Apply", exact=True).click()
     expect(fact(other, "Applied")).to_have_text("3.00 USD")
     expect(till.get_by_role("cell", name=re.compile("Card payment"))).to_be_visible(timeout=15_000)
 

@@ -1,0 +1,675 @@
+"""The OpenAPI 3.1 document of the JSON API (DESIGN §5) and its reference page.
+
+The document is Python data built from small pieces (schemas, parameters, responses) and served
+as ``/api/v1/openapi.json``; ``/api/v1/docs`` renders the same data server-side. The contract
+tests walk the URL map and drive every endpoint, so a route without documentation, or an answer
+outside it, fails them.
+"""
+
+from __future__ import annotations
+
+from flask import jsonify, render_template
+
+from portal.api import bp
+from portal.web.guards import public
+from portal.web.problems import STATUS
+
+# --- Small pieces ---------------------------------------------------------------------------
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict) -> dict:
+    """The schema or null (a type list for plain types, anyOf for references)."""
+    if "$ref" in schema or "type" not in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def obj(properties: dict, required: tuple[str, ...] = (), *, closed: bool = True, **extra) -> dict:
+    """An object schema; a closed one has no fields but the documented ones (responses are)."""
+    schema = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def extended(base: str, properties: dict, required: tuple[str, ...] = ()) -> dict:
+    """A schema with every field of ``base`` and some more, and nothing else."""
+    more = {"type": "object", "properties": properties}
+    if required:
+        more["required"] = list(required)
+    return {"allOf": [ref(base), more], "unevaluatedProperties": False}
+
+
+def _open(name: str) -> dict:
+    """A component schema without its ``additionalProperties: false``, so it can be extended."""
+    return {k: v for k, v in SCHEMAS[name].items() if k != "additionalProperties"}
+
+
+TEXT = {"type": "string"}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
+ID = {"type": "integer", "minimum": 1}
+TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO 8601 in UTC, like 2026-11-23T14:00:00Z"}
+AMOUNT_INPUT = {
+    "description": 'A string or a number with no more digits than the currency allows, like "12.50" or 12.5',
+    "anyOf": [{"type": "string", "maxLength": 40, "examples": ["12.50"]}, {"type": "number"}],
+}
+
+# Every problem code the API answers with, and the HTTP status it comes with.
+PROBLEM_CODES = list(STATUS)
+MISSING_KEY_CODES = ["validation_error"]  # 400: no or too long Idempotency-Key
+
+
+def codes_with(status: int) -> list[str]:
+    if status == 400:
+        return MISSING_KEY_CODES
+    return [code for code, answer in STATUS.items() if answer == status]
+
+
+SCHEMAS: dict[str, dict] = {
+    "Money": {
+        "type": "string",
+        "pattern": r"^[0-9]+(\.[0-9]{1,3})?$",
+        "description": 'An amount as a decimal string with the currency\'s digits: "12.50", "1500" (JPY)',
+        "examples": ["12.50"],
+    },
+    "SignedMoney": {
+        "type": "string",
+        "pattern": r"^-?[0-9]+(\.[0-9]{1,3})?$",
+        "description": "An amount moved: negative when value left the account",
+        "examples": ["-12.50"],
+    },
+    "Currency": {
+        "type": "string",
+        "pattern": "^(?:[A-Z]{3}|LOOP)$",
+        "description": "ISO 4217 code (LOOP for Loops)",
+        "examples": ["USD"],
+    },
+    "Problem": obj(
+        {
+            "type": {"type": "string", "format": "uri"},
+            "title": TEXT,
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "code": {"type": "string", "enum": PROBLEM_CODES, "description": "Stable machine code of the refusal"},
+            "detail": {"type": "string", "description": "What went wrong, in words for a person"},
+            "field": {"type": "string", "description": "The request field at fault, when there is one"},
+        },
+        ("type", "title", "status", "code", "detail"),
+        description="A problem document (RFC 9457)",
+    ),
+    "Reason": obj({"code": {"type": "string", "enum": PROBLEM_CODES}, "message": TEXT}, ("code", "message")),
+    "Card": obj(
+        {
+            "id": ID,
+            "code_masked": {"type": "string", "description": "The code with all but the last characters hidden"},
+            "balance": ref("Money"),
+            "currency": ref("Currency"),
+            "status": {"type": "string", "enum": ["active", "frozen", "expired", "cancelled"]},
+            "kind": {"type": "string", "enum": ["promotional", "purchased"]},
+            "expires_at": nullable(TIMESTAMP),
+            "merchant": nullable({"type": "string", "description": "Slug of the merchant the card belongs to"}),
+            "valid_here": {"type": "boolean", "description": "Only on a look-up: can the caller's store take it"},
+            "not_valid_reason": ref("Reason"),
+        },
+        ("id", "code_masked", "balance", "currency", "status", "kind", "expires_at", "merchant"),
+        description="A gift card; its full code is shown once, when it is issued",
+    ),
+    "Transaction": obj(
+        {
+            "id": ID,
+            "kind": {"type": "string", "examples": ["issue", "load", "redeem", "reverse"]},
+            "created_at": TIMESTAMP,
+            "memo": nullable(TEXT),
+            "reference": nullable(TEXT),
+            "reverses": nullable({**ID, "description": "The transaction this one undoes"}),
+            "merchant_id": nullable(ID),
+            "amount": {**ref("SignedMoney"), "description": "What the transaction did to the card (or account)"},
+            "currency": ref("Currency"),
+        },
+        ("id", "kind", "created_at", "memo", "reference", "reverses", "merchant_id"),
+        description="A ledger transaction",
+    ),
+    "Coupon": obj(
+        {
+            "id": ID,
+            "name": TEXT,
+            "code": nullable(TEXT),
+            "discount_type": {"type": "string", "enum": ["percent", "fixed"]},
+            "discount_value": {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "description": "Percent or amount"},
+            "currency": nullable(ref("Currency")),
+            "max_uses": nullable(INT),
+            "uses": INT,
+            "uses_per_user": nullable(INT),
+            "expires_at": nullable(TIMESTAMP),
+            "min_order": nullable(ref("Money")),
+            "merchants": {"type": "array", "items": TEXT},
+            "allowed_domains": {"type": "array", "items": TEXT},
+            "channels": {"type": "array", "items": {"type": "string", "enum": ["web", "api"]}},
+            "created_at": TIMESTAMP,
+        },
+        (
+            "id", "name", "code", "discount_type", "discount_value", "currency", "max_uses", "uses", "uses_per_user",
+            "expires_at", "min_order", "merchants", "allowed_domains", "channels", "created_at",
+        ),
+        description="A coupon as admins see it",
+    ),
+    "CouponQuote": obj(
+        {
+            "discount": ref("Money"),
+            "total_after": ref("Money"),
+            "currency": ref("Currency"),
+            "coupon": obj(
+                {
+                    "id": ID,
+                    "discount_type": {"type": "string", "enum": ["percent", "fixed"]},
+                    "discount_value": {"type": "string"},
+                },
+                ("id", "discount_type", "discount_value"),
+            ),
+        },
+        ("discount", "total_after", "currency", "coupon"),
+        description="What a coupon takes off an order",
+    ),
+}
+SCHEMAS["IssuedCard"] = extended(
+    "CardFields",
+    {
+        "code": {"type": "string", "description": "The full code: shown in this answer and never again"},
+        "transaction": ref("Transaction"),
+    },
+    ("code", "transaction"),
+)
+SCHEMAS["LookedUpCard"] = extended("CardFields", {}, ("valid_here",))
+SCHEMAS["WalletTransaction"] = extended(
+    "TransactionFields",
+    {
+        "account": {"type": "string", "enum": ["card", "wallet", "loops"]},
+        "card_id": nullable(ID),
+    },
+    ("amount", "currency", "account"),
+)
+SCHEMAS["CouponRedemption"] = {
+    "allOf": [
+        ref("CouponQuoteFields"),
+        {
+            "type": "object",
+            "properties": {
+                "use": obj({"id": ID, "reference": nullable(TEXT), "created_at": TIMESTAMP}, ("id", "reference", "created_at"))
+            },
+            "required": ["use"],
+        },
+    ],
+    "unevaluatedProperties": False,
+}
+SCHEMAS["Me"] = obj(
+    {
+        "id": ID,
+        "email": {"type": "string", "format": "email"},
+        "name": nullable(TEXT),
+        "role": {"type": "string", "enum": ["customer", "merchant", "admin"]},
+        "merchant": {"type": "string", "description": "Staff only: their merchant's slug"},
+        "wallet": {
+            "type": "array",
+            "items": obj({"balance": ref("Money"), "currency": ref("Currency")}, ("balance", "currency")),
+            "description": "Customers only: wallet credit per currency",
+        },
+        "loops": {**INT, "description": "Customers only: Loops to spend"},
+        "tier": {**TEXT, "description": "Customers only"},
+        "lifetime_loops": {**INT, "description": "Customers only"},
+        "loops_to_next_tier": {**nullable(INT), "description": "Customers only; null at the top tier"},
+    },
+    ("id", "email", "name", "role"),
+    description="Who the token acts for",
+)
+# Card, Transaction and CouponQuote are extended: their ``…Fields`` base lets extra fields
+# through, and ``unevaluatedProperties`` on each extension (and on the plain one) closes it again.
+for _name in ("Card", "Transaction", "CouponQuote"):
+    SCHEMAS[f"{_name}Fields"] = _open(_name)
+    SCHEMAS[_name] = {**extended(f"{_name}Fields", {}), "description": SCHEMAS[_name].get("description", "")}
+
+# Request bodies: fields the server reads; others are ignored unless said so.
+REQUESTS: dict[str, dict] = {
+    "IssueCard": obj(
+        {
+            "amount": AMOUNT_INPUT,
+            "currency": {"type": "string", "description": "Needed from admins; staff default to their store's"},
+            "owner_email": {"type": "string", "maxLength": 254, "description": "A customer who owns the card"},
+            "merchant": {"type": "string", "maxLength": 40, "description": "Admins only: scope to this merchant"},
+            "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 36500},
+        },
+        ("amount",),
+        closed=False,
+    ),
+    "Redeem": obj(
+        {
+            "amount": AMOUNT_INPUT,
+            "currency": {"type": "string", "description": "If given, must be the card's"},
+            "allow_partial": {"type": "boolean", "default": False, "description": "Take what the card holds"},
+            "reference": {"type": "string", "maxLength": 100},
+        },
+        ("amount",),
+        closed=False,
+    ),
+    "Load": obj(
+        {"amount": AMOUNT_INPUT, "currency": {"type": "string", "description": "If given, must be the card's"}},
+        ("amount",),
+        closed=False,
+    ),
+    "Reverse": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, ("reason",), closed=False),
+    "CouponOrder": obj(
+        {
+            "code": {"type": "string", "minLength": 1},
+            "order_total": AMOUNT_INPUT,
+            "customer_email": {"type": "string", "maxLength": 254},
+        },
+        ("code", "order_total"),
+        closed=False,
+    ),
+    "CouponOrderRedeem": obj(
+        {
+            "code": {"type": "string", "minLength": 1},
+            "order_total": AMOUNT_INPUT,
+            "customer_email": {"type": "string", "maxLength": 254},
+            "reference": {"type": "string", "maxLength": 100},
+        },
+        ("code", "order_total"),
+        closed=False,
+    ),
+    "CouponRules": obj(
+        {
+            "code": {"type": "string", "minLength": 1},
+            "name": {"type": "string"},
+            "discount_type": {"type": "string", "enum": ["percent", "fixed"]},
+            "discount_value": AMOUNT_INPUT,
+            "currency": nullable({"type": "string", "description": "Needed for fixed discounts and min_order"}),
+            "max_uses": {"type": "integer", "minimum": 1},
+            "uses_per_user": nullable({"type": "integer", "minimum": 1}),
+            "expires_at": nullable({"type": "string", "description": "A date or date-time in the future"}),
+            "min_order": nullable(AMOUNT_INPUT),
+            "merchants": {"type": "array", "items": {"type": "string"}, "description": "Merchant slugs"},
+            "allowed_domains": {"type": "array", "items": {"type": "string"}},
+            "channels": {"type": "array", "items": {"type": "string", "enum": ["web", "api"]}},
+        },
+        ("code", "discount_type", "discount_value", "max_uses"),
+        description="Unknown fields are refused",
+    ),
+}
+SCHEMAS.update(REQUESTS)
+
+PARAMETERS = {
+    "IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": True,
+        "description": (
+            "Any unique string of up to 200 characters, per write. The same key and body answer the first "
+            "answer again; another body under the key is 422 idempotency_conflict; kept 7 days."
+        ),
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+    "CardCode": {
+        "name": "code",
+        "in": "path",
+        "required": True,
+        "description": "The card's code in any spelling, or the token of its QR code",
+        "schema": {"type": "string"},
+    },
+    "TransactionId": {"name": "transaction_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    "CouponId": {"name": "coupon_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+}
+
+
+def param(name: str) -> dict:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _problem_response(status: int, description: str, headers: dict | None = None) -> dict:
+    schema = {"allOf": [ref("Problem"), {"properties": {"code": {"enum": codes_with(status)}, "status": {"const": status}}}]}
+    response = {"description": description, "content": {"application/problem+json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "required": True, "schema": {"type": "integer", "minimum": 0}}}
+RESPONSES = {
+    "MissingKey": _problem_response(400, "No Idempotency-Key header, or one longer than 200 characters"),
+    "Unauthorized": _problem_response(
+        401,
+        "No valid bearer token",
+        {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}, "description": 'Bearer realm="giftloop"'}},
+    ),
+    "Forbidden": _problem_response(403, "The token's role may not do this"),
+    "NotFound": _problem_response(404, "Nothing has that code or id"),
+    "InProgress": _problem_response(409, "A request with this Idempotency-Key is still running", RETRY_AFTER),
+    "Refused": _problem_response(422, "The request is not valid or the operation was refused; nothing changed"),
+    "RateLimited": _problem_response(429, "Too many codes that didn't work from this caller", RETRY_AFTER),
+}
+NAMES = {400: "MissingKey", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 422: "Refused", 429: "RateLimited"}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "true when this is the stored answer to an earlier request with the same key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+
+def json_response(description: str, schema: dict, *, write: bool = False) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if write:
+        response["headers"] = REPLAYED
+    return response
+
+
+def operation(
+    endpoint: str,
+    summary: str,
+    tag: str,
+    roles: tuple[str, ...] | None,
+    ok: tuple[int, dict],
+    errors: tuple[int, ...],
+    *,
+    params: tuple[str, ...] = (),
+    body: str | None = None,
+    write: bool = False,
+    description: str | None = None,
+) -> dict:
+    """One operation: its answer, its refusals by status, and who may call it."""
+    status, response = ok
+    if write and "headers" not in response and status != 204:
+        response = {**response, "headers": REPLAYED}
+    op = {
+        "operationId": endpoint,
+        "summary": summary,
+        "tags": [tag],
+        "responses": {str(status): response, **{str(s): {"$ref": f"#/components/responses/{NAMES[s]}"} for s in errors}},
+    }
+    if roles is None:
+        op["security"] = []
+    if roles:
+        op["x-roles"] = list(roles)
+    who = f"Who: {', '.join(roles)}." if roles else "Public: no token needed."
+    op["description"] = f"{description} {who}" if description else who
+    parameters = [param(p) for p in params]
+    if write:
+        parameters.append(param("IdempotencyKey"))
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    return op
+
+
+TILL = ("merchant", "admin")
+READ = (401, 403, 404, 422, 429)  # a card look-up: bad code spelling is 422, guessing 429
+WRITE = (400, 401, 403, 404, 409, 422, 429)
+
+PATHS = {
+    "/cards": {
+        "post": operation(
+            "card_issue", "Issue a card", "Cards", TILL,
+            (201, json_response("The card, with its full code this once", ref("IssuedCard"))),
+            (400, 401, 403, 409, 422), body="IssueCard", write=True,
+        ),
+    },
+    "/cards/{code}": {
+        "get": operation(
+            "card_show", "Look a card up by code or QR token", "Cards", TILL,
+            (200, json_response("The card and whether the caller's store can take it", ref("LookedUpCard"))),
+            READ, params=("CardCode",),
+        ),
+    },
+    "/cards/{code}/redeem": {
+        "post": operation(
+            "card_redeem", "Take value from a card", "Cards", TILL,
+            (200, json_response("What was applied and what is still due", obj(
+                {
+                    "transaction": ref("Transaction"),
+                    "card": ref("Card"),
+                    "applied": ref("Money"),
+                    "remaining_due": ref("Money"),
+                },
+                ("transaction", "card", "applied", "remaining_due"),
+            ))),
+            WRITE, params=("CardCode",), body="Redeem", write=True,
+            description="Exactly the amount, or with allow_partial as much as the card holds.",
+        ),
+    },
+    "/cards/{code}/load": {
+        "post": operation(
+            "card_load", "Top a card up with cash", "Cards", TILL,
+            (200, json_response("The load and the card", obj(
+                {"transaction": ref("Transaction"), "card": ref("Card")}, ("transaction", "card")
+            ))),
+            WRITE, params=("CardCode",), body="Load", write=True,
+        ),
+    },
+    "/cards/{code}/transactions": {
+        "get": operation(
+            "card_transactions", "A card's history, newest first", "Cards", TILL,
+            (200, json_response("The card and up to 200 transactions", obj(
+                {"card": ref("Card"), "transactions": {"type": "array", "items": ref("Transaction")}},
+                ("card", "transactions"),
+            ))),
+            READ, params=("CardCode",),
+        ),
+    },
+    "/transactions/{transaction_id}/reverse": {
+        "post": operation(
+            "transaction_reverse", "Undo a transaction", "Cards", TILL,
+            (201, json_response("The reversing transaction", obj({"transaction": ref("Transaction")}, ("transaction",)))),
+            (400, 401, 403, 404, 409, 422), params=("TransactionId",), body="Reverse", write=True,
+            description="Staff undo their own store's transactions of today; admins any.",
+        ),
+    },
+    "/me": {
+        "get": operation(
+            "me", "Who the token acts for", "Me", ("customer", "merchant", "admin"),
+            (200, json_response("The user; for a customer also wallet, Loops and tier", ref("Me"))),
+            (401,),
+        ),
+    },
+    "/me/cards": {
+        "get": operation(
+            "my_cards", "The customer's cards", "Me", ("customer",),
+            (200, json_response("Most urgent first", obj({"cards": {"type": "array", "items": ref("Card")}}, ("cards",)))),
+            (401, 403),
+        ),
+    },
+    "/me/transactions": {
+        "get": operation(
+            "my_transactions", "The customer's history", "Me", ("customer",),
+            (200, json_response("Up to 200 entries on the customer's cards, wallet and Loops, newest first", obj(
+                {"transactions": {"type": "array", "items": ref("WalletTransaction")}}, ("transactions",)
+            ))),
+            (401, 403),
+        ),
+    },
+    "/coupons/validate": {
+        "post": operation(
+            "coupon_validate", "What a coupon takes off an order", "Coupons", ("merchant",),
+            (200, json_response("The discount; nothing is used", ref("CouponQuote"))),
+            (401, 403, 404, 422, 429), body="CouponOrder",
+        ),
+    },
+    "/coupons/redeem": {
+        "post": operation(
+            "coupon_redeem", "Apply a coupon to an order", "Coupons", ("merchant",),
+            (200, json_response("The discount and the use counted", ref("CouponRedemption"))),
+            WRITE, body="CouponOrderRedeem", write=True,
+        ),
+    },
+    "/coupons": {
+        "post": operation(
+            "coupon_create", "Create a coupon", "Coupons", ("admin",),
+            (201, json_response("The coupon", ref("Coupon"))),
+            (400, 401, 403, 409, 422), body="CouponRules", write=True,
+        ),
+    },
+    "/coupons/{coupon_id}": {
+        "get": operation(
+            "coupon_show", "A coupon", "Coupons", ("admin",),
+            (200, json_response("The coupon with its uses", ref("Coupon"))),
+            (401, 403, 404), params=("CouponId",),
+        ),
+        "put": operation(
+            "coupon_replace", "Replace a coupon's rules", "Coupons", ("admin",),
+            (200, json_response("The coupon", ref("Coupon"))),
+            (400, 401, 403, 404, 409, 422), params=("CouponId",), body="CouponRules", write=True,
+            description="The limit can never go below the uses already counted.",
+        ),
+        "delete": operation(
+            "coupon_delete", "Delete a coupon", "Coupons", ("admin",),
+            (204, {"description": "Deleted: the code stops working; its uses stay on record", "headers": REPLAYED}),
+            (400, 401, 403, 404, 409, 422), params=("CouponId",), write=True,
+        ),
+    },
+    "/openapi.json": {
+        "get": operation(
+            "openapi_document", "This document", "Reference", None,
+            (200, json_response("OpenAPI 3.1", {"type": "object"})),
+            (),
+        ),
+    },
+    "/docs": {
+        "get": operation(
+            "openapi_docs", "This document as a page", "Reference", None,
+            (200, {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}),
+            (),
+        ),
+    },
+}
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Giftloop API",
+        "version": "1",
+        "summary": "Gift cards, coupons and the customer's wallet for tills and programs",
+        "description": (
+            "Send a token as `Authorization: Bearer <token>`; it acts with its user's role. "
+            "Amounts are strings in answers (\"12.50\"); requests take a string or a number with no more "
+            "digits than the currency allows. Errors are `application/problem+json` with a stable `code`. "
+            "Every write takes an `Idempotency-Key` header."
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearer": []}],
+    "tags": [
+        {"name": "Cards", "description": "Tills and programs: look up, issue, redeem, load, history, undo"},
+        {"name": "Me", "description": "The token's own user"},
+        {"name": "Coupons", "description": "Tills validate and redeem; admins manage"},
+        {"name": "Reference", "description": "This document"},
+    ],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token made in settings or with `portal tokens create` (glt_…)",
+            }
+        },
+        "schemas": SCHEMAS,
+        "parameters": PARAMETERS,
+        "responses": RESPONSES,
+    },
+}
+
+
+# --- The reference page ---------------------------------------------------------------------
+
+
+def resolve(node: dict) -> dict:
+    """Follow a local ``$ref`` in the document."""
+    while isinstance(node, dict) and "$ref" in node and node["$ref"].startswith("#/"):
+        target = DOCUMENT
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def type_of(schema: dict) -> str:
+    """A short, readable type: Card, string, Money or null, array of Transaction."""
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " or ".join(type_of(s) for s in schema["anyOf"])
+    if "allOf" in schema:
+        return " and ".join(type_of(s) for s in schema["allOf"] if "$ref" in s or "type" in s)
+    kind = schema.get("type", "any")
+    if isinstance(kind, list):
+        kind = " or ".join(kind)
+    if kind == "array":
+        return f"array of {type_of(schema.get('items', {}))}"
+    if "enum" in schema:
+        return " | ".join(str(v) for v in schema["enum"])
+    return kind
+
+
+def fields(schema: dict) -> list[dict]:
+    """The fields of an object schema (through allOf), for a table."""
+    schema = resolve(schema)
+    rows = []
+    for part in schema.get("allOf", [schema]):
+        part = resolve(part)
+        required = set(part.get("required", ()))
+        for name, prop in part.get("properties", {}).items():
+            rows.append({"name": name, "type": type_of(prop), "required": name in required,
+                         "description": resolve(prop).get("description", "")})
+    return rows
+
+
+def operations() -> list[dict]:
+    """Every operation, flattened for the template."""
+    listed = []
+    for path, methods in PATHS.items():
+        for method, op in methods.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            responses = []
+            for status, response in op["responses"].items():
+                response = resolve(response)
+                media, content = next(iter(response.get("content", {}).items()), ("", {}))
+                schema = content.get("schema", {})
+                responses.append({
+                    "status": status, "description": response["description"], "media": media,
+                    "type": type_of(schema) if schema else "",
+                    "codes": codes_with(int(status)) if media == "application/problem+json" else [],
+                    "fields": fields(schema) if media == "application/json" and "properties" in schema else [],
+                })
+            listed.append({
+                "id": op["operationId"], "method": method.upper(), "path": path, "summary": op["summary"],
+                "description": op.get("description", ""), "tag": op["tags"][0],
+                "parameters": [resolve(p) for p in op.get("parameters", [])],
+                "body": type_of(body) if body else None, "body_fields": fields(body) if body else [],
+                "responses": responses,
+            })
+    return listed
+
+
+@bp.get("/openapi.json")
+@public
+def openapi_document():
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(DOCUMENT)
+
+
+@bp.get("/docs")
+@public
+def openapi_docs():
+    """The API reference, rendered from the same document."""
+    schemas = {
+        name: {"type": type_of(s), "description": s.get("description", ""), "fields": fields(s), "pattern": s.get("pattern")}
+        for name, s in SCHEMAS.items()
+    }
+    return render_template(
+        "api/docs.html", doc=DOCUMENT, operations=operations(), schemas=schemas,
+        codes=[(code, STATUS[code]) for code in PROBLEM_CODES],
+    )

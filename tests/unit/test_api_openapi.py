@@ -1,0 +1,436 @@
+"""The OpenAPI document (DESIGN §5, issue 8): valid OpenAPI 3.1, the same routes as the URL map,
+and a contract: every endpoint and every error code, driven through the app, answers with a
+status, content type, headers and body the served document describes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_openapi
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from portal.cards import operations
+from portal.extensions import db
+from portal.models import GiftCard, utcnow
+from portal.models.campaigns import Campaign
+from tests.unit.test_api_cards import ADMIN, api, card_row, issue  # noqa: F401 - api is a fixture
+
+DOC_URI = "urn:giftloop:openapi"
+DESIGN_CODES = {
+    "validation_error", "unauthorized", "forbidden", "not_found", "expired", "frozen", "insufficient_funds",
+    "currency_mismatch", "not_valid_here", "usage_limit_reached", "already_redeemed", "rate_limited",
+    "idempotency_conflict", "idempotency_in_progress",
+}
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def pointer(*parts: str) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+class Contract:
+    """Calls the API as a program would and checks each answer against the served document."""
+
+    def __init__(self, client, tokens, document):
+        self.client, self.tokens, self.doc = client, tokens, document
+        self.registry = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(document))
+        self.seen: set[tuple[str, str, str]] = set()
+        self.codes: set[str] = set()
+
+    def operation(self, method: str, template: str) -> dict:
+        return self.doc["paths"][template][method.lower()]
+
+    def validator(self, where: str) -> Draft202012Validator:
+        return Draft202012Validator(
+            {"$ref": f"{DOC_URI}#{quote(where, safe='/~+')}"}, registry=self.registry,
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+
+    def call(self, method, template, body=None, *, role="merchant", key=None, **params):
+        """``role=None`` sends no token; ``key=False`` no Idempotency-Key (writes get a fresh one)."""
+        op = self.operation(method, template)
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        is_write = any(p.get("$ref", "").endswith("/IdempotencyKey") for p in op.get("parameters", []))
+        if is_write and key is not False:
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
+        kwargs = {"json": body if body is not None else {}} if method != "GET" else {}
+        response = self.client.open("/api/v1" + template.format(**params), method=method, headers=headers, **kwargs)
+        self.check(response, method, template, body)
+        return response
+
+    def check(self, response, method, template, body=None):
+        op = self.operation(method, template)
+        status = str(response.status_code)
+        assert status in op["responses"], (method, template, status, response.get_data(as_text=True))
+        where = pointer("paths", template, method.lower(), "responses", status)
+        documented = op["responses"][status]
+        if "$ref" in documented:
+            where = documented["$ref"][1:]
+            documented = self.doc["components"]["responses"][where.rsplit("/", 1)[-1]]
+        content = documented.get("content")
+        if not content:
+            assert response.get_data() == b"", (method, template, status)
+        else:
+            (media, _), = content.items()
+            assert response.mimetype == media, (method, template, status, response.mimetype)
+            if "json" in media:
+                errors = list(self.validator(where + pointer("content", media, "schema")).iter_errors(response.json))
+                assert not errors, (method, template, status, response.json, [e.message for e in errors])
+            if media == "application/problem+json":
+                self.codes.add(response.json["code"])
+        headers = documented.get("headers", {})
+        for name, header in headers.items():
+            if header.get("required"):
+                assert name in response.headers, (method, template, status, name)
+        for name in ("Retry-After", "Idempotent-Replayed", "WWW-Authenticate"):
+            if name in response.headers:
+                assert name in headers, (method, template, status, f"{name} is not documented")
+        if response.status_code < 300 and "requestBody" in op and body is not None:
+            schema = op["requestBody"]["content"]["application/json"]["schema"]
+            request_where = schema["$ref"][1:]
+            errors = list(self.validator(request_where).iter_errors(body))
+            assert not errors, (method, template, "request", body, [e.message for e in errors])
+        self.seen.add((template, method.lower(), status))
+
+    def documented(self, *templates: str) -> set[tuple[str, str, str]]:
+        return {
+            (t, m, s) for t in templates for m, op in self.doc["paths"][t].items() if m in METHODS for s in op["responses"]
+        }
+
+    def writes_refuse_without_a_key_on_conflict_and_in_progress(self, method, template, first, other, role, monkeypatch, **params):
+        """400 without a key; the first answer again, then 422 for another body; 409 while it runs."""
+        self.call(method, template, first, role=role, key=False, **params)
+        key = str(uuid.uuid4())
+        answer = self.call(method, template, first, role=role, key=key, **params)
+        again = self.call(method, template, first, role=role, key=key, **params)
+        assert (again.status_code, again.get_data()) == (answer.status_code, answer.get_data())
+        assert again.headers["Idempotent-Replayed"] == "true"
+        conflict = self.call(method, template, other, role=role, key=key, **params)
+        assert conflict.json["code"] == "idempotency_conflict"
+        with monkeypatch.context() as patch:
+            patch.setattr("portal.api.idempotency._try_lock", lambda scope, key: False)
+            running = self.call(method, template, first, role=role, **params)
+        assert running.json["code"] == "idempotency_in_progress"
+        return answer
+
+
+@pytest.fixture
+def contract(app, api):  # noqa: F811 - the fixture imported above
+    document = api.client.get("/api/v1/openapi.json").json
+    return Contract(api.client, api.tokens, document)
+
+
+def api_rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            yield rule
+
+
+def template_of(rule) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+
+
+# --- The document ---------------------------------------------------------------------------
+
+
+def test_the_served_document_is_valid_openapi_3_1(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = response.json
+    assert document["openapi"].startswith("3.1")
+    validate_openapi(document)
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_every_api_route_is_documented_and_every_documented_operation_is_served(app):
+    """Would a new endpoint without documentation, or a documented one that is gone, fail here?"""
+    from portal.api.openapi import DOCUMENT
+
+    served = {}
+    for rule in api_rules(app):
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            served[(template_of(rule), method.lower())] = rule.endpoint.removeprefix("api.")
+    documented = {
+        (path, method): op["operationId"]
+        for path, item in DOCUMENT["paths"].items() for method, op in item.items() if method in METHODS
+    }
+    assert set(served) - set(documented) == set(), "served but not documented"
+    assert set(documented) - set(served) == set(), "documented but not served"
+    assert served == documented, "operationId names the view"
+
+
+def test_roles_and_public_operations_match_the_guards(app):
+    """Is the documented who (x-roles, security) what the role guard really admits?"""
+    from portal.api.openapi import DOCUMENT
+    from portal.web.guards import allowed_roles
+
+    with app.test_request_context():
+        for rule in api_rules(app):
+            wanted = allowed_roles(rule.endpoint)
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                op = DOCUMENT["paths"][template_of(rule)][method.lower()]
+                if wanted is None:
+                    assert op["security"] == [] and "401" not in op["responses"], rule.rule
+                else:
+                    assert set(op["x-roles"]) == wanted and "security" not in op, rule.rule
+                    assert "401" in op["responses"], rule.rule
+                    if wanted != {"customer", "merchant", "admin"}:
+                        assert "403" in op["responses"], rule.rule
+
+
+def test_the_problem_code_enum_lists_every_code_of_design_section_5(client):
+    from portal.web.problems import STATUS
+
+    problem = client.get("/api/v1/openapi.json").json["components"]["schemas"]["Problem"]
+    codes = set(problem["properties"]["code"]["enum"])
+    assert DESIGN_CODES | {"cancelled"} <= codes
+    assert codes == set(STATUS)
+
+
+def test_the_reference_page_lists_every_path_without_inline_script(client):
+    from portal.api.openapi import DOCUMENT
+
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    for path, item in DOCUMENT["paths"].items():
+        for method in item:
+            assert f"{method.upper()} /api/v1{path}" in html, (method, path)
+    for code in DESIGN_CODES | {"cancelled"}:
+        assert f"<code>{code}</code>" in html
+    for name in DOCUMENT["components"]["schemas"]:
+        assert f'id="schema-{name}"' in html
+    assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, "inline script"
+    assert " on" + "click=" not in html and "style=" not in html
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+# --- Contract: cards -----------------------------------------------------------------------
+
+CARD_PATHS = ("/cards", "/cards/{code}", "/cards/{code}/redeem", "/cards/{code}/load", "/cards/{code}/transactions",
+              "/transactions/{transaction_id}/reverse")
+
+
+def _set_card(app, code, setup):
+    card = card_row(app, code)
+    with app.app_context():
+        row = db.session.get(GiftCard, card.id)
+        if setup == "frozen":
+            operations.freeze(db.session, row, actor=ADMIN, reason="test")
+        elif setup == "cancelled":
+            operations.cancel(db.session, row, actor=ADMIN, reason="test", idempotency_key=str(uuid.uuid4()))
+        elif setup == "expired":
+            row.expires_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+
+
+def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monkeypatch):
+    from portal.cards.codes import generate_card_code
+
+    c = contract
+    for template in CARD_PATHS:
+        for method in c.doc["paths"][template]:
+            c.call(method.upper(), template, {}, role=None, code="X", transaction_id=1)  # 401
+    # Issue: staff, admin with every field; refusals.
+    issued = c.call("POST", "/cards", {"amount": "40.00", "currency": "USD", "owner_email": "customer@example.com"})
+    assert issued.status_code == 201
+    code = issued.json["code"]
+    scoped = c.call("POST", "/cards", {"amount": 25, "currency": "USD", "merchant": "book-nook", "expires_in_days": 2000},
+                    role="admin")
+    assert scoped.status_code == 201, scoped.json
+    assert c.call("POST", "/cards", {"amount": "1e3", "currency": "USD"}).status_code == 422
+    assert c.call("POST", "/cards", {"amount": "10", "currency": "USD"}, role="customer").status_code == 403
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/cards", {"amount": "5.00", "currency": "USD"}, {"amount": "6.00", "currency": "USD"}, "merchant", monkeypatch,
+    )
+    # Look-up: here, elsewhere, by QR token; unknown, typo, customer.
+    assert c.call("GET", "/cards/{code}", code=code).json["valid_here"] is True
+    assert c.call("GET", "/cards/{code}", code=scoped.json["code"]).json["not_valid_reason"]["code"] == "not_valid_here"
+    typo = code[:-1] + ("X" if code[-1] != "X" else "Y")
+    assert c.call("GET", "/cards/{code}", code=typo).json["code"] == "validation_error"
+    assert c.call("GET", "/cards/{code}", role="customer", code=code).status_code == 403
+    # Redeem: exact, partial, every refusal.
+    assert c.call("POST", "/cards/{code}/redeem", {"amount": "10.00", "reference": "order-1"}, code=code).status_code == 200
+    partial = c.call("POST", "/cards/{code}/redeem", {"amount": "50.00", "allow_partial": True}, code=code, role="admin")
+    assert (partial.json["applied"], partial.json["remaining_due"]) == ("30.00", "20.00")
+    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=code).json["code"] == "insufficient_funds"
+    for setup, body, expected in (
+        ("frozen", {"amount": "1.00"}, "frozen"),
+        ("cancelled", {"amount": "1.00"}, "cancelled"),
+        ("expired", {"amount": "1.00"}, "expired"),
+        (None, {"amount": "1.00", "currency": "EUR"}, "currency_mismatch"),
+        (None, {"amount": "NaN"}, "validation_error"),
+        (None, ["not", "an", "object"], "validation_error"),
+    ):
+        target = issue(app, "25.00")
+        if setup:
+            _set_card(app, target, setup)
+        assert c.call("POST", "/cards/{code}/redeem", body, code=target).json["code"] == expected
+    elsewhere = issue(app, "25.00", merchant="book-nook")
+    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=elsewhere).json["code"] == "not_valid_here"
+    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, role="customer", code=code).status_code == 403
+    fresh = issue(app, "50.00")
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/cards/{code}/redeem", {"amount": "1.00"}, {"amount": "2.00"}, "merchant", monkeypatch, code=fresh,
+    )
+    # Load and history.
+    loaded = c.call("POST", "/cards/{code}/load", {"amount": "20.00"}, code=code)
+    assert loaded.status_code == 200 and loaded.json["card"]["balance"] == "20.00"
+    assert c.call("POST", "/cards/{code}/load", {}, code=code).json["code"] == "validation_error"
+    assert c.call("POST", "/cards/{code}/load", {"amount": "1"}, role="customer", code=code).status_code == 403
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/cards/{code}/load", {"amount": "1.00"}, {"amount": "2.00"}, "merchant", monkeypatch, code=fresh,
+    )
+    history = c.call("GET", "/cards/{code}/transactions", code=code).json["transactions"]
+    assert [t["kind"] for t in history] == ["load", "redeem", "redeem", "issue"]
+    assert c.call("GET", "/cards/{code}/transactions", code=scoped.json["code"]).status_code == 404  # not ours
+    assert c.call("GET", "/cards/{code}/transactions", code=typo).status_code == 422
+    assert c.call("GET", "/cards/{code}/transactions", role="customer", code=code).status_code == 403
+    # Reverse: ours of today, twice, another's, unknown, no reason.
+    tx = history[0]["id"]
+    assert c.call("POST", "/transactions/{transaction_id}/reverse", {}, transaction_id=tx).json["field"] == "reason"
+    undone = c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "wrong card"}, transaction_id=tx)
+    assert undone.status_code == 201 and undone.json["transaction"]["reverses"] == tx
+    assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "again"}, transaction_id=tx).status_code == 422
+    admins = c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=fresh, role="admin").json["transaction"]["id"]
+    assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=admins).status_code == 403
+    assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, role="customer", transaction_id=tx).status_code == 403
+    assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=999999).status_code == 404
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, {"reason": "y"}, "admin", monkeypatch,
+        transaction_id=admins,
+    )
+    # Unknown codes, until the caller is locked out: 404 on each endpoint, then 429 on each.
+    unknown = generate_card_code()
+    assert c.call("GET", "/cards/{code}", code=unknown).status_code == 404
+    assert c.call("GET", "/cards/{code}/transactions", code=unknown).status_code == 404
+    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1"}, code=unknown).status_code == 404
+    assert c.call("POST", "/cards/{code}/load", {"amount": "1"}, code=unknown).status_code == 404
+    while c.call("GET", "/cards/{code}", code=generate_card_code()).status_code == 404:
+        pass
+    for method, template in (("GET", "/cards/{code}"), ("GET", "/cards/{code}/transactions"),
+                             ("POST", "/cards/{code}/redeem"), ("POST", "/cards/{code}/load")):
+        assert c.call(method, template, {"amount": "1"}, code=code).status_code == 429
+    assert c.documented(*CARD_PATHS) - c.seen == set()
+    assert (DESIGN_CODES | {"cancelled"}) - {"usage_limit_reached", "already_redeemed"} <= c.codes
+
+
+# --- Contract: me -------------------------------------------------------------------------
+
+
+def test_the_customers_own_endpoints_answer_as_documented(app, contract):
+    c = contract
+    for template in ("/me", "/me/cards", "/me/transactions"):
+        assert c.call("GET", template, role=None).status_code == 401
+    card = c.call("POST", "/cards", {"amount": "40.00", "currency": "USD", "owner_email": "customer@example.com"}, role="admin")
+    c.call("POST", "/cards/{code}/redeem", {"amount": "12.50"}, code=card.json["code"])
+    me = c.call("GET", "/me", role="customer").json
+    assert me["role"] == "customer" and "wallet" in me and "loops" in me
+    assert c.call("GET", "/me", role="merchant").json["merchant"] == "corner-cafe"
+    assert c.call("GET", "/me", role="admin").json["role"] == "admin"
+    assert [x["balance"] for x in c.call("GET", "/me/cards", role="customer").json["cards"]] == ["27.50"]
+    history = c.call("GET", "/me/transactions", role="customer").json["transactions"]
+    assert [(t["kind"], t["amount"]) for t in history][:2] == [("redeem", "-12.50"), ("issue", "40.00")]
+    for template in ("/me/cards", "/me/transactions"):
+        assert c.call("GET", template, role="merchant").status_code == 403
+    assert c.documented("/me", "/me/cards", "/me/transactions") - c.seen == set()
+
+
+# --- Contract: coupons --------------------------------------------------------------------
+
+COUPON_PATHS = ("/coupons", "/coupons/{coupon_id}", "/coupons/validate", "/coupons/redeem")
+SAVE15 = {"code": "SAVE15", "discount_type": "percent", "discount_value": "15", "max_uses": 5}
+
+
+def test_every_coupon_endpoint_and_error_answers_as_documented(app, contract, monkeypatch):
+    c = contract
+    for template in COUPON_PATHS:
+        for method in c.doc["paths"][template]:
+            assert c.call(method.upper(), template, {}, role=None, coupon_id=1).status_code == 401
+    # Admin: create, read, replace, delete, with refusals.
+    created = c.call("POST", "/coupons", SAVE15, role="admin")
+    assert created.status_code == 201, created.json
+    full = {
+        "code": "TAKE5", "name": "Take five", "discount_type": "fixed", "discount_value": "5.00", "currency": "USD",
+        "max_uses": 100, "uses_per_user": 1, "expires_at": "2099-12-31", "min_order": "20.00",
+        "merchants": ["corner-cafe"], "allowed_domains": ["example.com"], "channels": ["api"],
+    }
+    assert c.call("POST", "/coupons", full, role="admin").status_code == 201
+    assert c.call("POST", "/coupons", {**SAVE15, "colour": "red"}, role="admin").status_code == 422
+    assert c.call("POST", "/coupons", SAVE15, role="merchant").status_code == 403
+    coupon_id = created.json["id"]
+    assert c.call("GET", "/coupons/{coupon_id}", role="admin", coupon_id=coupon_id).json == created.json
+    assert c.call("GET", "/coupons/{coupon_id}", role="merchant", coupon_id=coupon_id).status_code == 403
+    assert c.call("GET", "/coupons/{coupon_id}", role="admin", coupon_id=999).status_code == 404
+    replaced = c.call("PUT", "/coupons/{coupon_id}", {**SAVE15, "discount_value": 20}, role="admin", coupon_id=coupon_id)
+    assert replaced.status_code == 200 and replaced.json["discount_value"] == "20"
+    assert c.call("PUT", "/coupons/{coupon_id}", {**SAVE15, "max_uses": 0}, role="admin", coupon_id=coupon_id).status_code == 422
+    assert c.call("PUT", "/coupons/{coupon_id}", SAVE15, role="admin", coupon_id=999).status_code == 404
+    assert c.call("PUT", "/coupons/{coupon_id}", SAVE15, role="merchant", coupon_id=coupon_id).status_code == 403
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/coupons", {**SAVE15, "code": "ONCE"}, {**SAVE15, "code": "TWICE"}, "admin", monkeypatch,
+    )
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "PUT", "/coupons/{coupon_id}", SAVE15, {**SAVE15, "max_uses": 6}, "admin", monkeypatch, coupon_id=coupon_id,
+    )
+    # Tills: validate and redeem, then every refusal.
+    quote = c.call("POST", "/coupons/validate", {"code": "save15", "order_total": "40.00"})
+    assert (quote.json["discount"], quote.json["total_after"]) == ("6.00", "34.00")
+    used = c.call("POST", "/coupons/redeem", {"code": "SAVE15", "order_total": 40, "reference": "sale-1",
+                                              "customer_email": "cara@example.com"})
+    assert used.status_code == 200 and used.json["use"]["reference"] == "sale-1"
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/coupons/redeem", {"code": "SAVE15", "order_total": "10.00"}, {"code": "SAVE15", "order_total": "11.00"},
+        "merchant", monkeypatch,
+    )
+    for path in ("/coupons/validate", "/coupons/redeem"):
+        assert c.call("POST", path, {"code": "SAVE15", "order_total": "1"}, role="customer").status_code == 403
+        assert c.call("POST", path, {"code": "SAVE15", "order_total": "10.001"}).json["field"] == "order_total"
+    rules = (
+        ("ONEEACH", {"uses_per_user": 1}, {"customer_email": "cara@example.com"}, "already_redeemed"),
+        ("BOOKS", {"merchants": ["book-nook"]}, {}, "not_valid_here"),
+        ("EUROS", {"discount_type": "fixed", "discount_value": "5.00", "currency": "EUR"}, {}, "currency_mismatch"),
+        ("SINGLE", {"max_uses": 1}, {}, "usage_limit_reached"),
+        ("OLD", {}, {}, "expired"),
+    )
+    for name, extra, order, expected in rules:
+        made = c.call("POST", "/coupons", {**SAVE15, "code": name, **extra}, role="admin")
+        assert made.status_code == 201, made.json
+        body = {"code": name, "order_total": "40.00", **order}
+        if expected in ("already_redeemed", "usage_limit_reached"):
+            assert c.call("POST", "/coupons/redeem", body).status_code == 200
+        if expected == "expired":
+            with app.app_context():
+                db.session.get(Campaign, made.json["id"]).expires_at = utcnow() - timedelta(days=1)
+                db.session.commit()
+        for path in ("/coupons/validate", "/coupons/redeem"):
+            assert c.call("POST", path, body).json["code"] == expected, (name, path)
+    # Delete, then the code is unknown; unknown codes until the caller is locked out.
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "DELETE", "/coupons/{coupon_id}", None, {"why": "other body"}, "admin", monkeypatch, coupon_id=coupon_id,
+    )
+    assert c.call("DELETE", "/coupons/{coupon_id}", role="admin", coupon_id=coupon_id).status_code == 404
+    assert c.call("DELETE", "/coupons/{coupon_id}", role="merchant", coupon_id=coupon_id).status_code == 403
+    for path in ("/coupons/validate", "/coupons/redeem"):
+        assert c.call("POST", path, {"code": "SAVE15", "order_total": "10.00"}).status_code == 404
+    while c.call("POST", "/coupons/validate", {"code": f"WRONG{uuid.uuid4().hex[:6]}", "order_total": "1"}).status_code == 404:
+        pass
+    for path in ("/coupons/validate", "/coupons/redeem"):
+        assert c.call("POST", path, {"code": "TAKE5", "order_total": "30.00"}).status_code == 429
+    assert c.documented(*COUPON_PATHS) - c.seen == set()
+    assert {"usage_limit_reached", "already_redeemed", "not_valid_here", "currency_mismatch", "expired",
+            "idempotency_conflict", "idempotency_in_progress", "rate_limited"} <= c.codes
+
+
+def test_the_reference_endpoints_answer_as_documented(contract):
+    c = contract
+    assert c.call("GET", "/openapi.json", role=None).status_code == 200
+    assert c.call("GET", "/docs", role=None).status_code == 200
+    assert c.documented("/openapi.json", "/docs") - c.seen == set()
