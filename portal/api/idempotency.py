@@ -1,6 +1,6 @@
 """Idempotent API writes (DESIGN §5, after the IETF httpapi Idempotency-Key draft).
 
-The first answer to a key is stored with a fingerprint of the request, in the same database
+The first answer to a key is stored (encrypted) with a fingerprint of the request, in the same database
 transaction as the money it moves. The same key and request get that answer again; another
 request under the key gets 422 ``idempotency_conflict``; a request that arrives while the
 first still runs gets 409 ``idempotency_in_progress`` with ``Retry-After``.
@@ -8,6 +8,7 @@ first still runs gets 409 ``idempotency_in_progress`` with ``Retry-After``.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import IdempotencyRecord, utcnow
+from portal.services import services
 from portal.web.problems import from_domain_error, problem
 
 KEEP_FOR = timedelta(days=7)
@@ -48,13 +50,22 @@ def _try_lock(scope: str, key: str) -> bool:
     return bool(db.session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(scope, key)))))
 
 
+def _seal(body: str) -> str:
+    """The stored answer, encrypted: a card's first answer carries its full code."""
+    return base64.b64encode(services().vault.encrypt(body)).decode()
+
+
+def _unseal(stored: str) -> str:
+    return services().vault.decrypt(base64.b64decode(stored))
+
+
 def _replay(record: IdempotencyRecord, print_: str) -> Response:
     if record.fingerprint != print_:
         return problem(
             "idempotency_conflict",
             "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
         )
-    response = current_app.response_class(record.response_body, status=record.response_status)
+    response = current_app.response_class(_unseal(record.response_body), status=record.response_status)
     response.mimetype = "application/problem+json" if record.response_status >= 400 else "application/json"
     response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -104,7 +115,7 @@ def idempotent(view):
         db.session.add(
             IdempotencyRecord(
                 scope=scope, key=key, fingerprint=print_, response_status=response.status_code,
-                response_body=response.get_data(as_text=True), expires_at=utcnow() + KEEP_FOR,
+                response_body=_seal(response.get_data(as_text=True)), expires_at=utcnow() + KEEP_FOR,
             )
         )
         try:
