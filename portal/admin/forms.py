@@ -6,20 +6,17 @@ double click or a resubmitted page changes the card once.
 
 from __future__ import annotations
 
-import uuid
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
-    DateField, HiddenField, PasswordField, RadioField, SelectChoice, SelectField, SelectMultipleField, StringField,
+    DateField, PasswordField, RadioField, SelectChoice, SelectField, SelectMultipleField, StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Optional, Regexp
+from wtforms.validators import Optional
 
 from portal.campaigns.rules import KIND_NAMES
-
-STALE = "This form is out of date; reload the page and try again"
-
+from portal.web.forms import KeyedForm
 
 class AdminForm(FlaskForm):
     """An admin form. CSRFProtect checks the token of every POST before any view runs, so the
@@ -29,31 +26,14 @@ class AdminForm(FlaskForm):
         csrf = False
 
 
-def new_key() -> str:
-    """A fresh idempotency key for a form that moves money."""
-    return uuid.uuid4().hex
-
-
 class ReasonForm(AdminForm):
     """Every change to a card or a person says why: the reason goes into the audit log."""
 
     reason = TextAreaField("Reason", render_kw={"rows": 2, "maxlength": 500})
 
 
-class KeyedReasonForm(ReasonForm):
-    idempotency_key = HiddenField(
-        default=new_key, validators=[InputRequired(STALE), Regexp(r"^[0-9a-f]{32}$", message=STALE)]
-    )
-
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        if self.idempotency_key.errors:
-            self.form_errors.extend(self.idempotency_key.errors)
-            self.idempotency_key.data = new_key()
-        return valid
-
-    def domain_key(self) -> str:
-        return f"web:{self.idempotency_key.data}"
+class KeyedReasonForm(ReasonForm, KeyedForm):
+    """A reasoned admin action that moves money: the same form twice moves it once."""
 
 
 class AdjustForm(KeyedReasonForm):

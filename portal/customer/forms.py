@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectChoice, SelectField, StringField
-from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
+from wtforms.validators import AnyOf, InputRequired, Length, Optional
+
+from portal.web.forms import KeyedForm
 
 
-def new_key() -> str:
-    """A fresh idempotency key for a form that moves money."""
-    return uuid.uuid4().hex
-
-
-class MoneyForm(FlaskForm):
-    """A form whose submission moves money: the same key twice charges once."""
-
-    idempotency_key = HiddenField(
-        default=new_key,
-        validators=[
-            InputRequired("This form is out of date; reload the page and try again"),
-            Regexp(r"^[0-9a-f]{32}$", message="This form is out of date; reload the page and try again"),
-        ],
-    )
-
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        if self.idempotency_key.errors:
-            # A hidden field has no place to show its error: show it above the form, with a new key.
-            self.form_errors.extend(self.idempotency_key.errors)
-            self.idempotency_key.data = new_key()
-        return valid
-
-    def domain_key(self) -> str:
-        """The key the domain records, scoped to this channel."""
-        return f"web:{self.idempotency_key.data}"
+class MoneyForm(KeyedForm):
+    """A customer form whose submission moves money."""
 
 
 class ConvertForm(MoneyForm):

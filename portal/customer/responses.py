@@ -4,31 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import flash, make_response, redirect, request, session
+from flask import request, session
 from flask_login import current_user
 
 from portal.auth.passwords import verify_password
-from portal.customer.forms import new_key
 from portal.errors import DomainError, IdempotencyConflict, RateLimited, ValidationError
 from portal.extensions import db
 from portal.models import SecurityEvent
 from portal.services import services
-from portal.web.forms import show_domain_error
-from portal.web.render import is_htmx
+from portal.web.forms import new_key, show_domain_error
+from portal.web.render import done  # noqa: F401 - views import it from here
 
 REAUTH_SECONDS = 10 * 60  # codes are shown only within ten minutes of typing the password
 ALREADY_SENT = "This form was already sent with other details. Please check the result, then try again."
-
-
-def done(url: str, message: str | None = None):
-    """After a change: go to ``url`` (a full navigation for htmx too), with a message there."""
-    if message:
-        flash(message, "success")
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url, 303)
 
 
 def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import make_response, render_template, request
+from flask import flash, make_response, redirect, render_template, request
 
 
 def is_htmx() -> bool:
@@ -16,3 +16,14 @@ def page_or_fragment(page: str, fragment: str, status: int = 200, **context):
     # Caches must keep the two answers of this URL apart (htmx's caching advice).
     response.vary.add("HX-Request")
     return response
+
+
+def done(url: str, message: str | None = None):
+    """After a change: go to ``url`` (a full navigation for htmx too), with a message there."""
+    if message:
+        flash(message, "success")
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
