@@ -30,4 +30,4 @@ def _refused(error: DomainError):
     return from_domain_error(error)
 
 
-from portal.api import cards, coupons, me, openapi  # noqa: E402,F401
+from portal.api import cards, coupons, customer, me, openapi  # noqa: E402,F401

@@ -227,6 +227,45 @@ SCHEMAS["Me"] = obj(
     ("id", "email", "name", "role"),
     description="Who the token acts for",
 )
+SCHEMAS["ConvertedCard"] = extended(
+    "CardFields",
+    {
+        "code": {"type": "string", "description": "The full code: shown in this answer and never again"},
+        "loops_spent": {**INT, "minimum": 0, "description": "Loops taken for the card"},
+    },
+    ("code", "loops_spent"),
+)
+SCHEMAS["Redeemed"] = obj(
+    {
+        "kind": {
+            "type": "string", "enum": ["card", "transfer", "credit", "feature"],
+            "description": "A bearer card claimed, a friend's card claimed, wallet credit added or a feature unlocked",
+        },
+        "message": {"type": "string", "description": "What happened, in words for the customer"},
+        "card": {**ref("Card"), "description": "card and transfer: the card now in the wallet"},
+        "wallet": obj(
+            {"balance": ref("Money"), "currency": ref("Currency")}, ("balance", "currency"),
+            description="credit: the wallet in the credited currency, after the credit",
+        ),
+        "entitlement": obj(
+            {"feature": TEXT, "starts_at": TIMESTAMP, "ends_at": TIMESTAMP}, ("feature", "starts_at", "ends_at"),
+            description="feature: the feature unlocked and until when",
+        ),
+    },
+    ("kind", "message"),
+    description="What a redeemed code did",
+)
+SCHEMAS["TransferStarted"] = obj(
+    {
+        "transfer_id": ID,
+        "status": {"type": "string", "enum": ["pending"]},
+        "claim_code": {"type": "string", "description": "The friend's claim code (GL-…): shown in this answer and never again"},
+        "expires_at": TIMESTAMP,
+        "card": ref("Card"),
+    },
+    ("transfer_id", "status", "claim_code", "expires_at", "card"),
+    description="A card held for a friend until claimed, cancelled or expired",
+)
 # Card, Transaction and CouponQuote are extended: their ``…Fields`` base lets extra fields
 # through, and ``unevaluatedProperties`` on each extension (and on the plain one) closes it again.
 for _name in ("Card", "Transaction", "CouponQuote"):
@@ -299,6 +338,29 @@ REQUESTS: dict[str, dict] = {
         ("code", "discount_type", "discount_value", "max_uses"),
         description="Unknown fields are refused",
     ),
+    "RedeemCode": obj(
+        {"code": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A card code, a claim code or a campaign code"}},
+        ("code",),
+        closed=False,
+    ),
+    "ConvertLoops": obj(
+        {
+            "amount": AMOUNT_INPUT,
+            "currency": {"type": "string", "description": "The card's currency; defaults to the merchant's, or the only one traded"},
+            "merchant": {"type": "string", "maxLength": 40, "description": "Slug of a merchant: the card is only for it, at its rate"},
+        },
+        ("amount",),
+        closed=False,
+    ),
+    "StartTransfer": obj(
+        {"to_email": {"type": "string", "maxLength": 254, "description": "Only this address may claim the card"}},
+        closed=False,
+    ),
+    "ClaimTransfer": obj(
+        {"claim_code": {"type": "string", "minLength": 1, "maxLength": 40, "description": "GL-… in any spelling"}},
+        ("claim_code",),
+        closed=False,
+    ),
 }
 SCHEMAS.update(REQUESTS)
 
@@ -320,6 +382,7 @@ PARAMETERS = {
         "description": "The card's code in any spelling, or the token of its QR code",
         "schema": {"type": "string"},
     },
+    "CardId": {"name": "card_id", "in": "path", "required": True, "schema": {"type": "integer"}},
     "TransactionId": {"name": "transaction_id", "in": "path", "required": True, "schema": {"type": "integer"}},
     "CouponId": {"name": "coupon_id", "in": "path", "required": True, "schema": {"type": "integer"}},
 }
@@ -491,6 +554,41 @@ PATHS = {
             (401, 403),
         ),
     },
+    "/me/redeem": {
+        "post": operation(
+            "my_redeem", "Redeem any code", "Me", ("customer",),
+            (200, json_response("What the code did", ref("Redeemed"))),
+            WRITE, body="RedeemCode", write=True,
+            description=(
+                "A bearer card's code claims the card, a friend's claim code the card given, a credit code "
+                "fills the wallet and a feature code unlocks the feature."
+            ),
+        ),
+    },
+    "/me/points/convert": {
+        "post": operation(
+            "my_points_convert", "Turn Loops into a gift card", "Me", ("customer",),
+            (201, json_response("The new card, with its full code this once", ref("ConvertedCard"))),
+            (400, 401, 403, 409, 422), body="ConvertLoops", write=True,
+            description="At the customer's tier rate, or a merchant's own rate for a card only for it.",
+        ),
+    },
+    "/me/cards/{card_id}/transfer": {
+        "post": operation(
+            "my_card_transfer", "Give a card to a friend", "Me", ("customer",),
+            (201, json_response("The transfer, with its claim code this once", ref("TransferStarted"))),
+            (400, 401, 403, 404, 409, 422), params=("CardId",), body="StartTransfer", write=True,
+            description="The card is held until the friend claims it; only the owner's cards are found.",
+        ),
+    },
+    "/transfers/claim": {
+        "post": operation(
+            "transfer_claim", "Claim a card a friend gave", "Me", ("customer",),
+            (200, json_response("The card, now the customer's", obj({"card": ref("Card")}, ("card",)))),
+            WRITE, body="ClaimTransfer", write=True,
+            description="A card sent to an e-mail address can only be claimed by that address.",
+        ),
+    },
     "/coupons/validate": {
         "post": operation(
             "coupon_validate", "What a coupon takes off an order", "Coupons", ("merchant",),
@@ -563,7 +661,7 @@ DOCUMENT = {
     "security": [{"bearer": []}],
     "tags": [
         {"name": "Cards", "description": "Tills and programs: look up, issue, redeem, load, history, undo"},
-        {"name": "Me", "description": "The token's own user"},
+        {"name": "Me", "description": "The token's own user; customers redeem codes, convert Loops and give cards"},
         {"name": "Coupons", "description": "Tills validate and redeem; admins manage"},
         {"name": "Reference", "description": "This document"},
     ],

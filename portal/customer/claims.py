@@ -53,7 +53,9 @@ def claim_bearer_card(session: Session, card: GiftCard, user: User) -> GiftCard:
     return card
 
 
-def redeem_any(session: Session, vault: CodeVault, qr: QrTokens, text: str, user: User) -> Redeemed:
+def redeem_any(
+    session: Session, vault: CodeVault, qr: QrTokens, text: str, user: User, *, channel: str = "web"
+) -> Redeemed:
     """Whatever the code is, add it to the user's wallet and say what happened.
 
     Raise ValidationError for a card code with a typo, NotFound for a code that names nothing,
@@ -69,7 +71,7 @@ def redeem_any(session: Session, vault: CodeVault, qr: QrTokens, text: str, user
         except TransferNotFound:
             pass  # a campaign's own code may look the same
     try:
-        redeemed = redeem_code(session, vault, user, text, channel="web")
+        redeemed = redeem_code(session, vault, user, text, channel=channel)
     except NotFound:
         raise NotFound(NOT_RECOGNISED, field="code") from None
     return Redeemed(redeemed.message + ".")

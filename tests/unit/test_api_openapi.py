@@ -434,3 +434,90 @@ def test_the_reference_endpoints_answer_as_documented(contract):
     assert c.call("GET", "/openapi.json", role=None).status_code == 200
     assert c.call("GET", "/docs", role=None).status_code == 200
     assert c.documented("/openapi.json", "/docs") - c.seen == set()
+
+
+# --- Contract: the customer's writes ------------------------------------------------------
+
+CUSTOMER_PATHS = ("/me/redeem", "/me/points/convert", "/me/cards/{card_id}/transfer", "/transfers/claim")
+
+
+def test_the_customers_writes_answer_as_documented(app, contract, monkeypatch):
+    from portal.api.tokens import create_token
+    from portal.cards.codes import generate_card_code
+    from portal.models import User
+    from tests.unit.test_api_customer import credit, plus
+    from tests.unit.test_customer_helpers import add_customer, add_loops
+
+    c = contract
+    for template in CUSTOMER_PATHS:
+        assert c.call("POST", template, {}, role=None, card_id=1).status_code == 401
+        assert c.call("POST", template, {}, role="merchant", card_id=1).status_code == 403
+    add_customer(app, "friend@example.com")
+    with app.app_context():
+        friend = db.session.scalar(db.select(User).where(User.email == "friend@example.com"))
+        c.tokens["friend"] = create_token(db.session, friend, "tests")[1]
+        db.session.commit()
+    # Redeem: a bearer card, credit, a feature, then refusals.
+    bearer = issue(app, "15.00")
+    assert c.call("POST", "/me/redeem", {"code": bearer}, role="customer").json["kind"] == "card"
+    credit(app, uses_per_user="1")
+    plus(app, max_uses="1")
+    assert c.call("POST", "/me/redeem", {"code": "FREE5"}, role="customer").json["kind"] == "credit"
+    assert c.call("POST", "/me/redeem", {"code": "PLUS30"}, role="customer").json["kind"] == "feature"
+    assert c.call("POST", "/me/redeem", {"code": "FREE5"}, role="customer").json["code"] == "already_redeemed"
+    assert c.call("POST", "/me/redeem", {"code": "PLUS30"}, role="friend").json["code"] == "usage_limit_reached"
+    assert c.call("POST", "/me/redeem", {"code": "NOSUCH"}, role="customer").status_code == 404
+    assert c.call("POST", "/me/redeem", {}, role="customer").json["field"] == "code"
+    credit(app, code="MANY5")
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/me/redeem", {"code": "MANY5"}, {"code": "many-5"}, "customer", monkeypatch,
+    )
+    # Convert: a card, short of Loops, a bad body.
+    add_loops(app, "customer@example.com", 3000)
+    converted = c.call("POST", "/me/points/convert", {"amount": "10.00", "currency": "USD"}, role="customer")
+    assert converted.status_code == 201 and converted.json["loops_spent"] == 1000
+    scoped = c.call("POST", "/me/points/convert", {"amount": 5, "merchant": "book-nook"}, role="customer")
+    assert scoped.status_code == 201, scoped.json
+    short = c.call("POST", "/me/points/convert", {"amount": "100.00", "currency": "USD"}, role="customer")
+    assert short.json["code"] == "insufficient_funds"
+    assert c.call("POST", "/me/points/convert", {"amount": "1", "merchant": "tokyo-tea", "currency": "USD"},
+                  role="customer").json["code"] == "currency_mismatch"
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/me/points/convert", {"amount": "1.00", "currency": "USD"}, {"amount": "2.00", "currency": "USD"},
+        "customer", monkeypatch,
+    )
+    # Give and claim.
+    card_id = converted.json["id"]
+    assert c.call("POST", "/me/cards/{card_id}/transfer", {}, role="friend", card_id=card_id).status_code == 404
+    assert c.call("POST", "/me/cards/{card_id}/transfer", {"to_email": "x"}, role="customer",
+                  card_id=card_id).json["field"] == "to_email"
+    given = c.call("POST", "/me/cards/{card_id}/transfer", {"to_email": "friend@example.com"}, role="customer", card_id=card_id)
+    assert given.status_code == 201
+    assert c.call("POST", "/transfers/claim", {"claim_code": given.json["claim_code"]}, role="customer").status_code == 422
+    assert c.call("POST", "/transfers/claim", {"claim_code": "GL-0000-0000-0000"}, role="friend").status_code == 404
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/transfers/claim", {"claim_code": given.json["claim_code"]}, {"claim_code": "GL-0000-0000-0001"},
+        "friend", monkeypatch,
+    )
+    other = scoped.json["id"]
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/me/cards/{card_id}/transfer", {}, {"to_email": "friend@example.com"}, "customer", monkeypatch,
+        card_id=other,
+    )
+    bad_claim = c.call("POST", "/transfers/claim", {"claim_code": "GL-0000-0000-0000"}, role="customer")
+    assert bad_claim.status_code == 404
+    # Another address's transfer: forbidden.
+    third = c.call("POST", "/me/points/convert", {"amount": "1.00", "currency": "USD"}, role="customer").json["id"]
+    to_friend = c.call("POST", "/me/cards/{card_id}/transfer", {"to_email": "friend@example.com"}, role="customer",
+                       card_id=third).json["claim_code"]
+    add_customer(app, "stranger@example.com")
+    with app.app_context():
+        stranger = db.session.scalar(db.select(User).where(User.email == "stranger@example.com"))
+        c.tokens["stranger"] = create_token(db.session, stranger, "tests")[1]
+        db.session.commit()
+    assert c.call("POST", "/transfers/claim", {"claim_code": to_friend}, role="stranger").status_code == 403
+    # Unknown codes until the caller is locked out, then 429 on both look-ups.
+    while c.call("POST", "/me/redeem", {"code": generate_card_code()}, role="customer").status_code == 404:
+        pass
+    assert c.call("POST", "/transfers/claim", {"claim_code": to_friend}, role="customer").status_code == 429
+    assert c.documented(*CUSTOMER_PATHS) - c.seen == set()
