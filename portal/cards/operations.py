@@ -439,20 +439,25 @@ def adjust(
     return transaction
 
 
+def _set_frozen(session: Session, card: GiftCard, frozen: bool, *, actor: Actor, reason: str) -> GiftCard:
+    reason = required_reason(reason)
+    lock_card(session, card)
+    wanted = "frozen" if frozen else "active"
+    if card.status == wanted:
+        return card
+    _refuse_closed(card, "frozen" if frozen else "unfrozen")
+    card.status = wanted
+    audit(session, actor, "card.frozen" if frozen else "card.unfrozen", f"card:{card.id}", reason)
+    session.flush()
+    return card
+
+
 def freeze(session: Session, card: GiftCard, *, actor: Actor, reason: str) -> GiftCard:
     """Stop a card from being used until it is unfrozen (freezing a frozen card does nothing).
 
     Raise ValidationError for a blank reason, CardCancelled/CardExpired for a closed card.
     """
-    reason = required_reason(reason)
-    lock_card(session, card)
-    if card.status == "frozen":
-        return card
-    _refuse_closed(card, "frozen")
-    card.status = "frozen"
-    audit(session, actor, "card.frozen", f"card:{card.id}", reason)
-    session.flush()
-    return card
+    return _set_frozen(session, card, True, actor=actor, reason=reason)
 
 
 def unfreeze(session: Session, card: GiftCard, *, actor: Actor, reason: str) -> GiftCard:
@@ -460,15 +465,7 @@ def unfreeze(session: Session, card: GiftCard, *, actor: Actor, reason: str) -> 
 
     Raise ValidationError for a blank reason, CardCancelled/CardExpired for a closed card.
     """
-    reason = required_reason(reason)
-    lock_card(session, card)
-    if card.status == "active":
-        return card
-    _refuse_closed(card, "unfrozen")
-    card.status = "active"
-    audit(session, actor, "card.unfrozen", f"card:{card.id}", reason)
-    session.flush()
-    return card
+    return _set_frozen(session, card, False, actor=actor, reason=reason)
 
 
 def cancel(

@@ -141,26 +141,9 @@ def post_or_replay(
     return transaction, False
 
 
-def post(
-    session: Session,
-    *,
-    kind: str,
-    actor: Actor,
-    idempotency_key: str,
-    legs: list[Leg],
-    request_hash: str,
-    memo: str = "",
-    card_id: int | None = None,
-    merchant_id: int | None = None,
-    reference: str | None = None,
-    reverses_id: int | None = None,
-) -> Transaction:
+def post(session: Session, **fields) -> Transaction:
     """Post one balanced transaction and return it (the earlier one if a same-key request won a race).
 
-    Raise InsufficientFunds or IdempotencyConflict as ``post_or_replay`` does.
+    Takes the fields of ``post_or_replay``; raises as it does.
     """
-    return post_or_replay(
-        session, kind=kind, actor=actor, idempotency_key=idempotency_key, legs=legs,
-        request_hash=request_hash, memo=memo, card_id=card_id, merchant_id=merchant_id,
-        reference=reference, reverses_id=reverses_id,
-    )[0]
+    return post_or_replay(session, **fields)[0]

@@ -97,16 +97,6 @@
   // Escape closes the dialog; the camera must stop with it.
   document.addEventListener("close", (event) => { if (event.target.id === "scanner") stop(); }, true);
 
-  // A refused form (422) or a lock-out (429) comes back with its message: show it, as htmx
-  // would otherwise drop an error answer.
-  document.addEventListener("htmx:beforeSwap", (event) => {
-    const status = event.detail.xhr.status;
-    if (status === 422 || status === 429) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
   document.addEventListener("htmx:load", (event) => reveal(event.detail.elt));
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => reveal(document));

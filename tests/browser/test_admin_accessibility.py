@@ -1,15 +1,9 @@
-"""An axe-core audit of every admin page, on a desktop screen, including forms in their error state.
-
-axe-core comes from npm (``node_modules/axe-core``, or the file named by AXE_CORE_JS). The page's
-own CSP forbids injected scripts, so the audit's context bypasses CSP; the pages run as usual.
-"""
+"""An axe-core audit of every admin page, on a desktop screen, including forms in their error state."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -22,33 +16,15 @@ from portal.models import GiftCard, User
 from portal.money import Money
 from portal.services import services
 from tests.conftest import PASSWORD
+from tests.browser.axe import audited_page, serious_violations
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[2]
-AXE = Path(os.environ.get("AXE_CORE_JS") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
 
 
 @pytest.fixture
 def audited(browser, live_server):
-    if not AXE.exists():
-        pytest.skip("axe-core is not installed (npm install axe-core, or set AXE_CORE_JS)")
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-def serious_violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    assert result["testEngine"]["name"] == "axe-core"
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    with audited_page(browser, live_server, viewport={"width": 1280, "height": 800}) as page:
+        yield page
 
 
 def seed(app, people) -> dict:

@@ -1,48 +1,22 @@
-"""An axe-core audit of every customer and public page, in Chromium at a phone's size.
-
-axe-core comes from npm (``node_modules/axe-core``, or the file named by AXE_CORE_JS). The page's
-own CSP forbids injected scripts, so the audit's context bypasses CSP; the pages run as usual.
-"""
+"""An axe-core audit of every customer and public page, in Chromium at a phone's size."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import PASSWORD
 from tests.unit.test_customer_helpers import add_loops, issue
+from tests.browser.axe import audited_page, serious_violations
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[2]
-AXE = Path(os.environ.get("AXE_CORE_JS") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
 
 
 @pytest.fixture
 def audited(browser, live_server):
-    if not AXE.exists():
-        pytest.skip("axe-core is not installed (npm install axe-core, or set AXE_CORE_JS)")
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True, bypass_csp=True
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-def serious_violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    assert result["testEngine"]["name"] == "axe-core"
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    with audited_page(browser, live_server, viewport={"width": 390, "height": 844}, is_mobile=True) as page:
+        yield page
 
 
 def test_customer_and_public_pages_have_no_serious_accessibility_violations(app, audited, people):
