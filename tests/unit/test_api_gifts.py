@@ -1,0 +1,198 @@
+"""Gift subscriptions through the API (DESIGN §5): every endpoint and every error code, each answer
+validated against the served OpenAPI document, and the gift's whole life from purchase to redemption."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from portal.api.tokens import create_token
+from portal.extensions import db
+from portal.ledger import verify
+from portal.models import utcnow
+from portal.models.campaigns import Campaign
+from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
+from tests.unit.test_api_openapi import Contract
+from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
+    BUYER, FRIEND, STRANGER, add_credit, age, coupon, everything, gifting, loops, mail, subscription_end, user, wallet,
+)
+
+GIFT_PATHS = ("/gifts/sent", "/gifts/received", "/gifts/{gift_id}", "/gifts/purchase", "/gifts/check/{code}",
+              "/gifts/redeem", "/gifts/{gift_id}/send", "/gifts/{gift_id}/cancel")
+TO_FRIEND = {"subscription_identifier": "plus", "payment_method": "wallet", "recipient_email": FRIEND,
+             "message": "Happy birthday!"}
+
+
+@pytest.fixture
+def contract(app, api, people, gifting):  # noqa: F811 - the fixture imported above
+    """The contract checker, with tokens for the friend and a stranger too."""
+    for role, email in (("friend", FRIEND), ("stranger", STRANGER)):
+        with app.app_context():
+            api.tokens[role] = create_token(db.session, user(email), "tests")[1]
+            db.session.commit()
+    return Contract(app, api.client, api.tokens, api.client.get("/api/v1/openapi.json").json, people)
+
+
+def buy(c, body=None, role="customer"):
+    response = c.call("POST", "/gifts/purchase", body or TO_FRIEND, role=role)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_a_gift_lives_from_purchase_to_redemption_through_the_api(app, contract):
+    """Bought and paid (still created), sent by e-mail, checked and redeemed by the friend, the buyer told."""
+    c = contract
+    bought = buy(c)
+    assert (bought["status"], bought["paid"], bought["amount_paid"], bought["currency"]) == ("created", True, "4.99", "USD")
+    assert bought["gift_code"].startswith("GIFT-") and bought["recipient_email"] == FRIEND
+    assert wallet(app) == 2000 - 499
+    assert mail(app, "gift_received") == []
+    sent = c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=bought["id"]).json
+    assert sent["status"] == "sent" and sent["sent_at"]
+    assert [m.recipient for m in mail(app, "gift_received")] == [FRIEND]
+    # The friend sees it without its code or price, checks it, and redeems it.
+    received = c.call("GET", "/gifts/received", role="friend").json["gifts"]
+    assert [g["id"] for g in received] == [bought["id"]]
+    assert "gift_code" not in received[0] and "amount_paid" not in received[0]
+    assert received[0]["message"] == "Happy birthday!" and received[0]["from"] == "Cara"
+    check = c.call("GET", "/gifts/check/{code}", role="friend", code=bought["gift_code"].lower()).json
+    assert check == {"gift_code": bought["code_masked"], "subscription_identifier": "plus", "can_redeem": True,
+                     "error": None, "message": "Giftloop Plus for 30 days: ready to redeem"}
+    redeemed = c.call("POST", "/gifts/redeem", {"gift_code": bought["gift_code"]}, role="friend").json
+    assert redeemed["gift"]["status"] == "redeemed" and redeemed["subscription"]["feature"] == "plus"
+    assert subscription_end(app, FRIEND) is not None
+    assert [m.recipient for m in mail(app, "gift_redeemed")] == [BUYER]
+    mine = c.call("GET", "/gifts/sent", role="customer").json["gifts"]
+    assert [(g["id"], g["status"], g["gift_code"]) for g in mine] == [(bought["id"], "redeemed", bought["gift_code"])]
+    plus = [e for e in c.client.get("/api/v1/me", headers={"Authorization": f"Bearer {c.tokens['friend']}"}).json.get(
+        "entitlements", [{"feature": "plus"}])]
+    assert any(e["feature"] == "plus" for e in plus)
+    with app.app_context():
+        assert verify(db.session) == []
+
+
+def test_a_gift_code_redeems_through_me_redeem_too(app, contract):
+    c = contract
+    bought = buy(c, {**TO_FRIEND, "recipient_email": None, "payment_method": "loops"})
+    c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=bought["id"])
+    assert loops(app) == 1000 - 499
+    answer = c.call("POST", "/me/redeem", {"code": bought["gift_code"]}, role="stranger").json
+    assert answer["kind"] == "gift" and answer["entitlement"]["feature"] == "plus"
+    assert answer["message"].startswith("Giftloop Plus is yours until ")
+
+
+def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monkeypatch):
+    c = contract
+    add_credit(app, BUYER, "50.00")
+    for template in GIFT_PATHS:
+        for method in c.doc["paths"][template]:
+            assert c.call(method.upper(), template, {}, role=None, gift_id=1, code="X").status_code == 401
+            assert c.call(method.upper(), template, {}, role="merchant", gift_id=1, code="X").status_code == 403
+    # Purchase: refusals first, each changing nothing.
+    coupon(app, "WEBONLY", channels="web")
+    coupon(app, "ONCE", max_uses="1")
+    coupon(app, "MINE", uses_per_user="1")
+    coupon(app, "DOLLAR", discount_type="fixed", discount_value="1.00", currency="USD")
+    coupon(app, "OLD")
+    with app.app_context():
+        db.session.execute(sa.update(Campaign).where(Campaign.name == "Coupon OLD").values(expires_at=utcnow()))
+        db.session.commit()
+    before = everything(app)
+    for body, expected in (
+        ({**TO_FRIEND, "subscription_identifier": "gold"}, "validation_error"),
+        ({**TO_FRIEND, "payment_method": "cash"}, "validation_error"),
+        ({**TO_FRIEND, "recipient_email": BUYER}, "validation_error"),
+        ({**TO_FRIEND, "subscription_duration_days": 3600}, "insufficient_funds"),
+        ({**TO_FRIEND, "payment_method": "loops", "subscription_duration_days": 90}, "insufficient_funds"),
+        ({**TO_FRIEND, "coupon": "NOSUCH"}, "not_found"),
+        ({**TO_FRIEND, "coupon": "WEBONLY"}, "not_valid_here"),
+        ({**TO_FRIEND, "coupon": "OLD"}, "expired"),
+        ({**TO_FRIEND, "coupon": "DOLLAR", "payment_method": "loops"}, "currency_mismatch"),
+        (["not", "an", "object"], "validation_error"),
+    ):
+        assert c.call("POST", "/gifts/purchase", body, role="customer").json["code"] == expected, body
+    assert everything(app) == before
+    assert buy(c, {**TO_FRIEND, "coupon": "ONCE"})["discount"] == "0.50"
+    assert c.call("POST", "/gifts/purchase", {**TO_FRIEND, "coupon": "ONCE"}, role="customer").json["code"] == \
+        "usage_limit_reached"
+    buy(c, {**TO_FRIEND, "coupon": "MINE"})
+    assert c.call("POST", "/gifts/purchase", {**TO_FRIEND, "coupon": "MINE"}, role="customer").json["code"] == \
+        "already_redeemed"
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/gifts/purchase", TO_FRIEND, {**TO_FRIEND, "message": "Other"}, "customer", monkeypatch,
+    )
+    # Reading: lists, one gift; someone else's is not found.
+    gift = buy(c)
+    open_gift = buy(c, {**TO_FRIEND, "recipient_email": None})
+    assert c.call("GET", "/gifts/sent", role="customer").json["gifts"][0]["id"] == open_gift["id"]
+    cancelled_unsent = buy(c)
+    c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=cancelled_unsent["id"])
+    assert c.call("GET", "/gifts/received", role="friend").json == {"gifts": []}  # nothing sent yet
+    assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=cancelled_unsent["id"]).status_code == 404
+    assert c.call("GET", "/gifts/{gift_id}", role="customer", gift_id=gift["id"]).json["gift_code"] == gift["gift_code"]
+    assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=gift["id"]).status_code == 404
+    # Check and redeem before sending: not yet.
+    early = c.call("GET", "/gifts/check/{code}", role="friend", code=gift["gift_code"]).json
+    assert (early["can_redeem"], early["error"]) == (False, "validation_error")
+    assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="friend").json["code"] == \
+        "validation_error"
+    # Send: once, by the buyer only.
+    assert c.call("POST", "/gifts/{gift_id}/send", role="friend", gift_id=gift["id"]).status_code == 404
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/gifts/{gift_id}/send", None, {"other": "body"}, "customer", monkeypatch, gift_id=gift["id"],
+    )
+    assert c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=gift["id"]).json["code"] == "validation_error"
+    c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=open_gift["id"])
+    assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=gift["id"]).json["status"] == "sent"
+    # Redeem: the wrong person, a malformed code, then the friend; then again.
+    assert c.call("GET", "/gifts/check/{code}", role="stranger", code=gift["gift_code"]).json["error"] == "forbidden"
+    assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="stranger").json["code"] == "forbidden"
+    assert c.call("GET", "/gifts/check/{code}", role="friend", code="GIFT-12").json["code"] == "validation_error"
+    assert c.call("POST", "/gifts/redeem", {}, role="friend").json["field"] == "gift_code"
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, {"gift_code": open_gift["gift_code"]}, "friend",
+        monkeypatch,
+    )
+    assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="friend").json["code"] == \
+        "already_redeemed"
+    # A second plus while the first runs: refused, with the check agreeing.
+    assert c.call("GET", "/gifts/check/{code}", role="friend", code=open_gift["gift_code"]).json["can_redeem"] is False
+    refused = c.call("POST", "/gifts/redeem", {"gift_code": open_gift["gift_code"]}, role="friend").json
+    assert refused["code"] == "validation_error" and "You already have Giftloop Plus" in refused["detail"]
+    # Cancel: the redeemed gift no; the open one yes, refunded; then it is cancelled for everyone.
+    assert c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=gift["id"]).json["code"] == \
+        "already_redeemed"
+    assert c.call("POST", "/gifts/{gift_id}/cancel", role="stranger", gift_id=open_gift["id"]).status_code == 404
+    paid_before = wallet(app)
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/gifts/{gift_id}/cancel", None, {"other": "body"}, "customer", monkeypatch, gift_id=open_gift["id"],
+    )
+    assert wallet(app) == paid_before + 499
+    assert c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=open_gift["id"]).json["code"] == \
+        "validation_error"
+    assert c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=open_gift["id"]).json["code"] == "cancelled"
+    assert c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=gift["id"]).json["code"] == \
+        "already_redeemed"
+    assert c.call("POST", "/gifts/redeem", {"gift_code": open_gift["gift_code"]}, role="stranger").json["code"] == \
+        "cancelled"
+    # Expired before the sweep ran.
+    late = buy(c)
+    c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=late["id"])
+    age(app, late["id"], expired=True)
+    assert c.call("POST", "/gifts/redeem", {"gift_code": late["gift_code"]}, role="friend").json["code"] == "expired"
+    assert c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=late["id"]).json["code"] == "expired"
+    unknown = c.call("POST", "/gifts/redeem", {"gift_code": "GIFT-0000-0000-0000-0000"}, role="friend")
+    assert (unknown.status_code, unknown.json["code"]) == (404, "not_found")
+    # Unknown codes until the caller is locked out: then 429 even for a good code.
+    while c.call("GET", "/gifts/check/{code}", role="stranger", code=f"GIFT-{uuid.uuid4().hex[:16]}").status_code == 404:
+        pass
+    assert c.call("POST", "/gifts/redeem", {"gift_code": late["gift_code"]}, role="stranger").status_code == 429
+    c.past_the_rate_limit(*GIFT_PATHS)
+    c.with_a_nul_character(*GIFT_PATHS)
+    assert c.documented(*GIFT_PATHS) - c.seen == set()
+    assert c.documented_codes(*GIFT_PATHS) - c.answered == set(), "a documented code no test provoked"
+    assert {"validation_error", "not_found", "forbidden", "insufficient_funds", "not_valid_here", "currency_mismatch",
+            "usage_limit_reached", "already_redeemed", "cancelled", "expired", "idempotency_conflict",
+            "idempotency_in_progress", "rate_limited", "unauthorized"} <= c.codes

@@ -1,0 +1,126 @@
+"""Helpers for the gift subscription tests: plans on sale, money to pay with, gifts in each state.
+
+No tests here; the gift test modules (unit, API, browser, races) import these.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.campaigns.definitions import create_campaign, read_spec
+from portal.extensions import db
+from portal.gifts import create_gift, ensure_plans, pay_gift, send_gift
+from portal.ledger import Actor
+from portal.models import Account, OutboxMessage, Transaction, utcnow
+from portal.models.campaigns import CampaignUse, Entitlement
+from portal.models.gifts import GiftSubscription
+from portal.services import services
+from tests.unit.test_customer_helpers import add_credit, add_customer, add_loops, user  # noqa: F401 - re-exported
+
+BUYER = "customer@example.com"
+FRIEND = "friend@example.com"
+STRANGER = "stranger@example.com"
+
+
+@pytest.fixture
+def gifting(app, people):
+    """The plus plan on sale, a buyer with 20.00 USD and 1000 Loops, a friend and a stranger."""
+    add_customer(app, FRIEND, "Fran")
+    add_customer(app, STRANGER)
+    with app.app_context():
+        list(ensure_plans(db.session))
+        db.session.commit()
+    add_credit(app, BUYER, "20.00")
+    add_loops(app, BUYER, 1000)
+    return app
+
+
+def coupon(app, code="GIFT10", **rules) -> None:
+    """A coupon campaign (10% off by default) the gift purchase may use."""
+    with app.app_context():
+        raw = {"name": f"Coupon {code}", "kind": "coupon", "code_mode": "vanity", "code": code,
+               "discount_type": "percent", "discount_value": "10", **rules}
+        create_campaign(db.session, services().vault, read_spec(db.session, raw, now=utcnow()), actor=Actor())
+        db.session.commit()
+
+
+def make_gift(app, *, to=FRIEND, method="wallet", pay=True, send=True, coupon_code=None, **choices) -> tuple[int, str]:
+    """A gift from the buyer in the state asked for; returns its id and full code."""
+    with app.app_context():
+        buyer = user(BUYER)
+        gift, code = create_gift(
+            db.session, services().vault, buyer, subscription_identifier="plus", payment_method=method,
+            recipient_email=to, coupon=coupon_code, **choices,
+        )
+        if pay:
+            pay_gift(db.session, services().vault, gift, actor=Actor(user_id=buyer.id), idempotency_key=f"t:{uuid.uuid4()}")
+        if pay and send:
+            send_gift(db.session, services().vault, gift, user=buyer)
+        db.session.commit()
+        return gift.id, code
+
+
+def gift_row(app, gift_id: int) -> GiftSubscription:
+    with app.app_context():
+        gift = db.session.get(GiftSubscription, gift_id)
+        db.session.expunge(gift)
+        return gift
+
+
+def age(app, gift_id: int, *, created_hours: int = 0, expired: bool = False) -> None:
+    """Move a gift back in time: created so many hours ago, or past its redeem-by date."""
+    with app.app_context():
+        gift = db.session.get(GiftSubscription, gift_id)
+        if created_hours:
+            gift.created_at = utcnow() - timedelta(hours=created_hours)
+        if expired:
+            gift.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+
+
+def balance(app, key: str) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Account.balance).where(Account.key == key)) or 0
+
+
+def wallet(app, email: str = BUYER, currency: str = "USD") -> int:
+    with app.app_context():
+        return balance(app, f"wallet:{user(email).id}:{currency}")
+
+
+def loops(app, email: str = BUYER) -> int:
+    with app.app_context():
+        return balance(app, f"loops:{user(email).id}")
+
+
+def subscription_end(app, email: str, feature: str = "plus"):
+    with app.app_context():
+        return db.session.scalar(
+            sa.select(Entitlement.ends_at).where(Entitlement.user_id == user(email).id, Entitlement.feature == feature)
+        )
+
+
+def everything(app) -> dict:
+    """What a refusal must leave as it was: gifts and their states, balances, transactions, uses, mail."""
+    with app.app_context():
+        return {
+            "gifts": dict(db.session.execute(sa.select(GiftSubscription.id, GiftSubscription.status)).all()),
+            "paid": dict(db.session.execute(sa.select(GiftSubscription.id, GiftSubscription.paid_at)).all()),
+            "balances": dict(db.session.execute(sa.select(Account.key, Account.balance)).all()),
+            "transactions": db.session.scalar(sa.select(sa.func.count(Transaction.id))),
+            "uses": db.session.scalar(sa.select(sa.func.count(CampaignUse.id))),
+            "entitlements": dict(db.session.execute(sa.select(Entitlement.user_id, Entitlement.ends_at)).all()),
+            "mail": db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))),
+        }
+
+
+def mail(app, kind: str) -> list[OutboxMessage]:
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == kind)).all()
+        for row in rows:
+            db.session.expunge(row)
+        return list(rows)
