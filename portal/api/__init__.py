@@ -1,15 +1,19 @@
 """The JSON API (DESIGN §5): bearer tokens, problem documents, idempotent writes."""
 
-from flask import Blueprint
+from flask import Blueprint, abort
 
+from portal.api.ratelimit import count_request, tell_standing
 from portal.api.tokens import authenticate_request, token_user
 from portal.web.guards import protect
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.web.problems import from_domain_error, problem
 
+MAX_ID = 2**63 - 1  # ids are BIGINT
 bp = Blueprint("api", __name__)
 bp.before_request(authenticate_request)
+bp.before_request(count_request)  # before the role check: a refused call counts too
+bp.after_request(tell_standing)
 protect(
     bp,
     ("customer", "merchant", "admin"),
@@ -23,6 +27,13 @@ protect(
 
 
 
+@bp.url_value_preprocessor
+def _ids_fit_the_database(endpoint, values):
+    """An id in a path beyond the database's 64-bit range names nothing: 404, not a failed query."""
+    if any(isinstance(v, int) and v > MAX_ID for v in (values or {}).values()):
+        abort(404)
+
+
 @bp.errorhandler(DomainError)
 def _refused(error: DomainError):
     """A refused operation answers with its problem document; nothing was changed."""
@@ -30,4 +41,4 @@ def _refused(error: DomainError):
     return from_domain_error(error)
 
 
-from portal.api import cards, coupons, customer, me, openapi  # noqa: E402,F401
+from portal.api import cards, coupons, customer, events, gifts, me, openapi  # noqa: E402,F401

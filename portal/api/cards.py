@@ -9,7 +9,7 @@ from portal.api import bp
 from portal.api import schemas as out
 from portal.api.idempotency import idempotent, request_key
 from portal.cards import operations
-from portal.cards.lookup import find_card, usable_at
+from portal.cards.lookup import NO_SUCH_CARD, find_card, usable_at
 from portal.errors import CurrencyMismatch, DomainError, NotFound, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
@@ -32,10 +32,17 @@ def _merchant() -> Merchant | None:
     return g.api_token.user.merchant
 
 
-def _card(code: str) -> GiftCard:
-    """The card a code or QR token names, counting a miss against the caller."""
+def _card(code: str, *, own_store_only: bool = False) -> GiftCard:
+    """The card a code or QR token names, counting a miss against the caller.
+
+    With ``own_store_only``, another store's card is as unknown to staff as a made-up code (and
+    counts as a miss), so its history cannot be probed."""
     with guarded():
-        return find_card(db.session, code, services().vault, services().qr)
+        card = find_card(db.session, code, services().vault, services().qr)
+        merchant = _merchant()
+        if own_store_only and merchant is not None and card.merchant_id not in (None, merchant.id):
+            raise NotFound(NO_SUCH_CARD, field="code")
+        return card
 
 
 def _validity(card: GiftCard) -> tuple[bool, DomainError | None]:
@@ -137,10 +144,7 @@ def card_load(code: str):
 @roles(*TILL)
 def card_transactions(code: str):
     """A card's history, newest first."""
-    card = _card(code)
-    merchant = _merchant()
-    if merchant is not None and card.merchant_id not in (None, merchant.id):
-        raise NotFound("No gift card has that code")
+    card = _card(code, own_store_only=True)
     rows = db.session.scalars(
         sa.select(Transaction).where(Transaction.card_id == card.id).order_by(Transaction.id.desc()).limit(200)
     ).all()

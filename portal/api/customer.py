@@ -15,8 +15,8 @@ from portal.errors import NotFound, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.loyalty.points import convert, loops_account
-from portal.models import GiftCard, Merchant, Transfer, User
-from portal.models.campaigns import Campaign, CampaignUse, Entitlement
+from portal.models import GiftCard, Merchant, User
+from portal.models.campaigns import Entitlement
 from portal.money import Money
 from portal.services import services
 from portal.wallet import wallet_account
@@ -39,10 +39,6 @@ def _required_str(body: dict, name: str, *, max_length: int = 200, example: str 
     return value
 
 
-def _last_use_id(user: User) -> int:
-    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(CampaignUse.id), 0)).where(CampaignUse.user_id == user.id))
-
-
 @bp.post("/me/redeem")
 @roles("customer")
 @idempotent
@@ -51,36 +47,22 @@ def my_redeem():
     body = out.json_object(request)
     text = _required_str(body, "code", example='"GC-…" or "SPRING5"')
     user = _customer()
-    before = _last_use_id(user)
     with guarded():
         redeemed = redeem_any(db.session, services().vault, services().qr, text, user, channel="api")
-    answer: dict = {"message": redeemed.message}
+    answer: dict = {"kind": redeemed.kind, "message": redeemed.message}
     if redeemed.card is not None:
-        card = redeemed.card
-        claimed = db.session.scalar(
-            sa.select(sa.func.count(Transfer.id)).where(
-                Transfer.card_id == card.id, Transfer.status == "claimed", Transfer.claimed_by_id == user.id
+        answer["card"] = out.card(redeemed.card)
+    elif redeemed.kind == "credit":
+        account = wallet_account(db.session, user, redeemed.code.credit.currency)
+        answer["wallet"] = {"balance": out.amount(account.balance, account.currency), "currency": account.currency}
+    elif redeemed.kind == "gift":
+        answer["entitlement"] = out.entitlement(redeemed.gift.subscription)
+    elif redeemed.kind == "feature":
+        answer["entitlement"] = out.entitlement(
+            db.session.scalar(
+                sa.select(Entitlement).where(Entitlement.user_id == user.id, Entitlement.feature == redeemed.code.feature)
             )
         )
-        answer.update(kind="transfer" if claimed else "card", card=out.card(card))
-        return answer
-    use = db.session.scalar(
-        sa.select(CampaignUse).where(CampaignUse.user_id == user.id, CampaignUse.id > before).order_by(CampaignUse.id.desc())
-    )
-    campaign = db.session.get(Campaign, use.campaign_id)
-    answer["kind"] = campaign.kind
-    if campaign.kind == "credit":
-        account = wallet_account(db.session, user, campaign.currency)
-        answer["wallet"] = {"balance": out.amount(account.balance, account.currency), "currency": account.currency}
-    else:
-        entitlement = db.session.scalar(
-            sa.select(Entitlement).where(Entitlement.user_id == user.id, Entitlement.feature == campaign.feature)
-        )
-        answer["entitlement"] = {
-            "feature": entitlement.feature,
-            "starts_at": out.when(entitlement.starts_at),
-            "ends_at": out.when(entitlement.ends_at),
-        }
     return answer
 
 

@@ -50,6 +50,21 @@ def _try_lock(scope: str, key: str) -> bool:
     return bool(db.session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(scope, key)))))
 
 
+def _lock_and_find(scope: str, key: str) -> tuple[bool, IdempotencyRecord | None]:
+    """Take the key's lock and look for its stored answer, in one round trip.
+
+    If the first request commits between this statement's snapshot and its lock, its answer is
+    not seen here; the record's unique index then fails this run's commit, which undoes all of it
+    and answers with the first run's record.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True, _find(scope, key)  # as in _try_lock
+    locked, record_id = db.session.execute(
+        sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(scope, key)), _stored(scope, key).scalar_subquery())
+    ).one()
+    return bool(locked), db.session.get(IdempotencyRecord, record_id) if record_id is not None else None
+
+
 def _seal(body: str) -> str:
     """The stored answer, encrypted: a card's first answer carries its full code."""
     return base64.b64encode(services().vault.encrypt(body)).decode()
@@ -71,12 +86,15 @@ def _replay(record: IdempotencyRecord, print_: str) -> Response:
     return response
 
 
-def _find(scope: str, key: str) -> IdempotencyRecord | None:
-    return db.session.scalar(
-        sa.select(IdempotencyRecord).where(
-            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key, IdempotencyRecord.expires_at > utcnow()
-        )
+def _stored(scope: str, key: str) -> sa.Select:
+    return sa.select(IdempotencyRecord.id).where(
+        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key, IdempotencyRecord.expires_at > utcnow()
     )
+
+
+def _find(scope: str, key: str) -> IdempotencyRecord | None:
+    record_id = db.session.scalar(_stored(scope, key))
+    return db.session.get(IdempotencyRecord, record_id) if record_id is not None else None
 
 
 def idempotent(view):
@@ -92,13 +110,14 @@ def idempotent(view):
         scope = f"token:{g.api_token.id} {request.method} {request.url_rule.rule}"
         print_ = fingerprint()
         g.idempotency = key
-        if not _try_lock(scope, key):
+        locked, earlier = _lock_and_find(scope, key)
+        if not locked:
             return problem(
                 "idempotency_in_progress",
                 "A request with this Idempotency-Key is still being processed. Try again shortly.",
                 headers={"Retry-After": "1"},
             )
-        if (earlier := _find(scope, key)) is not None:
+        if earlier is not None:
             db.session.rollback()
             return _replay(earlier, print_)
         try:
@@ -112,16 +131,16 @@ def idempotent(view):
             # Not an answer to the request: a retry later must run it for real.
             db.session.rollback()
             return response
-        db.session.add(
-            IdempotencyRecord(
-                scope=scope, key=key, fingerprint=print_, response_status=response.status_code,
-                response_body=_seal(response.get_data(as_text=True)), expires_at=utcnow() + KEEP_FOR,
-            )
+        record = sa.insert(IdempotencyRecord).values(
+            scope=scope, key=key, fingerprint=print_, response_status=response.status_code,
+            response_body=_seal(response.get_data(as_text=True)), expires_at=utcnow() + KEEP_FOR,
         )
         try:
+            db.session.execute(record)
             db.session.commit()
         except IntegrityError:
-            # Another request with this key won a race the lock could not see (SQLite).
+            # Another request with this key won a race the lock could not see (SQLite, or a
+            # commit just before our lock): all of this run is undone and the first answers.
             db.session.rollback()
             earlier = _find(scope, key)
             if earlier is None:

@@ -7,6 +7,7 @@ from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
+from portal.campaigns import active_entitlements
 from portal.customer.queries import dashboard_for
 from portal.extensions import db
 from portal.models import Account, Entry, GiftCard, Transaction
@@ -27,6 +28,7 @@ def me():
         body["tier"] = view.tier.name
         body["lifetime_loops"] = user.lifetime_loops
         body["loops_to_next_tier"] = view.loops_to_next if view.next_tier else None
+        body["entitlements"] = [out.entitlement(e) for e in active_entitlements(db.session, user)]
     return body
 
 

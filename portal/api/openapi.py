@@ -8,9 +8,12 @@ outside it, fails them.
 
 from __future__ import annotations
 
-from flask import jsonify, render_template
+import json
 
-from portal.api import bp
+from flask import jsonify, render_template, request
+
+from portal.api import MAX_ID, bp
+from portal.money import MAX_MAJOR
 from portal.web.guards import public
 from portal.web.problems import STATUS
 
@@ -55,10 +58,17 @@ TEXT = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 ID = {"type": "integer", "minimum": 1}
+PATH_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO 8601 in UTC, like 2026-11-23T14:00:00Z"}
 AMOUNT_INPUT = {
-    "description": 'A string or a number with no more digits than the currency allows, like "12.50" or 12.5',
-    "anyOf": [{"type": "string", "maxLength": 40, "examples": ["12.50"]}, {"type": "number"}],
+    "description": (
+        'More than zero and at most 1,000,000, as a string or a number with no more digits than the currency '
+        'allows, like "12.50" or 12.5'
+    ),
+    "anyOf": [
+        {"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?$", "examples": ["12.50"]},
+        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_MAJOR},
+    ],
 }
 
 # Every problem code the API answers with, and the HTTP status it comes with.
@@ -207,6 +217,10 @@ SCHEMAS["CouponRedemption"] = {
     ],
     "unevaluatedProperties": False,
 }
+SCHEMAS["Entitlement"] = obj(
+    {"feature": TEXT, "starts_at": TIMESTAMP, "ends_at": TIMESTAMP}, ("feature", "starts_at", "ends_at"),
+    description="A feature the customer may use until ends_at",
+)
 SCHEMAS["Me"] = obj(
     {
         "id": ID,
@@ -223,6 +237,9 @@ SCHEMAS["Me"] = obj(
         "tier": {**TEXT, "description": "Customers only"},
         "lifetime_loops": {**INT, "description": "Customers only"},
         "loops_to_next_tier": {**nullable(INT), "description": "Customers only; null at the top tier"},
+        "entitlements": {
+            "type": "array", "items": ref("Entitlement"), "description": "Customers only: features unlocked now, soonest to end first",
+        },
     },
     ("id", "email", "name", "role"),
     description="Who the token acts for",
@@ -238,8 +255,11 @@ SCHEMAS["ConvertedCard"] = extended(
 SCHEMAS["Redeemed"] = obj(
     {
         "kind": {
-            "type": "string", "enum": ["card", "transfer", "credit", "feature"],
-            "description": "A bearer card claimed, a friend's card claimed, wallet credit added or a feature unlocked",
+            "type": "string", "enum": ["card", "transfer", "gift", "credit", "feature"],
+            "description": (
+                "A bearer card claimed, a friend's card claimed, a gift subscription redeemed, wallet credit added "
+                "or a feature unlocked"
+            ),
         },
         "message": {"type": "string", "description": "What happened, in words for the customer"},
         "card": {**ref("Card"), "description": "card and transfer: the card now in the wallet"},
@@ -247,10 +267,7 @@ SCHEMAS["Redeemed"] = obj(
             {"balance": ref("Money"), "currency": ref("Currency")}, ("balance", "currency"),
             description="credit: the wallet in the credited currency, after the credit",
         ),
-        "entitlement": obj(
-            {"feature": TEXT, "starts_at": TIMESTAMP, "ends_at": TIMESTAMP}, ("feature", "starts_at", "ends_at"),
-            description="feature: the feature unlocked and until when",
-        ),
+        "entitlement": {**ref("Entitlement"), "description": "feature and gift: the feature or subscription and until when"},
     },
     ("kind", "message"),
     description="What a redeemed code did",
@@ -362,6 +379,23 @@ REQUESTS: dict[str, dict] = {
         closed=False,
     ),
 }
+# One example body per request: the reference page's curl lines show them, and tools read them.
+REQUEST_EXAMPLES = {
+    "IssueCard": {"amount": "25.00", "currency": "USD", "owner_email": "cara@example.com"},
+    "Redeem": {"amount": "12.50", "allow_partial": True, "reference": "order-1042"},
+    "Load": {"amount": "20.00"},
+    "Reverse": {"reason": "Scanned the wrong card"},
+    "CouponOrder": {"code": "SAVE15", "order_total": "40.00", "customer_email": "cara@example.com"},
+    "CouponOrderRedeem": {"code": "SAVE15", "order_total": "40.00", "reference": "order-1042"},
+    "CouponRules": {"code": "SAVE15", "discount_type": "percent", "discount_value": "15", "max_uses": 100,
+                    "uses_per_user": 1, "expires_at": "2027-01-31", "channels": ["web", "api"]},
+    "RedeemCode": {"code": "SPRING5"},
+    "ConvertLoops": {"amount": "10.00", "currency": "USD"},
+    "StartTransfer": {"to_email": "friend@example.com"},
+    "ClaimTransfer": {"claim_code": "GL-7K2M-9QXD-4T1B"},
+}
+for _name, _example in REQUEST_EXAMPLES.items():
+    REQUESTS[_name]["examples"] = [_example]
 SCHEMAS.update(REQUESTS)
 
 PARAMETERS = {
@@ -381,10 +415,11 @@ PARAMETERS = {
         "required": True,
         "description": "The card's code in any spelling, or the token of its QR code",
         "schema": {"type": "string"},
+        "example": "GC-BQ3C-3T05-JG78-GA2N-7",
     },
-    "CardId": {"name": "card_id", "in": "path", "required": True, "schema": {"type": "integer"}},
-    "TransactionId": {"name": "transaction_id", "in": "path", "required": True, "schema": {"type": "integer"}},
-    "CouponId": {"name": "coupon_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    "CardId": {"name": "card_id", "in": "path", "required": True, "schema": PATH_ID, "example": 12},
+    "TransactionId": {"name": "transaction_id", "in": "path", "required": True, "schema": PATH_ID, "example": 345},
+    "CouponId": {"name": "coupon_id", "in": "path", "required": True, "schema": PATH_ID, "example": 7},
 }
 
 
@@ -392,8 +427,9 @@ def param(name: str) -> dict:
     return {"$ref": f"#/components/parameters/{name}"}
 
 
-def _problem_response(status: int, description: str, headers: dict | None = None) -> dict:
-    schema = {"allOf": [ref("Problem"), {"properties": {"code": {"enum": codes_with(status)}, "status": {"const": status}}}]}
+def _problem_response(status: int, description: str, headers: dict | None = None, codes: list[str] | None = None) -> dict:
+    codes = codes if codes is not None else codes_with(status)
+    schema = {"allOf": [ref("Problem"), {"properties": {"code": {"enum": codes}, "status": {"const": status}}}]}
     response = {"description": description, "content": {"application/problem+json": {"schema": schema}}}
     if headers:
         response["headers"] = headers
@@ -401,8 +437,22 @@ def _problem_response(status: int, description: str, headers: dict | None = None
 
 
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "required": True, "schema": {"type": "integer", "minimum": 0}}}
+RATE_LIMIT_FIELDS = {
+    "RateLimit-Policy": {
+        "description": 'The token\'s quota, as in the IETF httpapi draft: `"token";q=120;w=60` (120 requests in 60 seconds)',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of it: `"token";r=0;t=41` (0 requests left, the window ends in 41 seconds)',
+        "schema": {"type": "string"},
+    },
+}
 RESPONSES = {
-    "MissingKey": _problem_response(400, "No Idempotency-Key header, or one longer than 200 characters"),
+    "MissingKey": _problem_response(
+        400, "No Idempotency-Key header, or one longer than 200 characters (validation_error); or text with a NUL "
+        "character anywhere in the request (bad_request)", codes=["validation_error", "bad_request"],
+    ),
+    "BadRequest": _problem_response(400, "Text with a NUL character anywhere in the request", codes=["bad_request"]),
     "Unauthorized": _problem_response(
         401,
         "No valid bearer token",
@@ -412,7 +462,11 @@ RESPONSES = {
     "NotFound": _problem_response(404, "Nothing has that code or id"),
     "InProgress": _problem_response(409, "A request with this Idempotency-Key is still running", RETRY_AFTER),
     "Refused": _problem_response(422, "The request is not valid or the operation was refused; nothing changed"),
-    "RateLimited": _problem_response(429, "Too many codes that didn't work from this caller", RETRY_AFTER),
+    "RateLimited": _problem_response(
+        429,
+        "Too many requests with this token in a minute, or too many codes that didn't work from this caller",
+        {**RETRY_AFTER, **RATE_LIMIT_FIELDS},
+    ),
 }
 NAMES = {400: "MissingKey", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 422: "Refused", 429: "RateLimited"}
 REPLAYED = {
@@ -421,6 +475,11 @@ REPLAYED = {
         "schema": {"type": "string", "enum": ["true"]},
     }
 }
+
+
+def who(roles: tuple[str, ...] | None) -> str:
+    """Who may call an operation, as its description ends."""
+    return f"Who: {', '.join(roles)}." if roles else "Public: no token needed."
 
 
 def json_response(description: str, schema: dict, *, write: bool = False) -> dict:
@@ -442,23 +501,35 @@ def operation(
     body: str | None = None,
     write: bool = False,
     description: str | None = None,
+    refusals: tuple[str, ...] | None = None,
 ) -> dict:
-    """One operation: its answer, its refusals by status, and who may call it."""
+    """One operation: its answer, its refusals by status, and who may call it.
+
+    ``refusals`` names the codes its 422 can carry (a write adds ``idempotency_conflict``);
+    without it the 422 lists every code that comes with 422.
+    """
     status, response = ok
+    # Any request may carry a NUL character (refused before any view runs); every token has its rate limit.
+    errors = tuple(sorted({*errors, 400, *((429,) if roles is not None else ())}))
     if write and "headers" not in response and status != 204:
         response = {**response, "headers": REPLAYED}
     op = {
         "operationId": endpoint,
         "summary": summary,
         "tags": [tag],
-        "responses": {str(status): response, **{str(s): {"$ref": f"#/components/responses/{NAMES[s]}"} for s in errors}},
+        "responses": {
+            str(status): response,
+            **{str(s): {"$ref": f"#/components/responses/{'BadRequest' if s == 400 and not write else NAMES[s]}"} for s in errors},
+        },
     }
+    if refusals is not None and 422 in errors:
+        codes = [*refusals, *(["idempotency_conflict"] if write else [])]
+        op["responses"]["422"] = _problem_response(422, RESPONSES["Refused"]["description"], codes=codes)
     if roles is None:
         op["security"] = []
     if roles:
         op["x-roles"] = list(roles)
-    who = f"Who: {', '.join(roles)}." if roles else "Public: no token needed."
-    op["description"] = f"{description} {who}" if description else who
+    op["description"] = f"{description} {who(roles)}" if description else who(roles)
     parameters = [param(p) for p in params]
     if write:
         parameters.append(param("IdempotencyKey"))
@@ -470,6 +541,7 @@ def operation(
 
 
 TILL = ("merchant", "admin")
+COUPON_REFUSALS = ("validation_error", "expired", "usage_limit_reached", "already_redeemed", "not_valid_here", "currency_mismatch")
 READ = (401, 403, 404, 422, 429)  # a card look-up: bad code spelling is 422, guessing 429
 WRITE = (400, 401, 403, 404, 409, 422, 429)
 
@@ -479,6 +551,7 @@ PATHS = {
             "card_issue", "Issue a card", "Cards", TILL,
             (201, json_response("The card, with its full code this once", ref("IssuedCard"))),
             (400, 401, 403, 409, 422), body="IssueCard", write=True,
+            refusals=("validation_error",),
         ),
     },
     "/cards/{code}": {
@@ -486,6 +559,7 @@ PATHS = {
             "card_show", "Look a card up by code or QR token", "Cards", TILL,
             (200, json_response("The card and whether the caller's store can take it", ref("LookedUpCard"))),
             READ, params=("CardCode",),
+            refusals=("validation_error",),
         ),
     },
     "/cards/{code}/redeem": {
@@ -501,6 +575,9 @@ PATHS = {
                 ("transaction", "card", "applied", "remaining_due"),
             ))),
             WRITE, params=("CardCode",), body="Redeem", write=True,
+            refusals=(
+                "validation_error", "expired", "frozen", "cancelled", "insufficient_funds", "currency_mismatch", "not_valid_here",
+            ),
             description="Exactly the amount, or with allow_partial as much as the card holds.",
         ),
     },
@@ -511,6 +588,7 @@ PATHS = {
                 {"transaction": ref("Transaction"), "card": ref("Card")}, ("transaction", "card")
             ))),
             WRITE, params=("CardCode",), body="Load", write=True,
+            refusals=("validation_error", "expired", "frozen", "cancelled", "currency_mismatch", "not_valid_here"),
         ),
     },
     "/cards/{code}/transactions": {
@@ -521,6 +599,7 @@ PATHS = {
                 ("card", "transactions"),
             ))),
             READ, params=("CardCode",),
+            refusals=("validation_error",),
         ),
     },
     "/transactions/{transaction_id}/reverse": {
@@ -528,6 +607,7 @@ PATHS = {
             "transaction_reverse", "Undo a transaction", "Cards", TILL,
             (201, json_response("The reversing transaction", obj({"transaction": ref("Transaction")}, ("transaction",)))),
             (400, 401, 403, 404, 409, 422), params=("TransactionId",), body="Reverse", write=True,
+            refusals=("validation_error", "insufficient_funds"),
             description="Staff undo their own store's transactions of today; admins any.",
         ),
     },
@@ -559,6 +639,9 @@ PATHS = {
             "my_redeem", "Redeem any code", "Me", ("customer",),
             (200, json_response("What the code did", ref("Redeemed"))),
             WRITE, body="RedeemCode", write=True,
+            refusals=(
+                "validation_error", "expired", "frozen", "cancelled", "already_redeemed", "usage_limit_reached", "not_valid_here",
+            ),
             description=(
                 "A bearer card's code claims the card, a friend's claim code the card given, a credit code "
                 "fills the wallet and a feature code unlocks the feature."
@@ -570,6 +653,7 @@ PATHS = {
             "my_points_convert", "Turn Loops into a gift card", "Me", ("customer",),
             (201, json_response("The new card, with its full code this once", ref("ConvertedCard"))),
             (400, 401, 403, 409, 422), body="ConvertLoops", write=True,
+            refusals=("validation_error", "insufficient_funds", "currency_mismatch"),
             description="At the customer's tier rate, or a merchant's own rate for a card only for it.",
         ),
     },
@@ -578,6 +662,7 @@ PATHS = {
             "my_card_transfer", "Give a card to a friend", "Me", ("customer",),
             (201, json_response("The transfer, with its claim code this once", ref("TransferStarted"))),
             (400, 401, 403, 404, 409, 422), params=("CardId",), body="StartTransfer", write=True,
+            refusals=("validation_error", "expired", "frozen", "cancelled"),
             description="The card is held until the friend claims it; only the owner's cards are found.",
         ),
     },
@@ -586,6 +671,7 @@ PATHS = {
             "transfer_claim", "Claim a card a friend gave", "Me", ("customer",),
             (200, json_response("The card, now the customer's", obj({"card": ref("Card")}, ("card",)))),
             WRITE, body="ClaimTransfer", write=True,
+            refusals=("validation_error", "expired", "frozen", "already_redeemed"),
             description="A card sent to an e-mail address can only be claimed by that address.",
         ),
     },
@@ -594,6 +680,7 @@ PATHS = {
             "coupon_validate", "What a coupon takes off an order", "Coupons", ("merchant",),
             (200, json_response("The discount; nothing is used", ref("CouponQuote"))),
             (401, 403, 404, 422, 429), body="CouponOrder",
+            refusals=COUPON_REFUSALS,
         ),
     },
     "/coupons/redeem": {
@@ -601,6 +688,7 @@ PATHS = {
             "coupon_redeem", "Apply a coupon to an order", "Coupons", ("merchant",),
             (200, json_response("The discount and the use counted", ref("CouponRedemption"))),
             WRITE, body="CouponOrderRedeem", write=True,
+            refusals=COUPON_REFUSALS,
         ),
     },
     "/coupons": {
@@ -608,6 +696,7 @@ PATHS = {
             "coupon_create", "Create a coupon", "Coupons", ("admin",),
             (201, json_response("The coupon", ref("Coupon"))),
             (400, 401, 403, 409, 422), body="CouponRules", write=True,
+            refusals=("validation_error",),
         ),
     },
     "/coupons/{coupon_id}": {
@@ -620,12 +709,14 @@ PATHS = {
             "coupon_replace", "Replace a coupon's rules", "Coupons", ("admin",),
             (200, json_response("The coupon", ref("Coupon"))),
             (400, 401, 403, 404, 409, 422), params=("CouponId",), body="CouponRules", write=True,
+            refusals=("validation_error",),
             description="The limit can never go below the uses already counted.",
         ),
         "delete": operation(
             "coupon_delete", "Delete a coupon", "Coupons", ("admin",),
             (204, {"description": "Deleted: the code stops working; its uses stay on record", "headers": REPLAYED}),
             (400, 401, 403, 404, 409, 422), params=("CouponId",), write=True,
+            refusals=(),
         ),
     },
     "/openapi.json": {
@@ -644,6 +735,19 @@ PATHS = {
     },
 }
 
+from portal.api.openapi_gifts import GIFT_PARAMETERS, GIFT_PATHS, GIFT_SCHEMAS, GIFT_TAG  # noqa: E402 - uses the pieces above
+
+SCHEMAS.update(GIFT_SCHEMAS)
+PARAMETERS.update(GIFT_PARAMETERS)
+PATHS.update(GIFT_PATHS)
+
+# The events endpoint (issue 11) is documented in a module of its own.
+from portal.api.events_openapi import EVENT_PARAMETERS, EVENT_PATHS, EVENT_SCHEMAS, EVENT_TAG  # noqa: E402
+
+SCHEMAS.update(EVENT_SCHEMAS)
+PARAMETERS.update(EVENT_PARAMETERS)
+PATHS.update(EVENT_PATHS)
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -654,7 +758,9 @@ DOCUMENT = {
             "Send a token as `Authorization: Bearer <token>`; it acts with its user's role. "
             "Amounts are strings in answers (\"12.50\"); requests take a string or a number with no more "
             "digits than the currency allows. Errors are `application/problem+json` with a stable `code`. "
-            "Every write takes an `Idempotency-Key` header."
+            "Every write takes an `Idempotency-Key` header. A token may make 120 requests a minute by default (some "
+            "tokens have their own limit); past it the answer is 429 `rate_limited` with `Retry-After`, and every answer "
+            "carries the `RateLimit-Policy` and `RateLimit` fields."
         ),
     },
     "servers": [{"url": "/api/v1"}],
@@ -663,6 +769,8 @@ DOCUMENT = {
         {"name": "Cards", "description": "Tills and programs: look up, issue, redeem, load, history, undo"},
         {"name": "Me", "description": "The token's own user; customers redeem codes, convert Loops and give cards"},
         {"name": "Coupons", "description": "Tills validate and redeem; admins manage"},
+        EVENT_TAG,
+        GIFT_TAG,
         {"name": "Reference", "description": "This document"},
     ],
     "paths": PATHS,
@@ -725,7 +833,26 @@ def fields(schema: dict) -> list[dict]:
     return rows
 
 
-def operations() -> list[dict]:
+def curl(method: str, path: str, op: dict, base_url: str) -> str:
+    """A curl command that calls the operation with the document's example values."""
+    parameters = [resolve(p) for p in op.get("parameters", [])]
+    for p in parameters:
+        if p["in"] == "path":
+            path = path.replace("{" + p["name"] + "}", str(p.get("example", f"<{p['name']}>")))
+    lines = [f"curl -X {method.upper()} '{base_url}{path}'"]
+    if op.get("security") != []:
+        lines.append('-H "Authorization: Bearer $GIFTLOOP_TOKEN"')
+    if any(p["name"] == "Idempotency-Key" for p in parameters):
+        lines.append('-H "Idempotency-Key: $(uuidgen)"')
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if body:
+        body = resolve(body)
+        example = body.get("examples", [{name: f"<{name}>" for name in body.get("required", [])}])[0]
+        lines += ["-H 'Content-Type: application/json'", f"-d '{json.dumps(example)}'"]
+    return " \\\n  ".join(lines)
+
+
+def operations(base_url: str) -> list[dict]:
     """Every operation, flattened for the template."""
     listed = []
     for path, methods in PATHS.items():
@@ -739,12 +866,14 @@ def operations() -> list[dict]:
                 responses.append({
                     "status": status, "description": response["description"], "media": media,
                     "type": type_of(schema) if schema else "",
-                    "codes": codes_with(int(status)) if media == "application/problem+json" else [],
+                    "codes": schema["allOf"][1]["properties"]["code"]["enum"] if media == "application/problem+json" else [],
                     "fields": fields(schema) if media == "application/json" and "properties" in schema else [],
                 })
             listed.append({
                 "id": op["operationId"], "method": method.upper(), "path": path, "summary": op["summary"],
-                "description": op.get("description", ""), "tag": op["tags"][0],
+                "description": op.get("description", "").removesuffix(who(op.get("x-roles"))).strip(),
+                "tag": op["tags"][0], "roles": op.get("x-roles"),
+                "curl": curl(method, path, op, base_url),
                 "parameters": [resolve(p) for p in op.get("parameters", [])],
                 "body": type_of(body) if body else None, "body_fields": fields(body) if body else [],
                 "responses": responses,
@@ -768,6 +897,6 @@ def openapi_docs():
         for name, s in SCHEMAS.items()
     }
     return render_template(
-        "api/docs.html", doc=DOCUMENT, operations=operations(), schemas=schemas,
+        "api/docs.html", doc=DOCUMENT, operations=operations(request.url_root + "api/v1"), schemas=schemas,
         codes=[(code, STATUS[code]) for code in PROBLEM_CODES],
     )

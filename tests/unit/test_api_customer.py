@@ -90,6 +90,8 @@ def test_a_feature_code_unlocks_the_feature(app, capi):
     assert body["kind"] == "feature" and body["entitlement"]["feature"] == "plus"
     assert body["entitlement"]["ends_at"] > body["entitlement"]["starts_at"]
     assert "unlocked until" in body["message"]
+    assert capi.get("/me", role="customer").json["entitlements"] == [body["entitlement"]]
+    assert capi.get("/me", role="friend").json["entitlements"] == []
 
 
 def test_a_claim_code_typed_in_redeem_claims_the_friends_card(app, capi):

@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT202012
 
 from portal.cards import operations
 from portal.extensions import db
-from portal.models import GiftCard, utcnow
+from portal.models import GiftCard, Transfer, utcnow
 from portal.models.campaigns import Campaign
 from tests.unit.test_api_cards import ADMIN, api, card_row, issue  # noqa: F401 - api is a fixture
 
@@ -37,11 +37,12 @@ def pointer(*parts: str) -> str:
 class Contract:
     """Calls the API as a program would and checks each answer against the served document."""
 
-    def __init__(self, client, tokens, document):
-        self.client, self.tokens, self.doc = client, tokens, document
+    def __init__(self, app, client, tokens, document, people):
+        self.app, self.client, self.tokens, self.doc, self.people = app, client, tokens, document, people
         self.registry = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(document))
         self.seen: set[tuple[str, str, str]] = set()
         self.codes: set[str] = set()
+        self.answered: set[tuple[str, str, str, str]] = set()  # (path, method, status, problem code)
 
     def operation(self, method: str, template: str) -> dict:
         return self.doc["paths"][template][method.lower()]
@@ -52,7 +53,7 @@ class Contract:
             format_checker=Draft202012Validator.FORMAT_CHECKER,
         )
 
-    def call(self, method, template, body=None, *, role="merchant", key=None, **params):
+    def call(self, method, template, body=None, *, role="merchant", key=None, query=None, **params):
         """``role=None`` sends no token; ``key=False`` no Idempotency-Key (writes get a fresh one)."""
         op = self.operation(method, template)
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -60,7 +61,9 @@ class Contract:
         if is_write and key is not False:
             headers["Idempotency-Key"] = key or str(uuid.uuid4())
         kwargs = {"json": body if body is not None else {}} if method != "GET" else {}
-        response = self.client.open("/api/v1" + template.format(**params), method=method, headers=headers, **kwargs)
+        response = self.client.open(
+            "/api/v1" + template.format(**params), method=method, headers=headers, query_string=query, **kwargs
+        )
         self.check(response, method, template, body)
         return response
 
@@ -84,6 +87,7 @@ class Contract:
                 assert not errors, (method, template, status, response.json, [e.message for e in errors])
             if media == "application/problem+json":
                 self.codes.add(response.json["code"])
+                self.answered.add((template, method.lower(), status, response.json["code"]))
         headers = documented.get("headers", {})
         for name, header in headers.items():
             if header.get("required"):
@@ -97,6 +101,45 @@ class Contract:
             errors = list(self.validator(request_where).iter_errors(body))
             assert not errors, (method, template, "request", body, [e.message for e in errors])
         self.seen.add((template, method.lower(), status))
+
+    def past_the_rate_limit(self, *templates: str) -> None:
+        """Call every operation of ``templates`` with a token of its role that has spent its limit: 429."""
+        from portal.api.tokens import create_token
+        from portal.models import User
+
+        for template in templates:
+            for method, op in self.doc["paths"][template].items():
+                role = op["x-roles"][0]
+                if f"{role}-spent" not in self.tokens:
+                    with self.app.app_context():
+                        user = db.session.scalar(db.select(User).where(User.email == self.people[role]))
+                        self.tokens[f"{role}-spent"] = create_token(db.session, user, "spent", rate_limit=1)[1]
+                        db.session.commit()
+                    self.call("GET", "/me", role=f"{role}-spent")
+                answer = self.call(method.upper(), template, {}, role=f"{role}-spent", code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1)
+                assert answer.json["code"] == "rate_limited" and int(answer.headers["Retry-After"]) > 0
+
+    def with_a_nul_character(self, *templates: str) -> None:
+        """Call every operation of ``templates`` with a NUL in its query: 400 bad_request, before anything runs."""
+        for template in templates:
+            for method, op in self.doc["paths"][template].items():
+                role = op.get("x-roles", [None])[0]
+                answer = self.call(method.upper(), template, {}, role=role, query={"note": "a\x00b"},
+                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1)
+                assert (answer.status_code, answer.json["code"]) == (400, "bad_request")
+
+    def documented_codes(self, *templates: str) -> set[tuple[str, str, str, str]]:
+        """Every (path, method, status, code) the document says these operations can answer."""
+        found = set()
+        for template in templates:
+            for method, op in self.doc["paths"][template].items():
+                for status, response in op["responses"].items():
+                    if "$ref" in response:
+                        response = self.doc["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+                    schema = response.get("content", {}).get("application/problem+json", {}).get("schema")
+                    if schema:
+                        found |= {(template, method, status, code) for code in schema["allOf"][1]["properties"]["code"]["enum"]}
+        return found
 
     def documented(self, *templates: str) -> set[tuple[str, str, str]]:
         return {
@@ -114,16 +157,16 @@ class Contract:
         conflict = self.call(method, template, other, role=role, key=key, **params)
         assert conflict.json["code"] == "idempotency_conflict"
         with monkeypatch.context() as patch:
-            patch.setattr("portal.api.idempotency._try_lock", lambda scope, key: False)
+            patch.setattr("portal.api.idempotency._lock_and_find", lambda scope, key: (False, None))
             running = self.call(method, template, first, role=role, **params)
         assert running.json["code"] == "idempotency_in_progress"
         return answer
 
 
 @pytest.fixture
-def contract(app, api):  # noqa: F811 - the fixture imported above
+def contract(app, api, people):  # noqa: F811 - the fixture imported above
     document = api.client.get("/api/v1/openapi.json").json
-    return Contract(api.client, api.tokens, document)
+    return Contract(app, api.client, api.tokens, document, people)
 
 
 def api_rules(app):
@@ -273,8 +316,10 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
         if setup:
             _set_card(app, target, setup)
         assert c.call("POST", "/cards/{code}/redeem", body, code=target).json["code"] == expected
+        assert c.call("POST", "/cards/{code}/load", body, code=target).json["code"] == expected
     elsewhere = issue(app, "25.00", merchant="book-nook")
     assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=elsewhere).json["code"] == "not_valid_here"
+    assert c.call("POST", "/cards/{code}/load", {"amount": "1.00"}, code=elsewhere).json["code"] == "not_valid_here"
     assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, role="customer", code=code).status_code == 403
     fresh = issue(app, "50.00")
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
@@ -300,9 +345,14 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
     assert undone.status_code == 201 and undone.json["transaction"]["reverses"] == tx
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "again"}, transaction_id=tx).status_code == 422
     admins = c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=fresh, role="admin").json["transaction"]["id"]
-    assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=admins).status_code == 403
+    assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=admins).status_code == 404  # not ours: as if it never was
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, role="customer", transaction_id=tx).status_code == 403
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=999999).status_code == 404
+    spent = issue(app, "5.00")
+    topped_up = c.call("POST", "/cards/{code}/load", {"amount": "5.00"}, code=spent).json["transaction"]["id"]
+    c.call("POST", "/cards/{code}/redeem", {"amount": "10.00"}, code=spent)
+    since_spent = c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=topped_up)
+    assert since_spent.json["code"] == "insufficient_funds"
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
         "POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, {"reason": "y"}, "admin", monkeypatch,
         transaction_id=admins,
@@ -318,7 +368,11 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
     for method, template in (("GET", "/cards/{code}"), ("GET", "/cards/{code}/transactions"),
                              ("POST", "/cards/{code}/redeem"), ("POST", "/cards/{code}/load")):
         assert c.call(method, template, {"amount": "1"}, code=code).status_code == 429
+    c.past_the_rate_limit(*CARD_PATHS)
+    c.with_a_nul_character(*CARD_PATHS)
     assert c.documented(*CARD_PATHS) - c.seen == set()
+    unprovoked = c.documented_codes(*CARD_PATHS) - c.answered
+    assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"
     assert (DESIGN_CODES | {"cancelled"}) - {"usage_limit_reached", "already_redeemed"} <= c.codes
 
 
@@ -340,7 +394,11 @@ def test_the_customers_own_endpoints_answer_as_documented(app, contract):
     assert [(t["kind"], t["amount"]) for t in history][:2] == [("redeem", "-12.50"), ("issue", "40.00")]
     for template in ("/me/cards", "/me/transactions"):
         assert c.call("GET", template, role="merchant").status_code == 403
+    c.past_the_rate_limit("/me", "/me/cards", "/me/transactions")
+    c.with_a_nul_character("/me", "/me/cards", "/me/transactions")
     assert c.documented("/me", "/me/cards", "/me/transactions") - c.seen == set()
+    unprovoked = c.documented_codes("/me", "/me/cards", "/me/transactions") - c.answered
+    assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"
 
 
 # --- Contract: coupons --------------------------------------------------------------------
@@ -424,7 +482,11 @@ def test_every_coupon_endpoint_and_error_answers_as_documented(app, contract, mo
         pass
     for path in ("/coupons/validate", "/coupons/redeem"):
         assert c.call("POST", path, {"code": "TAKE5", "order_total": "30.00"}).status_code == 429
+    c.past_the_rate_limit(*COUPON_PATHS)
+    c.with_a_nul_character(*COUPON_PATHS)
     assert c.documented(*COUPON_PATHS) - c.seen == set()
+    unprovoked = c.documented_codes(*COUPON_PATHS) - c.answered
+    assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"
     assert {"usage_limit_reached", "already_redeemed", "not_valid_here", "currency_mismatch", "expired",
             "idempotency_conflict", "idempotency_in_progress", "rate_limited"} <= c.codes
 
@@ -433,6 +495,7 @@ def test_the_reference_endpoints_answer_as_documented(contract):
     c = contract
     assert c.call("GET", "/openapi.json", role=None).status_code == 200
     assert c.call("GET", "/docs", role=None).status_code == 200
+    c.with_a_nul_character("/openapi.json", "/docs")
     assert c.documented("/openapi.json", "/docs") - c.seen == set()
 
 
@@ -447,6 +510,7 @@ def test_the_customers_writes_answer_as_documented(app, contract, monkeypatch):
     from portal.models import User
     from tests.unit.test_api_customer import credit, plus
     from tests.unit.test_customer_helpers import add_customer, add_loops
+    from tests.unit.test_customer_helpers import issue as issue_owned
 
     c = contract
     for template in CUSTOMER_PATHS:
@@ -516,8 +580,68 @@ def test_the_customers_writes_answer_as_documented(app, contract, monkeypatch):
         c.tokens["stranger"] = create_token(db.session, stranger, "tests")[1]
         db.session.commit()
     assert c.call("POST", "/transfers/claim", {"claim_code": to_friend}, role="stranger").status_code == 403
+    # Cards that cannot be used: a bearer card redeemed, one's own card given.
+    for setup in ("frozen", "cancelled", "expired"):
+        bearer_code = issue(app, "5.00")
+        _set_card(app, bearer_code, setup)
+        assert c.call("POST", "/me/redeem", {"code": bearer_code}, role="customer").json["code"] == setup
+        own_id, own_code = issue_owned(app, owner="customer@example.com", amount="5.00")
+        _set_card(app, own_code, setup)
+        assert c.call("POST", "/me/cards/{card_id}/transfer", {}, role="customer", card_id=own_id).json["code"] == setup
+    # A friend's card frozen while it waits, a transfer past its date, one claimed already.
+    held_id, held_code = issue_owned(app, owner="customer@example.com", amount="5.00")
+    held = c.call("POST", "/me/cards/{card_id}/transfer", {}, role="customer", card_id=held_id).json["claim_code"]
+    _set_card(app, held_code, "frozen")
+    assert c.call("POST", "/transfers/claim", {"claim_code": held}, role="friend").json["code"] == "frozen"
+    late_id, _ = issue_owned(app, owner="customer@example.com", amount="5.00")
+    late = c.call("POST", "/me/cards/{card_id}/transfer", {}, role="customer", card_id=late_id).json["claim_code"]
+    with app.app_context():
+        db.session.execute(db.update(Transfer).where(Transfer.card_id == late_id).values(expires_at=utcnow() - timedelta(days=1)))
+        db.session.commit()
+    assert c.call("POST", "/transfers/claim", {"claim_code": late}, role="friend").json["code"] == "expired"
+    claimed = c.call("POST", "/transfers/claim", {"claim_code": given.json["claim_code"]}, role="friend")
+    assert claimed.json["code"] == "already_redeemed"
+    # A code for the web only; an amount that is no number.
+    credit(app, code="WEB5", channels=["web"])
+    assert c.call("POST", "/me/redeem", {"code": "WEB5"}, role="customer").json["code"] == "not_valid_here"
+    nonsense = c.call("POST", "/me/points/convert", {"amount": "ten", "currency": "USD"}, role="customer")
+    assert nonsense.json["code"] == "validation_error"
     # Unknown codes until the caller is locked out, then 429 on both look-ups.
     while c.call("POST", "/me/redeem", {"code": generate_card_code()}, role="customer").status_code == 404:
         pass
     assert c.call("POST", "/transfers/claim", {"claim_code": to_friend}, role="customer").status_code == 429
+    c.past_the_rate_limit(*CUSTOMER_PATHS)
+    c.with_a_nul_character(*CUSTOMER_PATHS)
     assert c.documented(*CUSTOMER_PATHS) - c.seen == set()
+    unprovoked = c.documented_codes(*CUSTOMER_PATHS) - c.answered
+    assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"
+
+
+def test_the_reference_page_says_who_may_call_each_operation_and_shows_a_curl_for_it(client):
+    """Can a reader see, per operation, who may call it and a command that calls it?"""
+    from portal.api.openapi import DOCUMENT
+
+    html = client.get("/api/v1/docs").get_data(as_text=True)
+    sections = re.findall(r'<section class="card" id="([a-z_]+)".*?</section>', html, flags=re.S)
+    operations = {op["operationId"] for item in DOCUMENT["paths"].values() for op in item.values()}
+    assert operations <= set(sections)
+    redeem = re.search(r'<section class="card" id="card_redeem".*?</section>', html, flags=re.S).group(0)
+    assert "Who may call it:</strong>\n      merchant, admin, with a token of their own" in redeem
+    assert "curl -X POST &#39;http://localhost/api/v1/cards/GC-BQ3C-3T05-JG78-GA2N-7/redeem&#39;" in redeem
+    assert "Idempotency-Key: $(uuidgen)" in redeem and "&#34;amount&#34;: &#34;12.50&#34;" in redeem
+    docs = re.search(r'<section class="card" id="openapi_docs".*?</section>', html, flags=re.S).group(0)
+    assert "anyone; no token needed" in docs and "Authorization" not in docs
+    assert 'href="/settings/tokens"' in html
+
+
+def test_every_example_in_the_document_is_valid_for_its_schema(client):
+    """Would a reader who copies an example send a request the document itself refuses?"""
+    document = client.get("/api/v1/openapi.json").json
+    registry = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(document))
+    checked = 0
+    for name, schema in document["components"]["schemas"].items():
+        validator = Draft202012Validator({"$ref": f"{DOC_URI}#/components/schemas/{name}"}, registry=registry)
+        for example in schema.get("examples", []):
+            assert not list(validator.iter_errors(example)), (name, example)
+            checked += 1
+    assert checked >= 11

@@ -1,0 +1,74 @@
+"""Settings → API tokens: every user makes tokens for their programs, sees them, and revokes them.
+
+A new token is shown in the answer to the request that made it and never again (only its
+SHA-256 is kept), so it is rendered straight away rather than carried through a redirect.
+"""
+
+from __future__ import annotations
+
+from flask import render_template, url_for
+from flask_login import current_user
+
+from portal.api.tokens import create_token, live_tokens, own_token, revoke_token
+from portal.auth.forms import TokenForm
+from portal.auth.routes import bp
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.web.forms import show_domain_error
+from portal.web.guards import roles
+from portal.web.render import done, page_or_fragment
+
+EVERY_ROLE = ("customer", "merchant", "admin")
+
+
+def _tokens_page(form: TokenForm, status: int = 200, new_token: str | None = None):
+    return page_or_fragment(
+        "auth/tokens.html", "auth/_tokens.html", status,
+        form=form, tokens=live_tokens(db.session, current_user), new_token=new_token,
+    )
+
+
+@bp.get("/settings/tokens")
+@roles(*EVERY_ROLE)
+def tokens():
+    """The user's API tokens and a form to make one."""
+    return _tokens_page(TokenForm())
+
+
+@bp.post("/settings/tokens")
+@roles(*EVERY_ROLE)
+def token_create():
+    """Make a token and show it, this once."""
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _tokens_page(form, 422)
+    try:
+        _, token = create_token(db.session, current_user, form.name.data)
+    except DomainError as error:
+        show_domain_error(form, error)
+        return _tokens_page(form, 422)
+    db.session.commit()
+    return _tokens_page(TokenForm(formdata=None), 201, new_token=token)
+
+
+@bp.get("/settings/tokens/<int:token_id>/revoke")
+@roles(*EVERY_ROLE)
+def token_revoke_confirm(token_id: int):
+    """Ask before revoking a token: programs that use it stop working."""
+    try:
+        token = own_token(db.session, current_user, token_id)
+    except DomainError as error:
+        return render_template("auth/token_revoke.html", token=None, error=error.message), 404
+    return render_template("auth/token_revoke.html", token=token)
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+@roles(*EVERY_ROLE)
+def token_revoke(token_id: int):
+    """Revoke a token for good."""
+    try:
+        token = revoke_token(db.session, current_user, token_id)
+    except DomainError as error:
+        return render_template("auth/token_revoke.html", token=None, error=error.message), 404
+    db.session.commit()
+    return done(url_for(".tokens"), f"The token “{token.name}” is revoked; programs using it are refused from now on.")
