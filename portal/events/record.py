@@ -1,0 +1,113 @@
+"""Writing events: in the caller's transaction, with a delivery row for every endpoint that wants it.
+
+Nothing here commits: the event and its deliveries commit with the change they describe, or
+vanish with it. After the commit the deliveries are handed to RQ (portal/events/deliveries.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.bulk import insert_rows
+from portal.events.catalogue import EVENT_TYPES, TRANSACTION_EVENTS
+from portal.events.deliveries import remember
+from portal.events.payloads import Movement, checked, checked_json, transaction_movement
+from portal.models import Transaction, utcnow
+from portal.models.events import Event, WebhookDelivery, WebhookEndpoint
+
+
+def _listeners(session: Session, type: str, merchant_ids: set[int | None]) -> dict[int | None, list[int]]:
+    """The enabled endpoints that want ``type``, by merchant (None: the admins'), for events of
+    ``merchant_ids``: each merchant's own and every admin's."""
+    scope = WebhookEndpoint.merchant_id.is_(None)
+    if merchant_ids - {None}:
+        scope = sa.or_(scope, WebhookEndpoint.merchant_id.in_(merchant_ids - {None}))
+    listening = (
+        sa.select(WebhookEndpoint.id, WebhookEndpoint.merchant_id, WebhookEndpoint.event_types)
+        .where(WebhookEndpoint.status == "enabled", scope)
+        .order_by(WebhookEndpoint.id)
+    )
+    wanted: dict[int | None, list[int]] = defaultdict(list)
+    for endpoint_id, merchant_id, types in session.execute(listening):
+        if type in types:
+            wanted[merchant_id].append(endpoint_id)
+    return wanted
+
+
+def _hearing(wanted: dict[int | None, list[int]], merchant_id: int | None) -> list[int]:
+    """Who hears an event of ``merchant_id``: that merchant's endpoints and every admin endpoint."""
+    return wanted.get(None, []) + (wanted.get(merchant_id, []) if merchant_id is not None else [])
+
+
+def record(
+    session: Session,
+    type: str,
+    data: dict,
+    *,
+    merchant_id: int | None = None,
+    transaction_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Write one event of ``type`` (a key of EVENT_TYPES) and queue it for every endpoint that asked.
+
+    ``merchant_id`` routes it: that merchant's endpoints and every admin endpoint hear it; without
+    one only admins do. Returns the event's id. Raise ValueError for an unknown type or a full
+    card code in ``data``.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    now = now or utcnow()
+    event_id = session.execute(
+        sa.insert(Event)
+        .values(type=type, occurred_at=now, merchant_id=merchant_id, transaction_id=transaction_id, payload=checked(data))
+        .returning(Event.id)
+    ).scalar_one()
+    wanted = _hearing(_listeners(session, type, {merchant_id}), merchant_id)
+    if wanted:
+        rows = [
+            {"endpoint_id": endpoint_id, "event_id": event_id, "status": "pending", "attempts": 0, "created_at": now}
+            for endpoint_id in wanted
+        ]
+        remember(session, list(session.scalars(sa.insert(WebhookDelivery).values(rows).returning(WebhookDelivery.id))))
+    return event_id
+
+
+def record_transaction(session: Session, transaction: Transaction, legs: list) -> int:
+    """The event of a ledger transaction just posted (``post`` calls this for every new one)."""
+    movement = transaction_movement(session, transaction, legs)
+    return record(
+        session, TRANSACTION_EVENTS[transaction.kind], movement.data(), merchant_id=movement.routed_to,
+        transaction_id=transaction.id, now=transaction.created_at,
+    )
+
+
+def record_movements(session: Session, movements: list[Movement], *, now: datetime) -> list[int]:
+    """The events of many ledger transactions of one kind posted set-wise at ``now`` (the expiry
+    sweep), as ``record_transaction`` writes each, in a few statements whatever their number.
+
+    Returns the events' ids in order. Raise ValueError for a full card code in any of them.
+    """
+    if not movements:
+        return []
+    (kind,) = {movement.kind for movement in movements}
+    type = TRANSACTION_EVENTS[kind]
+    # COPY (PostgreSQL, see portal/bulk.py) takes JSON as text; SQLAlchemy's insert elsewhere encodes it itself.
+    stored = checked_json if session.connection().dialect.name == "postgresql" else checked
+    event_ids = insert_rows(
+        session, Event, ["type", "occurred_at", "merchant_id", "transaction_id", "payload"],
+        [(type, now, movement.routed_to, movement.transaction_id, stored(movement.data())) for movement in movements],
+    )
+    wanted = _listeners(session, type, {movement.routed_to for movement in movements})
+    remember(session, insert_rows(
+        session, WebhookDelivery, ["endpoint_id", "event_id", "status", "attempts", "created_at"],
+        [
+            (endpoint_id, event_id, "pending", 0, now)
+            for movement, event_id in zip(movements, event_ids)
+            for endpoint_id in _hearing(wanted, movement.routed_to)
+        ],
+    ))
+    return event_ids
