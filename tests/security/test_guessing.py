@@ -1,0 +1,103 @@
+"""Guessing codes and passwords through the real stack (OWASP OAT-002, DESIGN §7): a thousand tries
+from one address, ten at a time, get at most ten failures before every answer is 429."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections import Counter
+
+import pytest
+import redis
+
+from portal.cards.codes import generate_card_code
+from portal.models import SecurityEvent
+from tests.conftest import REDIS_URL
+from tests.security.conftest import ADMIN, CUSTOMERS, STAFF, Visitor, hidden_fields
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+TRIES = 1000
+AT_ONCE = 10  # a guesser does not wait for one answer before sending the next
+LIMIT = 10
+WINDOW = 15 * 60
+
+
+def hammer(send, tries: int = TRIES) -> Counter:
+    """Send ``tries`` guesses, AT_ONCE in flight; count the statuses and check every lock-out's Retry-After."""
+    def one(_):
+        response = send(generate_card_code())
+        if response.status_code == 429:
+            assert 0 < int(response.headers["Retry-After"]) <= WINDOW
+        return response.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(AT_ONCE) as pool:
+        return Counter(pool.map(one, range(tries)))
+
+
+def fresh_counters() -> None:
+    """Forget every failure counted so far: each channel starts from nothing."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+class FormSender:
+    """Posts one form again and again with the hidden fields its page hands out (the CSRF token,
+    the till's sale), as a script would."""
+
+    def __init__(self, visitor: Visitor, path: str, page: str, **fields):
+        self.visitor, self.path = visitor, path
+        self.fields = {**hidden_fields(visitor.get(page).text), **fields}
+
+    def __call__(self, code: str):
+        data = {**self.fields, "code": code}
+        return self.visitor.http.post(self.visitor.base_url + self.path, data=data, timeout=30, allow_redirects=False)
+
+
+def channels(stack) -> dict:
+    stack.token(STAFF["corner-cafe"])  # made once, before the guesses run in parallel
+    customer = stack.visitor()
+    customer.sign_in(CUSTOMERS[0])
+    till = stack.visitor()
+    till.sign_in(STAFF["corner-cafe"])
+    return {
+        "public balance page": FormSender(stack.visitor(), "/balance", "/balance"),
+        "customer redeem": FormSender(customer, "/wallet/redeem", "/wallet/redeem"),
+        "merchant look-up": FormSender(till, "/till/lookup", "/till/", total="5.00"),
+        "API look-up": lambda code: stack.api(STAFF["corner-cafe"], "GET", f"/cards/{code}"),
+    }
+
+
+def test_a_thousand_guessed_codes_get_at_most_ten_failures_on_every_channel(stack):
+    """On each channel, of 1,000 codes with valid check characters, are all but ten refused with 429?"""
+    _, real = stack.card("25.00")
+    for name, send in channels(stack).items():
+        fresh_counters()
+        statuses = hammer(send)
+        failures = sum(n for status, n in statuses.items() if status != 429)
+        assert set(statuses) <= {404, 422, 429}, (name, statuses)
+        assert failures <= LIMIT, (name, statuses)
+        assert send(real).status_code == 429, f"{name}: a real code must wait too"
+    events = stack.count(SecurityEvent, SecurityEvent.kind == "code_guessing_locked")
+    assert events >= 4
+
+
+def test_sign_in_guessing_is_limited_and_admins_see_the_lock_outs(stack):
+    """1,000 passwords tried for one account: at most ten are checked; the lock-out is on the admin overview."""
+    guesser = stack.visitor()
+    token = guesser.csrf("/signin")
+
+    def guess(password):
+        return guesser.http.post(
+            f"{stack.url}/signin", data={"email": CUSTOMERS[1], "password": password, "csrf_token": token},
+            timeout=30, allow_redirects=False,
+        )
+
+    statuses = hammer(guess)
+    assert statuses[401] <= LIMIT and statuses[429] >= TRIES - LIMIT, statuses
+    assert guess("correct horse battery").status_code == 429  # even the right password waits
+
+    admin = stack.visitor()
+    admin.sign_in(ADMIN)
+    overview = admin.get("/admin/").text
+    assert "signin_locked" in overview and f"email:{CUSTOMERS[1]}" in overview
