@@ -1,0 +1,103 @@
+"""Figures 4 and 5: bulk code generation and the expiry sweep, timed in-process on the bench database.
+
+Generation goes through the real job (``request_generation`` then ``run_job``): random codes
+drawn, hashed, encrypted and inserted in batches. The sweep runs ``run_expiry`` (reminders, then
+expiry of every due card) over a million cards laid down by SQL, ``due`` of them past their date.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+
+# A million cards for the sweep, with what a real card has: code, account, the issue transaction.
+_SWEEP_CARDS = """
+INSERT INTO codes (lookup_hash, ciphertext, masked, created_at)
+SELECT md5(:tag || i), decode('00', 'hex'), 'GC-••••-••••-••••-SWEP-0', :now FROM generate_series(1, :count) AS i;
+INSERT INTO accounts (key, kind, currency, balance, created_at)
+SELECT (:tag || i), 'card', 'USD', 500, :now FROM generate_series(1, :count) AS i;
+INSERT INTO gift_cards (code_id, account_id, owner_id, currency, status, kind, expires_at, created_at)
+SELECT c.id, a.id, CASE WHEN mod(i, 10) = 0 THEN :owner END, 'USD', 'active', 'promotional',
+       CASE WHEN i <= :due * :groups THEN CAST(:first_due AS timestamptz) + ((i - 1) / :due) * interval '1 hour'
+            ELSE CAST(:now AS timestamptz) + interval '300 days' END,
+       :now
+FROM generate_series(1, :count) AS i
+JOIN codes c ON c.lookup_hash = md5(:tag || i) JOIN accounts a ON a.key = (:tag || i);
+INSERT INTO ledger_transactions (kind, actor, idempotency_key, card_id, memo, created_at)
+SELECT 'issue', 'system', 'issue:' || :tag || g.id, g.id, 'bench', :now
+FROM gift_cards g JOIN accounts a ON a.id = g.account_id WHERE a.key LIKE :tag || '%';
+INSERT INTO ledger_entries (transaction_id, account_id, amount, currency)
+SELECT t.id, g.account_id, 500, 'USD' FROM ledger_transactions t JOIN gift_cards g ON g.id = t.card_id
+WHERE t.idempotency_key LIKE 'issue:' || :tag || '%';
+INSERT INTO ledger_entries (transaction_id, account_id, amount, currency)
+SELECT t.id, :promotions, -500, 'USD' FROM ledger_transactions t WHERE t.idempotency_key LIKE 'issue:' || :tag || '%';
+UPDATE accounts SET balance = balance - 500 * :count WHERE id = :promotions;
+ANALYZE;
+"""
+
+
+def generate_codes(app, count: int, admin_email: str) -> float:
+    """Seconds to generate ``count`` random codes for one new credit campaign, end to end."""
+    from portal.campaigns.definitions import create_campaign, read_spec
+    from portal.campaigns.generation import request_generation
+    from portal.campaigns.jobs import run_job
+    from portal.ledger import Actor
+    from portal.models import User
+    from portal.services import services
+
+    with app.app_context():
+        session = db.session
+        actor = Actor(user_id=session.scalar(sa.select(User.id).where(User.email == admin_email)))
+        spec = read_spec(session, {
+            "name": f"Bench codes {time.time_ns()}", "kind": "credit", "currency": "USD", "value": "5.00",
+            "code_mode": "random", "code_prefix": "SPRING",
+        })
+        campaign = create_campaign(session, services().vault, spec, actor=actor)
+        job = request_generation(session, campaign, count, actor=actor)
+        session.commit()
+        started = time.perf_counter()
+        run_job(job.id)
+        elapsed = time.perf_counter() - started
+        session.refresh(job)
+        if job.status != "finished" or job.done != count:
+            raise SystemExit(f"generation ended {job.status} with {job.done} of {count}: {job.error}")
+        return elapsed
+
+
+def lay_sweep_cards(app, count: int, due: int, groups: int, owner_email: str) -> list:
+    """``count`` cards of 5.00; ``due`` of them expire in each of ``groups`` consecutive hours.
+
+    Returns the moment to sweep at for each group (just after its hour), so each sweep finds
+    ``due`` cards due among ``count``.
+    """
+    from portal.ledger import system_account
+    from portal.models import User, utcnow
+
+    now = utcnow()
+    first_due = now - timedelta(days=2)
+    with app.app_context():
+        session = db.session
+        owner = session.scalar(sa.select(User.id).where(User.email == owner_email))
+        promotions = system_account(session, "promotions", "USD").id
+        params = dict(
+            now=now, count=count, due=due, groups=groups, first_due=first_due, owner=owner, promotions=promotions,
+            tag=f"sweep:{time.time_ns()}:",
+        )
+        for statement in filter(str.strip, _SWEEP_CARDS.split(";")):
+            session.execute(sa.text(statement), {k: v for k, v in params.items() if f":{k}" in statement})
+        session.commit()
+    return [first_due + timedelta(hours=n, minutes=30) for n in range(groups)]
+
+
+def sweep(app, at) -> tuple[float, int]:
+    """Seconds for one expiry sweep as of ``at``, and how many cards it expired."""
+    from portal.jobs.sweeps import run_expiry
+
+    with app.app_context():
+        started = time.perf_counter()
+        result = run_expiry(at)
+        return time.perf_counter() - started, result["expired"]
