@@ -21,26 +21,37 @@ from portal.services import services
 from portal.web.render import page_or_fragment
 
 
-@bp.get("/cards")
+# A code (or QR token) is as good as the money on the card: it is looked up by POST, so it stays out
+# of addresses, browser history and access logs, and it is never echoed back; e-mail and campaign
+# searches may also be links (their pages are linked by GET).
+SECRET_SEARCH = "code"
+CODE_BY_POST = "Type the code into the form and press Find; a code in the address would be kept in history and logs"
+
+
+@bp.route("/cards", methods=["GET", "POST"])
 def cards():
     """Find cards by code, owner's e-mail or campaign."""
-    form = CardSearchForm(request.args)
+    form = CardSearchForm(request.form if request.method == "POST" else request.args)
     results, status = None, 200
-    if form.q.data:
-        try:
+    try:
+        if form.q.data and form.by.data == SECRET_SEARCH and request.method == "GET":
+            raise ValidationError(CODE_BY_POST, field="q")
+        if form.q.data:
             results = queries.find_cards(
                 db.session, services().vault, services().qr, form.by.data, form.q.data,
-                queries.page_number(request.args.get("page")),
+                queries.page_number(request.values.get("page")),
             )
-        except DomainError as error:
-            status = refuse(form, error, {"code": "q"})
-            if error.code == "not_found":
-                status = 404
+    except DomainError as error:
+        status = refuse(form, error, {"code": "q"})
+        if error.code == "not_found":
+            status = 404
+    if form.by.data == SECRET_SEARCH:
+        form.q.data = None
     campaigns = db.session.scalars(
         db.select(Campaign).where(Campaign.kind == "gift_card", Campaign.deleted_at.is_(None)).order_by(Campaign.name)
     ).all()
     return page_or_fragment(
-        "admin/cards/index.html", "admin/cards/_results.html", status, form=form, results=results, campaigns=campaigns,
+        "admin/cards/index.html", "admin/cards/_search.html", status, form=form, results=results, campaigns=campaigns,
     )
 
 

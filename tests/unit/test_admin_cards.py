@@ -55,28 +55,62 @@ def audit_rows(app, action=None) -> list[AuditEvent]:
 
 def test_an_admin_finds_a_card_by_code_in_any_spelling(admin, card):
     card_id, code = card
-    response = admin.get("/admin/cards", query_string={"by": "code", "q": code.lower().replace("-", " ")})
+    response = submit(admin, "/admin/cards", {"by": "code", "q": code.lower().replace("-", " ")})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and f"/admin/cards/{card_id}" in html
     assert code not in html and code[-6:] in html  # masked
 
 
+def test_a_looked_up_code_is_neither_in_the_address_nor_on_the_page(admin, card):
+    """Does the look-up keep the code out of the URL (history, access logs) and out of the answer,
+    the search field included, with or without htmx?"""
+    card_id, code = card
+    spellings = {code, code.lower(), code.replace("-", ""), code.replace("-", "").lower()}
+    for headers in ({}, {"HX-Request": "true"}):
+        response = submit(admin, "/admin/cards", {"by": "code", "q": code}, page="/admin/cards", headers=headers)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and f"/admin/cards/{card_id}" in html and code[-6:] in html
+        assert response.request.url.endswith("/admin/cards") and not response.request.query_string
+        assert not any(spelling in html for spelling in spellings)
+        assert 'name="q" value=""' in html
+    page = admin.get("/admin/cards").get_data(as_text=True)
+    assert 'method="post"' in page and 'hx-post="/admin/cards"' in page and 'name="csrf_token"' in page
+
+
+def test_a_code_in_the_address_is_refused_and_not_echoed(admin, card):
+    """Does a code typed into the address bar (an old bookmark) find nothing, say why, and not show the code?"""
+    _, code = card
+    response = admin.get("/admin/cards", query_string={"by": "code", "q": code})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Type the code into the form and press Find" in html
+    assert code not in html and "/admin/cards/" not in html
+
+
+def test_the_look_up_needs_the_forms_csrf_token(admin, card):
+    _, code = card
+    refused = admin.post("/admin/cards", data={"by": "code", "q": code})
+    assert refused.status_code == 400 and code not in refused.get_data(as_text=True)
+
+
 def test_find_by_owner_email_and_by_campaign(app, admin, card):
     card_id, _ = card
-    html = admin.get("/admin/cards", query_string={"by": "email", "q": "CUSTOMER@"}).get_data(as_text=True)
-    assert f"/admin/cards/{card_id}" in html and "customer@example.com" in html
-    refused = admin.get("/admin/cards", query_string={"by": "campaign", "q": "999"})
-    assert refused.status_code == 422 and "No campaign has that number or name" in refused.get_data(as_text=True)
+    for search in (lambda data: admin.get("/admin/cards", query_string=data),
+                   lambda data: submit(admin, "/admin/cards", data, page="/admin/cards")):
+        html = search({"by": "email", "q": "CUSTOMER@"}).get_data(as_text=True)
+        assert f"/admin/cards/{card_id}" in html and "customer@example.com" in html
+        refused = search({"by": "campaign", "q": "999"})
+        assert refused.status_code == 422 and "No campaign has that number or name" in refused.get_data(as_text=True)
 
 
 def test_a_typo_and_an_unknown_code_are_explained(admin, card):
     _, code = card
     typo = code[:-1] + ("A" if code[-1] != "A" else "B")
-    response = admin.get("/admin/cards", query_string={"by": "code", "q": typo})
+    response = submit(admin, "/admin/cards", {"by": "code", "q": typo})
     assert response.status_code == 422 and "That code has a typo" in response.get_data(as_text=True)
-    fragment = admin.get("/admin/cards", query_string={"by": "code", "q": "GC-0000-0000-0000-0000-0"}, headers={"HX-Request": "true"})
+    fragment = submit(admin, "/admin/cards", {"by": "code", "q": "GC-0000-0000-0000-0000-0"}, headers={"HX-Request": "true"})
     html = fragment.get_data(as_text=True)
-    assert fragment.status_code in (404, 422) and html.lstrip().startswith('<section id="card-results"')
+    assert fragment.status_code in (404, 422) and html.lstrip().startswith('<div id="card-search"')
+    assert '<section id="card-results"' in html and "<html" not in html
 
 
 def test_freezing_needs_a_reason_and_changes_nothing_without_one(app, admin, card):
