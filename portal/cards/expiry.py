@@ -7,55 +7,152 @@ by two workers expires a card once.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
-from portal.cards.lookup import lock_card, locked_balance
-from portal.cards.transfers import end_pending
+from portal.bulk import insert_rows
+from portal.cards.lookup import lock_card
 from portal.errors import ValidationError
+from portal.events import Movement, record_movements
+from portal.events.payloads import card_data
 from portal.ledger import SYSTEM, Actor, audit, fingerprint, post, required_reason, system_account
-from portal.models import GiftCard, Transaction, utcnow
-from portal.notifications.messages import card_expired
+from portal.models import Account, Code, Entry, GiftCard, Transaction, Transfer, utcnow
+from portal.notifications.messages import cards_expired
+
+
+def _in_step(session: Session, model, ids, **values) -> None:
+    """Keep any loaded copy of the rows a set-based statement changed in step, without marking it changed."""
+    for ident in ids:
+        loaded = session.identity_map.get(identity_key(model, ident))
+        if loaded is not None:
+            for name, value in values.items():
+                set_committed_value(loaded, name, value)
+
+
+def _record_events(session: Session, paying: list, transaction_ids: list[int], accounts: dict, now: datetime) -> None:
+    """The ``card.expired`` event of each expire transaction, as ``post`` writes one (record_transaction):
+    the card's account emptied into breakage by a transaction that names no merchant."""
+    masked = dict(session.execute(
+        sa.select(Code.id, Code.masked).where(Code.id.in_([card.code_id for card in paying]))
+    ).all())
+    record_movements(session, [
+        Movement(
+            transaction_id=transaction_id, kind="expire", amount=-accounts[card.account_id].balance,
+            currency=card.currency, balance=0, account=accounts[card.account_id].kind,
+            card=card_data(card, code_masked=masked[card.code_id]), customer_id=card.owner_id, merchant_id=None,
+        )
+        for card, transaction_id in zip(paying, transaction_ids, strict=True)
+    ], now=now)
+
+
+def _expire(session: Session, due: sa.Select, now: datetime) -> tuple[int, dict[int, int]]:
+    """Expire the cards ``due`` selects (ids) that are still open and past their date, set-based.
+
+    A few statements whatever their number: mark the cards expired (skipping any a till holds
+    locked: the next sweep takes it), lock and empty their accounts, one ``expire`` transaction per
+    card with money under the system key "expire:card:{id}[:n]" with its two entries, one breakage
+    update per currency, end waiting transfers, queue the owners' notices, write the ``card.expired``
+    events with their webhook deliveries (relayed after the commit). Returns how many cards
+    expired and {card id: expire transaction id} for those that held money.
+    """
+    claim = (
+        sa.update(GiftCard)
+        .where(GiftCard.id.in_(due.with_for_update(skip_locked=True).scalar_subquery()))
+        .where(GiftCard.status.in_(("active", "frozen")), GiftCard.expires_at <= now)
+        .values(status="expired")
+        .returning(
+            GiftCard.id, GiftCard.account_id, GiftCard.currency, GiftCard.owner_id, GiftCard.expires_at,
+            GiftCard.merchant_id, GiftCard.code_id,
+        )
+    )
+    cards = session.execute(claim, execution_options={"synchronize_session": False}).all()
+    if not cards:
+        return 0, {}
+    _in_step(session, GiftCard, [card.id for card in cards], status="expired")
+    session.execute(
+        sa.update(Transfer)
+        .where(Transfer.card_id.in_([card.id for card in cards]), Transfer.status == "pending")
+        .values(status="lapsed", finished_at=now),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    by_account = {card.account_id: card for card in cards}
+    locked = {account.id: account for account in session.execute(
+        sa.select(Account.id, Account.balance, Account.kind).where(Account.id.in_(by_account), Account.balance > 0)
+        .order_by(Account.id).with_for_update()
+    )}
+    held = {account_id: account.balance for account_id, account in locked.items()}
+    paying = [by_account[account_id] for account_id in held]
+    cards_expired(session, cards, {card.id: held[card.account_id] for card in paying})
+    if not paying:
+        return len(cards), {}
+    earlier = dict(session.execute(
+        sa.select(Transaction.card_id, sa.func.count(Transaction.id))
+        .where(Transaction.card_id.in_([card.id for card in paying]), Transaction.kind == "expire")
+        .group_by(Transaction.card_id)
+    ).all())
+    transaction_ids = insert_rows(
+        session, Transaction, ["kind", "actor", "idempotency_key", "request_hash", "card_id", "memo", "created_at"],
+        [
+            (
+                "expire", SYSTEM.key(),
+                f"expire:card:{card.id}" + (f":{earlier[card.id] + 1}" if card.id in earlier else ""),
+                fingerprint("expire", card.id, earlier.get(card.id, 0)), card.id,
+                f"Expired on {card.expires_at.date().isoformat()}", now,
+            )
+            for card in paying
+        ],
+    )
+    breakage = {currency: system_account(session, "breakage", currency) for currency in {c.currency for c in paying}}
+    insert_rows(session, Entry, ["transaction_id", "account_id", "amount", "currency"], [
+        (transaction_id, account_id, amount, card.currency)
+        for card, transaction_id in zip(paying, transaction_ids)
+        for account_id, amount in (
+            (card.account_id, -held[card.account_id]), (breakage[card.currency].id, held[card.account_id])
+        )
+    ])
+    # The accounts are locked and hold exactly what moves to breakage, so each ends at zero.
+    session.execute(
+        sa.update(Account).where(Account.id.in_(held)).values(balance=0),
+        execution_options={"synchronize_session": False},
+    )
+    _in_step(session, Account, held, balance=0)
+    gained: dict[str, int] = defaultdict(int)
+    for card in paying:
+        gained[card.currency] += held[card.account_id]
+    for currency, amount in sorted(gained.items()):
+        account = breakage[currency]
+        balance = session.execute(
+            sa.update(Account).where(Account.id == account.id).values(balance=Account.balance + amount)
+            .returning(Account.balance), execution_options={"synchronize_session": False},
+        ).scalar()
+        set_committed_value(account, "balance", balance)
+    _record_events(session, paying, transaction_ids, locked, now)
+    return len(cards), {card.id: transaction_id for card, transaction_id in zip(paying, transaction_ids)}
 
 
 def expire_card(session: Session, card: GiftCard, *, now: datetime | None = None) -> Transaction | None:
     """Expire a card whose date has passed; returns the expire transaction, or None if nothing moved."""
     now = now or utcnow()
     lock_card(session, card)
-    if card.status in ("expired", "cancelled") or card.expires_at > now:
-        return None
-    balance = locked_balance(session, card)
-    card.status = "expired"
-    end_pending(session, card, "lapsed", now)
-    session.flush()
-    card_expired(session, card, lost=balance)
-    if balance == 0:
-        return None
-    earlier = session.scalar(
-        sa.select(sa.func.count(Transaction.id)).where(Transaction.card_id == card.id, Transaction.kind == "expire")
-    )
-    key = f"expire:card:{card.id}" + (f":{earlier + 1}" if earlier else "")
-    return post(
-        session, kind="expire", actor=SYSTEM, idempotency_key=key, request_hash=fingerprint("expire", card.id, earlier),
-        legs=[(card.account, -balance), (system_account(session, "breakage", card.currency), balance)],
-        card_id=card.id, memo=f"Expired on {card.expires_at.date().isoformat()}",
-    )
+    _, moved = _expire(session, sa.select(GiftCard.id).where(GiftCard.id == card.id), now)
+    return session.get(Transaction, moved[card.id]) if card.id in moved else None
 
 
-def expire_due(session: Session, now: datetime | None = None, *, limit: int = 500) -> int:
+def expire_due(session: Session, now: datetime | None = None, *, limit: int = 5_000) -> int:
     """Expire up to ``limit`` cards whose date has passed (the daily sweep); returns how many."""
     now = now or utcnow()
-    due = session.scalars(
-        sa.select(GiftCard)
+    due = (
+        sa.select(GiftCard.id)
         .where(GiftCard.status.in_(("active", "frozen")), GiftCard.expires_at <= now)
         .order_by(GiftCard.expires_at, GiftCard.id)
         .limit(limit)
-    ).all()
-    for card in due:
-        expire_card(session, card, now=now)
-    return len(due)
+    )
+    return _expire(session, due, now)[0]
 
 
 def reinstate(

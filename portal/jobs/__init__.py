@@ -6,4 +6,4 @@ import. They are thin: the work itself lives in the domain and in ``portal.notif
 """
 
 # Every queue a `portal worker` listens on, most urgent first.
-QUEUES = ("emails", "sweeps", "default")
+QUEUES = ("emails", "webhooks", "sweeps", "default")

@@ -4,18 +4,23 @@
 from __future__ import annotations
 
 import logging
+import signal
+import time
 
 import redis
 from flask import Flask
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
+from rq.worker import WorkerStatus
 from sqlalchemy.orm import Session
 
 from portal.jobs import QUEUES
-from portal.jobs.runtime import bind
+from portal.jobs.runtime import bind, prepare
 
 log = logging.getLogger(__name__)
 SCHEDULE = "portal.jobs.schedule"
+RESTART_SECONDS = 5  # between a worker lost with Redis and the next try
+IN_PROCESS_QUEUES = frozenset({"emails"})  # their jobs run in the worker itself, not in a child
 
 
 class RedisRequired(RuntimeError):
@@ -34,28 +39,75 @@ def _logging() -> None:
 
 
 def relay_waiting(app: Flask, connection: redis.Redis) -> int:
-    """Offer whatever waits in the outbox to its send job; returns how many were enqueued."""
+    """Offer whatever waits (e-mails, webhook deliveries) to its send job; returns how many were enqueued."""
+    from portal.events import deliveries
     from portal.extensions import db
-    from portal.notifications.outbox import waiting_ids
-    from portal.notifications.relay import relay
+    from portal.notifications import outbox, relay
 
     with app.app_context():
         with Session(db.engine) as session:
-            ids = waiting_ids(session)
-        enqueued = relay(ids, connection)
+            emails, webhooks = outbox.waiting_ids(session), deliveries.waiting_ids(session)
+        enqueued = relay.relay(emails, connection) + deliveries.relay(webhooks, connection)
         for engine in db.engines.values():
-            engine.dispose()  # the jobs run in forked children: leave them no connections to share
+            engine.dispose()  # most jobs run in forked children: leave them no connections to share
     return enqueued
 
 
+class PortalWorker(Worker):
+    """RQ's forking worker, except that e-mail jobs run in the worker process itself.
+
+    A child per message cost more than the message: the fork, new database and Redis
+    connections and a cold statement cache in each (bench/mail.py: 8 messages/s forked, 37 in
+    the worker). An e-mail job is short and bounded (SMTP's timeout, its job timeout), and
+    "sent once" rests on the outbox row's claim, not on the process: a worker killed mid-send
+    leaves the row 'sending' just as a killed child did. Every other job (bulk generation,
+    sweeps) still gets a child of its own, whose memory goes with it.
+    """
+
+    _in_process = False
+
+    def execute_job(self, job, queue) -> None:
+        if queue.name not in IN_PROCESS_QUEUES:
+            super().execute_job(job, queue)
+            return
+        self._in_process = True  # what RQ's SimpleWorker does for every job
+        try:
+            self.perform_job(job, queue, self.prepare_execution(job))
+        finally:
+            self._in_process = False
+        self.set_state(WorkerStatus.IDLE)
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        if self._in_process:  # no monitor renews the heartbeat meanwhile: cover the whole job
+            return SimpleWorker.get_heartbeat_ttl(self, job, working_time)
+        return super().get_heartbeat_ttl(job, working_time)
+
+
 def run_worker(app: Flask, *, burst: bool = False) -> None:
-    """Work on every queue with RQ's scheduler (it runs the retries), until stopped."""
+    """Work on every queue with RQ's scheduler (it runs the retries), until stopped.
+
+    RQ's worker quits when Redis goes away under it; this one waits and starts again, so once
+    Redis is back what waited in the outbox goes out without anyone restarting the process.
+    """
     _logging()
     connection = _connection(app)
     bind(app)
-    enqueued = relay_waiting(app, connection)
-    log.info("Worker starting on %s; %d waiting e-mail(s) re-enqueued", ", ".join(QUEUES), enqueued)
-    Worker(list(QUEUES), connection=connection).work(with_scheduler=True, burst=burst, logging_level="INFO")
+    prepare(app)
+    while True:
+        worker = PortalWorker(list(QUEUES), connection=connection)
+        try:
+            enqueued = relay_waiting(app, connection)
+            log.info("Worker starting on %s; %d waiting message(s) re-enqueued", ", ".join(QUEUES), enqueued)
+            worker.work(with_scheduler=True, burst=burst, logging_level="INFO")
+        except redis.RedisError as error:
+            log.warning("Redis unavailable (%s)", type(error).__name__)
+        # RQ keeps no public flag for "asked to stop" (SIGTERM, SIGINT); its own attribute tells.
+        if burst or worker._shutdown_requested_date is not None:
+            return
+        log.warning("The worker stopped without being asked to; starting again in %d s", RESTART_SECONDS)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while it waits, a stop request ends it at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        time.sleep(RESTART_SECONDS)
 
 
 def run_cron(app: Flask) -> None:

@@ -1,17 +1,23 @@
 """The messages the card domain sends, one function each: who gets it, under which key, with what.
 
 The domain calls these in its own transaction, right after the change they report; each writes
-at most one outbox row (see ``queue_email``) and decides for itself whether anyone is to be told
-(a bearer card has nobody to tell; a customer may have turned receipts off).
+at most one outbox row (see ``queue_email``; ``cards_expired`` one per card of a sweep's batch)
+and decides for itself whether anyone is to be told (a bearer card has nobody to tell; a customer
+may have turned receipts off).
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from portal.models import GiftCard, Merchant, Transaction, Transfer, User
-from portal.notifications.outbox import queue_email
+from portal.models import GiftCard, Merchant, Transaction, Transfer, User, utcnow
+from portal.models.outbox import OutboxMessage
+from portal.notifications.outbox import queue_email, remember
 from portal.web.filters import day
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _on_card(transaction: Transaction, card: GiftCard) -> int:
@@ -90,13 +96,29 @@ def topup_receipt(session: Session, card: GiftCard, transaction: Transaction) ->
     return _receipt(session, "topup_receipt", card, transaction, source=transaction.memo.removeprefix("Top-up from "))
 
 
-def card_expired(session: Session, card: GiftCard, *, lost: int) -> int | None:
-    """Tell the owner their card expired and what it held then (``lost``, minor units) went to breakage."""
-    owner = _owner(session, card)
-    if owner is None:
-        return None
-    context = {"lost": lost, "currency": card.currency, "expired_on": day(card.expires_at)}
-    return queue_email(
-        session, key=f"card_expired:{card.id}:{card.expires_at.date().isoformat()}", to=owner.email,
-        kind="card_expired", context=context, card_id=card.id,
-    )
+def cards_expired(session: Session, cards: list, lost: dict[int, int]) -> list[int]:
+    """Tell each owner their card expired and what it held then (``lost``: {card id: minor units},
+    absent if nothing) went to breakage: one message per card and expiry date, in one statement.
+
+    ``cards`` are rows of the expiry sweep (id, owner_id, currency, expires_at); bearer cards have
+    nobody to tell. Returns the new rows' ids (none for a card and date already told).
+    """
+    owned = [card for card in cards if card.owner_id is not None]
+    if not owned:
+        return []
+    emails = dict(session.execute(
+        sa.select(User.id, User.email).where(User.id.in_({card.owner_id for card in owned}))
+    ).all())
+    rows = [
+        {
+            "key": f"card_expired:{card.id}:{card.expires_at.date().isoformat()}", "kind": "card_expired",
+            "recipient": emails[card.owner_id], "card_id": card.id, "status": "pending", "attempts": 0,
+            "context": {"lost": lost.get(card.id, 0), "currency": card.currency, "expired_on": day(card.expires_at)},
+            "created_at": utcnow(),
+        }
+        for card in owned
+    ]
+    insert = _INSERTS[session.connection().dialect.name](OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
+    ids = list(session.scalars(insert.returning(OutboxMessage.id), rows))
+    remember(session, ids)
+    return ids

@@ -20,12 +20,11 @@ from sqlalchemy.orm import Session
 from portal.cards.codes import CARD_CODE_RE
 from portal.models import utcnow
 from portal.models.outbox import OutboxMessage
+from portal.notifications.relay import EMAIL, relay_after_commit
 
 # A claim older than this is taken to belong to a sender that died. Every send job times out
 # well before it (see portal/jobs/email.py), so a live sender never loses its claim.
 CLAIM_TIMEOUT = timedelta(minutes=10)
-# Where a session keeps the ids it queued until its commit.
-_QUEUED = "giftloop.outbox.queued"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,59}")
 _PLAIN = (str, int, float, bool, type(None))
@@ -98,29 +97,7 @@ def queue_email(
 
 def remember(session: Session, ids: list[int]) -> None:
     """Note rows this session queued, to be relayed when it commits."""
-    session.info.setdefault(_QUEUED, []).extend(ids)
-
-
-# SQLAlchemy fires after_commit and after_rollback for SAVEPOINTs too; only the outermost
-# transaction decides. Ids queued inside a savepoint that was rolled back stay in the list:
-# their job finds no row and does nothing.
-
-
-@sa.event.listens_for(Session, "after_commit")
-def _relay_after_commit(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    ids = session.info.pop(_QUEUED, None)
-    if ids and has_app_context():
-        from portal.notifications.relay import relay
-
-        relay(sorted(set(ids)))
-
-
-@sa.event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    if not session.in_nested_transaction():
-        session.info.pop(_QUEUED, None)
+    relay_after_commit(session, EMAIL, ids)
 
 
 # --- The lifecycle of a row, each step its own short transaction ------------------------------

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import redis
-from flask import current_app
+import sqlalchemy as sa
+from flask import current_app, has_app_context
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -30,68 +34,95 @@ SEND_TIMEOUT_SECONDS = 120
 REDIS_PAUSE_SECONDS = 5.0
 # A job that is over (or gone) no longer stands for its row: the row may be offered again.
 _OVER = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+_QUEUED = "giftloop.relay.queued"  # in session.info: {route: [row ids]}
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one kind of outbox row goes: its queue, its job, and how it is retried.
+
+    E-mail is one route; webhook deliveries (portal/events/deliveries.py) another.
+    """
+
+    name: str  # "e-mail": for the logs
+    queue: str
+    job: str
+    prefix: str  # of the RQ job id: "outbox" gives "outbox-42"
+    retry_setting: str  # the config key of the retry intervals
+    default_intervals: tuple[int, ...]
+    timeout: int
+    inline: Callable[[list[int]], int]  # without Redis: deliver the rows now, in this process
+
+    def job_id(self, row_id: int) -> str:
+        return f"{self.prefix}-{row_id}"
+
+    def retry_policy(self) -> Retry:
+        """RQ's retry with backoff, from the route's config setting (tests shorten it)."""
+        intervals = list(current_app.config.get(self.retry_setting) or self.default_intervals)
+        return Retry(max=len(intervals), interval=intervals)
 
 
 def job_id(outbox_id: int) -> str:
     """The RQ job id of a row: the same row is always the same job."""
-    return f"outbox-{outbox_id}"
+    return EMAIL.job_id(outbox_id)
 
 
 def retry_policy() -> Retry:
     """RQ's retry with backoff, from OUTBOX_RETRY_INTERVALS (tests shorten it)."""
-    intervals = list(current_app.config.get("OUTBOX_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS)
-    return Retry(max=len(intervals), interval=intervals)
+    return EMAIL.retry_policy()
 
 
-def relay(ids: list[int], connection: redis.Redis | None = None) -> int:
+def relay(ids: list[int], connection: redis.Redis | None = None, route: Route | None = None) -> int:
     """Hand rows to their send jobs; returns how many jobs were newly enqueued (or sent inline).
 
     Without REDIS_URL each row is delivered now, in this process. With Redis, a Redis error is
     logged and the rows wait in the outbox; nothing is raised to the caller.
     """
+    route = route or EMAIL
     if not ids:
         return 0
     if connection is None:
         if not current_app.config.get("REDIS_URL"):
-            return _inline(ids)
+            return route.inline(ids)
         from portal.services import services
 
         connection = services().redis
     state = current_app.extensions.setdefault("giftloop.relay", {"resume_at": 0.0})
     if time.monotonic() < state["resume_at"]:
-        log.info("Redis paused after an error; %d e-mail(s) wait in the outbox", len(ids))
+        log.info("Redis paused after an error; %d %s(s) wait in the outbox", len(ids), route.name)
         return 0
     try:
-        return sum(_enqueue(connection, outbox_id) for outbox_id in ids)
+        return sum(_enqueue(connection, route, outbox_id) for outbox_id in ids)
     except redis.RedisError as error:
         state["resume_at"] = time.monotonic() + REDIS_PAUSE_SECONDS
-        log.warning("Redis unavailable (%s); %d e-mail(s) wait in the outbox", type(error).__name__, len(ids))
+        log.warning("Redis unavailable (%s); %d %s(s) wait in the outbox", type(error).__name__, len(ids), route.name)
         return 0
 
 
-def _enqueue(connection: redis.Redis, outbox_id: int) -> int:
-    queue = Queue(EMAIL_QUEUE, connection=connection)
+def _enqueue(connection: redis.Redis, route: Route, outbox_id: int) -> int:
+    queue = Queue(route.queue, connection=connection)
+    job_id = route.job_id(outbox_id)
     options = dict(
-        args=(outbox_id,), job_id=job_id(outbox_id), unique=True, retry=retry_policy(),
-        timeout=SEND_TIMEOUT_SECONDS, result_ttl=3600, failure_ttl=7 * 24 * 3600,
-        description=f"send e-mail outbox-{outbox_id}",
+        args=(outbox_id,), job_id=job_id, unique=True, retry=route.retry_policy(),
+        timeout=route.timeout, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+        description=f"send {route.name} {job_id}",
     )
     try:
-        queue.enqueue_call(SEND_JOB, **options)
+        queue.enqueue_call(route.job, **options)
         return 1
     except DuplicateJobError:
         pass
     try:
-        status = Job.fetch(job_id(outbox_id), connection=connection).get_status()
+        status = Job.fetch(job_id, connection=connection).get_status()
     except NoSuchJobError:
         status = None
     if status is not None and status not in _OVER:
         return 0  # queued, scheduled for a retry, or running: it stands for the row
     # The row waits but its job is over (say its sender was killed): offer it again. A racing
     # relay may do the same; the row's claim still lets one sender at a time send it.
-    connection.delete(Job.key_for(job_id(outbox_id)))
+    connection.delete(Job.key_for(job_id))
     try:
-        queue.enqueue_call(SEND_JOB, **options)
+        queue.enqueue_call(route.job, **options)
         return 1
     except DuplicateJobError:
         return 0
@@ -110,3 +141,39 @@ def _inline(ids: list[int]) -> int:
         except Exception:
             log.exception("Inline delivery of outbox %d failed", outbox_id)
     return done
+
+
+EMAIL = Route(
+    name="e-mail", queue=EMAIL_QUEUE, job=SEND_JOB, prefix="outbox", retry_setting="OUTBOX_RETRY_INTERVALS",
+    default_intervals=tuple(DEFAULT_RETRY_INTERVALS), timeout=SEND_TIMEOUT_SECONDS, inline=_inline,
+)
+
+
+# --- After the commit -------------------------------------------------------------------------
+
+
+def relay_after_commit(session: Session, route: Route, ids: list[int]) -> None:
+    """Note rows this session queued, to be offered to the route's jobs once it commits."""
+    if ids:
+        session.info.setdefault(_QUEUED, {}).setdefault(route, []).extend(ids)
+
+
+# SQLAlchemy fires after_commit and after_rollback for SAVEPOINTs too; only the outermost
+# transaction decides. Ids queued inside a savepoint that was rolled back stay listed: their job
+# finds no row and does nothing.
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _relay_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    queued = session.info.pop(_QUEUED, None)
+    if queued and has_app_context():
+        for route, ids in queued.items():
+            relay(sorted(set(ids)), route=route)
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(_QUEUED, None)

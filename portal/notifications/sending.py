@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import smtplib
 import ssl
@@ -60,16 +61,23 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     )
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings with the system's CA store, loaded once per process: loading the store
+    costs more than sending a message. ``portal worker`` loads it when it starts
+    (``portal.jobs.runtime.prepare``); plain ``smtp://`` never needs it."""
+    return ssl.create_default_context()
+
+
 def send_smtp(settings: SmtpSettings, message: EmailMessage) -> None:
     """Send one message; returns once the server accepted it. smtplib's errors pass through."""
-    context = ssl.create_default_context()
     if settings.ssl:
-        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=SMTP_TIMEOUT_SECONDS, context=context)
+        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=SMTP_TIMEOUT_SECONDS, context=tls_context())
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT_SECONDS)
     with client:
         if settings.starttls:
-            client.starttls(context=context)
+            client.starttls(context=tls_context())
         if settings.username:
             client.login(settings.username, settings.password or "")
         client.send_message(message)

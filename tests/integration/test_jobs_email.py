@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -74,19 +76,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def smtp():
-    """A live SMTP server on a free port; ``smtp.mailbox`` holds what it accepted."""
-    mailbox = Mailbox()
+@contextmanager
+def serving(mailbox) -> Iterator[Controller]:
+    """An SMTP server for ``mailbox`` (an aiosmtpd handler) on a free port, with ``.mailbox`` and ``.url``."""
     loop = asyncio.new_event_loop()
     controller = Controller(mailbox, loop=loop, hostname="127.0.0.1", port=free_port())
     controller.start()
     controller.mailbox = mailbox
     controller.url = f"smtp://127.0.0.1:{controller.port}"
-    yield controller
-    mailbox.release.set()
-    controller.stop()
-    loop.close()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+        loop.close()
+
+
+@pytest.fixture
+def smtp():
+    """A live SMTP server on a free port; ``smtp.mailbox`` holds what it accepted."""
+    mailbox = Mailbox()
+    with serving(mailbox) as controller:
+        yield controller
+        mailbox.release.set()
 
 
 # --- The app, the worker ---------------------------------------------------------------------

@@ -15,24 +15,29 @@ from rq import Queue
 
 from portal.auth.users import create_user
 from portal.cards.operations import freeze, issue_card, redeem
+from portal.events.signing import HEADER, verify
 from portal.extensions import db
+from portal.jobs.sweeps import run_expiry
 from portal.ledger import SYSTEM
-from portal.models import GiftCard, utcnow
+from portal.models import GiftCard, Merchant, WebhookDelivery, utcnow
 from portal.money import Money
 from portal.services import services
 from tests.conftest import PASSWORD
 from tests.integration.test_jobs_email import (  # noqa: F401  (fixtures)
     PORTAL, ROOT, WorkerProcess, jobs_app, outbox, redis_down_app, smtp, start_worker, wait_for,
 )
+from tests.integration.test_webhooks import endpoint_for_cafe, hooks_app, run_jobs  # noqa: F401  (a fixture)
+from tests.unit.test_events_webhooks import receiver  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-def issue(owner, key, *, days, age_days=0, amount="20.00"):
+def issue(owner, key, *, days, age_days=0, amount="20.00", merchant=None):
     """A promotional card of ``days`` validity issued ``age_days`` ago."""
     return issue_card(
         db.session, services().vault, amount=Money.parse(amount, "USD"), actor=SYSTEM, idempotency_key=key,
         owner=owner, kind="promotional", expires_in_days=days, now=utcnow() - timedelta(days=age_days),
+        merchant=merchant,
     ).card
 
 
@@ -91,6 +96,35 @@ def test_the_expiry_sweep_run_twice_reminds_each_card_once_and_expires_exactly_t
     assert set(balances.values()) == {0}  # what was left went to breakage
 
 
+def test_the_sweeps_card_expired_events_are_relayed_to_rq_at_its_commit_and_reach_the_endpoint(
+    hooks_app, receiver  # noqa: F811
+):
+    """An endpoint listening to card.expired gets one signed event per swept card, queued on RQ by
+    the sweep's own commit (not left for the periodic relay), and nothing more from a second sweep."""
+    hook = receiver(200)
+    _, secret = endpoint_for_cafe(hooks_app, hook.url, "card.expired")
+    with hooks_app.app_context():
+        cafe = db.session.scalar(sa.select(Merchant).where(Merchant.slug == "corner-cafe"))
+        swept = {issue(None, f"c{n}", days=10, age_days=12, amount="4.50", merchant=cafe).id for n in range(3)}
+        issue(None, "later", days=90, merchant=cafe)
+        issue(None, "elsewhere", days=10, age_days=12)  # no merchant: only admins hear of it
+        db.session.commit()
+        assert run_expiry() == {"reminders": 0, "expired": 4}
+        assert Queue("webhooks", connection=services().redis).count == 3
+    run_jobs(hooks_app)
+    with hooks_app.app_context():
+        assert run_expiry() == {"reminders": 0, "expired": 0}
+    run_jobs(hooks_app)
+    assert len(hook.requests) == 3
+    for headers, body in hook.requests:
+        verify(secret, headers[HEADER], body)
+    said = {(body["type"], body["data"]["amount"], body["data"]["balance"]) for body in hook.bodies()}
+    assert said == {("card.expired", "-4.50", "0.00")}
+    assert {b["data"]["card"]["id"] for b in hook.bodies()} == swept
+    with hooks_app.app_context():
+        assert set(db.session.scalars(sa.select(WebhookDelivery.status))) == {"delivered"}
+
+
 def test_the_transfer_sweep_job_lapses_what_ran_out(jobs_app, start_worker):
     """Does the hourly job end transfers past their 14 days, and nothing on its second run?"""
     from portal.cards.transfers import start_transfer
@@ -105,7 +139,7 @@ def test_the_transfer_sweep_job_lapses_what_ran_out(jobs_app, start_worker):
     start_worker()
     assert run_job(jobs_app, "portal.jobs.sweeps.sweep_transfers") == {"lapsed": 1}
     assert run_job(jobs_app, "portal.jobs.sweeps.sweep_transfers") == {"lapsed": 0}
-    assert run_job(jobs_app, "portal.jobs.sweeps.sweep_gifts") is None  # issue 8
+    assert run_job(jobs_app, "portal.jobs.sweeps.sweep_gifts") == {"removed": 0, "expired": 0}
 
 
 def test_portal_cron_relays_what_waits_as_soon_as_it_starts(redis_down_app, smtp, start_worker, pg_url, redis_url, tmp_path):
@@ -128,7 +162,7 @@ def test_portal_cron_relays_what_waits_as_soon_as_it_starts(redis_down_app, smtp
         finally:
             cron.terminate()
             cron.wait(timeout=15)
-    assert "Successfully registered 4 cron jobs" in (tmp_path / "cron.log").read_text()
+    assert "Successfully registered 5 cron jobs" in (tmp_path / "cron.log").read_text()  # with the webhook relay
     wait_for(lambda: outbox(redis_down_app)[0].status == "sent", what="the row marked sent")
     assert len(smtp.mailbox.messages) == 1
 
@@ -141,6 +175,7 @@ def test_the_schedule_registers_the_relay_and_the_three_sweeps():
     scheduler.load_config_from_file("portal.jobs.schedule")
     jobs = {job.func_name.rsplit(".", 1)[1]: job for job in scheduler.get_jobs()}
     assert (jobs["relay_outbox"].interval, jobs["relay_outbox"].queue_name) == (60, "emails")
+    assert (jobs["relay_webhooks"].interval, jobs["relay_webhooks"].queue_name) == (60, "webhooks")
     assert jobs["sweep_expiry"].cron == "15 3 * * *"
     assert jobs["sweep_transfers"].cron.endswith("* * * *") and jobs["sweep_gifts"].cron.endswith("* * * *")
     assert {jobs[name].queue_name for name in ("sweep_expiry", "sweep_transfers", "sweep_gifts")} == {"sweeps"}

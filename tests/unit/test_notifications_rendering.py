@@ -21,27 +21,8 @@ from portal.notifications import messages
 from portal.notifications.outbox import queue_email
 from portal.notifications.rendering import message_id, render
 from portal.services import services
-from tests.conftest import PASSWORD, make_app
-
-
-@pytest.fixture
-def mail_app(tmp_path):
-    """The app on SQLite, e-mail written as .eml files to a folder of the test's own."""
-    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(tmp_path / "outbox"))
-    with app.app_context():
-        db.create_all()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def customer(mail_app):
-    from portal.auth.users import create_user
-
-    user = create_user(db.session, "cara@example.com", PASSWORD, role="customer", name="Cara")
-    db.session.commit()
-    return user
+from tests.conftest import PASSWORD
+from tests.unit.test_notifications_outbox import customer, mail_app, outbox_dir  # noqa: F401 - fixtures
 
 
 def issue(amount="25.00", owner=None, key="issue-1"):
