@@ -25,14 +25,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
-    from portal.web import errors, filters, security
+    from portal.web import compression, errors, filters, nul_guard, security
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
     services.init_app(app)
     auth.init_app(app)
+    compression.init_app(app)  # registered first so it runs last, on the final body
     security.init_app(app)
+    nul_guard.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
     _register_blueprints(app)

@@ -80,7 +80,8 @@ def init_app(app: Flask) -> None:
     @tokens.command("create")
     @click.argument("email")
     @click.option("--name", default="command line")
-    def tokens_create(email, name):
+    @click.option("--rate-limit", type=int, default=None, help="Requests a minute for this token (default: the app's).")
+    def tokens_create(email, name, rate_limit):
         """Create an API token for a user and print it once."""
         from portal.api.tokens import create_token
 
@@ -88,7 +89,7 @@ def init_app(app: Flask) -> None:
         if user is None:
             raise click.ClickException(f"No user with e-mail {email}")
         try:
-            _, token = create_token(db.session, user, name)
+            _, token = create_token(db.session, user, name, rate_limit=rate_limit)
         except DomainError as error:
             _fail(error)
         db.session.commit()
@@ -174,6 +175,43 @@ def init_app(app: Flask) -> None:
         click.echo(f"Credited {value.display()} to {user.email}; their wallet now holds {balance.display()}.")
 
     @app.cli.group()
+    def plans():
+        """Manage the subscription plans sold as gifts."""
+
+    @plans.command("set")
+    @click.argument("identifier")
+    @click.option("--name", required=True, help="What customers see, like 'Giftloop Plus'.")
+    @click.option("--days", "duration_days", type=int, required=True, help="One period of the plan.")
+    @click.option("--price", required=True, help="Price of one period, like 4.99.")
+    @click.option("--currency", default="USD", show_default=True)
+    @click.option("--loops", "price_loops", type=int, required=True, help="Price of one period in Loops.")
+    def plans_set(identifier, name, duration_days, price, currency, price_loops):
+        """Put a plan on sale, or change one (gifts already bought keep their price)."""
+        from portal.gifts.plans import save_plan
+        from portal.money import Money
+
+        try:
+            plan = save_plan(
+                db.session, identifier, name=name, duration_days=duration_days,
+                price=Money.parse(price, currency), price_loops=price_loops,
+            )
+        except DomainError as error:
+            _fail(error)
+        db.session.commit()
+        click.echo(f"Plan {plan.identifier} ({plan.name}): {plan.duration_days} days for "
+                   f"{Money(plan.price, plan.currency).display()} or {plan.price_loops} Loops")
+
+    @plans.command("list")
+    def plans_list():
+        """Show the plans on sale."""
+        from portal.gifts import plans_on_sale
+        from portal.money import Money
+
+        for plan in plans_on_sale(db.session):
+            click.echo(f"{plan.identifier}\t{plan.name}\t{plan.duration_days} days\t"
+                       f"{Money(plan.price, plan.currency).display()}\t{plan.price_loops} Loops")
+
+    @app.cli.group()
     def ledger():
         """Check the money."""
 
@@ -230,4 +268,4 @@ def init_app(app: Flask) -> None:
             click.echo(f"Transfers: {sweeps.run_transfers()['lapsed']} lapsed")
         else:
             done = sweeps.run_gifts()
-            click.echo(sweeps.GIFTS_NOT_YET if done is None else f"Gifts: {done['removed']} unpaid removed")
+            click.echo(f"Gifts: {done['removed']} unpaid removed, {done['expired']} expired")

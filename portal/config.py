@@ -52,6 +52,8 @@ def from_environment() -> dict:
         "MAIL_FROM": env.get("MAIL_FROM", "Giftloop <no-reply@localhost>"),
         "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
         "SESSION_COOKIE_SECURE": production or env.get("SESSION_COOKIE_SECURE") == "1",
+        # Webhooks to http:// and private or loopback addresses: development receivers only (SSRF).
+        "WEBHOOK_ALLOW_PRIVATE_URLS": env.get("WEBHOOK_ALLOW_PRIVATE_URLS") == "1",
     }
 
 
@@ -75,5 +77,9 @@ class Defaults:
     SIGNIN_WINDOW_SECONDS = 15 * 60
     GUESS_LIMIT = 10  # failed code look-ups per window (DESIGN §7)
     GUESS_WINDOW_SECONDS = 15 * 60
+    API_RATE_LIMIT = 120  # requests per token per window, unless the token has its own limit
+    API_RATE_WINDOW_SECONDS = 60
     ARGON2_MEMORY_KIB = 19 * 1024  # OWASP minimum for Argon2id
     ARGON2_TIME_COST = 2
+    WEBHOOK_TIMEOUT_SECONDS = 10  # per POST to a receiver
+    WEBHOOK_RETRY_INTERVALS = None  # None: portal/events/deliveries.py's, over about a day

@@ -15,10 +15,12 @@ from portal.auth.users import create_user
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.cards.codes import CodeVault
 from portal.cards.operations import issue_card
-from portal.ledger import SYSTEM
+from portal.gifts import create_gift, ensure_plans, pay_gift, send_gift
+from portal.ledger import SYSTEM, Actor
 from portal.loyalty.points import earn
 from portal.merchants import create_merchant
 from portal.models import Campaign, Merchant, User
+from portal.models.gifts import GiftSubscription
 from portal.money import Money
 from portal.wallet import credit_wallet
 
@@ -81,3 +83,10 @@ def load_demo(session: Session, vault: CodeVault) -> Iterator[str]:
         if session.scalar(sa.select(Campaign.id).where(Campaign.name == raw["name"])) is None:
             create_campaign(session, vault, read_spec(session, raw), actor=SYSTEM)
             yield f"campaign {raw['name']} (code {raw['code']})"
+    yield from ensure_plans(session)
+    if session.scalar(sa.select(GiftSubscription.id).where(GiftSubscription.buyer_id == alice.id).limit(1)) is None:
+        gift, _ = create_gift(session, vault, alice, subscription_identifier="plus", payment_method="loops",
+                              recipient_email="bob@giftloop.test", message="Enjoy Plus!")
+        pay_gift(session, vault, gift, actor=Actor(user_id=alice.id), idempotency_key="demo:alice:gift")
+        send_gift(session, vault, gift, user=alice)
+        yield "gift of Giftloop Plus from alice@giftloop.test to bob@giftloop.test (in Bob's gifts)"

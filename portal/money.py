@@ -21,6 +21,7 @@ EXPONENTS: dict[str, int] = {
 }
 
 MAX_MAJOR = 1_000_000  # largest accepted amount in major units: bigger is a typo or an attack
+MAX_TEXT = 40  # characters of a typed amount past which only plain digits are read
 
 _NUMBER = re.compile(r"-?[0-9]*(?:\.[0-9]*)?", re.ASCII)
 _NOT_FINITE = re.compile(r"[+-]?(?:s?nan|inf|infinity)", re.IGNORECASE)
@@ -68,6 +69,12 @@ def _text_to_decimal(text: str, exp: int) -> Decimal:
     text = text.strip()
     if not text:
         raise _refuse("Please enter an amount")
+    if len(text) > MAX_TEXT:
+        # Kept from the patterns below, which take quadratic time on a long run of digits: plain
+        # digits are read (and refused as too large), anything else is not a number.
+        if text.isascii() and text.replace(".", "", 1).isdigit():
+            return Decimal(text)
+        raise _refuse(f"The amount must be a number, like {_example(exp)}")
     if _NOT_FINITE.fullmatch(text):
         raise _refuse(f"The amount must be a number, like {_example(exp)}")
     if _EXPONENT.fullmatch(text):

@@ -18,6 +18,7 @@ class Services:
     redis: redis.Redis | None
     signin_throttle: Throttle
     guess_throttle: Throttle
+    api_rate: Throttle
     vault: CodeVault
     qr: QrTokens
 
@@ -37,6 +38,7 @@ def init_app(app: Flask) -> None:
             per_kind={"ip": cfg["SIGNIN_IP_LIMIT"]},
         ),
         guess_throttle=Throttle("guess", cfg["GUESS_LIMIT"], cfg["GUESS_WINDOW_SECONDS"], client),
+        api_rate=Throttle("api", cfg["API_RATE_LIMIT"], cfg["API_RATE_WINDOW_SECONDS"], client),
         vault=CodeVault(cfg["PORTAL_CODE_KEY"]),
         qr=QrTokens(cfg["SECRET_KEY"]),
     )

@@ -3,6 +3,10 @@
 Used for sign-in attempts and for code guessing (DESIGN §7). A subject is a string such
 as ``ip:203.0.113.9`` or ``user:7``; past ``limit`` failures in ``window`` seconds the
 subject is refused until the window ends.
+
+An attempt is counted before it is made and given back if it succeeds (``attempt``): checking
+first and counting after a failure would let a burst of attempts in flight together all pass
+the check, and a guesser sending ten at a time would get more than ``limit`` tries.
 """
 
 from __future__ import annotations
@@ -10,11 +14,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 
 import redis
 
 log = logging.getLogger(__name__)
 REDIS_PAUSE_SECONDS = 5.0
+# Give an attempt back only while its window lasts: a DECR after expiry would leave a key below
+# zero, with no expiry, that grants extra attempts for ever.
+_GIVE_BACK = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
 
 
 class _LocalCounters:
@@ -41,9 +49,34 @@ class _LocalCounters:
                 return 0, 0
             return count, max(1, int(ends - now + 0.999))
 
+    def decr(self, key: str) -> None:
+        with self._lock:
+            if key in self._counts:
+                count, ends = self._counts[key]
+                self._counts[key] = (count - 1, ends)
+
     def delete(self, key: str) -> None:
         with self._lock:
             self._counts.pop(key, None)
+
+
+@dataclass
+class Attempt:
+    """An attempt counted in advance: ``wait`` > 0 means it was refused (and not counted)."""
+
+    throttle: Throttle
+    subjects: tuple[str, ...]
+    wait: int = 0
+    # Subjects this attempt brings to their limit, should it fail.
+    reaching: list[str] = field(default_factory=list)
+
+    def succeeded(self) -> None:
+        """The attempt worked (or was refused for a reason that is no guess): it does not count."""
+        self.throttle.give_back(*self.subjects)
+
+    def failed(self) -> list[str]:
+        """The attempt failed and stays counted; returns the subjects it brought to their limit."""
+        return self.reaching
 
 
 class Throttle:
@@ -82,6 +115,31 @@ class Throttle:
             if self._incr(self._key(subject)) == self.limit_for(subject):
                 reached.append(subject)
         return reached
+
+    def attempt(self, *subjects: str) -> Attempt:
+        """Count an attempt for each subject before it is made; refused (``wait``) past the limit."""
+        counts = [(subject, self._incr(self._key(subject))) for subject in subjects]
+        if any(count > self.limit_for(subject) for subject, count in counts):
+            self.give_back(*subjects)
+            return Attempt(self, subjects, wait=max(1, self.retry_after(*subjects)))
+        return Attempt(self, subjects, reaching=[s for s, count in counts if count == self.limit_for(s)])
+
+    def give_back(self, *subjects: str) -> None:
+        """Uncount one attempt of each subject."""
+        for subject in subjects:
+            key = self._key(subject)
+            if (remote := self._remote()) is not None:
+                try:
+                    remote.eval(_GIVE_BACK, 1, key)
+                    continue
+                except redis.RedisError:
+                    self._redis_failed()
+            self._local.decr(key)
+
+    def hit(self, subject: str) -> tuple[int, int]:
+        """Count one event for the subject; return the count in this window and its seconds left."""
+        key = self._key(subject)
+        return self._incr(key), self._get(key)[1]
 
     def retry_after(self, *subjects: str) -> int:
         """Seconds until every subject may try again; 0 when none is over the limit."""

@@ -3,6 +3,7 @@ and headless Chromium. Integration and browser fixtures live here so any test ca
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -250,6 +251,13 @@ def _free_port() -> int:
 @pytest.fixture
 def gunicorn_server(pg_app, pg_url, redis_url):
     """``gunicorn wsgi:app`` with 4 workers on the test database and Redis, as in production."""
+    with serve_gunicorn(pg_url, redis_url) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_gunicorn(pg_url: str, redis_url: str, **more_env: str) -> Iterator[str]:
+    """Run gunicorn (4 workers) on this database and Redis, plus any other settings; yield its URL."""
     import subprocess
     import sys
     import time
@@ -262,6 +270,7 @@ def gunicorn_server(pg_app, pg_url, redis_url):
         "REDIS_URL": redis_url,
         "SECRET_KEY": TEST_SECRET,
         "PORTAL_CODE_KEY": TEST_SECRET + "-codes",
+        **more_env,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
@@ -279,6 +288,8 @@ def gunicorn_server(pg_app, pg_url, redis_url):
                 process.kill()
                 raise RuntimeError("gunicorn did not start") from None
             time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import render_template, request, url_for
 
 from portal.admin import bp, queries
@@ -17,7 +19,9 @@ from portal.merchants import create_merchant
 def _rate(text: str | None) -> int:
     """Loops per 1.00: a whole number from 0 to 1000."""
     text = (text or "").strip()
-    if not text.isdigit() or int(text) > 1000:
+    # ASCII digits, at most four: str.isdigit() admits "²", and int() refuses 4,300+ digits, both
+    # with an exception rather than an answer.
+    if not re.fullmatch(r"[0-9]{1,4}", text) or int(text) > 1000:
         raise ValidationError("Give a whole number of Loops from 0 to 1000", field="loops_per_unit")
     return int(text)
 

@@ -4,6 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
+from portal.api.tokens import check_token_name
 from portal.auth.users import check_password_rule, normalise_email
 from portal.web.forms import rule
 
@@ -38,4 +39,10 @@ class PasswordForm(FlaskForm):
     confirm = PasswordField(
         "New password again",
         validators=[InputRequired("Type the new password again"), EqualTo("new_password", "The passwords don't match")],
+    )
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        "Token name", validators=[InputRequired("Give the token a name"), rule(check_token_name)]
     )

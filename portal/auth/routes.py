@@ -62,22 +62,23 @@ def signin():
     throttle = services().signin_throttle
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
-        subjects = (f"ip:{request.remote_addr}", f"email:{email}")
-        wait = throttle.retry_after(*subjects)
-        if wait:
-            minutes = max(1, round(wait / 60))
+        # Counted before the password is checked, so guesses sent together cannot pass the limit together.
+        attempt = throttle.attempt(f"ip:{request.remote_addr}", f"email:{email}")
+        if attempt.wait:
+            minutes = max(1, round(attempt.wait / 60))
             form.form_errors.append(
                 f"Too many sign-in attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again."
             )
-            response = render_template("auth/signin.html", form=form), 429, {"Retry-After": str(wait)}
+            response = render_template("auth/signin.html", form=form), 429, {"Retry-After": str(attempt.wait)}
             return response
         user = users.authenticate(db.session, email, form.password.data)
         if user is None:
-            for subject in throttle.fail(*subjects):
+            for subject in attempt.failed():
                 db.session.add(SecurityEvent(kind="signin_locked", subject=subject, detail="too many failed sign-ins"))
             db.session.commit()
             form.form_errors.append("That e-mail address and password don't match an account.")
             return render_template("auth/signin.html", form=form), 401
+        attempt.succeeded()
         throttle.clear(f"email:{email}")
         db.session.commit()
         _start_session(user)
@@ -110,3 +111,6 @@ def password():
             flash("Your password is changed.", "success")
             return redirect(home_for(current_user))
     return render_template("auth/password.html", form=form), 422 if form.errors else 200
+
+
+from portal.auth import tokens  # noqa: E402,F401 - the API token pages, on this blueprint

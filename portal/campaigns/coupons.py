@@ -17,6 +17,7 @@ from portal.campaigns.codes import find_campaign_code
 from portal.campaigns.uses import count_use
 from portal.cards.codes import CodeVault
 from portal.errors import ValidationError
+from portal.events import kinds as events
 from portal.models import Merchant, utcnow
 from portal.models.campaigns import Campaign, CampaignCode, CampaignUse
 from portal.money import Money
@@ -127,4 +128,5 @@ def redeem_coupon(
         merchant_id=merchant.id if merchant else None, currency=order_total.currency,
         order_total=order_total.minor, discount=quote.discount.minor, reference=reference, now=now,
     )
+    events.coupon_redeemed(session, use, quote.code)
     return CouponUse(quote, use)

@@ -18,6 +18,7 @@ from portal.campaigns import rules
 from portal.campaigns.codes import CodePattern, check_pattern, vanity_code
 from portal.cards.codes import CodeVault, mask
 from portal.errors import ValidationError
+from portal.events import kinds as events
 from portal.ledger import Actor, audit
 from portal.models import Code, Merchant, utcnow
 from portal.models.campaigns import Campaign, CampaignCode
@@ -175,6 +176,7 @@ def create_campaign(session: Session, vault: CodeVault, spec: CampaignSpec, *, a
         session.add(CampaignCode(campaign_id=campaign.id, code_id=code.id))
     session.flush()
     audit(session, actor, "campaign.created", f"campaign:{campaign.id}", "", kind=spec.kind, name=spec.name)
+    events.campaign_changed(session, "campaign.created", campaign)
     return campaign
 
 
@@ -206,6 +208,7 @@ def update_campaign(
     session.flush()
     if changed:
         audit(session, actor, "campaign.updated", f"campaign:{campaign.id}", "", changed=changed)
+        events.campaign_changed(session, "campaign.updated", campaign)
     return campaign
 
 
@@ -214,4 +217,5 @@ def delete_campaign(session: Session, campaign: Campaign, *, actor: Actor, now: 
     if campaign.deleted_at is None:
         campaign.deleted_at = now or utcnow()
         audit(session, actor, "campaign.deleted", f"campaign:{campaign.id}", "", name=campaign.name)
+        events.campaign_changed(session, "campaign.deleted", campaign)
         session.flush()

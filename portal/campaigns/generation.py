@@ -1,8 +1,8 @@
 """Bulk generation: codes (and promotional cards) inserted a batch at a time, set-based.
 
 A million codes must be practical, so nothing here goes a row at a time: each batch is a few
-multi-row INSERTs (codes, then campaign_codes; for cards also accounts, gift_cards, ledger
-transactions and entries) and one UPDATE of the promotions account. The ledger rows are the
+multi-row statements (codes, then campaign_codes, streamed by COPY on PostgreSQL; for cards also
+accounts, gift_cards, ledger transactions and entries) and one UPDATE of the promotions account. The ledger rows are the
 ones ``portal.cards.operations.new_card`` would write — an ``issue`` transaction per card,
 funded by the system promotions account — so ``portal ledger verify`` holds after every batch.
 """
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.bulk import insert_rows
 from portal.campaigns.codes import random_code
 from portal.campaigns.rules import check_quantity
 from portal.cards.codes import CodeVault, generate_card_code, mask
@@ -70,11 +72,9 @@ def _fresh_codes(count: int, make) -> list[str]:
 
 
 def _store_codes(session: Session, vault: CodeVault, codes: list[str], now: datetime) -> list[int]:
-    rows = [
-        {"lookup_hash": vault.lookup_hash(c), "ciphertext": vault.encrypt(c), "masked": mask(c), "created_at": now}
-        for c in codes
-    ]
-    return _insert(session, Code, rows, Code.id)
+    """Store the codes (keyed hash, ciphertext, mask); returns their ids in the order given."""
+    rows = [(vault.lookup_hash(c), vault.encrypt(c), mask(c), now) for c in codes]
+    return insert_rows(session, Code, ["lookup_hash", "ciphertext", "masked", "created_at"], rows)
 
 
 def _card_expiry(campaign: Campaign, now: datetime) -> datetime:
@@ -166,18 +166,15 @@ def generate_batch(
                 card_ids = _issue_cards(session, campaign, code_ids, actor, now)
             else:
                 card_ids = [None] * count
-            session.execute(
-                CampaignCode.__table__.insert(),
-                [
-                    {"campaign_id": campaign.id, "code_id": code_id, "card_id": card_id, "uses": 0}
-                    for code_id, card_id in zip(code_ids, card_ids)
-                ],
+            insert_rows(
+                session, CampaignCode, ["campaign_id", "code_id", "card_id", "uses"],
+                [(campaign.id, code_id, card_id, 0) for code_id, card_id in zip(code_ids, card_ids)],
             )
             session.execute(
                 sa.update(CampaignJob).where(CampaignJob.id == job.id).values(done=CampaignJob.done + count),
                 execution_options={"synchronize_session": False},
             )
-        except IntegrityError:
+        except (IntegrityError, psycopg.IntegrityError):  # the second from COPY (portal.bulk)
             nested.rollback()
             if attempt == _ATTEMPTS - 1:
                 raise

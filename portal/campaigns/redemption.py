@@ -17,6 +17,7 @@ from portal.campaigns.entitlements import feature_label, grant
 from portal.campaigns.uses import count_use
 from portal.cards.codes import CodeVault, is_card_code
 from portal.errors import ValidationError
+from portal.events import kinds as events
 from portal.ledger import Actor, savepoint
 from portal.models import Transaction, User, utcnow
 from portal.models.campaigns import Campaign, CampaignUse
@@ -70,6 +71,7 @@ def redeem_code(
             result = _credit(session, user, campaign, use)
         else:
             result = _unlock(session, user, campaign, use, now)
+        events.code_redeemed(session, use, code, kind=result.kind, feature=result.feature)
     except BaseException:
         nested.rollback()
         raise

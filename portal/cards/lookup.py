@@ -64,11 +64,27 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
         raise CurrencyMismatch(f"This card is in {card.currency}; {merchant.name} takes {merchant.currency}")
 
 
+_CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id")
+
+
+def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ScalarSelect) -> tuple:
+    """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them,
+    and answer the scalar subqueries ``also`` in the same round trip; returns their values."""
+    session.flush()
+    row = session.execute(
+        sa.select(*(getattr(GiftCard, name) for name in _CHANGEABLE), *also)
+        .where(GiftCard.id == card.id)
+        .with_for_update(of=GiftCard)
+    ).one()
+    for name, value in zip(_CHANGEABLE, row):
+        set_committed_value(card, name, value)
+    session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
+    return tuple(row[len(_CHANGEABLE):])
+
+
 def lock_card(session: Session, card: GiftCard) -> GiftCard:
     """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them."""
-    session.flush()
-    session.refresh(card, ["status", "owner_id", "expires_at", "merchant_id"], with_for_update=True)
-    session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
+    lock_card_and_read(session, card)
     return card
 
 

@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code, mask
-from portal.cards.lookup import lock_card, locked_balance, usable_at
+from portal.cards.lookup import lock_card, lock_card_and_read, locked_balance, usable_at
 from portal.cards.transfers import end_pending, is_held
+from portal.events import kinds as events
 from portal.errors import (
     CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound, ValidationError,
 )
@@ -25,7 +26,7 @@ from portal.ledger import (
     Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
     settlement_account, system_account,
 )
-from portal.ledger.posting import Leg
+from portal.ledger.posting import Leg, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
 from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow
 from portal.models.cards import CARD_KINDS
@@ -222,12 +223,12 @@ def redeem(
         "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
         bool(allow_partial), reference,
     )
-    earlier = replay(session, actor, idempotency_key, request)
-    if earlier is not None:
+    # The card's lock and the look-up of an earlier answer share a round trip: redemptions are the hot path.
+    (earlier_id,) = lock_card_and_read(session, card, posted_under(actor, idempotency_key))
+    if earlier_id is not None and (earlier := replay(session, actor, idempotency_key, request)) is not None:
         return _redemption(card, amount, earlier)
     if amount.currency != card.currency:
         raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
-    lock_card(session, card)
     usable_at(card, merchant, now)
     if is_held(session, card, now):
         raise ValidationError(HELD)
@@ -335,7 +336,8 @@ def load(
 def _refuse_reversal(original: Transaction, staff_merchant: Merchant | None, now: datetime) -> None:
     if staff_merchant is not None:
         if original.merchant_id != staff_merchant.id:
-            raise Forbidden("You can only undo transactions made at your own counter")
+            # As missing as a number never used: another store's sales are not for staff to probe.
+            raise NotFound("No transaction has that number")
         if original.created_at.date() != now.date():
             raise Forbidden("Transactions from before today can only be undone by an admin")
     if original.kind == "reverse":
@@ -357,9 +359,10 @@ def reverse(
     """Undo a transaction with one that mirrors its entries; nothing is updated or deleted.
 
     Staff (``staff_merchant``) may undo only their own merchant's transactions of the same UTC
-    day; admins any. Raise NotFound if there is no such transaction, Forbidden for staff out of
-    bounds, ValidationError if it was already undone, is itself an undo or an expiry, the reason
-    is blank, or the card is cancelled or expired; InsufficientFunds if the money was since spent.
+    day; admins any. Raise NotFound if there is no such transaction or it is another merchant's
+    (for staff), Forbidden for staff past the day, ValidationError if it was already undone, is
+    itself an undo or an expiry, the reason is blank, or the card is cancelled or expired;
+    InsufficientFunds if the money was since spent.
     """
     now = now or utcnow()
     reason = required_reason(reason)
@@ -448,6 +451,7 @@ def _set_frozen(session: Session, card: GiftCard, frozen: bool, *, actor: Actor,
     _refuse_closed(card, "frozen" if frozen else "unfrozen")
     card.status = wanted
     audit(session, actor, "card.frozen" if frozen else "card.unfrozen", f"card:{card.id}", reason)
+    events.card_changed(session, "card.frozen" if frozen else "card.unfrozen", card)
     session.flush()
     return card
 
@@ -499,6 +503,7 @@ def cancel(
         card.status = "cancelled"
         end_pending(session, card, "cancelled", now)
         audit(session, actor, "card.cancelled", f"card:{card.id}", reason, balance=balance)
+        events.card_changed(session, "card.cancelled", card)
         session.flush()
     except BaseException:
         nested.rollback()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import ALPHABET, CodeVault
 from portal.cards.lookup import lock_card, locked_balance, long_date, usable_at
+from portal.events import kinds as events
 from portal.errors import AlreadyRedeemed, CardExpired, Forbidden, TransferNotFound, ValidationError
 from portal.ledger import Actor, audit
 from portal.models import GiftCard, Transfer, User, utcnow
@@ -166,6 +167,10 @@ def claim_transfer(
         raise Forbidden("This card was sent to a different e-mail address")
     _refuse_closed(transfer, now)
     card = lock_card(session, transfer.card)
+    # Under the card's lock, read the transfer again: a friend who claimed it first while this
+    # request waited for the lock has made it claimed (and the card theirs).
+    session.refresh(transfer)
+    _refuse_closed(transfer, now)
     usable_at(card, None, now)
     if card.owner_id != transfer.from_user_id:
         raise ValidationError("This card has changed hands and can no longer be claimed")
@@ -187,6 +192,7 @@ def claim_transfer(
         session, Actor(user_id=user.id), "card.transferred", f"card:{card.id}",
         transfer_id=transfer.id, from_user_id=transfer.from_user_id, to_user_id=user.id,
     )
+    events.card_changed(session, "card.transferred", card, transfer_id=transfer.id, from_customer_id=transfer.from_user_id)
     return card
 
 

@@ -1,5 +1,6 @@
-"""Any code a customer types in "Redeem a code": a bearer card, a friend's claim code, a credit
-code or a feature unlock (the last two through ``portal.campaigns``).
+"""Any code a customer types in "Redeem a code": a bearer card, a friend's claim code, a gift
+subscription's code (through ``portal.gifts``), a credit code or a feature unlock (the last two
+through ``portal.campaigns``).
 
 Callers run ``redeem_any`` inside ``portal.web.guessing.guarded()`` so a code that does not exist
 counts against the caller.
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session
 from portal.cards.codes import CodeVault, QrTokens, is_card_code
 from portal.cards.lookup import find_card, lock_card, locked_balance, usable_at
 from portal.cards.transfers import claim_transfer
-from portal.campaigns import redeem_code
+from portal.campaigns import RedeemedCode, redeem_code
 from portal.errors import AlreadyRedeemed, Forbidden, NotFound, TransferNotFound, ValidationError
+from portal.gifts import RedeemedGift, looks_like_gift_code, redeem_gift_code
 from portal.ledger import Actor, audit
 from portal.models import GiftCard, User
 
@@ -26,8 +28,13 @@ _COMPACT = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
 
 @dataclass
 class Redeemed:
+    """What a code did: ``kind`` is card, transfer, gift, credit or feature (as the API names them)."""
+
+    kind: str
     message: str
     card: GiftCard | None = None  # the card now in the wallet, if the code was one
+    code: RedeemedCode | None = None  # what a campaign code did (credit or feature)
+    gift: RedeemedGift | None = None  # the gift subscription redeemed and the subscription it started
 
 
 def claim_bearer_card(session: Session, card: GiftCard, user: User) -> GiftCard:
@@ -64,14 +71,21 @@ def redeem_any(
     compact = _COMPACT.sub("", text or "").upper()
     if is_card_code(text) or (compact.startswith("GC") and len(compact) == 19):
         card = claim_bearer_card(session, find_card(session, text, vault, qr), user)
-        return Redeemed("The gift card is now in your wallet.", card)
+        return Redeemed("card", "The gift card is now in your wallet.", card)
     if compact.startswith("GL") and len(compact) == 14:
         try:
-            return Redeemed("Your friend's gift card is now in your wallet.", claim_transfer(session, vault, text, user))
+            card = claim_transfer(session, vault, text, user)
+            return Redeemed("transfer", "Your friend's gift card is now in your wallet.", card)
         except TransferNotFound:
+            pass  # a campaign's own code may look the same
+    if looks_like_gift_code(text):
+        try:
+            gift = redeem_gift_code(session, vault, text, user)
+            return Redeemed("gift", gift.message + ".", gift=gift)
+        except NotFound:
             pass  # a campaign's own code may look the same
     try:
         redeemed = redeem_code(session, vault, user, text, channel=channel)
     except NotFound:
         raise NotFound(NOT_RECOGNISED, field="code") from None
-    return Redeemed(redeemed.message + ".")
+    return Redeemed(redeemed.kind, redeemed.message + ".", code=redeemed)

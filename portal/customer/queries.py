@@ -137,11 +137,44 @@ class CardState:
 
     @property
     def etag(self) -> str:
-        parts = (
-            self.card.id, self.card.owner_id, self.balance, self.card.status, self.card.expires_at.isoformat(),
+        card = self.card
+        return _balance_etag(
+            card.id, card.owner_id, self.balance, card.status, card.expires_at,
             self.transfer.id if self.transfer else None, self.expired, self.today,
         )
-        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def _balance_etag(
+    card_id: int, owner_id: int, balance: int, status: str, expires_at: datetime, transfer_id: int | None,
+    expired: bool, today: str,
+) -> str:
+    """The fingerprint of everything the live balance shows (``today``: the days left it counts)."""
+    parts = (card_id, owner_id, balance, status, expires_at.isoformat(), transfer_id, expired, today)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def balance_etag(session: Session, user: User, card_id: int) -> str | None:
+    """The live balance's ETag from one statement, so an unchanged poll costs no more;
+    None when the card is not this user's (missing and someone else's alike)."""
+    now = utcnow()
+    waiting = (
+        sa.select(Transfer.id)
+        .where(Transfer.card_id == GiftCard.id, Transfer.status == "pending", Transfer.expires_at > now)
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        sa.select(GiftCard.owner_id, Account.balance, GiftCard.status, GiftCard.expires_at, waiting)
+        .join(Account, Account.id == GiftCard.account_id)
+        .where(GiftCard.id == card_id, GiftCard.owner_id == user.id)
+    ).one_or_none()
+    if row is None:
+        return None
+    owner_id, balance, status, expires_at, transfer_id = row
+    expired = status == "expired" or expires_at <= now
+    return _balance_etag(
+        card_id, owner_id, balance, status, expires_at, transfer_id, expired, now.date().isoformat()
+    )
 
 
 def card_state(session: Session, card: GiftCard) -> CardState:

@@ -26,7 +26,7 @@ def redeem():
             with guarded():
                 redeemed = redeem_any(db.session, services().vault, services().qr, form.code.data, current_user)
         except DomainError as error:
-            status, headers = refuse(form, error, {"claim_code": "code"}), retry_after(error)
+            status, headers = refuse(form, error, {"claim_code": "code", "gift_code": "code"}), retry_after(error)
         else:
             db.session.commit()
             where = url_for(".card", card_id=redeemed.card.id) if redeemed.card else url_for(".dashboard")

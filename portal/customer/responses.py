@@ -56,18 +56,17 @@ def confirm_password(password: str) -> None:
     Raise RateLimited after too many wrong passwords (they count with sign-in failures, so this
     is no side door for guessing), ValidationError if the password is wrong.
     """
-    throttle = services().signin_throttle
-    subjects = (f"ip:{request.remote_addr}", f"email:{current_user.email}")
-    wait = throttle.retry_after(*subjects)
-    if wait:
-        minutes = max(1, round(wait / 60))
+    attempt = services().signin_throttle.attempt(f"ip:{request.remote_addr}", f"email:{current_user.email}")
+    if attempt.wait:
+        minutes = max(1, round(attempt.wait / 60))
         raise RateLimited(
             f"Too many wrong passwords. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
-            retry_after=wait,
+            retry_after=attempt.wait,
         )
     if not verify_password(current_user.password_hash, password or ""):
-        for subject in throttle.fail(*subjects):
+        for subject in attempt.failed():
             db.session.add(SecurityEvent(kind="signin_locked", subject=subject, detail="too many wrong passwords"))
         db.session.commit()
         raise ValidationError("That password is not right", field="password")
+    attempt.succeeded()
     session["signed_in_at"] = datetime.now(timezone.utc).timestamp()

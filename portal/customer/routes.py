@@ -6,9 +6,13 @@ from flask_login import current_user
 from portal.customer import bp
 from portal.customer.queries import dashboard_for
 from portal.extensions import db
+from portal.gifts.queries import subscriptions
 
 
 @bp.get("/")
 def dashboard():
-    """Show wallet credit, Loops and tier, and the customer's cards, most urgent first."""
-    return render_template("customer/dashboard.html", view=dashboard_for(db.session, current_user))
+    """Show wallet credit, Loops and tier, subscriptions, and the customer's cards, most urgent first."""
+    return render_template(
+        "customer/dashboard.html", view=dashboard_for(db.session, current_user),
+        subscriptions=subscriptions(db.session, current_user),
+    )

@@ -5,26 +5,38 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from contextlib import nullcontext
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.errors import IdempotencyConflict, InsufficientFunds
+from portal.events.record import record_transaction
 from portal.ledger.actors import Actor
 from portal.ledger.savepoints import savepoint
-from portal.models import Account, Entry, Transaction
+from portal.models import Account, Entry, Transaction, utcnow
 from portal.models.ledger import TRANSACTION_KINDS
 
 Leg = tuple[Account, int]
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def fingerprint(*parts: object) -> str:
     """SHA-256 of a request's meaningful parts, to tell a replay from another request."""
     text = json.dumps(parts, default=str, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def posted_under(actor: Actor, idempotency_key: str) -> sa.ScalarSelect:
+    """The id of the transaction posted under the actor's key, as a subquery (NULL if none)."""
+    return (
+        sa.select(Transaction.id)
+        .where(Transaction.actor == actor.key(), Transaction.idempotency_key == idempotency_key)
+        .scalar_subquery()
+    )
 
 
 def replay(session: Session, actor: Actor, idempotency_key: str, request_hash: str) -> Transaction | None:
@@ -60,33 +72,84 @@ def _check_legs(kind: str, legs: list[Leg]) -> None:
         raise ValueError(f"legs do not sum to zero per currency: {unbalanced}")
 
 
-def _apply(session: Session, legs: list[Leg]) -> None:
-    """Change each balance in one statement that enforces the limit itself.
+def _set_balance(session: Session, account_id: int, balance: int) -> None:
+    """Keep any loaded copy of the account in step without marking it changed."""
+    loaded = session.identity_map.get(identity_key(Account, account_id))
+    if loaded is not None:
+        set_committed_value(loaded, "balance", balance)
+
+
+def _change(session: Session, account_id: int, delta: int, *, limited: bool) -> int | None:
+    """Add ``delta`` to one balance in one statement; with ``limited`` only if it stays >= 0."""
+    statement = sa.update(Account).where(Account.id == account_id)
+    if limited:
+        statement = statement.where(sa.or_(Account.kind == "system", Account.balance + delta >= 0))
+    statement = statement.values(balance=Account.balance + delta).returning(Account.balance)
+    balance = session.execute(statement, execution_options={"synchronize_session": False}).scalar()
+    if balance is not None:
+        _set_balance(session, account_id, balance)
+    return balance
+
+
+def _undo(session: Session, applied: list[tuple[int, int]]) -> None:
+    """Take back balance changes this transaction made a moment ago (it still holds their row locks)."""
+    for account_id, delta in reversed(applied):
+        _change(session, account_id, -delta, limited=False)
+
+
+def _apply(session: Session, legs: list[Leg]) -> list[tuple[int, int]]:
+    """Change each balance in one statement that enforces the limit itself; returns what changed.
 
     Accounts are updated in id order so two transactions never wait on each other in a circle.
+    If a balance would go below zero, the changes made before it are taken back and
+    InsufficientFunds is raised: nothing of the transaction is left.
     """
     deltas: dict[int, int] = defaultdict(int)
     by_id = {}
     for account, amount in legs:
         deltas[account.id] += amount
         by_id[account.id] = account
+    applied: list[tuple[int, int]] = []
     for account_id in sorted(deltas):
         delta = deltas[account_id]
         if delta == 0:
             continue
-        statement = sa.update(Account).where(Account.id == account_id)
-        if delta < 0:
-            statement = statement.where(sa.or_(Account.kind == "system", Account.balance + delta >= 0))
-        statement = statement.values(balance=Account.balance + delta).returning(Account.balance)
-        balance = session.execute(statement, execution_options={"synchronize_session": False}).scalar()
-        if balance is None:
+        if _change(session, account_id, delta, limited=delta < 0) is None:
+            _undo(session, applied)
             error = InsufficientFunds(f"There is not enough in {by_id[account_id].key}")
             error.account = by_id[account_id]
             raise error
-        # Keep any loaded copy in step without marking it changed.
-        loaded = session.identity_map.get(identity_key(Account, account_id))
-        if loaded is not None:
-            set_committed_value(loaded, "balance", balance)
+        applied.append((account_id, delta))
+    return applied
+
+
+def _insert_transaction(session: Session, values: dict, legs: list[Leg]) -> Transaction | None:
+    """Insert the transaction and its entries; None if the actor's key is taken (nothing inserted).
+
+    Two statements (the transaction unless its key exists, then every entry), after which the
+    rows are attached to the session as loaded, so no ORM flush writes or re-reads them.
+    """
+    insert = _INSERTS[session.connection().dialect.name]
+    transaction_id = session.execute(
+        insert(Transaction).values(**values)
+        .on_conflict_do_nothing(index_elements=["actor", "idempotency_key"])
+        .returning(Transaction.id)
+    ).scalar()
+    if transaction_id is None:
+        return None
+    rows = [
+        {"transaction_id": transaction_id, "account_id": account.id, "amount": amount, "currency": account.currency}
+        for account, amount in legs
+    ]
+    entry_ids = session.scalars(sa.insert(Entry).returning(Entry.id, sort_by_parameter_order=True), rows).all()
+    transaction = Transaction(id=transaction_id, **values)
+    transaction.entries = [
+        Entry(id=entry_id, account=account, **row) for entry_id, row, (account, _) in zip(entry_ids, rows, legs)
+    ]
+    for loaded in (transaction, *transaction.entries):
+        make_transient_to_detached(loaded)
+    session.add(transaction)
+    return transaction
 
 
 def post_or_replay(
@@ -109,35 +172,37 @@ def post_or_replay(
     stored-value account would go below zero, IdempotencyConflict if the key was taken by
     another request; an IntegrityError that is not about the key (say a second reversal)
     is raised as it is. On any error nothing of it stays in the session.
+
+    The balances change first, each in a statement that enforces its limit; then the
+    transaction is inserted unless a request under the same key got there first (then the
+    balance changes are taken back and that request's transaction is the answer). So no
+    savepoint is needed except for a reversal, whose second attempt breaks a unique index.
     """
     _check_legs(kind, legs)
-    transaction = Transaction(
-        kind=kind,
-        actor=actor.key(),
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        user_id=actor.user_id,
-        token_id=actor.token_id,
+    values = dict(
+        kind=kind, actor=actor.key(), idempotency_key=idempotency_key, request_hash=request_hash,
+        user_id=actor.user_id, token_id=actor.token_id,
         merchant_id=merchant_id if merchant_id is not None else actor.merchant_id,
-        card_id=card_id,
-        reverses_id=reverses_id,
-        memo=memo[:500],
-        reference=reference,
-        entries=[
-            Entry(account_id=account.id, amount=amount, currency=account.currency) for account, amount in legs
-        ],
+        card_id=card_id, reverses_id=reverses_id, memo=memo[:500], reference=reference, created_at=utcnow(),
     )
-    try:
-        with savepoint(session):
-            session.add(transaction)
-            session.flush()
-            _apply(session, legs)
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        earlier = replay(session, actor, idempotency_key, request_hash)
-        if earlier is None:
-            raise
-        return earlier, True
+    nested = savepoint(session) if reverses_id is not None else nullcontext()
+    with nested:
+        try:
+            applied = _apply(session, legs)
+        except InsufficientFunds:
+            # A request under the same key may have won meanwhile and spent the money: its answer is ours.
+            if (earlier := replay(session, actor, idempotency_key, request_hash)) is None:
+                raise
+            return earlier, True
+        transaction = _insert_transaction(session, values, legs)
+        if transaction is None:
+            # A concurrent request with the same key committed first: answer as it did.
+            _undo(session, applied)
+            earlier = replay(session, actor, idempotency_key, request_hash)
+            if earlier is None:
+                raise IdempotencyConflict("This idempotency key is being used by another request")
+            return earlier, True
+        record_transaction(session, transaction, legs)  # events (issue 11): in the same transaction
     return transaction, False
 
 

@@ -7,4 +7,4 @@ from portal.web.guards import protect
 bp = Blueprint("merchant", __name__)
 protect(bp, ("merchant",))
 
-from portal.merchant import routes, sales  # noqa: E402,F401
+from portal.merchant import routes, sales, webhooks  # noqa: E402,F401

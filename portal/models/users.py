@@ -74,5 +74,7 @@ class ApiToken(Base):
     created_at: Mapped[created_at]
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Requests per window for this token; None: the app's API_RATE_LIMIT.
+    rate_limit: Mapped[int | None] = mapped_column()
 
     user: Mapped[User] = relationship(lazy="joined")

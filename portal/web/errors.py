@@ -24,7 +24,7 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _answer(status: int, message: str):
+def answer(status: int, message: str):
     if _wants_json():
         return problem(CODES.get(status, "server_error" if status >= 500 else "bad_request"), message, status=status)
     return render_template("errors/error.html", status=status, message=message), status
@@ -33,14 +33,14 @@ def _answer(status: int, message: str):
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error):
-        return _answer(400, "This form has expired or was not sent from Giftloop. Reload the page and try again.")
+        return answer(400, "This form has expired or was not sent from Giftloop. Reload the page and try again.")
 
     @app.errorhandler(HTTPException)
     def _http(error):
-        return _answer(error.code or 500, MESSAGES.get(error.code, error.description))
+        return answer(error.code or 500, MESSAGES.get(error.code, error.description))
 
     @app.errorhandler(Exception)
     def _unexpected(error):
         db.session.rollback()
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
-        return _answer(500, MESSAGES[500])
+        return answer(500, MESSAGES[500])

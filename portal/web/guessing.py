@@ -30,35 +30,42 @@ def _subjects() -> tuple[str, ...]:
     return tuple(subjects)
 
 
-def refuse_if_locked() -> None:
-    """Raise RateLimited if this caller is over the limit of failed look-ups."""
-    wait = services().guess_throttle.retry_after(*_subjects())
-    if wait:
-        minutes = max(1, round(wait / 60))
-        raise RateLimited(
-            f"Too many codes that didn't work. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
-            retry_after=wait,
-        )
+def _locked_out(wait: int) -> RateLimited:
+    minutes = max(1, round(wait / 60))
+    return RateLimited(
+        f"Too many codes that didn't work. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
+        retry_after=wait,
+    )
 
 
-def count_failure() -> None:
-    """Count a failed look-up; record a security event for each subject that just hit the limit."""
-    reached = services().guess_throttle.fail(*_subjects())
+def _record_lockouts(reached: list[str]) -> None:
+    """A security event for each subject that just hit the limit, in a commit of its own
+    (the refused operation's transaction is rolled back)."""
     if reached:
         with db.session.no_autoflush:
             for subject in reached:
                 db.session.add(SecurityEvent(kind="code_guessing_locked", subject=subject, detail=f"{request.method} {request.path}"))
-        # Its own commit: the refused operation's transaction is rolled back.
         db.session.commit()
 
 
 @contextmanager
 def guarded() -> Iterator[None]:
-    """Refuse a locked-out caller; count a code that does not exist as a failure."""
-    refuse_if_locked()
+    """Refuse a locked-out caller; count a code that does not exist as a failure.
+
+    The look-up is counted before it runs and given back unless the code did not exist, so
+    guesses sent many at a time cannot slip past the limit together.
+    """
+    attempt = services().guess_throttle.attempt(*_subjects())
+    if attempt.wait:
+        raise _locked_out(attempt.wait)
     try:
         yield
     except NotFound:
         db.session.rollback()
-        count_failure()
+        _record_lockouts(attempt.failed())
         raise
+    except BaseException:
+        attempt.succeeded()  # refused for another reason (a typo, a frozen card): not a guess
+        raise
+    else:
+        attempt.succeeded()

@@ -61,6 +61,8 @@ def test_a_customer_turns_loops_into_a_card_whose_qr_code_a_till_accepts(app, ph
     sign_in(phone, people["customer"])
     phone.get_by_role("link", name="Loops", exact=True).click()
     expect(phone.get_by_text("You have 2000 Loops")).to_be_visible()
+    # A person types once the page has finished loading; typing earlier would beat htmx to the field.
+    phone.wait_for_load_state("load")
     phone.get_by_label("Card value").fill("12.50")
     expect(phone.get_by_text("1250 Loops at 100 Loops per 1.00")).to_be_visible()
     expect(phone.get_by_text("You will have 750 Loops left.")).to_be_visible()

@@ -69,3 +69,26 @@ def test_a_token_is_printed_once_and_stored_only_as_a_hash(app, runner, people):
         assert row.name == "laptop" and row.token_hash != token and token not in row.token_hash
     response = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.json["email"] == people["customer"]
+
+
+def test_an_admin_puts_a_plan_on_sale_and_changes_its_price(app, runner):
+    """Can a production database get its gift plans without the demo, and is a bad plan refused?"""
+    result = runner.invoke(args=["plans", "set", "plus", "--name", "Giftloop Plus", "--days", "30",
+                                 "--price", "4.99", "--loops", "499"])
+    assert result.exit_code == 0, result.output
+    assert "Plan plus (Giftloop Plus): 30 days for 4.99 USD or 499 Loops" in result.output
+    result = runner.invoke(args=["plans", "set", "plus", "--name", "Giftloop Plus", "--days", "30",
+                                 "--price", "5.49", "--loops", "549"])
+    assert result.exit_code == 0, result.output
+    refused = [
+        (["--name", "", "--days", "30", "--price", "1.00", "--loops", "1"], "Give the plan a name"),
+        (["--name", "Pro", "--days", "0", "--price", "1.00", "--loops", "1"], "A plan lasts 1 to"),
+        (["--name", "Pro", "--days", "30", "--price", "0", "--loops", "1"], "The amount must be more than zero"),
+        (["--name", "Pro", "--days", "30", "--price", "1.001", "--loops", "1"], "decimal"),
+        (["--name", "Pro", "--days", "30", "--price", "1.00", "--loops", "0"], "The price in Loops"),
+    ]
+    for args, message in refused:
+        result = runner.invoke(args=["plans", "set", "pro", *args])
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
+    listed = runner.invoke(args=["plans", "list"])
+    assert listed.output.splitlines() == ["plus\tGiftloop Plus\t30 days\t5.49 USD\t549 Loops"]
