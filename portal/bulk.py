@@ -1,4 +1,5 @@
-"""Writing many rows at once (bulk generation, the expiry sweep): COPY on PostgreSQL.
+"""Writing many rows at once (bulk generation, the expiry sweep): COPY on PostgreSQL; and
+naming many rows at once, by one array parameter.
 
 A multi-row INSERT of thousands of rows spends most of its time building and parsing one huge
 statement; COPY streams the rows instead. The ids are drawn first from the table's own sequence,
@@ -7,7 +8,10 @@ so the caller knows each row's id without RETURNING. Elsewhere (SQLite) it is a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 
@@ -18,13 +22,18 @@ def _copy(session: Session, table: sa.Table, columns: list[str], rows) -> None:
                 copy.write_row(row)
 
 
-def insert_rows(session: Session, model, columns: list[str], rows: list[tuple]) -> list[int]:
+def insert_rows(
+    session: Session, model, columns: list[str], rows: Iterable[tuple], *, count: int | None = None
+) -> list[int]:
     """Insert ``rows`` (tuples in the order of ``columns``) into the model's table; their ids in order.
 
+    ``rows`` may be a generator of ``count`` rows: on PostgreSQL it is consumed as COPY streams,
+    so the database stores the first rows while Python still makes the rest.
     A unique index that a row breaks raises an IntegrityError (psycopg's from COPY, SQLAlchemy's
     otherwise): callers that may collide catch both.
     """
-    if not rows:
+    count = len(rows) if count is None else count
+    if not count:
         return []
     table = model.__table__
     if session.connection().dialect.name != "postgresql":
@@ -32,7 +41,15 @@ def insert_rows(session: Session, model, columns: list[str], rows: list[tuple]) 
         return list(session.scalars(statement, [dict(zip(columns, row)) for row in rows]))
     ids = list(session.scalars(
         sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence(table.name, "id")))
-        .select_from(sa.func.generate_series(1, len(rows)))
+        .select_from(sa.func.generate_series(1, count))
     ))
     _copy(session, table, ["id", *columns], ((row_id, *row) for row_id, row in zip(ids, rows)))
     return ids
+
+
+def among(session: Session, column, ids) -> sa.ColumnElement[bool]:
+    """``column IN ids`` for thousands of ids: one array parameter on PostgreSQL, where a bound
+    parameter per id costs more to build and parse than the statement's work. IN elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(column.type)))
+    return column.in_(ids)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.campaigns import rules
 from portal.campaigns.codes import CodePattern, check_pattern, vanity_code
-from portal.cards.codes import CodeVault, mask
+from portal.cards.codes import CodeVault
 from portal.errors import ValidationError
 from portal.events import kinds as events
 from portal.ledger import Actor, audit
@@ -143,12 +143,12 @@ def _done(reader: _Reader, spec: CampaignSpec) -> CampaignSpec:
 
 def _claim_code(session: Session, vault: CodeVault, text: str, existing: Code | None = None) -> Code:
     """Store a vanity code (or re-key the existing row). Raise ValidationError if the code is taken."""
-    digest = vault.lookup_hash(text)
+    digest, ciphertext, masked = vault.seal(text)
     taken = session.scalar(sa.select(Code.id).where(Code.lookup_hash == digest))
     if taken is not None and (existing is None or taken != existing.id):
         raise ValidationError("That code is already in use; choose another", field="code")
     code = existing or Code()
-    code.lookup_hash, code.ciphertext, code.masked = digest, vault.encrypt(text), mask(text)
+    code.lookup_hash, code.ciphertext, code.masked = digest, ciphertext, masked
     session.add(code)
     return code
 

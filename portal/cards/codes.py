@@ -25,6 +25,7 @@ _PREFIX = "GC"
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 # Spaces, dashes (including the typographic ones mail clients substitute) and underscores are ignored.
 _SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
+_CAMPAIGN_SEPARATORS = re.compile(r"[\s\-]+")  # campaign codes keep their underscores
 CARD_CODE_RE = re.compile(r"GC-[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){3}-[0-9A-HJKMNP-TV-Z]")
 
 _NOT_A_CODE = (
@@ -85,51 +86,59 @@ def generate_card_code() -> str:
     return _display(data + check_character(data))
 
 
-def normalise(text: str) -> str:
-    """Canonical GC-… form of a typed card code, or ValidationError (checked before any DB look-up)."""
+def _parse(text: object) -> tuple[str | None, str]:
+    """(canonical GC-… form, "") for a card code in any forgiving spelling, else (None, why not).
+
+    Answers without raising: bulk generation and storage call it for every campaign code, which
+    is not a card code, and an exception per code would cost more than the parse."""
     # The length cap keeps a pasted essay from doing work; isascii keeps "ß".upper() == "SS" out.
     if not isinstance(text, str) or len(text) > 80:
-        raise ValidationError(_NOT_A_CODE, field="code")
+        return None, _NOT_A_CODE
     s = _SEPARATORS.sub("", text)
     if not s.isascii():
-        raise ValidationError(_NOT_A_CODE, field="code")
+        return None, _NOT_A_CODE
     s = s.upper()
     # "GC" are valid symbols too, so only the length tells the prefix from data.
     if len(s) == len(_PREFIX) + _DATA_SYMBOLS + 1 and s.startswith(_PREFIX):
         s = s[len(_PREFIX) :]
     s = s.translate(_LOOKALIKES)
     if len(s) != _DATA_SYMBOLS + 1 or any(ch not in _VALUE for ch in s):
-        raise ValidationError(_NOT_A_CODE, field="code")
+        return None, _NOT_A_CODE
     if _syndrome(s) != 0:
-        raise ValidationError(_TYPO, field="code")
-    return _display(s)
+        return None, _TYPO
+    return _display(s), ""
+
+
+def normalise(text: str) -> str:
+    """Canonical GC-… form of a typed card code, or ValidationError (checked before any DB look-up)."""
+    code, why_not = _parse(text)
+    if code is None:
+        raise ValidationError(why_not, field="code")
+    return code
 
 
 def is_card_code(text: str) -> bool:
     """Whether text is a card code with a valid check character (in any forgiving spelling)."""
-    try:
-        normalise(text)
-    except ValidationError:
-        return False
-    return True
+    return _parse(text)[0] is not None
+
+
+def _canonical_and_mask(code: str) -> tuple[str, str]:
+    card_code = _parse(code)[0]
+    if card_code is not None:
+        return card_code, "GC-••••-••••-••••-" + card_code[-6:]
+    s = code.strip()
+    keep = 4 if len(s) >= 8 else len(s) // 2  # never reveal most of a short code
+    return _CAMPAIGN_SEPARATORS.sub("", code).upper(), "•" * (len(s) - keep) + s[len(s) - keep :]
 
 
 def canonical(code: str) -> str:
     """The one spelling we hash: the GC-… form for card codes, else upper-cased without spaces/dashes."""
-    try:
-        return normalise(code)
-    except ValidationError:
-        return re.sub(r"[\s\-]+", "", code).upper()
+    return _canonical_and_mask(code)[0]
 
 
 def mask(code: str) -> str:
     """Safe-to-show form: GC-••••-••••-••••-7F3K-C, or campaign codes with only the tail visible."""
-    try:
-        return "GC-••••-••••-••••-" + normalise(code)[-6:]
-    except ValidationError:
-        s = code.strip()
-        keep = 4 if len(s) >= 8 else len(s) // 2  # never reveal most of a short code
-        return "•" * (len(s) - keep) + s[len(s) - keep :]
+    return _canonical_and_mask(code)[1]
 
 
 # --- Storage: keyed hash for look-up, AEAD for reveal -----------------------------------------
@@ -155,7 +164,15 @@ class CodeVault:
 
     def lookup_hash(self, code: str) -> str:
         """Hex HMAC-SHA256 of the canonical spelling: equal for every way of typing the same code."""
-        return hmac.new(self._mac_key, canonical(code).encode(), hashlib.sha256).hexdigest()
+        return self._hash(canonical(code))
+
+    def _hash(self, canonical_code: str) -> str:
+        return hmac.new(self._mac_key, canonical_code.encode(), hashlib.sha256).hexdigest()
+
+    def seal(self, code: str) -> tuple[str, bytes, str]:
+        """What a stored code holds: (look-up hash, ciphertext, mask), the code parsed once."""
+        canonical_code, masked = _canonical_and_mask(code)
+        return self._hash(canonical_code), self.encrypt(code), masked
 
     def encrypt(self, code: str) -> bytes:
         """nonce || AES-GCM ciphertext of the code exactly as given (store the display form)."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from portal.bulk import insert_rows
+from portal.bulk import among, insert_rows
 from portal.cards.lookup import lock_card
 from portal.errors import ValidationError
 from portal.events import Movement, record_movements
@@ -38,7 +38,7 @@ def _record_events(session: Session, paying: list, transaction_ids: list[int], a
     """The ``card.expired`` event of each expire transaction, as ``post`` writes one (record_transaction):
     the card's account emptied into breakage by a transaction that names no merchant."""
     masked = dict(session.execute(
-        sa.select(Code.id, Code.masked).where(Code.id.in_([card.code_id for card in paying]))
+        sa.select(Code.id, Code.masked).where(among(session, Code.id, [card.code_id for card in paying]))
     ).all())
     record_movements(session, [
         Movement(
@@ -76,13 +76,13 @@ def _expire(session: Session, due: sa.Select, now: datetime) -> tuple[int, dict[
     _in_step(session, GiftCard, [card.id for card in cards], status="expired")
     session.execute(
         sa.update(Transfer)
-        .where(Transfer.card_id.in_([card.id for card in cards]), Transfer.status == "pending")
+        .where(among(session, Transfer.card_id, [card.id for card in cards]), Transfer.status == "pending")
         .values(status="lapsed", finished_at=now),
         execution_options={"synchronize_session": "fetch"},
     )
     by_account = {card.account_id: card for card in cards}
     locked = {account.id: account for account in session.execute(
-        sa.select(Account.id, Account.balance, Account.kind).where(Account.id.in_(by_account), Account.balance > 0)
+        sa.select(Account.id, Account.balance, Account.kind).where(among(session, Account.id, by_account), Account.balance > 0)
         .order_by(Account.id).with_for_update()
     )}
     held = {account_id: account.balance for account_id, account in locked.items()}
@@ -92,7 +92,7 @@ def _expire(session: Session, due: sa.Select, now: datetime) -> tuple[int, dict[
         return len(cards), {}
     earlier = dict(session.execute(
         sa.select(Transaction.card_id, sa.func.count(Transaction.id))
-        .where(Transaction.card_id.in_([card.id for card in paying]), Transaction.kind == "expire")
+        .where(among(session, Transaction.card_id, [card.id for card in paying]), Transaction.kind == "expire")
         .group_by(Transaction.card_id)
     ).all())
     transaction_ids = insert_rows(
@@ -117,7 +117,7 @@ def _expire(session: Session, due: sa.Select, now: datetime) -> tuple[int, dict[
     ])
     # The accounts are locked and hold exactly what moves to breakage, so each ends at zero.
     session.execute(
-        sa.update(Account).where(Account.id.in_(held)).values(balance=0),
+        sa.update(Account).where(among(session, Account.id, held)).values(balance=0),
         execution_options={"synchronize_session": False},
     )
     _in_step(session, Account, held, balance=0)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.cards.codes import CodeVault, generate_card_code, mask
+from portal.cards.codes import CodeVault, generate_card_code
 from portal.cards.lookup import lock_card, lock_card_and_read, locked_balance, usable_at
 from portal.cards.transfers import end_pending, is_held
 from portal.events import kinds as events
@@ -110,7 +110,8 @@ def new_card(
     code = generate_card_code()
     nested = savepoint(session)
     try:
-        stored = Code(lookup_hash=vault.lookup_hash(code), ciphertext=vault.encrypt(code), masked=mask(code))
+        lookup_hash, ciphertext, masked = vault.seal(code)
+        stored = Code(lookup_hash=lookup_hash, ciphertext=ciphertext, masked=masked)
         # The card's id names the account, so the account gets its final key once the card exists.
         account = Account(key=f"card:new:{secrets.token_hex(8)}", kind="card", currency=value.currency, balance=0)
         session.add_all([stored, account])

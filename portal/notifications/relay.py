@@ -1,8 +1,8 @@
 """The relay: from outbox rows to send jobs on RQ, or inline when there is no Redis (DESIGN §1, §4).
 
-Each row gets the RQ job id ``outbox-<row id>`` and is enqueued with ``unique=True``, so the
-after-commit relay, the periodic relay and ``portal worker`` at start can all offer the same row
-and it is still one job. If Redis is down the row stays pending and the request carries on; the
+Each row gets the RQ job id ``outbox-<row id>``, and a row whose job is still waiting or running is
+not offered again, so the after-commit relay, the periodic relay and ``portal worker`` at start can
+all offer the same row and it is still one job. If Redis is down the row stays pending and the request carries on; the
 periodic relay (``portal.jobs.email.relay_outbox``) picks it up once Redis is back.
 """
 
@@ -17,7 +17,6 @@ import redis
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,7 @@ SEND_TIMEOUT_SECONDS = 120
 REDIS_PAUSE_SECONDS = 5.0
 # A job that is over (or gone) no longer stands for its row: the row may be offered again.
 _OVER = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+RELAY_CHUNK = 1_000  # rows offered per WATCH/MULTI round
 _QUEUED = "giftloop.relay.queued"  # in session.info: {route: [row ids]}
 
 
@@ -92,40 +92,50 @@ def relay(ids: list[int], connection: redis.Redis | None = None, route: Route | 
         log.info("Redis paused after an error; %d %s(s) wait in the outbox", len(ids), route.name)
         return 0
     try:
-        return sum(_enqueue(connection, route, outbox_id) for outbox_id in ids)
+        return sum(_enqueue(connection, route, ids[n : n + RELAY_CHUNK]) for n in range(0, len(ids), RELAY_CHUNK))
     except redis.RedisError as error:
         state["resume_at"] = time.monotonic() + REDIS_PAUSE_SECONDS
         log.warning("Redis unavailable (%s); %d %s(s) wait in the outbox", type(error).__name__, len(ids), route.name)
         return 0
 
 
-def _enqueue(connection: redis.Redis, route: Route, outbox_id: int) -> int:
+def _enqueue(connection: redis.Redis, route: Route, ids: list[int]) -> int:
+    """Offer each row its job, in a few round trips however many rows there are.
+
+    A row whose job is queued, scheduled for a retry or running is left alone: that job stands for
+    it. A row with no job, or whose job is over (say its sender was killed), gets a new one. WATCH
+    on the job keys makes the look and the writes one decision: if another relay touches one of
+    these jobs in between, nothing is written and we look again.
+    """
     queue = Queue(route.queue, connection=connection)
-    job_id = route.job_id(outbox_id)
-    options = dict(
-        args=(outbox_id,), job_id=job_id, unique=True, retry=route.retry_policy(),
-        timeout=route.timeout, result_ttl=3600, failure_ttl=7 * 24 * 3600,
-        description=f"send {route.name} {job_id}",
-    )
-    try:
-        queue.enqueue_call(route.job, **options)
-        return 1
-    except DuplicateJobError:
-        pass
-    try:
-        status = Job.fetch(job_id, connection=connection).get_status()
-    except NoSuchJobError:
-        status = None
-    if status is not None and status not in _OVER:
-        return 0  # queued, scheduled for a retry, or running: it stands for the row
-    # The row waits but its job is over (say its sender was killed): offer it again. A racing
-    # relay may do the same; the row's claim still lets one sender at a time send it.
-    connection.delete(Job.key_for(job_id))
-    try:
-        queue.enqueue_call(route.job, **options)
-        return 1
-    except DuplicateJobError:
-        return 0
+    keys = [Job.key_for(route.job_id(outbox_id)) for outbox_id in ids]
+    retry = route.retry_policy()
+    with connection.pipeline() as writes:
+        while True:
+            try:
+                writes.watch(*keys)
+                reads = connection.pipeline(transaction=False)
+                for key in keys:
+                    reads.hget(key, "status")
+                statuses = [status.decode() if status else None for status in reads.execute()]
+                offered = [(outbox_id, key, status) for outbox_id, key, status in zip(ids, keys, statuses)
+                           if status is None or status in _OVER]
+                writes.multi()
+                for _, key, status in offered:
+                    if status is not None:
+                        writes.delete(key)
+                queue.enqueue_many([
+                    Queue.prepare_data(
+                        route.job, args=(outbox_id,), job_id=route.job_id(outbox_id), retry=retry,
+                        timeout=route.timeout, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                        description=f"send {route.name} {route.job_id(outbox_id)}",
+                    )
+                    for outbox_id, _, _ in offered
+                ], pipeline=writes)
+                writes.execute()
+                return len(offered)
+            except redis.WatchError:
+                continue
 
 
 def _inline(ids: list[int]) -> int:
