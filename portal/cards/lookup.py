@@ -67,7 +67,7 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
 _CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id")
 
 
-def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ScalarSelect) -> tuple:
+def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement) -> tuple:
     """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them,
     and answer the scalar subqueries ``also`` in the same round trip; returns their values."""
     session.flush()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
 from portal.cards.lookup import lock_card, lock_card_and_read, locked_balance, usable_at
-from portal.cards.transfers import end_pending, is_held
+from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
 from portal.errors import (
     CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound, ValidationError,
@@ -224,14 +224,15 @@ def redeem(
         "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
         bool(allow_partial), reference,
     )
-    # The card's lock and the look-up of an earlier answer share a round trip: redemptions are the hot path.
-    (earlier_id,) = lock_card_and_read(session, card, posted_under(actor, idempotency_key))
+    # The card's lock, the look-up of an earlier answer and of a friend's hold share a round trip:
+    # redemptions are the hot path.
+    earlier_id, held = lock_card_and_read(session, card, posted_under(actor, idempotency_key), held_subquery(card, now))
     if earlier_id is not None and (earlier := replay(session, actor, idempotency_key, request)) is not None:
         return _redemption(card, amount, earlier)
     if amount.currency != card.currency:
         raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
     usable_at(card, merchant, now)
-    if is_held(session, card, now):
+    if held:
         raise ValidationError(HELD)
     if merchant is not None:
         payee = settlement_account(session, merchant.id, card.currency)

@@ -62,19 +62,23 @@ def _email(text: str) -> str:
     return email
 
 
+def _waiting(card_id, now: datetime):
+    return (Transfer.card_id == card_id, Transfer.status == "pending", Transfer.expires_at > now)
+
+
 def pending_transfer(session: Session, card: GiftCard, now: datetime | None = None) -> Transfer | None:
     """The transfer the card is held for, if one is waiting and has not run out."""
-    now = now or utcnow()
-    return session.scalar(
-        sa.select(Transfer).where(
-            Transfer.card_id == card.id, Transfer.status == "pending", Transfer.expires_at > now
-        )
-    )
+    return session.scalar(sa.select(Transfer).where(*_waiting(card.id, now or utcnow())))
+
+
+def held_subquery(card: GiftCard, now: datetime) -> sa.Exists:
+    """Whether the card waits for a friend, as a subquery to ask alongside another statement."""
+    return sa.exists().where(*_waiting(card.id, now))
 
 
 def is_held(session: Session, card: GiftCard, now: datetime | None = None) -> bool:
     """Whether the card waits to be claimed by a friend (and so cannot be spent or given again)."""
-    return pending_transfer(session, card, now) is not None
+    return bool(session.scalar(sa.select(held_subquery(card, now or utcnow()))))
 
 
 def end_pending(session: Session, card: GiftCard, status: str, now: datetime) -> int:

@@ -211,3 +211,49 @@ def test_a_generation_job_goes_through_rq_and_a_worker_reports_its_progress(pg_a
         db.session.remove()
         db.engine.dispose()
     connection.close()
+
+
+def test_generation_runs_in_two_lanes_and_a_failing_lane_stops_the_job_until_it_is_started_again(
+    pg_app, pg_url, monkeypatch
+):
+    """On PostgreSQL two lanes share the count: exactly the codes asked for, each once. A lane that
+    fails stops the other; the job says why, counts only what was committed, and finishes when
+    started again."""
+    from portal.campaigns import jobs
+    from portal.campaigns.generation import request_generation
+    from portal.models import Code
+    from portal.models.campaigns import CampaignCode, CampaignJob
+
+    app = make_app(pg_url, CAMPAIGN_BATCH_SIZE=50)
+    lanes, calls, real = set(), [], jobs.generate_batch
+
+    def watched(session, vault, job, count, **kwargs):
+        lanes.add(threading.current_thread().name)
+        calls.append(count)
+        if len(calls) == 5:
+            raise RuntimeError("disk full")
+        return real(session, vault, job, count, **kwargs)
+
+    monkeypatch.setattr(jobs, "generate_batch", watched)
+    with app.app_context():
+        campaign = create_campaign(db.session, services().vault, read_spec(db.session, {
+            "name": "Lanes", "kind": "credit", "currency": "USD", "value": "1.00",
+            "code_mode": "random", "code_prefix": "LANE"}), actor=Actor())
+        job = request_generation(db.session, campaign, 1000, actor=Actor())
+        db.session.commit()
+        jobs.start_job(job.id)  # inline, as without Redis: the failure is recorded on the job
+        db.session.expire_all()
+        failed = db.session.get(CampaignJob, job.id)
+        stored = db.session.scalar(db.select(db.func.count(CampaignCode.id)))
+        assert (failed.status, failed.error) == ("failed", "RuntimeError: disk full")
+        assert failed.done == stored and stored % 50 == 0 and stored < 1000
+
+        jobs.start_job(job.id)
+        db.session.expire_all()
+        finished = db.session.get(CampaignJob, job.id)
+        assert (finished.status, finished.done) == ("finished", 1000)
+        assert db.session.scalar(db.select(db.func.count(CampaignCode.id))) == 1000
+        assert db.session.scalar(db.select(db.func.count(db.distinct(Code.lookup_hash)))) == 1000
+        assert len(lanes) == 2
+        db.session.remove()
+        db.engine.dispose()
