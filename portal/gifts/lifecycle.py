@@ -109,14 +109,18 @@ def cancel_gift(session: Session, gift: GiftSubscription, *, user: User, now: da
 
 
 def expire_due(session: Session, now: datetime | None = None) -> int:
-    """Expire every sent gift past its date and refund it; returns how many."""
+    """Expire every paid gift past its date, sent or not (a program may pay and never send), and
+    refund it; returns how many. Unpaid ones are ``remove_unpaid``'s."""
     now = now or utcnow()
     due = session.scalars(
-        sa.select(GiftSubscription).where(GiftSubscription.status == "sent", GiftSubscription.expires_at <= now)
+        sa.select(GiftSubscription).where(
+            GiftSubscription.status.in_(("created", "sent")), GiftSubscription.paid_at.is_not(None),
+            GiftSubscription.expires_at <= now,
+        )
     ).all()
     expired = 0
     for gift in due:
-        if _change(session, gift, ("sent",), status="expired", ended_at=now):
+        if _change(session, gift, ("created", "sent"), status="expired", ended_at=now):
             refund(session, gift, SYSTEM)
             audit(session, SYSTEM, "gift.expired", f"gift:{gift.id}")
             expired += 1

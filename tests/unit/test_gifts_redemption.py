@@ -170,17 +170,23 @@ def test_the_sweep_removes_gifts_left_unpaid_for_a_day_and_nothing_else(gifting)
     assert _count(app, Code) == codes_before - 1
 
 
-def test_the_sweep_expires_sent_gifts_past_their_date_and_refunds_once(gifting):
+def test_the_sweep_expires_paid_gifts_past_their_date_sent_or_not_and_refunds_once(gifting):
+    """A program may pay for a gift and never send it: at its date it expires and is refunded
+    like a sent one. An unpaid gift past its date is left for removal, with nothing to refund."""
     app = gifting
     late, _ = make_gift(app)
+    never_sent, _ = make_gift(app, send=False)
+    unpaid, _ = make_gift(app, pay=False)
     on_time, _ = make_gift(app)
-    age(app, late, expired=True)
-    assert wallet(app) == 2000 - 2 * 499
+    for gift_id in (late, never_sent, unpaid):
+        age(app, gift_id, expired=True)
+    assert wallet(app) == 2000 - 3 * 499
     with app.app_context():
-        assert run_gifts() == {"removed": 0, "expired": 1}
+        assert run_gifts() == {"removed": 0, "expired": 2}
         assert run_gifts() == {"removed": 0, "expired": 0}
         assert verify(db.session) == []
-    assert (gift_row(app, late).status, gift_row(app, on_time).status) == ("expired", "sent")
+    statuses = [gift_row(app, gift_id).status for gift_id in (late, never_sent, unpaid, on_time)]
+    assert statuses == ["expired", "expired", "created", "sent"]
     assert wallet(app) == 2000 - 499
 
 
