@@ -256,9 +256,9 @@ def init_app(app: Flask) -> None:
             raise click.ClickException(str(error)) from None
 
     @app.cli.command("sweep")
-    @click.argument("what", type=click.Choice(["expiry", "gifts", "transfers"]))
+    @click.argument("what", type=click.Choice(["expiry", "gifts", "transfers", "events"]))
     def sweep(what):
-        """Run one sweep now: expiry (with reminders), gifts (unpaid) or transfers (lapsed)."""
+        """Run one sweep now: expiry (with reminders), gifts (unpaid), transfers (lapsed) or events (old)."""
         from portal.jobs import sweeps
 
         if what == "expiry":
@@ -266,6 +266,8 @@ def init_app(app: Flask) -> None:
             click.echo(f"Expiry: {done['reminders']} reminder(s) queued, {done['expired']} card(s) expired")
         elif what == "transfers":
             click.echo(f"Transfers: {sweeps.run_transfers()['lapsed']} lapsed")
+        elif what == "events":
+            click.echo(f"Events: {sweeps.run_events()['pruned']} older than the retention pruned")
         else:
             done = sweeps.run_gifts()
             click.echo(f"Gifts: {done['removed']} unpaid removed, {done['expired']} expired")

@@ -54,6 +54,8 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": production or env.get("SESSION_COOKIE_SECURE") == "1",
         # Webhooks to http:// and private or loopback addresses: development receivers only (SSRF).
         "WEBHOOK_ALLOW_PRIVATE_URLS": env.get("WEBHOOK_ALLOW_PRIVATE_URLS") == "1",
+        # Days events and their delivery log are kept (portal/events/retention.py).
+        "EVENT_RETENTION_DAYS": int(env.get("EVENT_RETENTION_DAYS") or 30),
     }
 
 

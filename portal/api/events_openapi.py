@@ -9,7 +9,8 @@ from portal.events.ordering import MAX_LIMIT
 EVENT_TAG = {
     "name": "Events",
     "description": (
-        "What happened, in commit order, for programs that pull rather than receive webhooks. Webhook bodies are "
+        "What happened, in commit order, for programs that pull rather than receive webhooks. Events are kept for "
+        "30 days (`EVENT_RETENTION_DAYS`): pull at least that often. Webhook bodies are "
         "the same Event (without `sequence`), signed in the `Giftloop-Signature` header: `t=<unix time>,v1=<hex "
         "HMAC-SHA256 of \"<t>.<body>\" under the endpoint's secret>`."
     ),

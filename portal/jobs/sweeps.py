@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from flask import current_app
+
 from portal.extensions import db
 from portal.jobs.runtime import app_context
 from portal.models import utcnow
@@ -64,6 +66,22 @@ def run_gifts(now: datetime | None = None) -> dict[str, int]:
     return {"removed": removed, "expired": expired}
 
 
+def run_events(now: datetime | None = None) -> dict[str, int]:
+    """Prune events (and their delivery log) older than ``EVENT_RETENTION_DAYS``, a batch per commit."""
+    from portal.events.retention import BATCH, prune_events
+
+    now, days = now or utcnow(), current_app.config["EVENT_RETENTION_DAYS"]
+    pruned = 0
+    while True:
+        done = prune_events(db.session, now, days=days)
+        db.session.commit()
+        pruned += done
+        if done < BATCH:
+            break
+    log.info("Event sweep: %d event(s) older than %d days pruned", pruned, days)
+    return {"pruned": pruned}
+
+
 def sweep_expiry() -> dict[str, int]:
     """RQ job (daily): expiry reminders and expiry."""
     with app_context():
@@ -80,3 +98,9 @@ def sweep_gifts() -> dict[str, int]:
     """RQ job (hourly): unpaid and expired gift subscriptions."""
     with app_context():
         return run_gifts()
+
+
+def sweep_events() -> dict[str, int]:
+    """RQ job (daily): events past their retention."""
+    with app_context():
+        return run_events()

@@ -162,13 +162,13 @@ def test_portal_cron_relays_what_waits_as_soon_as_it_starts(redis_down_app, smtp
         finally:
             cron.terminate()
             cron.wait(timeout=15)
-    assert "Successfully registered 5 cron jobs" in (tmp_path / "cron.log").read_text()  # with the webhook relay
+    assert "Successfully registered 6 cron jobs" in (tmp_path / "cron.log").read_text()  # with the webhook relay
     wait_for(lambda: outbox(redis_down_app)[0].status == "sent", what="the row marked sent")
     assert len(smtp.mailbox.messages) == 1
 
 
-def test_the_schedule_registers_the_relay_and_the_three_sweeps():
-    """Does the cron config give a minute relay, a daily expiry sweep and two hourly sweeps?"""
+def test_the_schedule_registers_the_relays_and_the_four_sweeps():
+    """Does the cron config give minute relays, daily expiry and event sweeps and two hourly sweeps?"""
     from rq.cron import CronScheduler
 
     scheduler = CronScheduler(connection=redis.Redis())
@@ -178,5 +178,6 @@ def test_the_schedule_registers_the_relay_and_the_three_sweeps():
     assert (jobs["relay_webhooks"].interval, jobs["relay_webhooks"].queue_name) == (60, "webhooks")
     assert jobs["sweep_expiry"].cron == "15 3 * * *"
     assert jobs["sweep_transfers"].cron.endswith("* * * *") and jobs["sweep_gifts"].cron.endswith("* * * *")
-    assert {jobs[name].queue_name for name in ("sweep_expiry", "sweep_transfers", "sweep_gifts")} == {"sweeps"}
+    assert jobs["sweep_events"].cron == "45 3 * * *"
+    assert {jobs[name].queue_name for name in ("sweep_expiry", "sweep_transfers", "sweep_gifts", "sweep_events")} == {"sweeps"}
     scheduler.connection.close()

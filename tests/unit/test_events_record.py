@@ -318,3 +318,29 @@ def test_the_sweep_writes_one_card_expired_per_card_once_and_delivers_it_to_who_
     heard = [(body["type"], body["data"]["card"]["id"]) for body in hooks["cafe"].bodies()]
     assert heard == [("card.expired", at_cafe.id)]
     assert hooks["other"].requests == [] and [body["type"] for body in hooks["deaf"].bodies()] == ["card.redeemed"]
+
+
+def test_events_and_their_deliveries_are_pruned_after_the_retention_and_newer_ones_stay(ctx, app):
+    """The daily sweep deletes events older than EVENT_RETENTION_DAYS with their delivery log
+    (test deliveries as old too); younger events, their deliveries and the pull order stay."""
+    from portal.events.endpoints import send_test
+    from portal.jobs.sweeps import run_events
+    from portal.models import WebhookEndpoint
+
+    endpoint_id = listen(ctx, "http://127.0.0.1:9/hook", None, "card.issued")
+    now = utcnow()
+    for age_days in (45, 31, 29, 1):
+        record(ctx, "card.issued", {"card": {"id": age_days}}, now=now - timedelta(days=age_days))
+    old_test = send_test(ctx, ctx.get(WebhookEndpoint, endpoint_id))
+    old_test.created_at = now - timedelta(days=40)
+    send_test(ctx, ctx.get(WebhookEndpoint, endpoint_id))
+    ctx.commit()
+    assert ctx.scalar(sa.select(sa.func.count(WebhookDelivery.id))) == 6
+
+    app.config["EVENT_RETENTION_DAYS"] = 30
+    assert run_events(now) == {"pruned": 2}
+    assert run_events(now) == {"pruned": 0}
+    assert [event.payload["card"]["id"] for event in events(ctx)] == [29, 1]
+    kept = ctx.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [delivery.event_id is None for delivery in kept] == [False, False, True]
+    assert {delivery.event_id for delivery in kept} - {None} == {event.id for event in events(ctx)}
