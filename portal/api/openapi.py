@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 
 from portal.api import MAX_ID, bp
 from portal.money import MAX_MAJOR
@@ -758,7 +758,7 @@ DOCUMENT = {
             "Send a token as `Authorization: Bearer <token>`; it acts with its user's role. "
             "Amounts are strings in answers (\"12.50\"); requests take a string or a number with no more "
             "digits than the currency allows. Errors are `application/problem+json` with a stable `code`. "
-            "Every write takes an `Idempotency-Key` header. A token may make 120 requests a minute by default (some "
+            "Every write takes an `Idempotency-Key` header. A token may make {rate_limit} by default (some "
             "tokens have their own limit); past it the answer is 429 `rate_limited` with `Retry-After`, and every answer "
             "carries the `RateLimit-Policy` and `RateLimit` fields."
         ),
@@ -881,11 +881,18 @@ def operations(base_url: str) -> list[dict]:
     return listed
 
 
+def served_document() -> dict:
+    """The document as this server runs: its description names the configured default rate limit."""
+    config = current_app.config
+    rate_limit = f"{config['API_RATE_LIMIT']} requests every {config['API_RATE_WINDOW_SECONDS']} seconds"
+    return {**DOCUMENT, "info": {**DOCUMENT["info"], "description": DOCUMENT["info"]["description"].format(rate_limit=rate_limit)}}
+
+
 @bp.get("/openapi.json")
 @public
 def openapi_document():
     """The OpenAPI 3.1 document of this API."""
-    return jsonify(DOCUMENT)
+    return jsonify(served_document())
 
 
 @bp.get("/docs")
@@ -897,6 +904,6 @@ def openapi_docs():
         for name, s in SCHEMAS.items()
     }
     return render_template(
-        "api/docs.html", doc=DOCUMENT, operations=operations(request.url_root + "api/v1"), schemas=schemas,
+        "api/docs.html", doc=served_document(), operations=operations(request.url_root + "api/v1"), schemas=schemas,
         codes=[(code, STATUS[code]) for code in PROBLEM_CODES],
     )

@@ -255,6 +255,13 @@ def test_the_reference_page_lists_every_path_without_inline_script(client):
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
+def test_the_document_and_the_reference_page_state_the_rate_limit_this_server_enforces(app, client):
+    app.config.update(API_RATE_LIMIT=50, API_RATE_WINDOW_SECONDS=30)
+    described = client.get("/api/v1/openapi.json").get_json()["info"]["description"]
+    assert "A token may make 50 requests every 30 seconds by default" in described
+    assert "50 requests every 30 seconds" in client.get("/api/v1/docs").get_data(as_text=True)
+
+
 # --- Contract: cards -----------------------------------------------------------------------
 
 CARD_PATHS = ("/cards", "/cards/{code}", "/cards/{code}/redeem", "/cards/{code}/load", "/cards/{code}/transactions",
