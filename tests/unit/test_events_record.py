@@ -82,6 +82,22 @@ def test_a_redemption_writes_one_event_with_amounts_as_strings_and_the_code_mask
     assert issued.code not in json.dumps(body, ensure_ascii=False)
 
 
+def test_a_redemption_is_queued_for_exactly_the_endpoints_that_chose_its_type_and_may_see_it(ctx):
+    """Admins' endpoints and the till's merchant's hear a sale if they chose card.redeemed; an
+    endpoint of another type, or of another merchant, gets no delivery."""
+    other = create_merchant(ctx, "book-nook", "Book Nook")
+    hearing = [listen(ctx, "http://127.0.0.1:9/a", None, "card.redeemed", "card.issued"),
+               listen(ctx, "http://127.0.0.1:9/c", cafe(ctx).id, "card.redeemed")]
+    listen(ctx, "http://127.0.0.1:9/loads", None, "card.loaded")
+    listen(ctx, "http://127.0.0.1:9/other", other.id, "card.redeemed")
+    issued = issue(ctx)
+    operations.redeem(ctx, issued.card, usd("1.00"), actor=ADMIN, idempotency_key="sale", merchant=cafe(ctx))
+    ctx.commit()
+    redeemed = next(e for e in events(ctx) if e.type == "card.redeemed")
+    queued = ctx.scalars(sa.select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id == redeemed.id))
+    assert sorted(queued) == sorted(hearing)
+
+
 def test_every_transaction_has_exactly_one_event(ctx):
     """Issue, load, redeem, undo, wallet credit: as many events as transactions, each naming its own."""
     issued = issue(ctx)
