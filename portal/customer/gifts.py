@@ -32,7 +32,7 @@ PAY_WITH = "Choose wallet credit or Loops"
 COUPON_FIELDS = {"subscription_identifier": "plan", "code": "coupon", "order_total": "coupon", "customer_email": "coupon"}
 
 
-class GiftForm(FlaskForm):
+class GiftForm(KeyedForm):
     plan = SelectField("Subscription", choices=[], validate_choice=False)
     recipient_email = EmailField(
         "Your friend's e-mail address (optional)",
@@ -118,6 +118,7 @@ def gift_new():
                     db.session, services().vault, current_user, subscription_identifier=form.plan.data,
                     payment_method=form.payment_method.data, recipient_email=form.recipient_email.data,
                     message=form.message.data, coupon=form.coupon.data, channel="web",
+                    idempotency_key=form.domain_key(),
                 )
         except DomainError as error:
             status, headers = refuse(form, error, COUPON_FIELDS), retry_after(error)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.campaigns.codes import display_code
@@ -18,7 +19,7 @@ from portal.campaigns.coupons import redeem_coupon, validate_coupon
 from portal.cards.codes import CodeVault
 from portal.errors import CardCancelled, InsufficientFunds, NotFound, ValidationError
 from portal.gifts import rules
-from portal.gifts.codes import new_gift_code, store_code
+from portal.gifts.codes import full_code, new_gift_code, store_code
 from portal.gifts.plans import check_subscription_days, find_plan, price_of
 from portal.ledger import Actor, audit, fingerprint, post_or_replay, replay, savepoint, system_account
 from portal.loyalty.points import loops_account, not_enough_loops
@@ -44,16 +45,21 @@ def create_gift(
     gift_duration_days: object = None,
     subscription_duration_days: object = None,
     channel: str = "web",
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> tuple[GiftSubscription, str]:
     """A new unpaid gift and its code; the coupon is checked (not yet counted) for the price shown.
 
-    Raise Forbidden for a buyer who is not a customer, ValidationError for a rule broken (plan,
-    address, message, method, days), and the coupon's own refusal (NotFound, CardExpired,
-    NotValidHere, CurrencyMismatch, UsageLimitReached, AlreadyRedeemed).
+    With ``idempotency_key`` (the "Buy a gift" form's), the same key again returns the gift it
+    made, so a double submit makes one. Raise Forbidden for a buyer who is not a customer,
+    ValidationError for a rule broken (plan, address, message, method, days), and the coupon's
+    own refusal (NotFound, CardExpired, NotValidHere, CurrencyMismatch, UsageLimitReached,
+    AlreadyRedeemed).
     """
     now = now or utcnow()
     rules.check_buyer(buyer)
+    if idempotency_key is not None and (earlier := _made_under(session, buyer, idempotency_key)) is not None:
+        return earlier, full_code(vault, earlier)
     plan = find_plan(session, subscription_identifier)
     method = rules.check_payment_method(payment_method)
     email = rules.check_recipient(recipient_email, buyer)
@@ -69,18 +75,33 @@ def create_gift(
         discount, coupon_code = quote.discount.minor, quote.code
     elif coupon is not None and not isinstance(coupon, str):
         raise ValidationError("The coupon must be text, like SAVE10", field="coupon")
-    code = new_gift_code()
-    gift = GiftSubscription(
-        buyer_id=buyer.id, plan_id=plan.id, recipient_email=email, message=text,
-        code_id=store_code(session, vault, code).id, status="created", payment_method=method,
-        currency=price.currency, price=price.minor, discount=discount,
-        coupon_code_id=coupon_code.id if coupon_code else None,
-        coupon_campaign_id=coupon_code.campaign_id if coupon_code else None,
-        subscription_duration_days=days, created_at=now, expires_at=now + timedelta(days=gift_days),
-    )
-    session.add(gift)
-    session.flush()
+    nested = savepoint(session)
+    try:
+        code = new_gift_code()
+        gift = GiftSubscription(
+            buyer_id=buyer.id, plan_id=plan.id, recipient_email=email, message=text,
+            code_id=store_code(session, vault, code).id, creation_key=idempotency_key, status="created",
+            payment_method=method, currency=price.currency, price=price.minor, discount=discount,
+            coupon_code_id=coupon_code.id if coupon_code else None,
+            coupon_campaign_id=coupon_code.campaign_id if coupon_code else None,
+            subscription_duration_days=days, created_at=now, expires_at=now + timedelta(days=gift_days),
+        )
+        session.add(gift)
+        session.flush()
+    except IntegrityError:
+        # The same key's other submit, a moment earlier, made the gift: that one is the answer.
+        nested.rollback()
+        if idempotency_key is None or (earlier := _made_under(session, buyer, idempotency_key)) is None:
+            raise
+        return earlier, full_code(vault, earlier)
+    nested.commit()
     return gift, code
+
+
+def _made_under(session: Session, buyer: User, key: str) -> GiftSubscription | None:
+    return session.scalar(
+        sa.select(GiftSubscription).where(GiftSubscription.buyer_id == buyer.id, GiftSubscription.creation_key == key)
+    )
 
 
 def _paying_account(session: Session, gift: GiftSubscription, buyer: User) -> Account:

@@ -56,6 +56,8 @@ class GiftSubscription(Base):
         sa.CheckConstraint("status IN ('created', 'cancelled') OR paid_at IS NOT NULL", name="sent_only_when_paid"),
         sa.CheckConstraint("subscription_duration_days > 0", name="duration_positive"),
         sa.Index("ix_gift_subscriptions_status_created_at", "status", "created_at"),
+        # The "Buy a gift" form's key: submitted twice, it makes one gift.
+        sa.UniqueConstraint("buyer_id", "creation_key", name="uq_gift_subscriptions_buyer_id_creation_key"),
     )
 
     id: Mapped[intpk]
@@ -65,6 +67,7 @@ class GiftSubscription(Base):
     recipient_email: Mapped[str | None] = mapped_column(sa.String(254), index=True)
     message: Mapped[str] = mapped_column(sa.String(500), default="")
     code_id: Mapped[int] = mapped_column(sa.ForeignKey("codes.id"), unique=True)
+    creation_key: Mapped[str | None] = mapped_column(sa.String(80))
     status: Mapped[str] = mapped_column(sa.String(12), default="created")
     payment_method: Mapped[str] = mapped_column(sa.String(8))
     # The price in the payment's currency (LOOP when paid with Loops) and the coupon's discount.

@@ -13,7 +13,7 @@ from portal.auth.users import create_user
 from portal.extensions import db
 from portal.gifts import create_gift, ensure_plans, pay_gift, send_gift
 from portal.ledger import Actor, verify
-from portal.models import OutboxMessage
+from portal.models import Code, OutboxMessage, User
 from portal.models.campaigns import Entitlement
 from portal.models.gifts import GiftSubscription
 from portal.money import Money
@@ -93,3 +93,35 @@ def test_the_named_friend_in_fifty_sessions_at_once_gets_one_subscription(pg_app
         ends = db.session.scalar(sa.select(Entitlement.ends_at))
         starts = db.session.scalar(sa.select(Entitlement.starts_at))
         assert (ends - starts).days == 30
+
+
+def test_one_buy_a_gift_form_submitted_from_ten_threads_at_once_makes_one_gift(pg_app):
+    """The form's key reaches create_gift from ten requests at the same instant: every one answers
+    with the same gift and code, and one gift (with one stored code) exists."""
+    import threading
+
+    with pg_app.app_context():
+        list(ensure_plans(db.session))
+        buyer_id = create_user(db.session, "buyer@example.com", "a long password", name="Bea").id
+        db.session.commit()
+    barrier, answers = threading.Barrier(10), []
+
+    def buy():
+        with pg_app.app_context():
+            buyer = db.session.get(User, buyer_id)
+            barrier.wait()
+            gift, code = create_gift(db.session, services().vault, buyer, subscription_identifier="plus",
+                                     payment_method="wallet", recipient_email=None, idempotency_key="web:form-1")
+            db.session.commit()
+            answers.append((gift.id, code))
+            db.session.remove()
+
+    threads = [threading.Thread(target=buy) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == 10 and len(set(answers)) == 1
+    with pg_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(GiftSubscription.id))) == 1
+        assert db.session.scalar(sa.select(sa.func.count(Code.id))) == 1

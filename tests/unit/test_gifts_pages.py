@@ -22,6 +22,10 @@ def sign_in(client, email):
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
+def form_key(html: str) -> str:
+    return re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', html).group(1)
+
+
 def newest_gift(app) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(sa.func.max(GiftSubscription.id)))
@@ -35,18 +39,22 @@ def test_a_gift_is_bought_reviewed_paid_and_sent_by_the_pages(gifting, client):
     assert form.status_code == 200
     page = text(form)
     assert "Giftloop Plus, 30 days: 4.99 USD or 499 Loops" in page and "Wallet credit (you have 20.00 USD)" in page
-    review = submit(client, "/wallet/gifts/new", {
+    choices = {
         "plan": "plus", "recipient_email": FRIEND, "message": "Enjoy!", "payment_method": "wallet", "coupon": "gift10",
-    }, page="/wallet/gifts/new")
+        "idempotency_key": form_key(form.get_data(as_text=True)),
+    }
+    review = submit(client, "/wallet/gifts/new", choices, page="/wallet/gifts/new")
     assert review.status_code == 303
     gift_id = newest_gift(app)
     assert review.headers["Location"].endswith(f"/wallet/gifts/{gift_id}")
+    again = submit(client, "/wallet/gifts/new", choices, page="/wallet/gifts/new")  # a double submit: one gift
+    assert again.status_code == 303 and again.headers["Location"] == review.headers["Location"]
+    assert len(everything(app)["gifts"]) == 1
     shown = text(client.get(f"/wallet/gifts/{gift_id}"))
     assert "Check and pay" in shown and "Price 4.99 USD" in shown and "Coupon −0.50 USD" in shown
     assert "You pay 4.49 USD from your wallet credit" in shown
     assert wallet(app) == 2000 and everything(app)["uses"] == 0
-    html = client.get(f"/wallet/gifts/{gift_id}").get_data(as_text=True)
-    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', html).group(1)
+    key = form_key(client.get(f"/wallet/gifts/{gift_id}").get_data(as_text=True))
     token = csrf_token(client, f"/wallet/gifts/{gift_id}")
     for _ in range(2):  # a double click pays once
         paid = client.post(f"/wallet/gifts/{gift_id}/pay", data={"csrf_token": token, "idempotency_key": key})
@@ -72,8 +80,10 @@ def test_each_form_refusal_is_shown_by_its_field_and_changes_nothing(gifting, cl
         ({"payment_method": "cash"}, "Choose wallet credit or Loops"),
     ):
         body = {"plan": "plus", "recipient_email": FRIEND, "payment_method": "wallet", **data}
-        refused = client.post("/wallet/gifts/new", data={**body, "csrf_token": csrf_token(client, "/wallet/gifts/new")},
-                              headers=HTMX)
+        refused = client.post("/wallet/gifts/new", data={
+            **body, "csrf_token": csrf_token(client, "/wallet/gifts/new"),
+            "idempotency_key": form_key(client.get("/wallet/gifts/new").get_data(as_text=True)),
+        }, headers=HTMX)
         assert refused.status_code == 422, data
         html = refused.get_data(as_text=True)
         assert words in text(refused) and 'field-invalid' in html, data
@@ -85,8 +95,7 @@ def test_not_enough_credit_is_shown_on_the_review_and_nothing_is_charged(gifting
     gift_id, _ = make_gift(app, pay=False, subscription_duration_days=150)
     sign_in(client, BUYER)
     before = everything(app)
-    html = client.get(f"/wallet/gifts/{gift_id}").get_data(as_text=True)
-    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', html).group(1)
+    key = form_key(client.get(f"/wallet/gifts/{gift_id}").get_data(as_text=True))
     refused = client.post(f"/wallet/gifts/{gift_id}/pay", headers=HTMX,
                           data={"csrf_token": csrf_token(client, f"/wallet/gifts/{gift_id}"), "idempotency_key": key})
     assert refused.status_code == 422
