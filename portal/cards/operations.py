@@ -170,6 +170,8 @@ def issue_card(
     request = fingerprint(
         "issue", amount.minor, amount.currency, owner.id if owner else None,
         merchant.id if merchant else None, scope_id, kind, days, memo,
+        # Who is e-mailed the card is part of the request (left out when nobody, as before it counted).
+        *((send_to.strip().lower(),) if send_to else ()),
     )
     earlier = replay(session, actor, idempotency_key, request)
     if earlier is not None:

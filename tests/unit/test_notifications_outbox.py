@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from portal.auth.users import create_user
 from portal.cards.operations import issue_card, load, redeem
+from portal.errors import IdempotencyConflict
 from portal.extensions import db
 from portal.ledger import SYSTEM
 from portal.models import GiftCard, OutboxMessage, utcnow
@@ -77,6 +78,19 @@ def test_an_email_is_written_only_once_its_transaction_commits(mail_app, outbox_
     assert {part.get_content_type() for part in message.walk()} >= {"text/plain", "text/html", "image/png"}
     (row,) = rows("card_received")
     assert (row.status, row.attempts) == ("sent", 1)
+
+
+def test_the_same_key_sends_a_card_once_and_refuses_another_address(mail_app, outbox_dir):
+    """A retried "send this card to a friend" mails it once; the key reused for another friend is
+    refused as another request, with no second card or message."""
+    first = issue(send_to="friend@example.com")
+    db.session.commit()
+    assert issue(send_to=" Friend@Example.com").card.id == first.card.id
+    with pytest.raises(IdempotencyConflict):
+        issue(send_to="stranger@example.com")
+    db.session.rollback()
+    assert len(rows("card_received")) == 1
+    assert db.session.scalar(sa.select(sa.func.count(GiftCard.id))) == 1
 
 
 def test_a_rolled_back_change_sends_nothing(mail_app, outbox_dir):
