@@ -25,11 +25,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
-    from portal.web import compression, errors, filters, nul_guard, security
+    from portal.web import compression, errors, filters, nul_guard, security, sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
+    sessions.init_app(app)
     services.init_app(app)
     auth.init_app(app)
     compression.init_app(app)  # registered first so it runs last, on the final body

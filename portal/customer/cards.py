@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.models import GiftCard
 from portal.services import services
 from portal.web.render import is_htmx, page_or_fragment
+from portal.web.sessions import background_poll
 
 POLL_SECONDS = 5  # how often an open card page asks whether its balance changed
 QR_WINDOW = 60  # QR tokens rotate every minute (portal.cards.codes)
@@ -73,6 +74,7 @@ def card_balance(card_id: int):
     Most polls change nothing, so the ETag comes from one statement (which also checks the owner)
     and the card itself is loaded only when the balance is drawn again.
     """
+    background_poll()
     etag = balance_etag(db.session, current_user, card_id)
     if etag is None:
         if claimed_from(db.session, current_user, card_id):

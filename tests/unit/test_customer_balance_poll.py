@@ -77,3 +77,15 @@ def test_another_customers_card_is_404_even_with_its_current_etag(app, client, a
     auth.login("other@example.com")
     assert poll(client, card_id, etag).status_code == 404
     assert poll(client, card_id).status_code == 404
+
+
+def test_a_poll_is_not_a_visit_it_keeps_the_session_as_it_was_while_a_page_slides_it(app, client, cara):
+    """A customer's 30 days run from their last visit: an open card page's polls neither slide
+    them nor re-sign the cookie; opening a page does, and the session still works after polls."""
+    card_id, _ = issue(app, owner=cara, amount="25.00")
+    assert "Set-Cookie" in client.get(f"/wallet/cards/{card_id}").headers  # a visit slides the session
+    first = poll(client, card_id)
+    again = poll(client, card_id, first.headers["ETag"])
+    assert first.status_code == 200 and again.status_code == 304
+    assert "Set-Cookie" not in first.headers and "Set-Cookie" not in again.headers
+    assert client.get(f"/wallet/cards/{card_id}").status_code == 200  # still signed in

@@ -1,0 +1,26 @@
+"""Sessions: Flask's signed cookie, except that a page's own background poll is not a visit."""
+
+from __future__ import annotations
+
+from flask import Flask, g
+from flask.sessions import SecureCookieSessionInterface
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """A customer stays signed in for 30 days from their last visit. A poll an open page makes by
+    itself (the live balance) is not a visit: it neither slides that expiry nor re-signs the
+    cookie, so a card page left open on a phone does not keep the session alive for ever."""
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        if g.get("background_poll"):
+            return session.modified
+        return super().should_set_cookie(app, session)
+
+
+def background_poll() -> None:
+    """Mark this request as a page's own poll (see SessionInterface)."""
+    g.background_poll = True
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
