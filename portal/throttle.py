@@ -110,36 +110,35 @@ class Throttle:
 
     def fail(self, *subjects: str) -> list[str]:
         """Count one failure for each subject; return those that just reached the limit."""
-        reached = []
-        for subject in subjects:
-            if self._incr(self._key(subject)) == self.limit_for(subject):
-                reached.append(subject)
-        return reached
+        counted = self._count(subjects)
+        return [subject for subject, (count, _) in zip(subjects, counted) if count == self.limit_for(subject)]
 
     def attempt(self, *subjects: str) -> Attempt:
         """Count an attempt for each subject before it is made; refused (``wait``) past the limit."""
-        counts = [(subject, self._incr(self._key(subject))) for subject in subjects]
+        counts = [(subject, count) for subject, (count, _) in zip(subjects, self._count(subjects))]
         if any(count > self.limit_for(subject) for subject, count in counts):
             self.give_back(*subjects)
             return Attempt(self, subjects, wait=max(1, self.retry_after(*subjects)))
         return Attempt(self, subjects, reaching=[s for s, count in counts if count == self.limit_for(s)])
 
     def give_back(self, *subjects: str) -> None:
-        """Uncount one attempt of each subject."""
-        for subject in subjects:
-            key = self._key(subject)
-            if (remote := self._remote()) is not None:
-                try:
-                    remote.eval(_GIVE_BACK, 1, key)
-                    continue
-                except redis.RedisError:
-                    self._redis_failed()
+        """Uncount one attempt of each subject (one round trip to Redis for all)."""
+        keys = [self._key(subject) for subject in subjects]
+        if (remote := self._remote()) is not None:
+            try:
+                pipe = remote.pipeline(transaction=False)
+                for key in keys:
+                    pipe.eval(_GIVE_BACK, 1, key)
+                pipe.execute()
+                return
+            except redis.RedisError:
+                self._redis_failed()
+        for key in keys:
             self._local.decr(key)
 
     def hit(self, subject: str) -> tuple[int, int]:
         """Count one event for the subject; return the count in this window and its seconds left."""
-        key = self._key(subject)
-        return self._incr(key), self._get(key)[1]
+        return self._count((subject,))[0]
 
     def retry_after(self, *subjects: str) -> int:
         """Seconds until every subject may try again; 0 when none is over the limit."""
@@ -161,16 +160,22 @@ class Throttle:
                 except redis.RedisError:
                     self._redis_failed()
 
-    def _incr(self, key: str) -> int:
+    def _count(self, subjects) -> list[tuple[int, int]]:
+        """Count one for each subject (its window starting at its first count); return each count
+        and the seconds its window has left, in one round trip to Redis."""
+        keys = [self._key(subject) for subject in subjects]
         if (remote := self._remote()) is not None:
             try:
                 pipe = remote.pipeline()
-                pipe.incr(key)
-                pipe.expire(key, self.window, nx=True)
-                return int(pipe.execute()[0])
+                for key in keys:
+                    pipe.incr(key)
+                    pipe.expire(key, self.window, nx=True)
+                    pipe.ttl(key)
+                answers = pipe.execute()
+                return [(int(count), max(int(ttl), 1)) for count, ttl in zip(answers[0::3], answers[2::3])]
             except redis.RedisError:
                 self._redis_failed()
-        return self._local.incr(key, self.window)
+        return [(self._local.incr(key, self.window), self._local.get(key)[1]) for key in keys]
 
     def _get(self, key: str) -> tuple[int, int]:
         local = self._local.get(key)
