@@ -22,6 +22,15 @@ def _copy(session: Session, table: sa.Table, columns: list[str], rows) -> None:
                 copy.write_row(row)
 
 
+def add_rows(session: Session, model, columns: list[str], rows: Iterable[tuple]) -> None:
+    """Insert ``rows`` as ``insert_rows`` does, when nobody needs their ids: each takes its id from
+    the table's default as COPY stores it, with no round trip to draw them first."""
+    if session.connection().dialect.name == "postgresql":
+        _copy(session, model.__table__, columns, rows)
+    else:
+        session.execute(sa.insert(model), [dict(zip(columns, row)) for row in rows])
+
+
 def insert_rows(
     session: Session, model, columns: list[str], rows: Iterable[tuple], *, count: int | None = None
 ) -> list[int]:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.bulk import insert_rows
+from portal.bulk import add_rows, insert_rows
 from portal.campaigns.codes import random_code
 from portal.campaigns.rules import check_quantity
 from portal.cards.codes import CodeVault, generate_card_code
@@ -167,7 +167,7 @@ def generate_batch(
                 card_ids = _issue_cards(session, campaign, code_ids, actor, now)
             else:
                 card_ids = [None] * count
-            insert_rows(
+            add_rows(
                 session, CampaignCode, ["campaign_id", "code_id", "card_id", "uses"],
                 [(campaign.id, code_id, card_id, 0) for code_id, card_id in zip(code_ids, card_ids)],
             )

@@ -19,6 +19,7 @@ from rq import get_current_job
 from portal.campaigns.distribution import send_batch
 from portal.campaigns.generation import BATCH, generate_batch
 from portal.extensions import db
+from portal.jobs.lanes import run_in_lanes
 from portal.models import utcnow
 from portal.models.campaigns import CampaignJob
 
@@ -123,46 +124,22 @@ def _lanes(kind: str) -> int:
     return max(1, int(current_app.config.get("CAMPAIGN_GENERATION_LANES", 2)))
 
 
-class _Lanes:
-    """Hands out a job's remaining count a batch at a time to lanes in threads, stopping them all
-    at the first failure (which ``run`` raises)."""
+def _generate_in_lanes(job_id: int, left: int, batch: int, lanes: int) -> None:
+    """Generation's batches handed out to lanes (portal.jobs.lanes), ``batch`` codes at a time."""
+    from portal.services import services
 
-    def __init__(self, app: Flask, job_id: int, left: int, batch: int) -> None:
-        self._app, self._job_id, self._left, self._batch = app, job_id, left, batch
-        self._lock = threading.Lock()
-        self._failure: BaseException | None = None
+    remaining = [left]
+    taking = threading.Lock()
 
-    def _take(self) -> int:
-        with self._lock:
-            count = 0 if self._failure else min(self._batch, self._left)
-            self._left -= count
-            return count
+    def step(session) -> bool:
+        with taking:
+            count = min(batch, remaining[0])
+            remaining[0] -= count
+        if count:
+            generate_batch(session, services().vault, session.get(CampaignJob, job_id), count)
+        return bool(count)
 
-    def _lane(self) -> None:
-        from portal.services import services
-
-        with self._app.app_context():
-            session = db.session
-            try:
-                job = session.get(CampaignJob, self._job_id)
-                while count := self._take():
-                    generate_batch(session, services().vault, job, count)
-                    session.commit()
-            except BaseException as error:  # noqa: BLE001 - handed to run(), which raises it
-                session.rollback()
-                with self._lock:
-                    self._failure = self._failure or error
-            finally:
-                db.session.remove()
-
-    def run(self, lanes: int) -> None:
-        threads = [threading.Thread(target=self._lane, name=f"{rq_job_id(self._job_id)}-lane-{n}") for n in range(lanes)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if self._failure is not None:
-            raise self._failure
+    run_in_lanes(current_app._get_current_object(), lanes, step, name=rq_job_id(job_id))
 
 
 def _run(job_id: int) -> None:
@@ -176,8 +153,7 @@ def _run(job_id: int) -> None:
         work, batch = _batch_of(job.kind)
         batch = int(current_app.config.get("CAMPAIGN_BATCH_SIZE", batch))
         if (lanes := _lanes(job.kind)) > 1:
-            app = current_app._get_current_object()
-            _Lanes(app, job_id, job.requested - job.done, batch).run(lanes)
+            _generate_in_lanes(job_id, job.requested - job.done, batch, lanes)
             session.refresh(job)
             _report(job)
         while (left := job.requested - job.done) > 0:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from portal.bulk import among, insert_rows
+from portal.bulk import add_rows, among, insert_rows
 from portal.cards.lookup import lock_card
 from portal.errors import ValidationError
 from portal.events import Movement, record_movements
@@ -108,7 +108,7 @@ def _expire(session: Session, due: sa.Select, now: datetime) -> tuple[int, dict[
         ],
     )
     breakage = {currency: system_account(session, "breakage", currency) for currency in {c.currency for c in paying}}
-    insert_rows(session, Entry, ["transaction_id", "account_id", "amount", "currency"], [
+    add_rows(session, Entry, ["transaction_id", "account_id", "amount", "currency"], [
         (transaction_id, account_id, amount, card.currency)
         for card, transaction_id in zip(paying, transaction_ids)
         for account_id, amount in (
@@ -121,6 +121,8 @@ def _expire(session: Session, due: sa.Select, now: datetime) -> tuple[int, dict[
         execution_options={"synchronize_session": False},
     )
     _in_step(session, Account, held, balance=0)
+    _record_events(session, paying, transaction_ids, locked, now)
+    # Breakage last: every sweeping lane updates its row, which stays locked until this batch commits.
     gained: dict[str, int] = defaultdict(int)
     for card in paying:
         gained[card.currency] += held[card.account_id]
@@ -131,7 +133,6 @@ def _expire(session: Session, due: sa.Select, now: datetime) -> tuple[int, dict[
             .returning(Account.balance), execution_options={"synchronize_session": False},
         ).scalar()
         set_committed_value(account, "balance", balance)
-    _record_events(session, paying, transaction_ids, locked, now)
     return len(cards), {card.id: transaction_id for card, transaction_id in zip(paying, transaction_ids)}
 
 

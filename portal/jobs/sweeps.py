@@ -7,11 +7,13 @@ the ``sweep_*`` functions are the RQ jobs the cron scheduler enqueues on the "sw
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 
 from flask import current_app
 
 from portal.extensions import db
+from portal.jobs.lanes import run_in_lanes
 from portal.jobs.runtime import app_context
 from portal.models import utcnow
 
@@ -24,7 +26,8 @@ def run_expiry(now: datetime | None = None) -> dict[str, int]:
     """Queue the 7-day reminders, then expire every card whose date has passed.
 
     Each card expires by the domain's ``expire_due`` (one ``expire`` transaction per card and
-    date, moving what is left to breakage), in batches, each batch its own commit.
+    date, moving what is left to breakage), in batches, each batch its own commit; on PostgreSQL
+    in lanes (``EXPIRY_LANES``), each claiming due cards no other lane holds.
     """
     from portal.cards.expiry import expire_due
     from portal.notifications.reminders import queue_expiry_reminders
@@ -33,15 +36,19 @@ def run_expiry(now: datetime | None = None) -> dict[str, int]:
     session = db.session
     reminders = queue_expiry_reminders(session, now)
     session.commit()
-    expired = 0
-    while True:
+    expired = [0]
+    counting = threading.Lock()
+
+    def step(session) -> bool:
         done = expire_due(session, now, limit=EXPIRY_BATCH)
-        session.commit()
-        expired += done
-        if done < EXPIRY_BATCH:
-            break
-    log.info("Expiry sweep: %d reminder(s) queued, %d card(s) expired", reminders, expired)
-    return {"reminders": reminders, "expired": expired}
+        with counting:
+            expired[0] += done
+        return done == EXPIRY_BATCH
+
+    lanes = int(current_app.config.get("EXPIRY_LANES", 2)) if session.get_bind().dialect.name == "postgresql" else 1
+    run_in_lanes(current_app._get_current_object(), lanes, step, name="expiry")
+    log.info("Expiry sweep: %d reminder(s) queued, %d card(s) expired", reminders, expired[0])
+    return {"reminders": reminders, "expired": expired[0]}
 
 
 def run_transfers(now: datetime | None = None) -> dict[str, int]:

@@ -268,6 +268,33 @@ def test_two_expiry_sweeps_at_the_same_moment_expire_each_card_once(pg_app, pg_u
     assert ledger_verify(pg_url).returncode == 0
 
 
+def test_a_sweep_in_lanes_expires_every_due_card_once_and_moves_every_cent_to_breakage(pg_app, pg_url, monkeypatch):
+    """Two lanes of small batches claim due cards side by side: each due card expires once, the
+    card that is not due stays open, and breakage gains exactly what the due cards held."""
+    from portal.jobs import sweeps
+    from portal.ledger import balance_of, system_account
+
+    monkeypatch.setattr(sweeps, "EXPIRY_BATCH", 4)
+    with pg_app.app_context():
+        for i in range(23):
+            issue_card(db.session, services().vault, amount=Money.parse(f"{i + 1}.00", "USD"), actor=SYSTEM,
+                       idempotency_key=f"due-{i}", kind="promotional", expires_in_days=10,
+                       now=utcnow() - timedelta(days=11))
+        open_card = issue_card(db.session, services().vault, amount=Money.parse("9.00", "USD"), actor=SYSTEM,
+                               idempotency_key="not-due", kind="promotional", expires_in_days=10).card.id
+        db.session.commit()
+        pg_app.config["EXPIRY_LANES"] = 2
+        assert sweeps.run_expiry()["expired"] == 23
+        per_card = dict(db.session.execute(
+            sa.select(Transaction.card_id, sa.func.count()).where(Transaction.kind == "expire").group_by(Transaction.card_id)
+        ).all())
+        assert len(per_card) == 23 and set(per_card.values()) == {1} and open_card not in per_card
+        assert db.session.get(GiftCard, open_card).status == "active"
+        assert balance_of(db.session, system_account(db.session, "breakage", "USD").id) == sum(range(1, 24)) * 100
+        assert sweeps.run_expiry()["expired"] == 0
+    assert ledger_verify(pg_url).returncode == 0
+
+
 def test_a_connection_cut_mid_redemption_leaves_no_half_transaction(pg_app, pg_url):
     """PostgreSQL drops the till's connection between the balance update and the entries:
     nothing of the redemption remains, and the till's retry with the same key charges once."""
