@@ -8,8 +8,8 @@ the prefix.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -78,12 +78,25 @@ def check_pattern(mode: object, vanity: object = None, prefix: object = None, le
     return CodePattern("random", prefix=clean_prefix, length=size)
 
 
+# Random bytes to symbols: 256 is a multiple of 32, so every symbol is equally likely.
+_SYMBOL_OF_BYTE = bytes(ord(ALPHABET[byte % 32]) for byte in range(256))
+
+
+def random_codes(prefix: str, length: int, count: int) -> list[str]:
+    """``count`` fresh codes: the prefix, then ``length`` Crockford symbols from the OS CSPRNG in
+    groups of four. Drawn in one call to the CSPRNG, as bulk generation draws a batch."""
+    symbols = os.urandom(count * length).translate(_SYMBOL_OF_BYTE).decode()
+    codes = []
+    for start in range(0, count * length, length):
+        code = symbols[start : start + length]
+        groups = [code[i : i + 4] for i in range(0, length, 4)]
+        codes.append("-".join([prefix, *groups] if prefix else groups))
+    return codes
+
+
 def random_code(prefix: str, length: int) -> str:
-    """A fresh code: the prefix, then ``length`` Crockford symbols from the OS CSPRNG in groups of four."""
-    bits = secrets.randbits(5 * length)
-    symbols = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(length))
-    groups = [symbols[i : i + 4] for i in range(0, length, 4)]
-    return "-".join([prefix, *groups] if prefix else groups)
+    """One fresh code (see ``random_codes``)."""
+    return random_codes(prefix, length, 1)[0]
 
 
 def display_code(vault: CodeVault, code: Code) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.bulk import add_rows, insert_rows
-from portal.campaigns.codes import random_code
+from portal.campaigns.codes import random_codes
 from portal.campaigns.rules import check_quantity
 from portal.cards.codes import CodeVault, generate_card_code
 from portal.cards.operations import PROMOTIONAL_DEFAULT_DAYS
@@ -64,10 +64,11 @@ def _insert(session: Session, model, rows: list[dict], *columns) -> list:
     return list(result.scalars() if len(columns) == 1 else result)
 
 
-def _fresh_codes(count: int, make) -> list[str]:
+def _fresh_codes(count: int, draw) -> list[str]:
+    """``count`` distinct codes from ``draw(n)``, which makes n at a time."""
     codes: set[str] = set()
     while len(codes) < count:
-        codes.add(make())
+        codes.update(draw(count - len(codes)))
     return list(codes)
 
 
@@ -154,15 +155,16 @@ def generate_batch(
     campaign = job.campaign
     actor = Actor(user_id=job.created_by_id)
     if campaign.kind == "gift_card":
-        make = generate_card_code
+        def draw(n: int) -> list[str]:
+            return [generate_card_code() for _ in range(n)]
     else:
-        def make():
-            return random_code(campaign.code_prefix, campaign.code_length)
+        def draw(n: int) -> list[str]:
+            return random_codes(campaign.code_prefix, campaign.code_length, n)
 
     for attempt in range(_ATTEMPTS):
         nested = savepoint(session)
         try:
-            code_ids = _store_codes(session, vault, _fresh_codes(count, make), now)
+            code_ids = _store_codes(session, vault, _fresh_codes(count, draw), now)
             if campaign.kind == "gift_card":
                 card_ids = _issue_cards(session, campaign, code_ids, actor, now)
             else:

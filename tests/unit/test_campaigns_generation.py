@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -208,3 +209,15 @@ def test_the_numbers_per_campaign_and_overall(ctx):
     assert (usd.cards, usd.wallets, usd.total) == (Money(1700, "USD"), Money(250, "USD"), Money(1950, "USD"))
     days = reports.redemptions_per_day(ctx, days=7)
     assert len(days) == 7 and days[-1].card_payments == 1 and sum(d.total for d in days) == 1
+
+
+def test_random_codes_drawn_as_a_batch_are_distinct_and_use_every_symbol_in_every_position():
+    from portal.campaigns.codes import random_codes
+    from portal.cards.codes import ALPHABET
+
+    drawn = random_codes("SPRING", 10, 3000)
+    assert len(drawn) == 3000 and len(set(drawn)) == 3000
+    assert all(re.fullmatch(r"SPRING(-[0-9A-HJKMNP-TV-Z]{4}){2}-[0-9A-HJKMNP-TV-Z]{2}", code) for code in drawn)
+    for position in range(10):
+        assert {code.replace("-", "")[6 + position] for code in drawn} == set(ALPHABET)
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}", random_codes("", 10, 1)[0])
