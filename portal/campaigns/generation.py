@@ -75,7 +75,7 @@ def _fresh_codes(count: int, draw) -> list[str]:
 def _store_codes(session: Session, vault: CodeVault, codes: list[str], now: datetime) -> list[int]:
     """Store the codes (keyed hash, ciphertext, mask); returns their ids in the order given."""
     # Sealed as they stream, so hashing and encryption overlap the database's inserting.
-    rows = ((*vault.seal(c), now) for c in codes)
+    rows = ((*sealed, now) for sealed in vault.seal_many(codes))
     return insert_rows(session, Code, ["lookup_hash", "ciphertext", "masked", "created_at"], rows, count=len(codes))
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -171,13 +172,24 @@ class CodeVault:
 
     def seal(self, code: str) -> tuple[str, bytes, str]:
         """What a stored code holds: (look-up hash, ciphertext, mask), the code parsed once."""
-        canonical_code, masked = _canonical_and_mask(code)
-        return self._hash(canonical_code), self.encrypt(code), masked
+        return next(self.seal_many([code]))
+
+    def seal_many(self, codes: list[str]) -> Iterator[tuple[str, bytes, str]]:
+        """``seal`` for each code, the nonces drawn in one call: os.urandom releases the GIL, and a
+        release per code costs a wait per code while another thread (a generation lane) runs."""
+        nonces = os.urandom(self._NONCE * len(codes))
+        for n, code in enumerate(codes):
+            canonical_code, masked = _canonical_and_mask(code)
+            nonce = nonces[n * self._NONCE : (n + 1) * self._NONCE]
+            yield self._hash(canonical_code), self._encrypt(code, nonce), masked
 
     def encrypt(self, code: str) -> bytes:
         """nonce || AES-GCM ciphertext of the code exactly as given (store the display form)."""
-        nonce = os.urandom(self._NONCE)
-        return nonce + self._aead.encrypt(nonce, code.encode(), self._AAD)
+        return self._encrypt(code, os.urandom(self._NONCE))
+
+    def _encrypt(self, text: str, nonce: bytes) -> bytes:
+        # Each nonce is fresh from the CSPRNG and used once: GCM must never see one twice under a key.
+        return nonce + self._aead.encrypt(nonce, text.encode(), self._AAD)
 
     def decrypt(self, blob: bytes) -> str:
         """The stored code; ValueError if the blob was altered or made with another key."""

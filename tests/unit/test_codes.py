@@ -227,6 +227,15 @@ def test_a_code_encrypts_and_decrypts():
     assert CodeVault("test secret").decrypt(blob) == code
 
 
+def test_codes_sealed_as_a_batch_each_get_their_own_nonce_hash_and_mask():
+    vault = CodeVault("test secret")
+    batch = [generate_card_code() for _ in range(500)] + ["SPRING-AB12-CD34-EF56"]
+    sealed = list(vault.seal_many(batch))
+    assert [vault.decrypt(blob) for _, blob, _ in sealed] == batch
+    assert len({blob[:12] for _, blob, _ in sealed}) == len(batch)  # no nonce used twice
+    assert sealed == [(vault.lookup_hash(c), blob, mask(c)) for c, (_, blob, _) in zip(batch, sealed)]
+
+
 def test_a_tampered_or_foreign_ciphertext_is_refused():
     vault = CodeVault("test secret")
     blob = vault.encrypt("SAVE20")
