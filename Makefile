@@ -39,7 +39,7 @@ chromium:
 worker: setup
 	$(PORTAL) cron & trap 'kill $$! 2>/dev/null' EXIT; $(PORTAL) worker
 
-# Figures 1-7 of issue 9 in one run (about 15 minutes on 2 cores), written to bench/RESULTS.md.
+# Figures 1-7 of issue 9 in one run (10 to 15 minutes on 2 cores), written to bench/RESULTS.md.
 bench: setup services chromium
 	@command -v wrk >/dev/null || scripts/ensure-package.sh wrk
 	$(PY) -m bench.run
