@@ -27,8 +27,8 @@ def add_rows(session: Session, model, columns: list[str], rows: Iterable[tuple])
     the table's default as COPY stores it, with no round trip to draw them first."""
     if session.connection().dialect.name == "postgresql":
         _copy(session, model.__table__, columns, rows)
-    else:
-        session.execute(sa.insert(model), [dict(zip(columns, row)) for row in rows])
+    elif params := [dict(zip(columns, row)) for row in rows]:
+        session.execute(sa.insert(model), params)
 
 
 def insert_rows(

@@ -19,7 +19,7 @@ from rq import get_current_job
 from portal.campaigns.distribution import send_batch
 from portal.campaigns.generation import BATCH, generate_batch
 from portal.extensions import db
-from portal.jobs.lanes import run_in_lanes
+from portal.jobs.lanes import lanes_setting, run_in_lanes
 from portal.models import utcnow
 from portal.models.campaigns import CampaignJob
 
@@ -119,22 +119,20 @@ def _lanes(kind: str) -> int:
     """How many batches of a job run at once. Generation on PostgreSQL runs in lanes, each in a
     transaction of its own, so the database inserts on one core while Python draws and seals the
     next codes on the other. SQLite has one writer; e-mail goes at the SMTP server's pace."""
-    if kind != "generate" or db.session.get_bind().dialect.name != "postgresql":
-        return 1
-    return max(1, int(current_app.config.get("CAMPAIGN_GENERATION_LANES", 2)))
+    return lanes_setting("CAMPAIGN_GENERATION_LANES") if kind == "generate" else 1
 
 
 def _generate_in_lanes(job_id: int, left: int, batch: int, lanes: int) -> None:
     """Generation's batches handed out to lanes (portal.jobs.lanes), ``batch`` codes at a time."""
     from portal.services import services
 
-    remaining = [left]
     taking = threading.Lock()
 
     def step(session) -> bool:
+        nonlocal left
         with taking:
-            count = min(batch, remaining[0])
-            remaining[0] -= count
+            count = min(batch, left)
+            left -= count
         if count:
             generate_batch(session, services().vault, session.get(CampaignJob, job_id), count)
         return bool(count)

@@ -10,10 +10,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
+
+
+def lanes_setting(name: str, default: int = 2) -> int:
+    """How many lanes the setting ``name`` asks for: one (the caller's own session) unless the
+    database is PostgreSQL, since SQLite has one writer."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return 1
+    return max(1, int(current_app.config.get(name, default)))
 
 
 def run_in_lanes(app: Flask, lanes: int, step: Callable[[Session], bool], *, name: str) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from flask import current_app
 
 from portal.extensions import db
-from portal.jobs.lanes import run_in_lanes
+from portal.jobs.lanes import lanes_setting, run_in_lanes
 from portal.jobs.runtime import app_context
 from portal.models import utcnow
 
@@ -36,19 +36,19 @@ def run_expiry(now: datetime | None = None) -> dict[str, int]:
     session = db.session
     reminders = queue_expiry_reminders(session, now)
     session.commit()
-    expired = [0]
+    expired = 0
     counting = threading.Lock()
 
     def step(session) -> bool:
+        nonlocal expired
         done = expire_due(session, now, limit=EXPIRY_BATCH)
         with counting:
-            expired[0] += done
+            expired += done
         return done == EXPIRY_BATCH
 
-    lanes = int(current_app.config.get("EXPIRY_LANES", 2)) if session.get_bind().dialect.name == "postgresql" else 1
-    run_in_lanes(current_app._get_current_object(), lanes, step, name="expiry")
-    log.info("Expiry sweep: %d reminder(s) queued, %d card(s) expired", reminders, expired[0])
-    return {"reminders": reminders, "expired": expired[0]}
+    run_in_lanes(current_app._get_current_object(), lanes_setting("EXPIRY_LANES"), step, name="expiry")
+    log.info("Expiry sweep: %d reminder(s) queued, %d card(s) expired", reminders, expired)
+    return {"reminders": reminders, "expired": expired}
 
 
 def run_transfers(now: datetime | None = None) -> dict[str, int]:
