@@ -4,15 +4,23 @@ PY      := $(VENV)/bin/python
 PORTAL  := $(VENV)/bin/portal
 PYTHON  ?= python3
 
-.PHONY: setup run test worker services chromium bench clean
+.PHONY: setup run test package-check lock worker services chromium bench clean
 
 setup: $(VENV)/.installed static/vendor/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Python packages at the versions requirements.lock pins, so a release upstream cannot change a run.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-resolve pyproject.toml's ranges to today's releases (uv, in a virtualenv of its own).
+lock:
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet uv
+	.lock-venv/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 --upgrade --quiet -o requirements.lock
 
 # Front-end packages come from npm (package-lock.json) and are copied, never committed.
 static/vendor/.installed: package.json package-lock.json
@@ -26,8 +34,12 @@ run: setup
 	$(PORTAL) demo
 	$(PORTAL) run --host 127.0.0.1 --port 5000
 
-test: setup services chromium
+test: setup services chromium package-check
 	$(PY) -m pytest
+
+# The wheel on its own, in a clean virtualenv: the app factory and one burst of the worker.
+package-check: static/vendor/.installed services
+	PYTHON=$(PYTHON) scripts/check-package.sh
 
 services:
 	@scripts/ensure-services.sh
@@ -45,4 +57,4 @@ bench: setup services chromium
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor .pytest_cache .hypothesis
+	rm -rf $(VENV) .lock-venv node_modules static/vendor .pytest_cache .hypothesis

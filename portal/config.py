@@ -9,8 +9,12 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = ROOT / "instance"
+PACKAGE = Path(__file__).resolve().parent
+# In a checkout templates/, static/ and migrations/ sit beside the package; an installed wheel
+# carries them inside it (pyproject.toml maps them), and keeps its instance/ in the working directory.
+INSTALLED = (PACKAGE / "templates").is_dir()
+ROOT = PACKAGE if INSTALLED else PACKAGE.parent
+INSTANCE = Path.cwd() / "instance" if INSTALLED else ROOT / "instance"
 
 
 def database_url(raw: str | None) -> str:
@@ -35,7 +39,7 @@ def _development_secret() -> str:
 
 def from_environment() -> dict:
     """Read the portal's settings from the environment (and ``.env``)."""
-    load_dotenv(ROOT / ".env")
+    load_dotenv(Path.cwd() / ".env" if INSTALLED else ROOT / ".env")
     env = os.environ
     production = env.get("PORTAL_ENV", "development") == "production"
     secret = env.get("SECRET_KEY")
