@@ -2,9 +2,10 @@
 
 The host is resolved once, every address it resolves to is checked, and the connection goes to
 the checked address (so a DNS answer cannot change between the check and the connect); TLS
-still verifies the certificate for the host name. Redirects are not followed. Private, loopback,
-link-local and reserved addresses are refused unless WEBHOOK_ALLOW_PRIVATE_URLS is set (tests
-and development receivers on 127.0.0.1).
+still verifies the certificate for the host name. Redirects are not followed. Every address that
+is not public unicast internet (``portal/events/addresses.py``) is refused, when the endpoint is
+added and at every delivery (a name may resolve elsewhere by then: DNS rebinding), unless
+WEBHOOK_ALLOW_PRIVATE_URLS is set (tests and development receivers on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from portal.errors import ValidationError
+from portal.events.addresses import is_numeric_spelling, is_public, literal
 
 MAX_URL = 2000
 # Enough of an answer to show in the log; the rest is not read.
 ANSWER_BYTES = 500
-
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,8 @@ def check_url(url: str, *, allow_private: bool) -> str:
     """The URL, trimmed, if an endpoint may have it. Raise ValidationError (field "url") if not.
 
     Production endpoints are https on a public host; ``allow_private`` also lets http and
-    private or loopback hosts through.
+    private or loopback hosts through. An IPv4 address spelled other than as four dotted decimals
+    is refused either way.
     """
     url = (url or "").strip()
     if not url:
@@ -57,24 +57,19 @@ def check_url(url: str, *, allow_private: bool) -> str:
         parts.port
     except ValueError:
         raise ValidationError("The port in this URL is not a number from 1 to 65535", field="url") from None
+    host = parts.hostname.rstrip(".")
+    if is_numeric_spelling(host):
+        raise ValidationError(
+            "Write an IP address as four numbers from 0 to 255 with dots, like 203.0.113.7, or use a host name",
+            field="url",
+        )
     if not allow_private:
-        literal = _literal(parts.hostname)
-        if parts.hostname.lower() in ("localhost", "localhost.localdomain") or (literal and not _public(literal)):
+        address = literal(host)
+        if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost") or (
+            address is not None and not is_public(address)
+        ):
             raise ValidationError("Events can only be sent to a public internet address", field="url")
     return url
-
-
-def _literal(host: str) -> Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-def _public(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
 
 
 def _resolve(host: str, port: int, allow_private: bool) -> str:
@@ -84,7 +79,7 @@ def _resolve(host: str, port: int, allow_private: bool) -> str:
     if not addresses:
         raise OSError(f"{host} has no address")
     if not allow_private:
-        refused = [a for a in addresses if not _public(ipaddress.ip_address(a.split("%")[0]))]
+        refused = [a for a in addresses if not is_public(ipaddress.ip_address(a.split("%")[0]))]
         if refused:
             raise OSError(f"{host} resolves to a private address ({refused[0]}); not sent")
     return addresses[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -165,6 +166,54 @@ def test_production_settings_refuse_http_and_our_own_network():
     assert check_url(" https://pos.example.com/giftloop ", allow_private=False) == "https://pos.example.com/giftloop"
     with pytest.raises(OSError, match="private address"):
         post("https://localhost:9/x", b"{}", {}, timeout=1, allow_private=False)
+
+
+
+SPECIAL_ADDRESSES = [
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::808:808",  # NAT64, also around a public address
+    "64:ff9b:1::a00:1",  # local-use NAT64
+    "2002:7f00:1::1", "2002:808:808::1",  # 6to4
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    "::ffff:127.0.0.1", "::ffff:8.8.8.8", "::127.0.0.1",  # IPv4-mapped, IPv4-compatible
+    "100::1", "5f00::1", "3fff::1", "2001:db8::1", "fc00::1", "fe80::1", "ff0e::1",
+    "100.64.0.1", "192.0.0.9", "192.88.99.1", "198.18.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255",
+]
+
+
+@pytest.mark.parametrize("address", SPECIAL_ADDRESSES)
+def test_special_purpose_addresses_are_refused_when_added_and_when_delivering(monkeypatch, address):
+    """Is every special-purpose address refused, as the URL's host and as what a name resolves to
+    at delivery (a name pointed at one after the endpoint was added: DNS rebinding)?"""
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(ValidationError, match="Events can only be sent to a public internet address"):
+        check_url(f"https://{host}/x", allow_private=False)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    monkeypatch.setattr(
+        socket, "getaddrinfo",
+        lambda *args, **kwargs: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443)),
+                                 (family, socket.SOCK_STREAM, 6, "", (address, 443))],
+    )
+    assert check_url("https://rebound.example.com/x", allow_private=False)
+    with pytest.raises(OSError, match="private address"):
+        post("https://rebound.example.com/x", b"{}", {}, timeout=1, allow_private=False)
+
+
+@pytest.mark.parametrize("host", ["127.1", "0x7f000001", "2130706433", "017700000001", "0x7f.0.0.1", "pos.0x7f", "10.1"])
+def test_numeric_spellings_of_a_host_are_refused(host):
+    """Is an address written as one number, in hex or octal, or short, refused, for a development receiver too?"""
+    for allow_private in (False, True):
+        with pytest.raises(ValidationError, match="Write an IP address as four numbers from 0 to 255 with dots"):
+            check_url(f"https://{host}/x", allow_private=allow_private)
+    with pytest.raises(ValidationError, match="public internet address"):
+        check_url("https://127.0.0.1./x", allow_private=False)
+
+
+def test_public_addresses_and_development_receivers_are_still_taken():
+    """Are public addresses taken, and local receivers too with WEBHOOK_ALLOW_PRIVATE_URLS?"""
+    for url in ("https://93.184.216.34/x", "https://[2606:2800:220:1:248:1893:25c8:1946]/x", "https://pos.example.com/x"):
+        assert check_url(url, allow_private=False) == url
+    for url in ("http://127.0.0.1:8000/x", "http://[::1]:8000/x", "http://localhost:8000/x", "http://10.1.2.3/x"):
+        assert check_url(url, allow_private=True) == url
 
 
 # --- Delivering -------------------------------------------------------------------------------
