@@ -49,9 +49,9 @@ def test_a_gift_is_bought_for_a_friend_who_redeems_it_from_their_gifts(gifting, 
 
     (message,) = list((tmp_path / "outbox").glob("*-gift_received.eml"))
     mail = email.message_from_bytes(message.read_bytes(), policy=policy.default)
-    assert mail["To"] == FRIEND and mail["Subject"] == "Cara gave you Giftloop Plus"
+    assert mail["To"] == FRIEND and mail["Subject"] == "You have been given a Giftloop gift"
     body = mail.get_body(preferencelist=("plain",)).get_content()
-    assert GIFT_CODE.search(body) and "Happy birthday, Fran!" in body
+    assert GIFT_CODE.search(body) and "Happy birthday, Fran!" in body and '"Cara" gave you Giftloop Plus' in body
 
     other = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True)
     fran = other.new_page()

@@ -152,6 +152,36 @@ def test_a_transfer_invitation_links_to_the_claim_page(mail_app):
     assert found["images"] == []  # a claim code is not a card code: no QR to scan at a till
 
 
+HOSTILE_NAME = "Giftloop Security <b>urgent</b>\r\nBcc: all@example.com\n\nYour account is locked\u202e"
+
+
+@pytest.mark.parametrize(("kind", "subject"), [
+    ("transfer_invitation", "You have been sent a Giftloop gift card"),
+    ("gift_received", "You have been given a Giftloop gift"),
+    ("gift_redeemed", "Your Giftloop gift was redeemed"),
+])
+def test_a_name_someone_typed_never_reaches_a_subject_and_stays_on_one_line_in_the_body(mail_app, kind, subject):
+    """Is the subject of a message about a person's gift fixed, and their name quoted in the body
+    on one line, HTML-escaped, with no line breaks or direction overrides of its own?"""
+    issued = issue()
+    context = {
+        "transfer_invitation": {"transfer_id": 1, "from_name": HOSTILE_NAME, "claim_by": "1 March 2027"},
+        "gift_received": {"gift_id": 1, "from_name": HOSTILE_NAME, "plan_name": "Giftloop Plus", "days": 30,
+                          "message": None, "redeem_by": "1 March 2027"},
+        "gift_redeemed": {"gift_id": 1, "by_name": HOSTILE_NAME, "plan_name": "Giftloop Plus", "days": 30},
+    }[kind]
+    queue_email(db.session, key=f"{kind}:hostile", to="friend@example.com", kind=kind, context=context,
+                card_id=issued.card.id if kind == "transfer_invitation" else None, code="TR-ABCD-EFGH")
+    rendered = render(db.session, queued(kind))
+    parsed = message_from_bytes(rendered.message.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == subject and parsed["Bcc"] is None
+    found = parts(rendered.message)
+    one_line = "Giftloop Security <b>urgent</b> Bcc: all@example.com Your account is locked"
+    assert f'"{one_line}"' in found["text"]
+    assert "Giftloop Security &lt;b&gt;urgent&lt;/b&gt; Bcc: all@example.com Your account is locked" in found["html"]
+    assert "\u202e" not in found["text"] + found["html"] and "<b>urgent" not in found["html"]
+
+
 @pytest.mark.parametrize("kind", ["expiry_reminder", "card_expired", "topup_receipt"])
 def test_every_kind_renders_both_parts_with_a_subject(mail_app, customer, kind):
     """Do the other kinds render to text and HTML with a one-line subject and the masked code?"""
