@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import time
 
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 SCHEDULE = "portal.jobs.schedule"
 RESTART_SECONDS = 5  # between a worker lost with Redis and the next try
 IN_PROCESS_QUEUES = frozenset({"emails"})  # their jobs run in the worker itself, not in a child
+# RQ's worker tries to become the scheduler when it starts, then at each maintenance run (10
+# minutes by default). A lock left by a dead worker's scheduler lasts 61 s at most (its TTL);
+# so a worker that started while one was still held takes the scheduling over within a minute.
+MAINTENANCE_SECONDS = 60
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class RedisRequired(RuntimeError):
@@ -83,6 +90,37 @@ class PortalWorker(Worker):
         return super().get_heartbeat_ttl(job, working_time)
 
 
+_forking_pid = 0
+
+
+def _note_forking_process() -> None:
+    global _forking_pid
+    _forking_pid = os.getpid()
+
+
+def _end_with_parent() -> None:
+    """In a process the worker just forked (RQ's scheduler, a job's work horse): ask the kernel
+    for a SIGTERM when the worker dies, however it dies.
+
+    A SIGKILLed worker cannot stop its children, and RQ's scheduler process would live on, an
+    orphan holding the scheduler locks and running old code. On SIGTERM the scheduler releases
+    its locks and stops within a second; a work horse ends (its job is retried like any job of a
+    dead worker). Linux only: elsewhere nothing changes. The signal comes when the forking
+    thread ends, and RQ forks from the worker's main thread only.
+    """
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None or prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        return
+    if os.getppid() != _forking_pid:  # the worker died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _children_end_with_worker() -> None:
+    if not _forking_pid:
+        _note_forking_process()
+        os.register_at_fork(before=_note_forking_process, after_in_child=_end_with_parent)
+
+
 def run_worker(app: Flask, *, burst: bool = False) -> None:
     """Work on every queue with RQ's scheduler (it runs the retries), until stopped.
 
@@ -93,8 +131,9 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
     connection = _connection(app)
     bind(app)
     prepare(app)
+    _children_end_with_worker()
     while True:
-        worker = PortalWorker(list(QUEUES), connection=connection)
+        worker = PortalWorker(list(QUEUES), connection=connection, maintenance_interval=MAINTENANCE_SECONDS)
         try:
             enqueued = relay_waiting(app, connection)
             log.info("Worker starting on %s; %d waiting message(s) re-enqueued", ", ".join(QUEUES), enqueued)
