@@ -81,6 +81,11 @@ class Defaults:
     SIGNIN_LIMIT = 10  # failed sign-ins per account per window
     SIGNIN_IP_LIMIT = 100  # per network address: higher, as an office or a NAT shares one
     SIGNIN_WINDOW_SECONDS = 15 * 60
+    # Every sign-up sends an e-mail: a few per address (no mail bombing through our form), more
+    # per network address (an office or a NAT shares one).
+    SIGNUP_EMAIL_LIMIT = 3
+    SIGNUP_IP_LIMIT = 20
+    SIGNUP_WINDOW_SECONDS = 60 * 60
     GUESS_LIMIT = 10  # failed code look-ups per window (DESIGN §7)
     GUESS_WINDOW_SECONDS = 15 * 60
     API_RATE_LIMIT = 120  # requests per token per window, unless the token has its own limit

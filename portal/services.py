@@ -17,6 +17,7 @@ from portal.throttle import Throttle
 class Services:
     redis: redis.Redis | None
     signin_throttle: Throttle
+    signup_throttle: Throttle
     guess_throttle: Throttle
     api_rate: Throttle
     vault: CodeVault
@@ -36,6 +37,10 @@ def init_app(app: Flask) -> None:
         signin_throttle=Throttle(
             "signin", cfg["SIGNIN_LIMIT"], cfg["SIGNIN_WINDOW_SECONDS"], client,
             per_kind={"ip": cfg["SIGNIN_IP_LIMIT"]},
+        ),
+        signup_throttle=Throttle(
+            "signup", cfg["SIGNUP_EMAIL_LIMIT"], cfg["SIGNUP_WINDOW_SECONDS"], client,
+            per_kind={"ip": cfg["SIGNUP_IP_LIMIT"]},
         ),
         guess_throttle=Throttle("guess", cfg["GUESS_LIMIT"], cfg["GUESS_WINDOW_SECONDS"], client),
         api_rate=Throttle("api", cfg["API_RATE_LIMIT"], cfg["API_RATE_WINDOW_SECONDS"], client),

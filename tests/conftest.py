@@ -239,6 +239,29 @@ def submit(client, path: str, data: dict, *, page: str | None = None, **kwargs):
     return client.post(path, data={**data, "csrf_token": csrf_token(client, page or path)}, **kwargs)
 
 
+def signup_link(app, email: str) -> str:
+    """The path of the newest sign-up link e-mailed to ``email``, read from the message as its reader would."""
+    from portal.models import OutboxMessage
+    from portal.notifications.rendering import render
+
+    with app.app_context():
+        row = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.kind == "signup_confirm", OutboxMessage.recipient == email)
+            .order_by(OutboxMessage.id.desc()).limit(1)
+        )
+        assert row is not None, f"no sign-up link was sent to {email}"
+        text = render(db.session, row).text
+    return re.search(r"https?://[^/\s]+(/signup/confirm/\S+)", text).group(1)
+
+
+def sign_up(client, app, data: dict, *, next_path: str | None = None):
+    """Sign up through the form, open the e-mailed link and press its button; the last answer."""
+    started = submit(client, f"/signup?next={next_path}" if next_path else "/signup", data, page="/signup")
+    assert started.status_code == 302 and started.headers["Location"] == "/signup/sent", started.get_data(as_text=True)
+    link = signup_link(app, data["email"].strip().lower())
+    return submit(client, link, {})
+
+
 class AuthActions:
     """Sign in and out through the real forms, as a person would."""
 

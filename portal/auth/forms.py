@@ -24,6 +24,10 @@ class SignUpForm(FlaskForm):
     )
 
 
+class ConfirmSignUpForm(FlaskForm):
+    """The button that creates the account a sign-up link carries (a form: a GET changes nothing)."""
+
+
 class SignInForm(FlaskForm):
     email = EmailField("E-mail address", validators=[InputRequired("Enter your e-mail address")])
     password = PasswordField("Password", validators=[InputRequired("Enter your password")])

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
+from portal.auth import signup as signups
 from portal.auth import users
-from portal.auth.forms import PasswordForm, SignInForm, SignUpForm
+from portal.auth.forms import ConfirmSignUpForm, PasswordForm, SignInForm, SignUpForm
 from portal.errors import ValidationError
 from portal.extensions import db
 from portal.models import SecurityEvent
@@ -38,21 +39,63 @@ def _start_session(user) -> None:
     session["signed_in_at"] = datetime.now(timezone.utc).timestamp()
 
 
+def _too_many(template: str, form, wait: int, what: str):
+    """The page again with a 429 and Retry-After: the throttle refused the attempt."""
+    minutes = max(1, round(wait / 60))
+    form.form_errors.append(f"Too many {what}. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.")
+    return render_template(template, form=form), 429, {"Retry-After": str(wait)}
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
-    """Create a customer account and sign it in."""
+    """Start a customer account: the same answer for every address, the link to finish by e-mail
+    (see portal/auth/signup.py)."""
     form = SignUpForm()
     if form.validate_on_submit():
+        email = users.normalise_email(form.email.data)
+        # Each sign-up sends an e-mail: counted per client and per address, never given back.
+        attempt = services().signup_throttle.attempt(f"ip:{request.remote_addr}", f"email:{email}")
+        if attempt.wait:
+            return _too_many("auth/signup.html", form, attempt.wait, "sign-ups")
         try:
-            user = users.create_user(db.session, form.email.data, form.password.data, name=form.name.data or "")
+            signups.start(
+                db.session, services().vault, email=email, password=form.password.data, name=form.name.data or "",
+                next_path=_safe_next(""),
+            )
         except ValidationError as error:
             show_domain_error(form, error)
         else:
             db.session.commit()
-            _start_session(user)
-            flash("Welcome to Giftloop! Your wallet is ready.", "success")
-            return redirect(_safe_next(home_for(user)))
+            return redirect(url_for("auth.signup_sent"))
     return render_template("auth/signup.html", form=form), 422 if form.errors else 200
+
+
+@bp.get("/signup/sent")
+def signup_sent():
+    """Tell the visitor to open the link we e-mailed (whichever message it was)."""
+    return render_template("auth/signup_sent.html")
+
+
+@bp.route("/signup/confirm/<token>", methods=["GET", "POST"])
+def signup_confirm(token: str):
+    """Create the account a sign-up link carries, on a button press (mail scanners only open links)."""
+    form = ConfirmSignUpForm()
+    try:
+        found = signups.pending(services().vault, token)
+    except ValidationError as error:
+        return render_template("auth/signup_confirm.html", form=None, problem=error.message), 400
+    if form.validate_on_submit():
+        try:
+            user = signups.finish(db.session, found)
+        except ValidationError as error:
+            db.session.rollback()
+            flash(error.message, "info")
+            return redirect(url_for("auth.signin"))
+        db.session.commit()
+        _start_session(user)
+        flash("Welcome to Giftloop! Your wallet is ready.", "success")
+        return redirect(found.next or home_for(user))
+    return render_template("auth/signup_confirm.html", form=form, email=found.email, problem=None)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -65,12 +108,7 @@ def signin():
         # Counted before the password is checked, so guesses sent together cannot pass the limit together.
         attempt = throttle.attempt(f"ip:{request.remote_addr}", f"email:{email}")
         if attempt.wait:
-            minutes = max(1, round(attempt.wait / 60))
-            form.form_errors.append(
-                f"Too many sign-in attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again."
-            )
-            response = render_template("auth/signin.html", form=form), 429, {"Retry-After": str(attempt.wait)}
-            return response
+            return _too_many("auth/signin.html", form, attempt.wait, "sign-in attempts")
         user = users.authenticate(db.session, email, form.password.data)
         if user is None:
             for subject in attempt.failed():

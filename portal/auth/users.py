@@ -47,22 +47,36 @@ def create_user(
     """Create a user. Raise ValidationError if the address is taken or a rule is broken."""
     email = normalise_email(email)
     check_password_rule(password)
+    return add_user(session, email, hash_password(password), role=role, name=name, merchant=merchant)
+
+
+def add_user(
+    session: Session,
+    email: str,
+    password_hash: str,
+    *,
+    role: str = "customer",
+    name: str = "",
+    merchant: Merchant | None = None,
+) -> User:
+    """Create a user whose password is hashed already (a confirmed sign-up carries only the hash).
+    Raise ValidationError if the address is taken or a rule is broken."""
+    email = normalise_email(email)
     if role not in ROLES:
         raise ValidationError(f"Role must be one of {', '.join(ROLES)}", field="role")
     if (role == "merchant") != (merchant is not None):
         raise ValidationError("Merchant staff need a merchant, and only they have one", field="merchant")
-    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+    if has_account(session, email):
         raise ValidationError("An account with this e-mail address already exists", field="email")
-    user = User(
-        email=email,
-        name=name.strip(),
-        password_hash=hash_password(password),
-        role=role,
-        merchant=merchant,
-    )
+    user = User(email=email, name=name.strip(), password_hash=password_hash, role=role, merchant=merchant)
     session.add(user)
     session.flush()
     return user
+
+
+def has_account(session: Session, email: str) -> bool:
+    """Whether a normalised address belongs to an account."""
+    return session.scalar(sa.select(User.id).where(User.email == email)) is not None
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:

@@ -18,7 +18,7 @@ from portal.cards.codes import QrTokens
 from portal.cards.lookup import find_card
 from portal.extensions import db
 from portal.services import services
-from tests.conftest import PASSWORD, TEST_SECRET
+from tests.conftest import PASSWORD, TEST_SECRET, signup_link
 from tests.unit.test_customer_helpers import add_loops, issue, owner_of, pay_at_till, user, user_id
 
 pytestmark = pytest.mark.browser
@@ -145,6 +145,9 @@ def test_a_card_given_by_email_is_claimed_by_a_friend_who_signs_up(app, browser,
     fern.get_by_label("Password", exact=True).fill("a long passphrase")
     fern.get_by_label("Password again").fill("a long passphrase")
     fern.get_by_role("button", name="Create account").click()
+    expect(fern.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    fern.goto(signup_link(app, "fern@example.com"))
+    fern.get_by_role("button", name="Create my account").click()
     expect(fern).to_have_url(re.compile(rf"/claim/{link.group(1)}$"))
     fern.get_by_role("button", name="Add it to my wallet").click()
     expect(fern).to_have_url(re.compile(rf"/wallet/cards/{card_id}$"))

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import User
+from tests.conftest import signup_link
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -19,6 +20,8 @@ def test_a_password_set_through_the_server_is_stored_as_argon2id_at_the_owasp_co
     password = "a quite long passphrase"
     response = visitor.submit("/signup", {"name": "Eve", "email": "eve@example.com", "password": password, "confirm": password})
     assert response.status_code == 302, response.text
+    link = signup_link(stack.app, "eve@example.com")
+    assert visitor.submit(link, {}).status_code == 302
     with stack.app.app_context():
         stored = db.session.scalar(sa.select(User.password_hash).where(User.email == "eve@example.com"))
     match = re.fullmatch(r"\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+", stored)

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 
 from portal.extensions import db
-from portal.models import SecurityEvent, User
-from tests.conftest import PASSWORD, AuthActions, submit
+from portal.models import OutboxMessage, SecurityEvent, User
+from portal.notifications.rendering import render
+from tests.conftest import PASSWORD, AuthActions, signup_link, submit
 
 GOOD = {"name": "Dana", "email": "dana@example.com", "password": "a long passphrase", "confirm": "a long passphrase"}
 
@@ -26,16 +27,41 @@ def error_next_to(html: str, field_id: str) -> str:
     return html_lib.unescape(match.group(1)) if match else ""
 
 
-def test_a_new_customer_can_sign_up_and_lands_on_their_wallet(client, app):
-    """Can a visitor create an account and see their wallet straight away?"""
-    response = submit(client, "/signup", GOOD)
+def test_a_new_customer_signs_up_by_the_emailed_link_and_lands_on_their_wallet(client, app):
+    """Can a visitor create an account from the link e-mailed to them, and see their wallet straight away?"""
+    started = submit(client, "/signup", GOOD)
+    assert started.status_code == 302 and started.headers["Location"] == "/signup/sent"
+    assert "Check your e-mail" in client.get("/signup/sent").get_data(as_text=True)
+    assert users_count(app) == 0  # nothing is made until the link is opened
+    link = signup_link(app, "dana@example.com")
+    assert "dana@example.com" in client.get(link).get_data(as_text=True) and users_count(app) == 0  # a GET makes nothing
+    response = submit(client, link, {})
     assert response.status_code == 302 and response.headers["Location"] == "/wallet/"
     page = client.get("/wallet/").get_data(as_text=True)
     assert "Wallet credit" in page and "Bronze tier" in page
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == "dana@example.com"))
-        assert user.role == "customer"
+        assert user.role == "customer" and user.name == "Dana"
         assert user.password_hash.startswith("$argon2id$")
+    again = app.test_client()
+    assert submit(again, link, {}).headers["Location"] == "/signin"  # a link makes one account, once
+    assert users_count(app) == 1
+
+
+def test_a_changed_or_expired_sign_up_link_makes_no_account(client, app, monkeypatch):
+    """Is a link with a character changed, or opened after a day, refused with a way to start again?"""
+    from portal.auth import signup
+
+    submit(client, "/signup", GOOD)
+    link = signup_link(app, "dana@example.com")
+    changed = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+    for path in (changed, "/signup/confirm/nonsense"):
+        response = submit(client, path, {}, page="/signup")
+        assert response.status_code == 400
+        assert "This sign-up link is not valid or has expired" in response.get_data(as_text=True)
+    monkeypatch.setattr(signup, "LINK_LIFETIME", timedelta(seconds=-1))
+    assert submit(client, link, {}, page="/signup").status_code == 400
+    assert users_count(app) == 0
 
 
 @pytest.mark.parametrize(
@@ -57,12 +83,40 @@ def test_bad_sign_up_input_is_explained_next_to_the_field_and_stores_nothing(cli
     assert users_count(app) == 0
 
 
-def test_an_address_can_hold_only_one_account(client, app, people):
-    """Is a second sign-up with a taken address refused, whatever its case?"""
+def test_sign_up_answers_the_same_for_an_address_with_an_account_and_tells_its_owner(client, app, people):
+    """Does a sign-up with a taken address (whatever its case) get the very answer a new one gets,
+    make no account, and send the owner a notice with no details of the account?"""
     before = users_count(app)
-    response = submit(client, "/signup", {**GOOD, "email": "  Customer@Example.COM "})
-    assert error_next_to(response.get_data(as_text=True), "email") == "An account with this e-mail address already exists"
+    new = submit(app.test_client(), "/signup", GOOD)
+    taken = submit(client, "/signup", {**GOOD, "email": "  Customer@Example.COM "})
+    assert (taken.status_code, taken.headers["Location"], taken.get_data()) == (
+        new.status_code, new.headers["Location"], new.get_data()
+    )
     assert users_count(app) == before
+    with app.app_context():
+        (notice,) = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.kind == "signup_existing")).all()
+        assert notice.recipient == people["customer"] and notice.context == {} and notice.code_ciphertext is None
+        rendered = render(db.session, notice)
+    assert rendered.subject == "Someone tried to sign up with your e-mail address"
+    assert "/signin" in rendered.text and "No new account was made" in rendered.text
+    owner = AuthActions(app.test_client())
+    assert owner.login(people["customer"]).status_code == 302  # the password is still the owner's
+
+
+def test_sign_ups_are_throttled_per_address_and_per_client(client, app, people):
+    """Past 3 sign-ups for one address (each sends it an e-mail) or 20 from one client in an hour,
+    is the next refused with 429 and Retry-After, sending nothing, alike for new and taken addresses?"""
+    for email in ("dana@example.com", people["customer"]):
+        for _ in range(3):
+            assert submit(client, "/signup", {**GOOD, "email": email}).status_code == 302
+        refused = submit(client, "/signup", {**GOOD, "email": email})
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert "Too many sign-ups. Please wait" in refused.get_data(as_text=True)
+    for n in range(14):
+        assert submit(client, "/signup", {**GOOD, "email": f"visitor{n}@example.com"}).status_code == 302
+    assert submit(client, "/signup", {**GOOD, "email": "one.more@example.com"}).status_code == 429
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 20
 
 
 def test_a_wrong_password_gets_a_plain_message_and_no_session(client, people):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import AuthActions, submit
+from tests.conftest import AuthActions, sign_up, submit
 from tests.unit.test_customer_helpers import (
     HTMX, add_customer, issue, owner_of, pay_at_till, snapshot, text, user_id,
 )
@@ -162,10 +162,10 @@ def test_a_friend_signs_up_from_the_claim_link_and_claims_the_card(app, client, 
     card_id, _ = issue(app, owner=cara, amount="20.00")
     claim = CLAIM.search(text(_give(client, card_id, to_email="newbie@example.com"))).group(0)
     newbie = app.test_client()
-    signup = submit(
-        newbie, f"/signup?next=/claim/{claim}",
+    signup = sign_up(
+        newbie, app,
         {"name": "Nia", "email": "newbie@example.com", "password": "a long passphrase", "confirm": "a long passphrase"},
-        page="/signup",
+        next_path=f"/claim/{claim}",
     )
     assert signup.headers["Location"] == f"/claim/{claim}"
     claim_page = newbie.get(f"/claim/{claim}")
