@@ -148,6 +148,7 @@ def test_staff_add_an_endpoint_and_see_its_secret_once(app, client, auth, people
     ("https://user:pw@pos.example.com/x", ["card.redeemed"], "Leave user names and passwords out of the URL"),
     ("https://pos.example.com/x", [], "Choose at least one kind of event to send"),
     ("https://pos.example.com/x", ["card.painted"], "There is no event type called card.painted"),
+    ("https://0x7f000001/x", ["card.redeemed"], "Write an IP address as four numbers from 0 to 255 with dots"),
 ])
 def test_a_bad_endpoint_is_refused_with_its_message_and_nothing_is_added(app, client, auth, people, url, types, message):
     staff_in(client, auth)
