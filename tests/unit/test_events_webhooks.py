@@ -199,7 +199,9 @@ def test_special_purpose_addresses_are_refused_when_added_and_when_delivering(mo
         post("https://rebound.example.com/x", b"{}", {}, timeout=1, allow_private=False)
 
 
-@pytest.mark.parametrize("host", ["127.1", "0x7f000001", "2130706433", "017700000001", "0x7f.0.0.1", "pos.0x7f", "10.1"])
+@pytest.mark.parametrize(
+    "host", ["127.1", "0x7f000001", "2130706433", "017700000001", "0x7f.0.0.1", "pos.0x7f", "10.1"]
+)
 def test_numeric_spellings_of_a_host_are_refused(host):
     """Is an address written as one number, in hex or octal, or short, refused, for a development receiver too?"""
     for allow_private in (False, True):
@@ -211,7 +213,7 @@ def test_numeric_spellings_of_a_host_are_refused(host):
 
 def test_public_addresses_and_development_receivers_are_still_taken():
     """Are public addresses taken, and local receivers too with WEBHOOK_ALLOW_PRIVATE_URLS?"""
-    for url in ("https://93.184.216.34/x", "https://[2606:2800:220:1:248:1893:25c8:1946]/x", "https://pos.example.com/x"):
+    for url in ("https://93.184.216.34/x", "https://[2606:2800:220:1::1946]/x", "https://pos.example.com/x"):
         assert check_url(url, allow_private=False) == url
     for url in ("http://127.0.0.1:8000/x", "http://[::1]:8000/x", "http://localhost:8000/x", "http://10.1.2.3/x"):
         assert check_url(url, allow_private=True) == url
