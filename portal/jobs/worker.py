@@ -104,8 +104,8 @@ def _end_with_parent() -> None:
 
     A SIGKILLed worker cannot stop its children, and RQ's scheduler process would live on, an
     orphan holding the scheduler locks and running old code. On SIGTERM the scheduler releases
-    its locks and stops within a second; a work horse ends (its job is retried like any job of a
-    dead worker). Linux only: elsewhere nothing changes. The signal comes when the forking
+    its locks and stops within a second; a work horse ends (RQ's registry cleanup then treats its
+    job as any job of a dead worker). Linux only: elsewhere nothing changes. The signal comes when the forking
     thread ends, and RQ forks from the worker's main thread only.
     """
     prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
@@ -116,6 +116,7 @@ def _end_with_parent() -> None:
 
 
 def _children_end_with_worker() -> None:
+    """Have every process this one forks from now on end with it (hooks are set once per process)."""
     if not _forking_pid:
         _note_forking_process()
         os.register_at_fork(before=_note_forking_process, after_in_child=_end_with_parent)
