@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.auth.users import normalise_email
 from portal.cards.codes import ALPHABET, CodeVault
 from portal.cards.lookup import lock_card, locked_balance, long_date, usable_at
 from portal.events import kinds as events
@@ -26,7 +27,6 @@ _PREFIX = "GL"
 _SYMBOLS = 12  # 60 random bits: the code also needs the sender's card to be pending, and lives 14 days
 _SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NOT_A_CLAIM_CODE = "That doesn't look like a claim code: it should look like GL-XXXX-XXXX-XXXX"
 
 
@@ -53,13 +53,6 @@ def normalise_claim_code(text: str) -> str:
     if len(s) != _SYMBOLS or any(ch not in ALPHABET for ch in s):
         raise ValidationError(_NOT_A_CLAIM_CODE, field="claim_code")
     return _display(s)
-
-
-def _email(text: str) -> str:
-    email = text.strip().lower()
-    if not _EMAIL.match(email) or len(email) > 254:
-        raise ValidationError("Enter an e-mail address like name@example.com", field="to_email")
-    return email
 
 
 def _waiting(card_id, now: datetime):
@@ -103,7 +96,7 @@ def start_transfer(
     now = now or utcnow()
     if actor.user_id is None or actor.user_id != card.owner_id:
         raise Forbidden("Only the card's owner can give it away")
-    email = _email(to_email) if to_email and to_email.strip() else None
+    email = normalise_email(to_email, field="to_email") if to_email and to_email.strip() else None
     lock_card(session, card)
     if card.owner_id != actor.user_id:
         raise Forbidden("Only the card's owner can give it away")

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from portal.auth.users import normalise_email
+from portal.errors import ValidationError
 from portal.extensions import db
 from portal.models import OutboxMessage, SecurityEvent, User
 from portal.notifications.rendering import render
@@ -236,3 +238,18 @@ def test_production_password_hashing_meets_the_owasp_minimum():
 
     hasher = PasswordHasher(time_cost=Defaults.ARGON2_TIME_COST, memory_cost=Defaults.ARGON2_MEMORY_KIB)
     assert "m=19456,t=2" in hasher.hash("x" * 12)
+
+
+@pytest.mark.parametrize(
+    "address", ["ann@example..com", "ann..lee@example.com", "ann@-example.com", "ann@example.com.", ".ann@example.com"]
+)
+def test_an_address_that_only_looks_like_one_is_refused(address):
+    """Are addresses no mail server would take refused (email-validator's rules, not a loose regex)?"""
+    with pytest.raises(ValidationError, match="Enter an e-mail address like name@example.com"):
+        normalise_email(address)
+
+
+def test_addresses_are_trimmed_and_lower_cased():
+    """Is one person's address one spelling, whatever case and spaces they type?"""
+    assert normalise_email("  Ann.Lee@Example.COM ") == "ann.lee@example.com"
+    assert normalise_email("bob@giftloop.test") == "bob@giftloop.test"
