@@ -262,3 +262,14 @@ def test_an_admin_cannot_disable_themselves(app, client, people):
     refused = submit(client, f"{page}/disable", {"access-reason": "oops"}, page=page)
     assert refused.status_code == 422 and "You cannot disable your own account" in refused.get_data(as_text=True)
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_activity_list_refreshing_itself_does_not_keep_a_till_session_alive(app, client, people, monkeypatch):
+    """Today's activity asks for itself every 10 seconds; a till left open on it still goes idle."""
+    AuthActions(client).login(people["merchant"])
+    assert client.get("/till/activity").status_code == 200
+    poll = {"HX-Request": "true", "HX-Trigger": "activity"}
+    later(monkeypatch, 20)
+    assert client.get("/till/activity", headers=poll).status_code == 200
+    later(monkeypatch, 31)
+    assert client.get("/till/activity", headers=poll).status_code == 302
