@@ -244,6 +244,7 @@ def test_a_disabled_account_cannot_sign_in_or_use_its_tokens_until_enabled(app, 
     assert submit(client, f"{page}/disable", {"access-reason": " "}, page=page).status_code == 422
     assert submit(client, f"{page}/disable", {"access-reason": "card fraud"}, page=page).status_code == 303
     assert calls_me(app, token) == 401
+    assert ">disabled</span>" in client.get("/admin/users?q=customer").get_data(as_text=True)
 
     visitor = app.test_client()
     refused = AuthActions(visitor).login(people["customer"])
