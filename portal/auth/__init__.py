@@ -68,7 +68,7 @@ def _end_ended_session() -> None:
     started = session.get("signed_in_at")
     seen = session.get("seen_at", started)
     if started is None or now() - started > lifetime.total_seconds():
-        _end(f"Your session ended after {_duration(lifetime.total_seconds())}; staff sign in again each shift.")
+        _end(f"Your session ended after {_duration(lifetime.total_seconds())}. Please sign in again.")
     elif now() - seen > idle.total_seconds():
         _end(f"Your session ended after {_duration(idle.total_seconds())} without activity.")
 
