@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_sign_out_everywhere_from_the_phone_signs_out_the_laptop(phone: Page, desktop: Page, people):
+    """Does "Sign out everywhere" on the phone sign out the laptop, whose sign-in page says why?"""
     sign_in(desktop, people["customer"])
     sign_in(phone, people["customer"])
 

@@ -39,6 +39,7 @@ def token_count(app, email: str) -> int:
 
 
 def flashed(html: str) -> str:
+    """The page's text with entities undone, so messages read as the person sees them."""
     return html_lib.unescape(html)
 
 
@@ -102,8 +103,8 @@ def test_a_cookie_copied_before_the_session_ended_opens_nothing(app, client, peo
 
 
 def test_signing_out_on_one_device_signs_out_the_others(app, people):
-    """Sign-out moves the user's session version on: every device is signed out (the cost of a
-    per-user version instead of a table of sessions)."""
+    """Does signing out on the laptop sign out the phone too (the price of one session version per
+    user rather than a table of sessions), and can the phone simply sign in again?"""
     laptop, phone = app.test_client(), app.test_client()
     AuthActions(laptop).login(people["customer"])
     AuthActions(phone).login(people["customer"])
@@ -114,6 +115,7 @@ def test_signing_out_on_one_device_signs_out_the_others(app, people):
 
 
 def test_sign_out_everywhere_is_in_settings_and_says_so(app, client, people):
+    """Does Settings offer "Sign out everywhere", tell staff about the idle limit, and confirm it signed out?"""
     AuthActions(client).login(people["merchant"])
     page = client.get("/settings/sessions").get_data(as_text=True)
     assert "Sign out everywhere" in page and "30 minutes without activity" in page
@@ -130,6 +132,7 @@ def later(monkeypatch, minutes: float) -> None:
 
 @pytest.mark.parametrize("role", ["merchant", "admin"])
 def test_staff_and_admin_sessions_end_after_30_idle_minutes_and_say_why(app, client, people, monkeypatch, role):
+    """Is a till or admin browser left 31 minutes signed out, with the reason on the sign-in page?"""
     AuthActions(client).login(people[role])
     assert client.get(HOME[role]).status_code == 200
     later(monkeypatch, 31)
@@ -142,7 +145,7 @@ def test_staff_and_admin_sessions_end_after_30_idle_minutes_and_say_why(app, cli
 
 
 def test_a_staff_visit_restarts_the_idle_clock(app, client, people, monkeypatch):
-    """Working at the till keeps the session: 25 minutes, a visit, 25 more minutes: still signed in."""
+    """Does working at the till keep the session: 25 minutes, a visit, 25 more minutes, still signed in?"""
     AuthActions(client).login(people["merchant"])
     later(monkeypatch, 25)
     assert client.get("/till/").status_code == 200
@@ -151,6 +154,7 @@ def test_a_staff_visit_restarts_the_idle_clock(app, client, people, monkeypatch)
 
 
 def test_a_customer_idle_for_31_minutes_or_a_day_is_still_signed_in(app, client, people, monkeypatch):
+    """Does a customer keep their 30-day session through 31 idle minutes and a day?"""
     AuthActions(client).login(people["customer"])
     later(monkeypatch, 31)
     assert client.get("/wallet/").status_code == 200
@@ -158,7 +162,8 @@ def test_a_customer_idle_for_31_minutes_or_a_day_is_still_signed_in(app, client,
     assert client.get("/wallet/").status_code == 200
 
 
-def test_the_idle_limit_is_a_setting(tmp_path, people, monkeypatch):
+def test_the_idle_limit_is_a_setting(tmp_path, monkeypatch):
+    """Does STAFF_IDLE_MINUTES set the idle limit?"""
     monkeypatch.setenv("STAFF_IDLE_MINUTES", "10")
     from tests.conftest import make_app
 
@@ -178,6 +183,7 @@ def make_token(app, email: str, **options) -> str:
 
 
 def test_an_expired_token_gets_401(app, people):
+    """Does a token past its expiry get 401, where it worked the moment before?"""
     token = make_token(app, people["merchant"], expires_in_days=1)
     assert calls_me(app, token) == 200
     with app.app_context():
@@ -188,6 +194,7 @@ def test_an_expired_token_gets_401(app, people):
 
 
 def test_settings_make_a_token_that_expires_and_list_it_with_its_expiry(app, client, people):
+    """Does the Settings form refuse a bad number of days, make a token that expires, and list its expiry?"""
     AuthActions(client).login(people["customer"])
     refused = submit(client, "/settings/tokens", {"name": "Shop", "expires_in_days": "0"}, page="/settings/tokens")
     assert refused.status_code == 422
@@ -204,6 +211,7 @@ def test_settings_make_a_token_that_expires_and_list_it_with_its_expiry(app, cli
 
 @pytest.mark.parametrize(("days", "works"), [(None, True), ("7", True), ("0", False), ("abc", False), ("3651", False)])
 def test_portal_tokens_create_takes_an_expiry_in_days(app, runner, people, days, works):
+    """Does `portal tokens create --expires-in-days N` make an expiring token, and refuse a bad N?"""
     args = ["tokens", "create", people["customer"]] + (["--expires-in-days", days] if days else [])
     result = runner.invoke(args=args)
     assert (result.exit_code == 0) == works, result.output
@@ -215,6 +223,7 @@ def test_portal_tokens_create_takes_an_expiry_in_days(app, runner, people, days,
 
 
 def test_an_admin_sees_a_users_tokens_with_last_use_and_revokes_them_all(app, client, people):
+    """Does a person's admin page list their tokens with last use, and revoke them all with a reason?"""
     token = make_token(app, people["merchant"])
     other = make_token(app, people["merchant"])
     assert calls_me(app, token) == 200
@@ -238,6 +247,7 @@ def test_an_admin_sees_a_users_tokens_with_last_use_and_revokes_them_all(app, cl
 
 
 def test_a_disabled_account_cannot_sign_in_or_use_its_tokens_until_enabled(app, client, people):
+    """Is a disabled account refused at sign-in (told so only with the right password) and in the API, until enabled?"""
     token = make_token(app, people["customer"])
     AuthActions(client).login(people["admin"])
     page = f"/admin/users/{user_id(app, people['customer'])}"
@@ -258,6 +268,7 @@ def test_a_disabled_account_cannot_sign_in_or_use_its_tokens_until_enabled(app, 
 
 
 def test_an_admin_cannot_disable_themselves(app, client, people):
+    """Is an admin stopped from locking themselves out?"""
     AuthActions(client).login(people["admin"])
     page = f"/admin/users/{user_id(app, people['admin'])}"
     refused = submit(client, f"{page}/disable", {"access-reason": "oops"}, page=page)
@@ -266,7 +277,7 @@ def test_an_admin_cannot_disable_themselves(app, client, people):
 
 
 def test_the_activity_list_refreshing_itself_does_not_keep_a_till_session_alive(app, client, people, monkeypatch):
-    """Today's activity asks for itself every 10 seconds; a till left open on it still goes idle."""
+    """Today's activity asks for itself every 10 seconds: does a till left open on it still go idle?"""
     AuthActions(client).login(people["merchant"])
     assert client.get("/till/activity").status_code == 200
     poll = {"HX-Request": "true", "HX-Trigger": "activity"}
