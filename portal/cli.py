@@ -81,7 +81,8 @@ def init_app(app: Flask) -> None:
     @click.argument("email")
     @click.option("--name", default="command line")
     @click.option("--rate-limit", type=int, default=None, help="Requests a minute for this token (default: the app's).")
-    def tokens_create(email, name, rate_limit):
+    @click.option("--expires-in-days", type=int, default=None, help="Days until the token stops working (default: until revoked).")
+    def tokens_create(email, name, rate_limit, expires_in_days):
         """Create an API token for a user and print it once."""
         from portal.api.tokens import create_token
 
@@ -89,7 +90,7 @@ def init_app(app: Flask) -> None:
         if user is None:
             raise click.ClickException(f"No user with e-mail {email}")
         try:
-            _, token = create_token(db.session, user, name, rate_limit=rate_limit)
+            _, token = create_token(db.session, user, name, rate_limit=rate_limit, expires_in_days=expires_in_days)
         except DomainError as error:
             _fail(error)
         db.session.commit()

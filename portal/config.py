@@ -60,6 +60,8 @@ def from_environment() -> dict:
         "WEBHOOK_ALLOW_PRIVATE_URLS": env.get("WEBHOOK_ALLOW_PRIVATE_URLS") == "1",
         # Days events and their delivery log are kept (portal/events/retention.py).
         "EVENT_RETENTION_DAYS": int(env.get("EVENT_RETENTION_DAYS") or 30),
+        # Staff and admin sessions end after this long without a visit (customers keep theirs).
+        "STAFF_IDLE_TIMEOUT": timedelta(minutes=int(env.get("STAFF_IDLE_MINUTES") or 30)),
     }
 
 
@@ -71,8 +73,8 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    # Customers keep a session for a month; staff and admins at shared tills far less
-    # (enforced per request in portal/auth/sessions.py).
+    # Customers keep a session for a month; staff and admins at shared tills far less, and
+    # STAFF_IDLE_TIMEOUT without a visit ends theirs sooner (enforced per request in portal/auth/).
     PERMANENT_SESSION_LIFETIME = timedelta(days=30)
     STAFF_SESSION_LIFETIME = timedelta(hours=8)
     ADMIN_SESSION_LIFETIME = timedelta(hours=2)

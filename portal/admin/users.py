@@ -6,12 +6,13 @@ from flask import render_template, request, url_for
 from wtforms import SelectChoice
 
 from portal.admin import bp, queries
-from portal.admin.forms import RoleForm
-from portal.admin.people import change_role
+from portal.admin.forms import ReasonForm, RoleForm
+from portal.admin.people import change_role, disable_user, enable_user
 from portal.admin.responses import actor, done, refuse
+from portal.api.tokens import live_tokens, revoke_all_tokens
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.models import Merchant
+from portal.models import Merchant, utcnow
 from portal.models.users import ROLES
 
 
@@ -54,4 +55,50 @@ def user(user_id: int):
             return done(url_for(".user", user_id=found.id), f"{found.email} is now {found.role}.")
     elif request.method == "POST":
         status = 422
-    return render_template("admin/users/detail.html", person=found, form=form), status
+    return _page(found, status, form=form)
+
+
+def _page(person, status: int = 200, **given):
+    """The person's page with its forms: role, disable or enable, revoke tokens."""
+    forms = {"access_form": ReasonForm(prefix="access"), "tokens_form": ReasonForm(prefix="tokens"), **given}
+    if "form" not in forms:
+        forms["form"] = _role_form(person)
+    return render_template(
+        "admin/users/detail.html", person=person, tokens=live_tokens(db.session, person), now=utcnow(), **forms,
+    ), status
+
+
+def _act(user_id: int, form_name: str, change, message):
+    """Run one reasoned action on a person; the page shows a refusal by its form."""
+    found = queries.person(db.session, user_id)
+    form = ReasonForm(prefix=form_name.removesuffix("_form"))
+    try:
+        result = change(found, form.reason.data)
+    except DomainError as error:
+        return _page(found, refuse(form, error), **{form_name: form})
+    db.session.commit()
+    return done(url_for(".user", user_id=found.id), message(found, result))
+
+
+@bp.post("/users/<int:user_id>/disable")
+def user_disable(user_id: int):
+    """Disable an account: its sessions end and its tokens stop working at once."""
+    return _act(user_id, "access_form",
+                lambda person, reason: disable_user(db.session, person, actor=actor(), reason=reason),
+                lambda person, _: f"{person.email} is disabled and signed out everywhere.")
+
+
+@bp.post("/users/<int:user_id>/enable")
+def user_enable(user_id: int):
+    """Let a disabled account sign in again."""
+    return _act(user_id, "access_form",
+                lambda person, reason: enable_user(db.session, person, actor=actor(), reason=reason),
+                lambda person, _: f"{person.email} can sign in again.")
+
+
+@bp.post("/users/<int:user_id>/tokens/revoke")
+def user_tokens_revoke(user_id: int):
+    """Revoke every API token a person holds."""
+    return _act(user_id, "tokens_form",
+                lambda person, reason: revoke_all_tokens(db.session, person, actor=actor(), reason=reason),
+                lambda person, count: f"{count} API token{'s' if count != 1 else ''} of {person.email} revoked.")

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
-from portal.api.tokens import check_token_name
+from portal.api.tokens import check_expiry_days, check_token_name
 from portal.auth.users import check_password_rule, normalise_email
 from portal.web.forms import rule
 
@@ -49,4 +49,7 @@ class PasswordForm(FlaskForm):
 class TokenForm(FlaskForm):
     name = StringField(
         "Token name", validators=[InputRequired("Give the token a name"), rule(check_token_name)]
+    )
+    expires_in_days = StringField(
+        "Expires after (days)", validators=[rule(check_expiry_days)], render_kw={"inputmode": "numeric"}
     )

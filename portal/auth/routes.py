@@ -109,7 +109,13 @@ def signin():
         attempt = throttle.attempt(f"ip:{request.remote_addr}", f"email:{email}")
         if attempt.wait:
             return _too_many("auth/signin.html", form, attempt.wait, "sign-in attempts")
-        user = users.authenticate(db.session, email, form.password.data)
+        try:
+            user = users.authenticate(db.session, email, form.password.data)
+        except ValidationError as error:  # the right password for a disabled account
+            attempt.succeeded()
+            db.session.commit()
+            form.form_errors.append(error.message)
+            return render_template("auth/signin.html", form=form), 403
         if user is None:
             for subject in attempt.failed():
                 db.session.add(SecurityEvent(kind="signin_locked", subject=subject, detail="too many failed sign-ins"))
@@ -124,13 +130,35 @@ def signin():
     return render_template("auth/signin.html", form=form), 422 if form.errors else 200
 
 
-@bp.post("/signout")
-def signout():
-    """Sign out and forget the session."""
+def _end_every_session(message: str):
+    """End every session of the signed-in user, this one and copies of its cookie included."""
+    if current_user.is_authenticated:
+        users.end_sessions(current_user)
+        db.session.commit()
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(message, "info")
     return redirect(url_for("auth.signin"))
+
+
+@bp.post("/signout")
+def signout():
+    """Sign out. The user's session version moves on, so this signs out their other devices too."""
+    return _end_every_session("You are signed out.")
+
+
+@bp.get("/settings/sessions")
+@roles("customer", "merchant", "admin")
+def sessions():
+    """Where the user is signed in, and the button that ends it everywhere."""
+    return render_template("auth/sessions.html")
+
+
+@bp.post("/settings/sessions/end")
+@roles("customer", "merchant", "admin")
+def sessions_end():
+    """Sign out on every device, e.g. after signing in on a shared or lost one."""
+    return _end_every_session("You are signed out on every device.")
 
 
 @bp.route("/settings/password", methods=["GET", "POST"])

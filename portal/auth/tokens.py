@@ -14,6 +14,7 @@ from portal.auth.forms import TokenForm
 from portal.auth.routes import bp
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.models import utcnow
 from portal.web.forms import show_domain_error
 from portal.web.guards import roles
 from portal.web.render import done, page_or_fragment
@@ -24,7 +25,7 @@ EVERY_ROLE = ("customer", "merchant", "admin")
 def _tokens_page(form: TokenForm, status: int = 200, new_token: str | None = None):
     return page_or_fragment(
         "auth/tokens.html", "auth/_tokens.html", status,
-        form=form, tokens=live_tokens(db.session, current_user), new_token=new_token,
+        form=form, tokens=live_tokens(db.session, current_user), new_token=new_token, now=utcnow(),
     )
 
 
@@ -43,7 +44,7 @@ def token_create():
     if not form.validate_on_submit():
         return _tokens_page(form, 422)
     try:
-        _, token = create_token(db.session, current_user, form.name.data)
+        _, token = create_token(db.session, current_user, form.name.data, expires_in_days=form.expires_in_days.data)
     except DomainError as error:
         show_domain_error(form, error)
         return _tokens_page(form, 422)

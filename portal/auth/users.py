@@ -80,8 +80,14 @@ def has_account(session: Session, email: str) -> bool:
     return session.scalar(sa.select(User.id).where(User.email == email)) is not None
 
 
+DISABLED = "This account is disabled. Please ask Giftloop support to enable it again."
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The user whose address and password these are, or None (same cost either way)."""
+    """The user whose address and password these are, or None (same cost either way).
+
+    Raise ValidationError for a disabled account; only someone who knows its password learns that.
+    """
     try:
         email = normalise_email(email)
     except ValidationError:
@@ -89,8 +95,16 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     user = session.scalar(sa.select(User).where(User.email == email)) if email else None
     if not verify_password(user.password_hash if user else None, password or ""):
         return None
+    if not user.is_active:
+        raise ValidationError(DISABLED)
     user.last_signed_in_at = utcnow()
     return user
+
+
+def end_sessions(user: User) -> None:
+    """End every session of the user, on every device: each cookie carries the version it was
+    made with, and the user loader accepts only the current one."""
+    user.session_version += 1
 
 
 def change_password(user: User, current: str, new: str) -> None:
@@ -99,4 +113,4 @@ def change_password(user: User, current: str, new: str) -> None:
         raise ValidationError("That is not your current password", field="current_password")
     check_password_rule(new)
     user.password_hash = hash_password(new)
-    user.session_version += 1
+    end_sessions(user)

@@ -26,6 +26,7 @@ from portal.services import services
 from portal.web.forms import show_domain_error
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
+from portal.web.sessions import background_poll
 
 ALREADY_PAID = "This payment was already made; it is shown below. Scan the card again to take more from it."
 ALREADY_AWARDED = "Loops for this sale were already awarded."
@@ -301,6 +302,8 @@ def asked_day(today: date) -> date:
 @bp.get("/activity")
 def activity():
     """The day's transactions at this counter, newest first; today's list refreshes itself."""
+    if request.headers.get("HX-Trigger") == "activity":
+        background_poll()  # the list asking for itself: no visit, so a till left open still goes idle
     merchant = store()
     today = utcnow().date()
     day = min(asked_day(today), today)

@@ -34,15 +34,22 @@ class User(UserMixin, Base):
     # Loops earned over the account's life; sets the tier (DESIGN §2, Loops).
     lifetime_loops: Mapped[int] = mapped_column(default=0)
     receipts_by_email: Mapped[bool] = mapped_column(default=True)
-    # Bumped on password change; part of the session so other sessions end.
+    # Part of every session cookie; bumping it ends all the user's sessions (sign-out, password
+    # change, role change, disabling, "sign out everywhere").
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[created_at]
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by an admin: no sign-in, no session, no API token works until enabled again.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     merchant: Mapped[Merchant | None] = relationship(lazy="joined")
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
 
     @property
     def is_customer(self) -> bool:
@@ -74,6 +81,8 @@ class ApiToken(Base):
     created_at: Mapped[created_at]
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: works until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Requests per window for this token; None: the app's API_RATE_LIMIT.
     rate_limit: Mapped[int | None] = mapped_column()
 

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from portal.api.tokens import create_token
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.campaigns.generation import generate_batch, request_generation
 from portal.cards import operations
@@ -44,8 +45,9 @@ def seed(app, people) -> dict:
         issued = operations.issue_card(session, vault, amount=Money.parse("5.00", "USD"), actor=actor,
                                        idempotency_key=str(uuid.uuid4()))
         audit(session, actor, "card.frozen", f"card:{issued.card.id}", "Testing")
-        session.commit()
         customer = session.scalar(db.select(User.id).where(User.role == "customer"))
+        create_token(session, session.get(User, customer), "Budget app", expires_in_days=30)  # the user page lists it
+        session.commit()
         card_id = session.scalar(db.select(GiftCard.id).order_by(GiftCard.id))
         return {"coupon": coupon.id, "cards": cards.id, "card": card_id, "customer": customer, "job": job.id}
 

@@ -39,7 +39,8 @@ def test_customer_and_public_pages_have_no_serious_accessibility_violations(app,
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/wallet/$"))
     for path in ("/wallet/", f"/wallet/cards/{card_id}", f"/wallet/cards/{card_id}/topup", "/wallet/loops/convert",
-                 "/wallet/redeem", f"/wallet/cards/{card_id}/print", "/claim/GL-ABCD-EFGH-JKMN"):
+                 "/wallet/redeem", f"/wallet/cards/{card_id}/print", "/claim/GL-ABCD-EFGH-JKMN",
+                 "/settings/sessions", "/settings/tokens"):
         page.goto(path)
         found[path] = serious_violations(page)
 

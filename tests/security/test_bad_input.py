@@ -33,7 +33,8 @@ UNICODE = "Zoë 名前 😀 \u202eevil\u200b"
 REFUSED_EVERYWHERE = {"huge": "9" * 100_000, "nul": "card\x00code"}
 EVERYONE = ("visitor", "customer", "merchant", "admin")
 LOGINS = {"customer": CUSTOMERS[0], "merchant": STAFF["corner-cafe"], "admin": ADMIN}
-SKIPPED_FORMS = {"/signout"}  # leaving is always allowed and stores nothing
+# Leaving is always allowed: it ends the sessions (a new session version) and stores nothing else.
+SKIPPED_FORMS = {"/signout", "/settings/sessions/end"}
 
 
 class Forms(HTMLParser):

@@ -218,7 +218,9 @@ def test_staff_sessions_end_after_their_shift(app, client, people):
     assert client.get("/till/").status_code == 200
     with client.session_transaction() as session:
         session["signed_in_at"] -= timedelta(hours=8, minutes=1).total_seconds()
-    assert client.get("/till/").status_code == 302
+    response = client.get("/till/")
+    assert response.status_code == 302
+    assert "Your session ended after 8 hours." in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_next_only_follows_paths_on_this_site(client, people):
