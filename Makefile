@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PORTAL  := $(VENV)/bin/portal
 PYTHON  ?= python3
 
-.PHONY: setup run test package-check lock worker services chromium bench clean
+.PHONY: setup run test test-fast package-check lock worker services chromium bench clean
 
 setup: $(VENV)/.installed static/vendor/.installed
 
@@ -34,8 +34,15 @@ run: setup
 	$(PORTAL) demo
 	$(PORTAL) run --host 127.0.0.1 --port 5000
 
+# The unit tier in two processes (pytest-xdist; each has its own SQLite files, PostgreSQL database
+# and Redis index), then every other tier (real servers, timed races, the browser), one test at a time.
 test: setup services chromium package-check
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 tests/unit
+	$(PY) -m pytest --ignore=tests/unit
+
+# The inner loop: the unit tier alone.
+test-fast: setup services
+	$(PY) -m pytest -n 2 -q tests/unit
 
 # The wheel on its own, in a clean virtualenv: the app factory and one burst of the worker.
 package-check: static/vendor/.installed services

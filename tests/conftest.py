@@ -21,7 +21,17 @@ from portal.extensions import db
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def _redis_url_of_this_process() -> str:
+    """TEST_REDIS_URL for a plain run; under pytest-xdist each worker takes the next index, so one
+    worker's flush never empties another's."""
+    base, _, index = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9").rpartition("/")
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    return f"{base}/{int(index) + worker}"
+
+
+REDIS_URL = _redis_url_of_this_process()
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")
