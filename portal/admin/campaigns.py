@@ -14,7 +14,7 @@ from portal.campaigns import (
 from portal.campaigns import reports
 from portal.campaigns.codes import vanity_code
 from portal.campaigns.distribution import add_recipients, codes_left, read_addresses
-from portal.campaigns.exports import csv_chunks, export_rows, file_name, record_full_export
+from portal.campaigns.exports import export_rows, file_name, record_full_export
 from portal.campaigns.jobs import start_job
 from portal.campaigns.rules import KIND_NAMES, format_percent
 from portal.errors import DomainError
@@ -23,6 +23,7 @@ from portal.models import Merchant
 from portal.models.campaigns import Campaign
 from portal.money import format_minor
 from portal.services import services
+from portal.spreadsheets import csv_chunks
 from portal.web.render import page_or_fragment
 
 

@@ -6,9 +6,7 @@ log (with the reason given) before a single code is decrypted.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -60,20 +58,6 @@ def export_rows(session: Session, vault: CodeVault, campaign: Campaign, *, full:
     )
     for masked, ciphertext, uses, issued_at in rows:
         yield [shown(masked, ciphertext), str(uses), _when(code_expiry(campaign, issued_at)), _when(issued_at)]
-
-
-def csv_chunks(rows: Iterable[list[str]], *, lines: int = 500) -> Iterator[str]:
-    """CSV text in chunks of ``lines`` rows, for a streamed response."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for count, row in enumerate(rows, 1):
-        writer.writerow(row)
-        if count % lines == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    if buffer.getvalue():
-        yield buffer.getvalue()
 
 
 def record_full_export(session: Session, campaign: Campaign, *, actor: Actor, reason: str) -> None:

@@ -5,8 +5,6 @@ Days are UTC days, as the ledger and the same-day undo rule count them.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -17,6 +15,7 @@ from portal.errors import ValidationError
 from portal.merchant.queries import KIND_LABELS, at_counter, day_bounds
 from portal.models import Account, Entry, GiftCard, Merchant, Transaction
 from portal.money import Money
+from portal.spreadsheets import csv_text
 
 MAX_DAYS = 366
 
@@ -174,33 +173,9 @@ def settlement(session: Session, merchant: Merchant, span: Period) -> Settlement
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _cell(value: object) -> str:
-    """A spreadsheet-safe cell: text that a spreadsheet would run as a formula is quoted."""
-    text = str(value)
-    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _csv(header: list[str], rows: list[list[object]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([[_cell(value) for value in row] for row in rows])
-    return out.getvalue()
-
-
 def totals_csv(merchant: Merchant, span: Period, rows: list[KindTotal]) -> str:
     """The totals per kind as CSV, one line per kind and currency."""
-    return _csv(
+    return csv_text(
         ["merchant", "from", "to", "kind", "description", "count", "amount", "currency"],
         [
             [merchant.slug, span.start, span.end, r.kind, r.label, r.count, str(r.amount), r.amount.currency]
@@ -211,7 +186,7 @@ def totals_csv(merchant: Merchant, span: Period, rows: list[KindTotal]) -> str:
 
 def settlement_csv(merchant: Merchant, report: Settlement) -> str:
     """The settlement as CSV, one line per day with payments."""
-    return _csv(
+    return csv_text(
         ["merchant", "day", "payments", "redeemed", "undone", "owed", "currency"],
         [
             [merchant.slug, d.day, d.payments, str(d.redeemed), str(d.undone), str(d.owed), report.currency]

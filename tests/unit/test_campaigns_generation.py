@@ -11,7 +11,8 @@ import pytest
 
 from portal.campaigns import reports
 from portal.campaigns.definitions import create_campaign, read_spec
-from portal.campaigns.exports import csv_chunks, export_rows, record_full_export
+from portal.campaigns.exports import export_rows, record_full_export
+from portal.spreadsheets import csv_chunks
 from portal.campaigns.generation import generate_batch, request_generation
 from portal.campaigns.jobs import run_job, start_job
 from portal.cards import operations

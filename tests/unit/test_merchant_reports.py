@@ -76,8 +76,17 @@ def test_a_bad_period_is_explained(app, till):
 
 def test_a_spreadsheet_formula_cannot_hide_in_a_csv_cell():
     """Is text a spreadsheet would run as a formula quoted, while negative numbers stay numbers?"""
-    from portal.merchant.reports import _cell
+    from portal.spreadsheets import safe_cell
 
-    assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    assert _cell("-1.50") == "-1.50"
-    assert _cell("-cmd") == "'-cmd"
+    assert safe_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert safe_cell("-1.50") == "-1.50"
+    assert safe_cell("-cmd") == "'-cmd"
+
+
+def test_every_csv_download_is_written_safe_to_open():
+    """Do streamed downloads (a campaign's codes) quote formulas as the reports do?"""
+    from portal.spreadsheets import csv_chunks
+
+    text = "".join(csv_chunks([["code", "note"], ["GC-1", "=cmd|' /C calc'!A0"], ["GC-2", "-2.00"]], lines=1))
+    assert text.splitlines() == ["code,note", "GC-1,'=cmd|' /C calc'!A0", "GC-2,-2.00"]
