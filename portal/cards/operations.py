@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
 from portal.cards.lookup import lock_card, lock_card_and_read, locked_balance, usable_at
+from portal.cards.ownership import changed_hands
 from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
 from portal.errors import (
-    CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound, ValidationError,
+    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound,
+    ValidationError,
 )
 from portal.ledger import (
     Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
@@ -78,8 +80,14 @@ def _expiry_days(kind: str, days: int | None) -> int:
 
 
 def issued_from(session: Session, vault: CodeVault, transaction: Transaction) -> IssuedCard:
-    """The card an earlier issuing transaction made, with its code decrypted (for a replay)."""
+    """The card an earlier issuing transaction made, with its code decrypted (for a replay).
+
+    Raise AlreadyRedeemed if the card has changed hands since: its code now is its new holder's,
+    and replaying the request that issued it must not show it to whoever issued it.
+    """
     card = session.get(GiftCard, transaction.card_id)
+    if changed_hands(session, card):
+        raise AlreadyRedeemed("This card has been claimed since it was issued; only its holder sees its code now")
     return IssuedCard(card=card, code=vault.decrypt(card.code.ciphertext), transaction=transaction)
 
 

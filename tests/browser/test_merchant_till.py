@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from tests.conftest import CHROMIUM_FLAGS, PASSWORD
+from portal.extensions import db
+from tests.conftest import CHROMIUM_FLAGS, PASSWORD, AuthActions, submit
 from tests.unit.test_merchant_fixtures import add_merchant, balance, count, make_card
 
 pytestmark = pytest.mark.browser
@@ -127,6 +129,36 @@ def test_an_unknown_code_is_refused_by_the_field(till, app):
     scan_like_a_usb_scanner(till, generate_card_code())
     expect(till.get_by_text("No gift card has that code")).to_be_visible()
     expect(till.get_by_label("Gift card code")).to_have_attribute("aria-invalid", "true")
+
+
+def test_a_card_claimed_into_a_wallet_no_longer_pays_with_its_printed_code(till, app, people):
+    """The buyer of a printed card claimed it into their wallet: does the till refuse the printed
+    code as unknown and take nothing, and take the holder's new code?"""
+    from portal.models import GiftCard
+    from portal.services import services
+
+    printed = make_card(app, "40.00")
+    customer = app.test_client()
+    AuthActions(customer).login(people["customer"])
+    assert submit(customer, "/wallet/redeem", {"code": printed}).status_code == 303
+    with app.app_context():
+        card = db.session.scalar(sa.select(GiftCard).where(GiftCard.owner_id.is_not(None)))
+        new = services().vault.decrypt(card.code.ciphertext)
+    redemptions = count(app, "redeem")
+
+    till.get_by_label("Purchase total").fill("10.00")
+    scan_like_a_usb_scanner(till, printed)
+    expect(till.get_by_text("No gift card has that code")).to_be_visible()
+    expect(till.get_by_label("Gift card code")).to_have_attribute("aria-invalid", "true")
+    expect(till.get_by_role("button", name="Apply", exact=True)).to_have_count(0)
+    assert count(app, "redeem") == redemptions and balance(app, new) == "40.00"
+
+    till.get_by_label("Gift card code").fill("")
+    scan_like_a_usb_scanner(till, new)
+    expect(fact(till, "Balance")).to_have_text("40.00 USD")
+    till.get_by_role("button", name="Apply", exact=True).click()
+    expect(fact(till, "Left on card")).to_have_text("30.00 USD")
+    assert balance(app, new) == "30.00"
 
 
 def test_undo_gives_the_card_its_money_back(till, app):
