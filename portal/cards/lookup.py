@@ -68,12 +68,13 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
 _CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id", "code_id")
 
 
-def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement) -> tuple:
+def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement, by_code: bool = False) -> tuple:
     """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them,
     and answer the scalar subqueries ``also`` in the same round trip; returns their values.
 
-    Raise NotFound(NO_SUCH_CARD) if the card got a new code since it was read: it changed hands
-    while this request waited for the lock, and whoever found it by its old code must not use it.
+    ``by_code``: the request names the card by a code (or QR token). Then raise
+    NotFound(NO_SUCH_CARD) if the card got a new code since it was read: it changed hands while
+    this request waited for the lock, and whoever found it by its old code must not use it.
     """
     session.flush()
     read_with = card.code_id
@@ -85,14 +86,15 @@ def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement
     for name, value in zip(_CHANGEABLE, row):
         set_committed_value(card, name, value)
     session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
-    if card.code_id != read_with:
+    if by_code and card.code_id != read_with:
         raise NotFound(NO_SUCH_CARD, field="code")
     return tuple(row[len(_CHANGEABLE):])
 
 
-def lock_card(session: Session, card: GiftCard) -> GiftCard:
-    """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them."""
-    lock_card_and_read(session, card)
+def lock_card(session: Session, card: GiftCard, *, by_code: bool = False) -> GiftCard:
+    """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them
+    (``by_code`` as for ``lock_card_and_read``)."""
+    lock_card_and_read(session, card, by_code=by_code)
     return card
 
 

@@ -227,7 +227,7 @@ def redeem(
     Raise InsufficientFunds ("This card holds 7.50 USD; 10.00 USD is more than that", or an
     empty card with allow_partial), CardCancelled/CardFrozen/CardExpired/NotValidHere/
     CurrencyMismatch if the card cannot pay here, ValidationError while it waits for a friend,
-    IdempotencyConflict.
+    NotFound if it got a new code since it was looked up, IdempotencyConflict.
     """
     now = now or utcnow()
     request = fingerprint(
@@ -235,8 +235,11 @@ def redeem(
         bool(allow_partial), reference,
     )
     # The card's lock, the look-up of an earlier answer and of a friend's hold share a round trip:
-    # redemptions are the hot path.
-    earlier_id, held = lock_card_and_read(session, card, posted_under(actor, idempotency_key), held_subquery(card, now))
+    # redemptions are the hot path. A payment names the card by its code, so a card that changed
+    # hands (and code) since it was looked up is refused.
+    earlier_id, held = lock_card_and_read(
+        session, card, posted_under(actor, idempotency_key), held_subquery(card, now), by_code=True
+    )
     if earlier_id is not None and (earlier := replay(session, actor, idempotency_key, request)) is not None:
         return _redemption(card, amount, earlier)
     if amount.currency != card.currency:

@@ -47,7 +47,7 @@ def claim_bearer_card(session: Session, vault: CodeVault, card: GiftCard, user: 
     """
     if user.role != "customer":
         raise Forbidden("Only a customer account can hold gift cards")
-    lock_card(session, card)
+    lock_card(session, card, by_code=True)
     if card.owner_id == user.id:
         raise AlreadyRedeemed("This card is already in your wallet", field="code")
     if card.owner_id is not None:
