@@ -27,7 +27,9 @@ TRANSFERRED = "card.transferred"  # a friend claimed a transfer
 CLAIMED = "card.claimed"  # a customer claimed a bearer card
 
 
-def hand_over(session: Session, vault: CodeVault, card: GiftCard, to: User, *, transfer: Transfer | None = None) -> str:
+def hand_over(
+    session: Session, vault: CodeVault, card: GiftCard, to: User, *, transfer: Transfer | None = None
+) -> str:
     """Make ``to`` the card's holder under a new code; returns the new code.
 
     The caller has locked the card (``lock_card``) and decided under that lock that ``to`` may
