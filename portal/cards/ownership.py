@@ -19,12 +19,27 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
-from portal.ledger import Actor, audit
+from portal.cards.lookup import lock_card
+from portal.ledger import SYSTEM, Actor, audit
 from portal.models import AuditEvent, Code, GiftCard, Transfer, User
-from portal.notifications.messages import card_handed_over, card_now_yours
+from portal.notifications.messages import card_handed_over, card_now_yours, card_rekeyed
 
 TRANSFERRED = "card.transferred"  # a friend claimed a transfer
 CLAIMED = "card.claimed"  # a customer claimed a bearer card
+REKEYED = "card.rekeyed"  # a card that changed hands before hand-overs re-keyed, given a new code since
+_CODE_CHANGES = (TRANSFERRED, CLAIMED, REKEYED)
+
+
+def _new_code(session: Session, vault: CodeVault, card: GiftCard) -> tuple[str, str]:
+    """Point the card at a new code row; returns the new code and the old one's masked form."""
+    old_masked = card.code.masked
+    code = generate_card_code()
+    lookup_hash, ciphertext, masked = vault.seal(code)
+    stored = Code(lookup_hash=lookup_hash, ciphertext=ciphertext, masked=masked)
+    session.add(stored)
+    session.flush()
+    card.code = stored
+    return code, old_masked
 
 
 def hand_over(
@@ -38,19 +53,13 @@ def hand_over(
     an owner, tells them it is gone (without a code).
     """
     giver_id = card.owner_id
-    old_masked = card.code.masked
-    code = generate_card_code()
-    lookup_hash, ciphertext, masked = vault.seal(code)
-    stored = Code(lookup_hash=lookup_hash, ciphertext=ciphertext, masked=masked)
-    session.add(stored)
-    session.flush()
-    card.code = stored
+    code, old_masked = _new_code(session, vault, card)
     card.owner = to
     session.flush()
     audit(
         session, Actor(user_id=to.id), TRANSFERRED if transfer else CLAIMED, f"card:{card.id}",
         **({"transfer_id": transfer.id} if transfer else {}),
-        from_user_id=giver_id, to_user_id=to.id, old_code=old_masked, new_code=masked,
+        from_user_id=giver_id, to_user_id=to.id, old_code=old_masked, new_code=card.code.masked,
     )
     card_now_yours(session, card, code, from_user_id=giver_id)
     if giver_id is not None:
@@ -61,5 +70,32 @@ def hand_over(
 def changed_hands(session: Session, card: GiftCard) -> bool:
     """Whether the card was ever handed over, and so no longer has the code it was issued with."""
     return bool(session.scalar(sa.select(sa.exists().where(
-        AuditEvent.action.in_((TRANSFERRED, CLAIMED)), AuditEvent.target == f"card:{card.id}",
+        AuditEvent.action.in_(_CODE_CHANGES), AuditEvent.target == f"card:{card.id}",
     ))))
+
+
+def still_on_old_code(session: Session) -> list[int]:
+    """The cards (not cancelled) that changed hands before hand-overs re-keyed, and have not been
+    re-keyed since: whoever held them before may still know the code. Their hand-over records
+    lack the ``new_code`` that every record of a code change has had since."""
+    changes = session.execute(
+        sa.select(AuditEvent.target, AuditEvent.detail).where(AuditEvent.action.in_(_CODE_CHANGES))
+    ).all()
+    stale = {target for target, _ in changes} - {target for target, detail in changes if "new_code" in (detail or {})}
+    ids = [int(target.removeprefix("card:")) for target in stale]
+    return list(session.scalars(
+        sa.select(GiftCard.id).where(GiftCard.id.in_(ids), GiftCard.status != "cancelled").order_by(GiftCard.id)
+    ))
+
+
+def rekey(session: Session, vault: CodeVault, card: GiftCard) -> str:
+    """Give the card a new code for the holder it already has, and mail it to them; returns it."""
+    lock_card(session, card)
+    code, old_masked = _new_code(session, vault, card)
+    session.flush()
+    audit(
+        session, SYSTEM, REKEYED, f"card:{card.id}",
+        holder_id=card.owner_id, old_code=old_masked, new_code=card.code.masked,
+    )
+    card_rekeyed(session, card, code)
+    return code

@@ -83,6 +83,17 @@ def card_now_yours(session: Session, card: GiftCard, code: str, *, from_user_id:
     )
 
 
+def card_rekeyed(session: Session, card: GiftCard, code: str) -> int | None:
+    """Send a holder the new code of a card that changed hands before hand-overs re-keyed cards."""
+    owner = _owner(session, card)
+    if owner is None:
+        return None
+    return queue_email(
+        session, key=f"card_rekeyed:{card.id}:{card.code_id}", to=owner.email, kind="card_rekeyed",
+        context={}, card_id=card.id, code=code,
+    )
+
+
 def card_handed_over(session: Session, card: GiftCard, giver_id: int, *, old_masked: str) -> int | None:
     """Tell the card's former owner a friend claimed it. No code, and no card row either: the
     card's page and masked code are the new holder's now, so only the old masked code is named."""

@@ -235,3 +235,37 @@ def test_a_till_that_found_the_card_by_its_old_code_just_before_the_claim_cannot
         db.session.rollback()
         assert db.session.get(GiftCard, card_id).account.balance == 4000
         assert db.session.scalar(sa.select(sa.func.count()).where(Transaction.kind == "redeem")) == 0
+
+
+# --- Cards that changed hands before this: re-keyed once from the command line ------------------
+
+
+def test_cards_handed_over_before_re_keying_get_a_new_code_once_from_the_command_line(app, capi, runner):  # noqa: F811
+    """A card a friend claimed before claims re-keyed (the giver still knows its code): does
+    ``portal cards rekey-handed-over`` kill the old code, mail the holder the new one, leave cards
+    re-keyed already alone, and find nothing to do the second time?"""
+    old_style, known = issue(app, owner="customer@example.com", amount="40.00")
+    with app.app_context():  # what a claim recorded before: the owner changed, the code did not
+        card = db.session.get(GiftCard, old_style)
+        card.owner_id = user_id(app, "friend@example.com")
+        db.session.add(AuditEvent(action="card.transferred", target=f"card:{old_style}", detail={"transfer_id": 1}))
+        db.session.commit()
+    claimed_now, _ = issue(app, owner="customer@example.com", amount="10.00")
+    give_and_claim(capi, claimed_now)
+    already = current_code(app, claimed_now)
+
+    result = runner.invoke(args=["cards", "rekey-handed-over"])
+    assert result.exit_code == 0, result.output
+    assert "Gave 1 card(s) a new code." in result.output
+    assert current_code(app, claimed_now) == already
+    assert capi.post(f"/cards/{known}/redeem", {"amount": "40.00"}).status_code == 404
+    new = current_code(app, old_style)
+    assert new != known and capi.get(f"/cards/{new}").json["balance"] == "40.00"
+    row, carried, words = mail(app, "card_rekeyed")
+    assert row.recipient == "friend@example.com" and carried == new and new in words and known not in words
+    with app.app_context():
+        (event,) = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "card.rekeyed")).all()
+        assert event.detail["old_code"].endswith(known[-6:]) and event.detail["new_code"].endswith(new[-6:])
+
+    again = runner.invoke(args=["cards", "rekey-handed-over"])
+    assert "Gave 0 card(s) a new code." in again.output and current_code(app, old_style) == new
