@@ -245,10 +245,13 @@ def test_cards_handed_over_before_re_keying_get_a_new_code_once_from_the_command
     ``portal cards rekey-handed-over`` kill the old code, mail the holder the new one, leave cards
     re-keyed already alone, and find nothing to do the second time?"""
     old_style, known = issue(app, owner="customer@example.com", amount="40.00")
+    cancelled, cancelled_code = issue(app, owner="customer@example.com", amount="5.00")
     with app.app_context():  # what a claim recorded before: the owner changed, the code did not
-        card = db.session.get(GiftCard, old_style)
-        card.owner_id = user_id(app, "friend@example.com")
-        db.session.add(AuditEvent(action="card.transferred", target=f"card:{old_style}", detail={"transfer_id": 1}))
+        for card_id in (old_style, cancelled):
+            card = db.session.get(GiftCard, card_id)
+            card.owner_id = user_id(app, "friend@example.com")
+            db.session.add(AuditEvent(action="card.transferred", target=f"card:{card_id}", detail={"transfer_id": 1}))
+        card.status = "cancelled"  # a cancelled card never pays again: nothing to re-key
         db.session.commit()
     claimed_now, _ = issue(app, owner="customer@example.com", amount="10.00")
     give_and_claim(capi, claimed_now)
@@ -257,7 +260,7 @@ def test_cards_handed_over_before_re_keying_get_a_new_code_once_from_the_command
     result = runner.invoke(args=["cards", "rekey-handed-over"])
     assert result.exit_code == 0, result.output
     assert "Gave 1 card(s) a new code." in result.output
-    assert current_code(app, claimed_now) == already
+    assert current_code(app, claimed_now) == already and current_code(app, cancelled) == cancelled_code
     assert capi.post(f"/cards/{known}/redeem", {"amount": "40.00"}).status_code == 404
     new = current_code(app, old_style)
     assert new != known and capi.get(f"/cards/{new}").json["balance"] == "40.00"
