@@ -115,7 +115,7 @@ def init_app(app: Flask) -> None:
 
     @app.cli.group()
     def cards():
-        """Issue gift cards."""
+        """Issue gift cards; re-key the ones that changed hands before claims re-keyed them."""
 
     @cards.command("issue")
     @click.option("--amount", required=True, help="Value of the card, like 50.00.")
@@ -147,6 +147,20 @@ def init_app(app: Flask) -> None:
         click.echo(f"Issued a {value.display()} {kind} card (id {card.id}), valid until {card.expires_at:%Y-%m-%d}.")
         click.echo(f"Code (shown once, keep it safe): {issued.code}")
         click.echo(f"Masked: {card.code.masked}")
+
+    @cards.command("rekey-handed-over")
+    def cards_rekey_handed_over():
+        """Give a new code to each card that changed hands before claims re-keyed cards, and mail
+        it to the holder: whoever held the card before may still know the old code. Run once."""
+        from portal.cards.ownership import rekey, still_on_old_code
+        from portal.models import GiftCard
+        from portal.services import services
+
+        card_ids = still_on_old_code(db.session)
+        for card_id in card_ids:
+            rekey(db.session, services().vault, db.session.get(GiftCard, card_id))
+            db.session.commit()  # one card at a time: each is locked only for its own re-key
+        click.echo(f"Gave {len(card_ids)} card(s) a new code.")
 
     @app.cli.group()
     def wallet():

@@ -204,8 +204,10 @@ class CodeVault:
 
 # --- QR tokens ------------------------------------------------------------------------------
 #
-# QR1.<card id>.<minute window>.<80-bit HMAC>, all in upper-case Crockford base32 so the whole
+# QR1.<code id>.<minute window>.<80-bit HMAC>, all in upper-case Crockford base32 so the whole
 # token fits QR "alphanumeric" mode (denser than bytes) and stays near 35 characters.
+# A token names the card's stored code (its ``codes`` row), not the card: a card that changes
+# hands gets a new code row (portal.cards.ownership), so every token minted before dies with it.
 
 _WINDOW = 60  # seconds per token rotation
 _SKEW = 5  # seconds a token may be from the future: app servers' clocks differ slightly
@@ -234,36 +236,38 @@ def is_qr_token(text: str) -> bool:
 
 
 class QrTokens:
-    """Short signed tokens naming a card, rotating every minute, valid for two minute windows."""
+    """Short signed tokens naming a card's code, rotating every minute, valid for two minute windows."""
 
     def __init__(self, secret_key: str | bytes) -> None:
-        self._key = _derive(secret_key, b"giftloop qr token")
+        # "code": tokens once named card ids under another key; one of those must never be
+        # taken for the code row with the same number.
+        self._key = _derive(secret_key, b"giftloop qr token for a code")
 
-    def _mac(self, card_id: int, window: int) -> str:
-        digest = hmac.new(self._key, f"QR1.{card_id}.{window}".encode(), hashlib.sha256).digest()
+    def _mac(self, code_id: int, window: int) -> str:
+        digest = hmac.new(self._key, f"QR1.{code_id}.{window}".encode(), hashlib.sha256).digest()
         bits = int.from_bytes(digest[: 5 * _MAC_SYMBOLS // 8])
         return _b32(bits).rjust(_MAC_SYMBOLS, "0")
 
-    def issue(self, card_id: int, now: float | None = None) -> str:
-        """The token for this card in the current minute window."""
-        if type(card_id) is not int or card_id < 0:
-            raise ValueError("card_id must be a non-negative int")
+    def issue(self, code_id: int, now: float | None = None) -> str:
+        """The token for the card's code (``GiftCard.code_id``) in the current minute window."""
+        if type(code_id) is not int or code_id < 0:
+            raise ValueError("code_id must be a non-negative int")
         window = int((time.time() if now is None else now) // _WINDOW)
-        return f"QR1.{_b32(card_id)}.{_b32(window)}.{self._mac(card_id, window)}"
+        return f"QR1.{_b32(code_id)}.{_b32(window)}.{self._mac(code_id, window)}"
 
     def resolve(self, token: str, now: float | None = None) -> int | None:
-        """The card id if the token is genuine and from this or the previous minute, else None."""
+        """The code id if the token is genuine and from this or the previous minute, else None."""
         match = _QR_RE.fullmatch(token.strip().upper()) if isinstance(token, str) else None
         if match is None:
             return None
         id_text, window_text, mac = match.groups()
-        card_id, window = _unb32(id_text), _unb32(window_text)
+        code_id, window = _unb32(id_text), _unb32(window_text)
         # Only the canonical spelling is genuine, so a token has exactly one form.
-        if _b32(card_id) != id_text or _b32(window) != window_text:
+        if _b32(code_id) != id_text or _b32(window) != window_text:
             return None
-        if not hmac.compare_digest(self._mac(card_id, window), mac):
+        if not hmac.compare_digest(self._mac(code_id, window), mac):
             return None
         current = time.time() if now is None else now
         if not (window * _WINDOW - _SKEW <= current < (window + 2) * _WINDOW):
             return None
-        return card_id
+        return code_id

@@ -23,8 +23,9 @@ def find_card(session: Session, text: str, vault: CodeVault, qr: QrTokens) -> Gi
     NotFound if no card has the code or the QR token is stale or forged.
     """
     if is_qr_token(text):
-        card_id = qr.resolve(text)
-        card = session.get(GiftCard, card_id) if card_id is not None else None
+        code_id = qr.resolve(text)
+        # A token names the card's code: once the card has a new one, the token names no card.
+        card = session.scalar(sa.select(GiftCard).where(GiftCard.code_id == code_id)) if code_id is not None else None
         if card is None:
             raise NotFound(STALE_QR, field="code")
         return card
@@ -64,13 +65,19 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
         raise CurrencyMismatch(f"This card is in {card.currency}; {merchant.name} takes {merchant.currency}")
 
 
-_CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id")
+_CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id", "code_id")
 
 
-def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement) -> tuple:
+def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement, by_code: bool = False) -> tuple:
     """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them,
-    and answer the scalar subqueries ``also`` in the same round trip; returns their values."""
+    and answer the scalar subqueries ``also`` in the same round trip; returns their values.
+
+    ``by_code``: the request names the card by a code (or QR token). Then raise
+    NotFound(NO_SUCH_CARD) if the card got a new code since it was read: it changed hands while
+    this request waited for the lock, and whoever found it by its old code must not use it.
+    """
     session.flush()
+    read_with = card.code_id
     row = session.execute(
         sa.select(*(getattr(GiftCard, name) for name in _CHANGEABLE), *also)
         .where(GiftCard.id == card.id)
@@ -79,12 +86,15 @@ def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement
     for name, value in zip(_CHANGEABLE, row):
         set_committed_value(card, name, value)
     session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
+    if by_code and card.code_id != read_with:
+        raise NotFound(NO_SUCH_CARD, field="code")
     return tuple(row[len(_CHANGEABLE):])
 
 
-def lock_card(session: Session, card: GiftCard) -> GiftCard:
-    """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them."""
-    lock_card_and_read(session, card)
+def lock_card(session: Session, card: GiftCard, *, by_code: bool = False) -> GiftCard:
+    """Re-read the card's changeable fields under a row lock (FOR UPDATE) before deciding on them
+    (``by_code`` as for ``lock_card_and_read``)."""
+    lock_card_and_read(session, card, by_code=by_code)
     return card
 
 

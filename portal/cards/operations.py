@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
 from portal.cards.lookup import lock_card, lock_card_and_read, locked_balance, usable_at
+from portal.cards.ownership import changed_hands
 from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
 from portal.errors import (
-    CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound, ValidationError,
+    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound,
+    ValidationError,
 )
 from portal.ledger import (
     Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
@@ -78,8 +80,14 @@ def _expiry_days(kind: str, days: int | None) -> int:
 
 
 def issued_from(session: Session, vault: CodeVault, transaction: Transaction) -> IssuedCard:
-    """The card an earlier issuing transaction made, with its code decrypted (for a replay)."""
+    """The card an earlier issuing transaction made, with its code decrypted (for a replay).
+
+    Raise AlreadyRedeemed if the card has changed hands since: its code now is its new holder's,
+    and replaying the request that issued it must not show it to whoever issued it.
+    """
     card = session.get(GiftCard, transaction.card_id)
+    if changed_hands(session, card):
+        raise AlreadyRedeemed("This card has been claimed since it was issued; only its holder sees its code now")
     return IssuedCard(card=card, code=vault.decrypt(card.code.ciphertext), transaction=transaction)
 
 
@@ -219,7 +227,7 @@ def redeem(
     Raise InsufficientFunds ("This card holds 7.50 USD; 10.00 USD is more than that", or an
     empty card with allow_partial), CardCancelled/CardFrozen/CardExpired/NotValidHere/
     CurrencyMismatch if the card cannot pay here, ValidationError while it waits for a friend,
-    IdempotencyConflict.
+    NotFound if it got a new code since it was looked up, IdempotencyConflict.
     """
     now = now or utcnow()
     request = fingerprint(
@@ -227,8 +235,11 @@ def redeem(
         bool(allow_partial), reference,
     )
     # The card's lock, the look-up of an earlier answer and of a friend's hold share a round trip:
-    # redemptions are the hot path.
-    earlier_id, held = lock_card_and_read(session, card, posted_under(actor, idempotency_key), held_subquery(card, now))
+    # redemptions are the hot path. A payment names the card by its code, so a card that changed
+    # hands (and code) since it was looked up is refused.
+    earlier_id, held = lock_card_and_read(
+        session, card, posted_under(actor, idempotency_key), held_subquery(card, now), by_code=True
+    )
     if earlier_id is not None and (earlier := replay(session, actor, idempotency_key, request)) is not None:
         return _redemption(card, amount, earlier)
     if amount.currency != card.currency:

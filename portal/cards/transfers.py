@@ -1,7 +1,8 @@
 """Giving a card to a friend: a claim code, a 14-day hold, and a claim that only one person wins.
 
 The change of owner moves no value (the card's account stays the same), so it is recorded as an
-AuditEvent, not as a ledger transaction: ledger entries are never zero.
+AuditEvent, not as a ledger transaction: ledger entries are never zero. The friend gets the card
+under a new code (``portal.cards.ownership``): the giver's copy of the old one stops working.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from portal.auth.users import normalise_email
 from portal.cards.codes import ALPHABET, CodeVault
 from portal.cards.lookup import lock_card, locked_balance, long_date, usable_at
+from portal.cards.ownership import hand_over
 from portal.events import kinds as events
 from portal.errors import AlreadyRedeemed, CardExpired, Forbidden, TransferNotFound, ValidationError
 from portal.ledger import Actor, audit
@@ -144,7 +146,7 @@ def _refuse_closed(transfer: Transfer, now: datetime) -> None:
 def claim_transfer(
     session: Session, vault: CodeVault, claim_code: str, user: User, *, now: datetime | None = None
 ) -> GiftCard:
-    """Make the user the owner of the card waiting under this claim code.
+    """Make the user the owner of the card waiting under this claim code, under a new card code.
 
     Raise ValidationError for a malformed code or one's own card, TransferNotFound if no transfer
     has the code, Forbidden if the user may not hold it (not a customer, another address),
@@ -183,12 +185,9 @@ def claim_transfer(
     if won is None:
         _refuse_closed(transfer, now)
         raise AlreadyRedeemed("This card has already been claimed")
-    card.owner = user  # safe: the card row is locked and its owner was checked under the lock
-    session.flush()
-    audit(
-        session, Actor(user_id=user.id), "card.transferred", f"card:{card.id}",
-        transfer_id=transfer.id, from_user_id=transfer.from_user_id, to_user_id=user.id,
-    )
+    # Safe: the card row is locked and its owner was checked under the lock. The giver may
+    # know the code, so the card changes hands under a new one.
+    hand_over(session, vault, card, user, transfer=transfer)
     events.card_changed(session, "card.transferred", card, transfer_id=transfer.id, from_customer_id=transfer.from_user_id)
     return card
 

@@ -40,7 +40,7 @@ def qr_context(state) -> dict:
     refresh = QR_WINDOW - int(time.time()) % QR_WINDOW + 1
     if not state.usable:
         return {"svg": None, "refresh": refresh}
-    token = services().qr.issue(state.card.id)
+    token = services().qr.issue(state.card.code_id)
     return {"svg": qr_svg(token, label="QR code to pay with this card at the till"), "refresh": refresh}
 
 

@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, QrTokens, is_card_code
 from portal.cards.lookup import find_card, lock_card, locked_balance, usable_at
+from portal.cards.ownership import hand_over
 from portal.cards.transfers import claim_transfer
 from portal.campaigns import RedeemedCode, redeem_code
 from portal.errors import AlreadyRedeemed, Forbidden, NotFound, TransferNotFound, ValidationError
 from portal.gifts import RedeemedGift, looks_like_gift_code, redeem_gift_code
-from portal.ledger import Actor, audit
 from portal.models import GiftCard, User
 
 NOT_RECOGNISED = "We don't recognise that code"
+NEW_CODE = " It has a new code now: the old one no longer works."
 _COMPACT = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
 
 
@@ -37,8 +38,8 @@ class Redeemed:
     gift: RedeemedGift | None = None  # the gift subscription redeemed and the subscription it started
 
 
-def claim_bearer_card(session: Session, card: GiftCard, user: User) -> GiftCard:
-    """Make a bearer card (printed, e-mailed or sold at a counter) the user's own.
+def claim_bearer_card(session: Session, vault: CodeVault, card: GiftCard, user: User) -> GiftCard:
+    """Make a bearer card (printed, e-mailed or sold at a counter) the user's own, under a new code.
 
     Raise Forbidden if the user is not a customer, AlreadyRedeemed if the card already has an
     owner (the user or someone else), CardCancelled/CardFrozen/CardExpired if it cannot be used,
@@ -46,7 +47,7 @@ def claim_bearer_card(session: Session, card: GiftCard, user: User) -> GiftCard:
     """
     if user.role != "customer":
         raise Forbidden("Only a customer account can hold gift cards")
-    lock_card(session, card)
+    lock_card(session, card, by_code=True)
     if card.owner_id == user.id:
         raise AlreadyRedeemed("This card is already in your wallet", field="code")
     if card.owner_id is not None:
@@ -54,9 +55,9 @@ def claim_bearer_card(session: Session, card: GiftCard, user: User) -> GiftCard:
     usable_at(card, None)
     if locked_balance(session, card) == 0:
         raise ValidationError("This card has already been used up", field="code")
-    card.owner_id = user.id
-    session.flush()
-    audit(session, Actor(user_id=user.id), "card.claimed", f"card:{card.id}", to_user_id=user.id)
+    # Everyone who saw the printed or e-mailed code could spend it: the card becomes the
+    # user's under a new code.
+    hand_over(session, vault, card, user)
     return card
 
 
@@ -70,12 +71,12 @@ def redeem_any(
     """
     compact = _COMPACT.sub("", text or "").upper()
     if is_card_code(text) or (compact.startswith("GC") and len(compact) == 19):
-        card = claim_bearer_card(session, find_card(session, text, vault, qr), user)
-        return Redeemed("card", "The gift card is now in your wallet.", card)
+        card = claim_bearer_card(session, vault, find_card(session, text, vault, qr), user)
+        return Redeemed("card", "The gift card is now in your wallet." + NEW_CODE, card)
     if compact.startswith("GL") and len(compact) == 14:
         try:
             card = claim_transfer(session, vault, text, user)
-            return Redeemed("transfer", "Your friend's gift card is now in your wallet.", card)
+            return Redeemed("transfer", "Your friend's gift card is now in your wallet." + NEW_CODE, card)
         except TransferNotFound:
             pass  # a campaign's own code may look the same
     if looks_like_gift_code(text):

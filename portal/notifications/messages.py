@@ -68,6 +68,43 @@ def transfer_invitation(session: Session, transfer: Transfer, claim_code: str) -
     )
 
 
+def card_now_yours(session: Session, card: GiftCard, code: str, *, from_user_id: int | None) -> int | None:
+    """Send a card's new holder its new code (encrypted in the outbox) after it changed hands.
+
+    The new code is theirs alone, so this goes whatever their receipt setting; ``from_user_id``
+    names the friend who gave it (None for a bearer card).
+    """
+    owner = _owner(session, card)
+    giver = session.get(User, from_user_id) if from_user_id is not None else None
+    context = {"from_name": (giver.name or giver.email) if giver else None}
+    return queue_email(
+        session, key=f"card_now_yours:{card.id}:{card.code_id}", to=owner.email, kind="card_now_yours",
+        context=context, card_id=card.id, code=code,
+    )
+
+
+def card_rekeyed(session: Session, card: GiftCard, code: str) -> int | None:
+    """Send a holder the new code of a card that changed hands before hand-overs re-keyed cards."""
+    owner = _owner(session, card)
+    if owner is None:
+        return None
+    return queue_email(
+        session, key=f"card_rekeyed:{card.id}:{card.code_id}", to=owner.email, kind="card_rekeyed",
+        context={}, card_id=card.id, code=code,
+    )
+
+
+def card_handed_over(session: Session, card: GiftCard, giver_id: int, *, old_masked: str) -> int | None:
+    """Tell the card's former owner a friend claimed it. No code, and no card row either: the
+    card's page and masked code are the new holder's now, so only the old masked code is named."""
+    giver = session.get(User, giver_id)
+    context = {"old_code": old_masked, "claimed_on": day(utcnow())}
+    return queue_email(
+        session, key=f"card_handed_over:{card.id}:{card.code_id}", to=giver.email, kind="card_handed_over",
+        context=context,
+    )
+
+
 def _receipt(session: Session, kind: str, card: GiftCard, transaction: Transaction, **extra) -> int | None:
     owner = _owner(session, card)
     if owner is None or not owner.receipts_by_email:

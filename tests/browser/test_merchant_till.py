@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from tests.conftest import CHROMIUM_FLAGS, PASSWORD
+from portal.extensions import db
+from tests.conftest import CHROMIUM_FLAGS, PASSWORD, AuthActions, submit
+from tests.unit.test_customer_helpers import add_customer
 from tests.unit.test_merchant_fixtures import add_merchant, balance, count, make_card
 
 pytestmark = pytest.mark.browser
@@ -127,6 +130,59 @@ def test_an_unknown_code_is_refused_by_the_field(till, app):
     scan_like_a_usb_scanner(till, generate_card_code())
     expect(till.get_by_text("No gift card has that code")).to_be_visible()
     expect(till.get_by_label("Gift card code")).to_have_attribute("aria-invalid", "true")
+
+
+def _claim(app, people, code: str, how: str) -> None:
+    """The card changes hands: a friend claims it from its owner, or a customer claims the bearer card."""
+    from portal.cards.transfers import claim_transfer, start_transfer
+    from portal.ledger import Actor
+    from portal.models import GiftCard, User
+    from portal.services import services
+
+    if how == "bearer":
+        customer = app.test_client()
+        AuthActions(customer).login(people["customer"])
+        assert submit(customer, "/wallet/redeem", {"code": code}).status_code == 303
+        return
+    add_customer(app, "friend@example.com")
+    with app.app_context():
+        card = db.session.scalar(sa.select(GiftCard).where(GiftCard.owner_id.is_not(None)))
+        _, claim = start_transfer(
+            db.session, services().vault, card, actor=Actor(user_id=card.owner_id), to_email=None
+        )
+        friend = db.session.scalar(sa.select(User).where(User.email == "friend@example.com"))
+        claim_transfer(db.session, services().vault, claim, friend)
+        db.session.commit()
+
+
+@pytest.mark.parametrize("how", ["transfer", "bearer"])
+def test_a_card_that_changed_hands_no_longer_pays_with_its_old_code(till, app, people, how):
+    """The giver revealed the code and gave the card to a friend, or the buyer of a printed card
+    claimed it into a wallet: does the till refuse the old code as unknown and take nothing, and
+    take the holder's new code?"""
+    from portal.models import GiftCard
+    from portal.services import services
+
+    old = make_card(app, "40.00", owner=people["customer"] if how == "transfer" else None)
+    _claim(app, people, old, how)
+    with app.app_context():
+        card = db.session.scalar(sa.select(GiftCard))
+        new = services().vault.decrypt(card.code.ciphertext)
+    redemptions = count(app, "redeem")
+
+    till.get_by_label("Purchase total").fill("10.00")
+    scan_like_a_usb_scanner(till, old)
+    expect(till.get_by_text("No gift card has that code")).to_be_visible()
+    expect(till.get_by_label("Gift card code")).to_have_attribute("aria-invalid", "true")
+    expect(till.get_by_role("button", name="Apply", exact=True)).to_have_count(0)
+    assert count(app, "redeem") == redemptions and balance(app, new) == "40.00"
+
+    till.get_by_label("Gift card code").fill("")
+    scan_like_a_usb_scanner(till, new)
+    expect(fact(till, "Balance")).to_have_text("40.00 USD")
+    till.get_by_role("button", name="Apply", exact=True).click()
+    expect(fact(till, "Left on card")).to_have_text("30.00 USD")
+    assert balance(app, new) == "30.00"
 
 
 def test_undo_gives_the_card_its_money_back(till, app):

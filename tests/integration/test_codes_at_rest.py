@@ -12,6 +12,8 @@ from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.extensions import db
 from portal.merchants import create_merchant
+from portal.models import GiftCard
+from portal.services import services
 
 pytestmark = pytest.mark.postgres
 
@@ -23,12 +25,14 @@ def spellings(code: str) -> set[str]:
 
 
 def test_a_database_dump_and_the_logs_hold_no_issued_code(pg_app, pg_url, caplog):
-    """After issuing, e-mailing, redeeming and looking up cards, does pg_dump or any log line show a code?"""
+    """After issuing, e-mailing, redeeming, looking up and claiming cards, does pg_dump or any log
+    line show a code (the claimed card's old or new one)?"""
     with pg_app.app_context():
         cafe = create_merchant(db.session, "corner-cafe", "Corner Café")
         staff = create_user(db.session, "staff@example.com", "a long password", role="merchant", merchant=cafe)
-        create_user(db.session, "cara@example.com", "a long password", name="Cara")
+        cara = create_user(db.session, "cara@example.com", "a long password", name="Cara")
         _, token = create_token(db.session, staff, "till")
+        _, caras = create_token(db.session, cara, "phone")
         db.session.commit()
     client = pg_app.test_client()
     headers = lambda: {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}  # noqa: E731
@@ -42,6 +46,15 @@ def test_a_database_dump_and_the_logs_hold_no_issued_code(pg_app, pg_url, caplog
         for code in codes:
             assert client.post(f"/api/v1/cards/{code}/redeem", json={"amount": "5.00"}, headers=headers()).status_code == 200
             assert client.get(f"/api/v1/cards/{code}", headers=headers()).status_code == 200
+        # Cara claims the bearer card: it gets a new code, mailed to her (encrypted in the outbox).
+        claimed = client.post(
+            "/api/v1/me/redeem", json={"code": codes[0]}, headers={**headers(), "Authorization": f"Bearer {caras}"}
+        )
+        assert claimed.status_code == 200, claimed.json
+        with pg_app.app_context():
+            card = db.session.get(GiftCard, claimed.json["card"]["id"])
+            codes.append(services().vault.decrypt(card.code.ciphertext))
+        assert client.post(f"/api/v1/cards/{codes[-1]}/redeem", json={"amount": "5.00"}, headers=headers()).status_code == 200
     dump = subprocess.run(
         ["pg_dump", "--data-only", pg_url.replace("postgresql+psycopg://", "postgresql://")],
         capture_output=True, text=True, check=True,

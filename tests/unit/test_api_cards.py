@@ -99,7 +99,7 @@ def test_a_till_looks_up_a_card_by_its_rotating_qr_token(app, api):
     code = issue(app)
     card = card_row(app, code)
     with app.app_context():
-        token = services().qr.issue(card.id)
+        token = services().qr.issue(card.code_id)
     assert api.get(f"/cards/{token}").json["id"] == card.id
 
 

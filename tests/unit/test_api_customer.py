@@ -71,7 +71,8 @@ def test_a_bearer_card_code_in_any_spelling_joins_the_wallet(app, capi):
     response = capi.post("/me/redeem", {"code": code.lower().replace("-", " ")}, role="customer")
     assert response.status_code == 200, response.json
     body = response.json
-    assert body["kind"] == "card" and body["message"] == "The gift card is now in your wallet."
+    assert body["kind"] == "card"
+    assert body["message"] == "The gift card is now in your wallet. It has a new code now: the old one no longer works."
     assert body["card"]["id"] == card_id and body["card"]["balance"] == "15.00"
     assert code not in response.get_data(as_text=True)
     assert owner_of(app, card_id) == user_id(app, "customer@example.com")

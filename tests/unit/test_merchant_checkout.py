@@ -204,7 +204,7 @@ def test_a_qr_token_finds_the_card(app, till):
 
     code = make_card(app, "10.00")
     with app.app_context():
-        token = services().qr.issue(find_card(db.session, code, services().vault, services().qr).id)
+        token = services().qr.issue(find_card(db.session, code, services().vault, services().qr).code_id)
     till.open()
     till.look_up(token, total="2.00")
     assert "Balance 10.00 USD" in text(till.html)
