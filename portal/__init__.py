@@ -25,10 +25,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
-    from portal.web import compression, errors, filters, nul_guard, security, sessions
+    from portal.web import bounds, compression, errors, filters, nul_guard, security, sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
+    bounds.init_app(app)  # before CSRF protection, which reads the form
     csrf.init_app(app)
     sessions.init_app(app)
     services.init_app(app)

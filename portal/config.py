@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent
 INSTALLED = (PACKAGE / "templates").is_dir()
 ROOT = PACKAGE if INSTALLED else PACKAGE.parent
 INSTANCE = Path.cwd() / "instance" if INSTALLED else ROOT / "instance"
+DEFAULT_BODY_LIMIT = 64 * 1024
 
 
 def database_url(raw: str | None) -> str:
@@ -62,6 +63,8 @@ def from_environment() -> dict:
         "EVENT_RETENTION_DAYS": int(env.get("EVENT_RETENTION_DAYS") or 30),
         # Staff and admin sessions end after this long without a visit (customers keep theirs).
         "STAFF_IDLE_TIMEOUT": timedelta(minutes=int(env.get("STAFF_IDLE_MINUTES") or 30)),
+        # Bytes a request body may have; a view taking an upload states its own (portal/web/bounds.py).
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH") or DEFAULT_BODY_LIMIT),
     }
 
 

@@ -13,7 +13,7 @@ from portal.campaigns import (
 )
 from portal.campaigns import reports
 from portal.campaigns.codes import vanity_code
-from portal.campaigns.distribution import add_recipients, codes_left, read_addresses
+from portal.campaigns.distribution import MAX_UPLOAD, add_recipients, codes_left, read_addresses
 from portal.campaigns.exports import export_rows, file_name, record_full_export
 from portal.campaigns.jobs import start_job
 from portal.campaigns.rules import KIND_NAMES, format_percent
@@ -24,7 +24,12 @@ from portal.models.campaigns import Campaign
 from portal.money import format_minor
 from portal.services import services
 from portal.spreadsheets import csv_chunks
+from portal.web.bounds import accepts_upload
 from portal.web.render import page_or_fragment
+
+# The largest file the list takes, plus room for the form around it; a file just over MAX_UPLOAD
+# still reaches read_addresses, which says how large a file may be.
+RECIPIENTS_BODY_LIMIT = MAX_UPLOAD + 64 * 1024
 
 
 def _merchant_choices(form: CampaignForm) -> CampaignForm:
@@ -217,6 +222,7 @@ def campaign_export_full(campaign_id: int):
 
 
 @bp.post("/campaigns/<int:campaign_id>/recipients")
+@accepts_upload(RECIPIENTS_BODY_LIMIT)
 def campaign_recipients(campaign_id: int):
     """E-mail the campaign to a list of addresses (a CSV upload): one code each, sent by the job queue."""
     campaign = queries.campaign(db.session, campaign_id)

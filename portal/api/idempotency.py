@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 
+from portal.api.body import json_body
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import IdempotencyRecord, utcnow
@@ -31,8 +32,8 @@ MAX_KEY_LENGTH = 200
 def fingerprint() -> str:
     """SHA-256 over method, path and the JSON body in canonical form."""
     try:
-        body = request.get_json(silent=True)
-    except Exception:  # noqa: BLE001 - a body that is not JSON is fingerprinted as bytes
+        body = json_body()
+    except DomainError:  # a body the endpoint will refuse is fingerprinted as bytes
         body = None
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")) if body is not None else request.get_data(as_text=True)
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()

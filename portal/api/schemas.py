@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from portal.api.body import NOT_AN_OBJECT, json_body
 from portal.errors import DomainError, ValidationError
 from portal.models import GiftCard, Transaction
 from portal.models.campaigns import Entitlement
@@ -60,31 +61,14 @@ def transaction(tx: Transaction, *, account_id: int | None = None) -> dict:
 
 
 def json_object(request) -> dict:
-    """The request's JSON object body; raise ValidationError if it is missing or not an object,
-    or if any text in it is not Unicode (half of a UTF-16 surrogate pair, which no column can
-    store; NUL characters are refused for every request by ``portal.web.nul_guard``)."""
-    body = request.get_json(silent=True)
-    if body is None and not request.get_data():
+    """The request's JSON object body ({} when empty); raise ValidationError if it is not an object,
+    or as ``portal.api.body.json_body`` for text no endpoint could read or store."""
+    body = json_body()
+    if body is None:
         return {}
     if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object, like {\"amount\": \"12.50\"}")
-    if not _storable(body):
-        raise ValidationError("Text in the body must be valid Unicode (a \\ud800–\\udfff escape must come in pairs)")
+        raise ValidationError(NOT_AN_OBJECT)
     return body
-
-
-def _storable(value) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_storable(k) and _storable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_storable(v) for v in value)
-    return True
 
 
 def optional_str(body: dict, name: str, *, max_length: int = 200) -> str | None:

@@ -24,10 +24,11 @@ protect(bp, None)
 
 
 def _safe_next(default: str) -> str:
-    """Follow ``next`` only to a path on this site."""
+    """Follow ``next`` only to a path on this site, and one that fits in a Location header (no line breaks)."""
     target = request.args.get("next", "")
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
+    printable = target.isprintable()
+    if printable and target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
         return target
     return default
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.extensions import db
+from portal.web.bounds import too_large_message
 from portal.web.problems import problem
 
 MESSAGES = {
@@ -17,17 +18,24 @@ MESSAGES = {
     429: "Too many attempts. Please wait and try again.",
     500: "Something went wrong on our side. Nothing was changed; please try again.",
 }
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    413: "payload_too_large", 429: "rate_limited",
+}
+# Headers an HTTP error carries for the client (Allow on a 405, Retry-After, WWW-Authenticate) are
+# kept on the page or problem document that replaces Werkzeug's own answer.
+_OWN_HEADERS = {"content-type", "content-length"}
 
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def answer(status: int, message: str):
+def answer(status: int, message: str, headers: dict | None = None):
     if _wants_json():
-        return problem(CODES.get(status, "server_error" if status >= 500 else "bad_request"), message, status=status)
-    return render_template("errors/error.html", status=status, message=message), status
+        code = CODES.get(status, "server_error" if status >= 500 else "bad_request")
+        return problem(code, message, status=status, headers=headers)
+    return render_template("errors/error.html", status=status, message=message), status, headers or {}
 
 
 def init_app(app: Flask) -> None:
@@ -35,9 +43,14 @@ def init_app(app: Flask) -> None:
     def _csrf(error):
         return answer(400, "This form has expired or was not sent from Giftloop. Reload the page and try again.")
 
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(error):
+        return answer(413, too_large_message())
+
     @app.errorhandler(HTTPException)
     def _http(error):
-        return answer(error.code or 500, MESSAGES.get(error.code, error.description))
+        headers = {name: value for name, value in error.get_headers() if name.lower() not in _OWN_HEADERS}
+        return answer(error.code or 500, MESSAGES.get(error.code, error.description), headers)
 
     @app.errorhandler(Exception)
     def _unexpected(error):

@@ -23,6 +23,8 @@ STATUS = {
     "idempotency_conflict": 422,
     "idempotency_in_progress": 409,
     "bad_request": 400,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
     "server_error": 500,
 }
 
@@ -33,6 +35,8 @@ TITLES = {
     "not_found": "Not found",
     "rate_limited": "Too many attempts",
     "bad_request": "Bad request",
+    "method_not_allowed": "This method is not allowed here",
+    "payload_too_large": "The request body is too large",
     "server_error": "Something went wrong on our side",
 }
 
