@@ -1,8 +1,8 @@
 """How large a request body may be (DESIGN §7): ``MAX_CONTENT_LENGTH`` unless the view takes an upload.
 
 Checked before anything reads the body, from ``Content-Length``, so a 200 MB body is refused with
-413 without a byte of it read; a body without a length (chunked) is cut off by Werkzeug at the same
-limit when something reads it. A view that takes a file declares its own larger limit with
+413 without a byte of it read; a body without a length (chunked) is read up to the limit and
+refused when it reaches it. A view that takes a file declares its own larger limit with
 ``@accepts_upload``, and only a caller its roles admit gets it: anyone else is held to the default.
 """
 
@@ -36,8 +36,15 @@ def _bound_the_body() -> None:
     if larger is not None and _may_upload(request.endpoint):
         request.max_content_length = larger
     limit = request.max_content_length
-    if limit is not None and (request.content_length or 0) > limit:
+    if limit is None:
+        return
+    if (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()
+    if request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # No length to check: read the body now, at most the limit (Werkzeug would silently cut it
+        # there), and refuse one that reaches it. Raw bytes, kept for whoever reads the body later.
+        if len(request.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge()
 
 
 def too_large_message() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.extensions import db
@@ -42,6 +43,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error):
         return answer(400, "This form has expired or was not sent from Giftloop. Reload the page and try again.")
+
+    @app.errorhandler(ParseException)
+    @app.errorhandler(NoMoreData)
+    def _unreadable(error):
+        # Raised by gunicorn while the body is read: framed wrongly (a bad chunk) or cut short.
+        return answer(400, "The request body could not be read: it was cut short or not framed as its headers said.")
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(error):

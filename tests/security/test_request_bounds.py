@@ -4,9 +4,17 @@ header, a method a URL does not take. Each is a clear 4xx that changes nothing, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
+import socket
+import threading
+import time
 import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,7 +22,7 @@ from portal.config import from_environment
 from portal.extensions import db
 from portal.models import GiftCard
 from portal.models.campaigns import Campaign, CampaignRecipient
-from tests.conftest import PASSWORD, csrf_token, submit
+from tests.conftest import PASSWORD, csrf_token, serve_gunicorn, submit
 from tests.unit.test_api_cards import api, issue, state  # noqa: F401 - api is a fixture
 
 LIMIT = 64 * 1024
@@ -205,3 +213,77 @@ def test_a_method_a_url_does_not_take_says_which_it_does(app, api, client):  # n
     assert "POST" in response.headers["Allow"]
     page = client.get("/signout")
     assert page.status_code == 405 and page.mimetype == "text/html" and "POST" in page.headers["Allow"]
+
+
+# --- Through gunicorn ------------------------------------------------------------------------------
+
+
+def _workers_rss_kib() -> dict[int, int]:
+    """Resident memory of each gunicorn worker this test started (grandchildren of this process)."""
+    def children(pid: int) -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+        return found
+
+    workers = [worker for master in children(os.getpid()) for worker in children(master)]
+    return {pid: int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) for pid in workers}
+
+
+def _send_huge(url: str, path: str, head: str, size: int, chunk: bytes = b"[" * 65536) -> tuple[str, float]:
+    """Send ``head`` then ``chunk`` until ``size`` bytes are sent or the server answers; its status line and how long it took."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{head}\r\n".encode())
+
+        def pour():
+            sent = 0
+            try:
+                while sent < size:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:
+                pass  # the server answered and closed: the rest is never read
+
+        sender = threading.Thread(target=pour, daemon=True)
+        sender.start()
+        answer = b""
+        while b"\r\n" not in answer:
+            received = sock.recv(4096)
+            if not received:
+                break
+            answer += received
+        elapsed = time.monotonic() - started
+        with contextlib.suppress(OSError):  # already reset by the server
+            sock.shutdown(socket.SHUT_RDWR)
+        sender.join(timeout=10)
+    return answer.split(b"\r\n", 1)[0].decode(), elapsed
+
+
+CHUNKED_FORM = "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_gunicorn_refuses_200_mb_bodies_at_once_without_its_workers_growing(pg_app, pg_url, redis_url):
+    """200 MB with a Content-Length, and 200 MB chunked to a form, each four times: 413 in well under a
+    second each, and no worker holds more memory afterwards. A body that breaks its chunking is a 400."""
+    with serve_gunicorn(pg_url, redis_url) as url:
+        before = _workers_rss_kib()
+        size = 200 * 1024 * 1024
+        for _ in range(4):
+            status, elapsed = _send_huge(url, "/api/v1/cards", f"Content-Type: application/json\r\nContent-Length: {size}\r\n", size)
+            assert " 413 " in status and elapsed < 2, (status, elapsed)
+            status, elapsed = _send_huge(url, "/signin", CHUNKED_FORM, size, b"10000\r\n" + b"a" * 65536 + b"\r\n")
+            assert " 413 " in status and elapsed < 2, (status, elapsed)
+        # Chunks that are not framed as chunks: a 400, not a server error.
+        assert " 400 " in _send_huge(url, "/signin", CHUNKED_FORM, 1024 * 1024)[0]
+        after = _workers_rss_kib()
+    assert before and set(after) == set(before)
+    assert max(after[pid] - before[pid] for pid in before) < 20 * 1024, (before, after)
