@@ -31,7 +31,7 @@ class MalformedBody(DomainError):
 
 
 def json_body():
-    """The request's JSON value, or None for an empty body; parsed at most once per request.
+    """The request's JSON value (None for an empty body, as for JSON null); parsed at most once per request.
 
     Raise MalformedBody (400) for text that is not UTF-8, nested too deep or holding NUL, and
     ValidationError (422) for a body that is not JSON or holds a lone surrogate.

@@ -64,7 +64,7 @@ def json_object(request) -> dict:
     """The request's JSON object body ({} when empty); raise ValidationError if it is not an object,
     or as ``portal.api.body.json_body`` for text no endpoint could read or store."""
     body = json_body()
-    if body is None:
+    if body is None and not request.get_data():  # no body at all, as opposed to a JSON null
         return {}
     if not isinstance(body, dict):
         raise ValidationError(NOT_AN_OBJECT)
