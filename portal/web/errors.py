@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from gunicorn.http.errors import NoMoreData, ParseException
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.extensions import db
@@ -45,10 +45,10 @@ def init_app(app: Flask) -> None:
         return answer(400, "This form has expired or was not sent from Giftloop. Reload the page and try again.")
 
     @app.errorhandler(ParseException)
-    @app.errorhandler(NoMoreData)
     def _unreadable(error):
-        # Raised by gunicorn while the body is read: framed wrongly (a bad chunk) or cut short.
-        return answer(400, "The request body could not be read: it was cut short or not framed as its headers said.")
+        # Raised by gunicorn while the body is read, when its chunks are not framed as chunks (a body
+        # cut short is an OSError, which Werkzeug already answers with 400).
+        return answer(400, "The request body could not be read: it was not framed as its headers said.")
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(error):
