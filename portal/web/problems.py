@@ -23,6 +23,7 @@ STATUS = {
     "idempotency_conflict": 422,
     "idempotency_in_progress": 409,
     "bad_request": 400,
+    "gone": 410,
     "server_error": 500,
 }
 
@@ -33,6 +34,7 @@ TITLES = {
     "not_found": "Not found",
     "rate_limited": "Too many attempts",
     "bad_request": "Bad request",
+    "gone": "This endpoint was retired",
     "server_error": "Something went wrong on our side",
 }
 
