@@ -21,7 +21,11 @@ class MaskCodes(logging.Filter):
     """Rewrite a record's message and traceback with every code-shaped part masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = mask_codes(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed call must not raise here, in the caller's code
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = mask_codes(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
