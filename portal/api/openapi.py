@@ -109,6 +109,7 @@ SCHEMAS: dict[str, dict] = {
             "code": {"type": "string", "enum": PROBLEM_CODES, "description": "Stable machine code of the refusal"},
             "detail": {"type": "string", "description": "What went wrong, in words for a person"},
             "field": {"type": "string", "description": "The request field at fault, when there is one"},
+            "use": {"type": "string", "description": "gone: the route to call instead"},
         },
         ("type", "title", "status", "code", "detail"),
         description="A problem document (RFC 9457)",
@@ -464,6 +465,9 @@ RESPONSES = {
     "Forbidden": _problem_response(403, "The token's role may not do this"),
     "NotFound": _problem_response(404, "Nothing has that code or id"),
     "InProgress": _problem_response(409, "A request with this Idempotency-Key is still running", RETRY_AFTER),
+    "Gone": _problem_response(
+        410, "Not an id but a code in the path: the retired route of that shape; `use` names the route to call instead",
+    ),
     "Refused": _problem_response(422, "The request is not valid or the operation was refused; nothing changed"),
     "RateLimited": _problem_response(
         429,
@@ -471,7 +475,10 @@ RESPONSES = {
         {**RETRY_AFTER, **RATE_LIMIT_FIELDS},
     ),
 }
-NAMES = {400: "MissingKey", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 422: "Refused", 429: "RateLimited"}
+NAMES = {
+    400: "MissingKey", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 410: "Gone",
+    422: "Refused", 429: "RateLimited",
+}
 REPLAYED = {
     "Idempotent-Replayed": {
         "description": "true when this is the stored answer to an earlier request with the same key",
@@ -588,7 +595,7 @@ PATHS = {
         "post": operation(
             "card_redeem", "Take value from a card looked up before", "Cards", TILL,
             (200, json_response("What was applied and what is still due", ref("CardRedemption"))),
-            WRITE, params=("CardId",), body="Redeem", write=True, refusals=REDEEM_REFUSALS,
+            (*WRITE, 410), params=("CardId",), body="Redeem", write=True, refusals=REDEEM_REFUSALS,
             description=f"Exactly the amount, or with allow_partial as much as the card holds. {BY_ID}",
         ),
     },
@@ -598,7 +605,7 @@ PATHS = {
             (200, json_response("The load and the card", obj(
                 {"transaction": ref("Transaction"), "card": ref("Card")}, ("transaction", "card")
             ))),
-            WRITE, params=("CardId",), body="Load", write=True,
+            (*WRITE, 410), params=("CardId",), body="Load", write=True,
             refusals=("validation_error", "expired", "frozen", "cancelled", "currency_mismatch", "not_valid_here"),
             description=BY_ID,
         ),
@@ -610,7 +617,7 @@ PATHS = {
                 {"card": ref("Card"), "transactions": {"type": "array", "items": ref("Transaction")}},
                 ("card", "transactions"),
             ))),
-            (401, 403, 404, 429), params=("CardId",),
+            (401, 403, 404, 410, 429), params=("CardId",),
             description=f"{BY_ID} Staff see only cards of their own store or of the whole network.",
         ),
     },

@@ -394,6 +394,11 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
     for method, template in (("POST", "/cards/lookup"), ("POST", "/cards/redeem"), ("GET", "/cards/{card_id}/transactions"),
                              ("POST", "/cards/{card_id}/redeem"), ("POST", "/cards/{card_id}/load")):
         assert c.call(method, template, {"code": code, "amount": "1"}, card_id=card_id).status_code == 429
+    # A code where an id goes: the retired route with a code in the path, 410 with the route to use.
+    for method, template in (("POST", "/cards/{card_id}/redeem"), ("POST", "/cards/{card_id}/load"),
+                             ("GET", "/cards/{card_id}/transactions")):
+        gone = c.call(method, template, {"amount": "1"}, card_id=code)
+        assert gone.json["code"] == "gone" and code not in gone.get_data(as_text=True)
     c.past_the_rate_limit(*CARD_PATHS)
     c.with_a_nul_character(*CARD_PATHS)
     assert c.documented(*CARD_PATHS) - c.seen == set()
