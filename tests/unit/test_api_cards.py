@@ -491,3 +491,18 @@ def test_an_unexpected_error_on_a_card_call_logs_no_code(app, api, monkeypatch, 
     assert "could not read card GC-••••-••••-••••-" in logged and "RuntimeError" in logged
     for spelling in (code, code.replace("-", ""), code.replace("-", "").lower()):
         assert spelling not in logged
+
+
+def test_a_look_up_lets_only_its_own_user_name_the_card_by_id(app, api):
+    """Does a colleague at the same store, who never saw the code, get the id refused?"""
+    from portal.auth.users import create_user
+    from portal.models import Merchant
+
+    with app.app_context():
+        cafe = db.session.scalar(db.select(Merchant).where(Merchant.slug == "corner-cafe"))
+        colleague = create_user(db.session, "colleague@example.com", "a long password", role="merchant", merchant=cafe)
+        api.tokens["colleague"] = create_token(db.session, colleague, "tests")[1]
+        db.session.commit()
+    card_id = api.card_id(issue(app, "25.00"))
+    assert api.post(f"/cards/{card_id}/redeem", {"amount": "1.00"}, role="colleague").status_code == 404
+    assert api.post(f"/cards/{card_id}/redeem", {"amount": "1.00"}).status_code == 200
