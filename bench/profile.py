@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from bench.run import OUT, environment, start_redis
 
-REDEEM_BODY = json.dumps({"amount": "0.01"})
 
 
 def _statement_kind(statement: str) -> str:
@@ -33,7 +32,7 @@ def _statement_kind(statement: str) -> str:
 def redeem_requests(client, token: str, codes: list[str], count: int, run: str):
     for n in range(count):
         response = client.post(
-            f"/api/v1/cards/{codes[n % len(codes)]}/redeem", data=REDEEM_BODY,
+            "/api/v1/cards/redeem", data=json.dumps({"code": codes[n % len(codes)], "amount": "0.01"}),
             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"profile-{run}-{n}",
                      "Content-Type": "application/json"},
         )

@@ -8,6 +8,7 @@ shared machine drift while ratios hold.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -37,7 +38,7 @@ CUSTOMER_CARDS = 50
 TILL_PER_SECOND = 5.0
 FRAMEWORK = "framework ceiling (GET /bench/ping)"
 DATABASE = "database ceiling (POST /bench/update)"
-REDEMPTION = "redemption (POST /api/v1/cards/{code}/redeem)"
+REDEMPTION = "redemption (POST /api/v1/cards/redeem)"
 CARD_PAGE = "card page (GET /wallet/cards/{id})"
 FRAGMENT = "balance fragment poll (GET /wallet/cards/{id}/balance)"
 
@@ -241,8 +242,8 @@ class TillTraffic:
         while not self._stop.wait(self._pause):
             n += 1
             request = urllib.request.Request(
-                f"http://127.0.0.1:{PORT}/api/v1/cards/{self._codes[n % len(self._codes)]}/redeem",
-                data=b'{"amount":"0.01"}', method="POST",
+                f"http://127.0.0.1:{PORT}/api/v1/cards/redeem",
+                data=json.dumps({"code": self._codes[n % len(self._codes)], "amount": "0.01"}).encode(), method="POST",
                 headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
                          "Idempotency-Key": f"till-traffic-{time.time_ns()}"},
             )

@@ -25,7 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
-    from portal.web import bounds, compression, errors, filters, nul_guard, security, sessions
+    from portal.web import bounds, compression, errors, filters, logs, nul_guard, security, sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     nul_guard.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
+    logs.init_app(app)
     _register_blueprints(app)
     cli.init_app(app)
     return app

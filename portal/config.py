@@ -93,6 +93,7 @@ class Defaults:
     SIGNUP_WINDOW_SECONDS = 60 * 60
     GUESS_LIMIT = 10  # failed code look-ups per window (DESIGN §7)
     GUESS_WINDOW_SECONDS = 15 * 60
+    CARD_GRANT_SECONDS = 30 * 60  # a till may name a card by id this long after showing its code
     API_RATE_LIMIT = 120  # requests per token per window, unless the token has its own limit
     API_RATE_WINDOW_SECONDS = 60
     ARGON2_MEMORY_KIB = 19 * 1024  # OWASP minimum for Argon2id

@@ -10,6 +10,7 @@ from redis.retry import Retry
 from flask import Flask, current_app
 
 from portal.cards.codes import CodeVault, QrTokens
+from portal.cards.grants import CardGrants
 from portal.throttle import Throttle
 
 
@@ -22,6 +23,7 @@ class Services:
     api_rate: Throttle
     vault: CodeVault
     qr: QrTokens
+    card_grants: CardGrants
 
 
 def init_app(app: Flask) -> None:
@@ -46,6 +48,7 @@ def init_app(app: Flask) -> None:
         api_rate=Throttle("api", cfg["API_RATE_LIMIT"], cfg["API_RATE_WINDOW_SECONDS"], client),
         vault=CodeVault(cfg["PORTAL_CODE_KEY"]),
         qr=QrTokens(cfg["SECRET_KEY"]),
+        card_grants=CardGrants(cfg["CARD_GRANT_SECONDS"], client),
     )
 
 

@@ -309,8 +309,11 @@ def gunicorn_server(pg_app, pg_url, redis_url):
 
 
 @contextlib.contextmanager
-def serve_gunicorn(pg_url: str, redis_url: str, **more_env: str) -> Iterator[str]:
-    """Run gunicorn (4 workers) on this database and Redis, plus any other settings; yield its URL."""
+def serve_gunicorn(pg_url: str, redis_url: str, *, logs: str | None = None, **more_env: str) -> Iterator[str]:
+    """Run gunicorn (4 workers) on this database and Redis, plus any other settings; yield its URL.
+
+    With ``logs`` (a directory), gunicorn writes its access log (every request line, as a proxy
+    keeps it) to access.log and its error log, the app's included, to error.log there."""
     import subprocess
     import sys
     import time
@@ -325,8 +328,10 @@ def serve_gunicorn(pg_url: str, redis_url: str, **more_env: str) -> Iterator[str
         "PORTAL_CODE_KEY": TEST_SECRET + "-codes",
         **more_env,
     }
+    log_files = ["--access-logfile", f"{logs}/access.log", "--error-logfile", f"{logs}/error.log"] if logs else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "--workers", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+         *log_files, "wsgi:app"],
         env=env,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )

@@ -1,4 +1,4 @@
--- POST /api/v1/cards/{code}/redeem over many cards, each request with its own Idempotency-Key.
+-- POST /api/v1/cards/redeem over many cards (the code in the body), each request with its own Idempotency-Key.
 local codes = {}
 local token = os.getenv("BENCH_TOKEN")
 local run = os.getenv("BENCH_RUN") or "0"
@@ -23,5 +23,5 @@ function request()
     ["Idempotency-Key"] = run .. "-" .. (thread_no or 0) .. "-" .. counter,
     ["Content-Type"] = "application/json",
   }
-  return wrk.format("POST", "/api/v1/cards/" .. code .. "/redeem", headers, '{"amount":"0.01"}')
+  return wrk.format("POST", "/api/v1/cards/redeem", headers, '{"code":"' .. code .. '","amount":"0.01"}')
 end

@@ -93,10 +93,21 @@ def _spec(body: dict, *, used: int = 0, name: str | None = None):
     unknown = sorted(set(body) - set(FIELDS) - {"name"})
     if unknown:
         raise ValidationError(f"Unknown field {unknown[0]}", field=unknown[0])
-    code = body.get("code")
     raw = {key: body.get(key) for key in FIELDS}
-    raw.update(kind="coupon", code_mode="vanity", name=body.get("name") or name or f"Coupon {code}")
+    raw.update(kind="coupon", code_mode="vanity", name=body.get("name") or name or _default_name(body))
     return read_spec(db.session, raw, used=used)
+
+
+def _default_name(body: dict) -> str:
+    """A coupon's name when none is given: what it takes off, never its code (a name is shown in
+    lists and reports and kept in the audit log; the code is stored only as a hash and ciphertext)."""
+    value = body.get("discount_value")
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or len(str(value)) > 20:
+        return "Coupon"
+    if body.get("discount_type") == "percent":
+        return f"Coupon {value}% off"
+    currency = body.get("currency") if isinstance(body.get("currency"), str) else ""
+    return f"Coupon {value} {currency[:3].upper()}".rstrip() + " off"
 
 
 def _find(coupon_id: int) -> Campaign:

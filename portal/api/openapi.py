@@ -109,6 +109,7 @@ SCHEMAS: dict[str, dict] = {
             "code": {"type": "string", "enum": PROBLEM_CODES, "description": "Stable machine code of the refusal"},
             "detail": {"type": "string", "description": "What went wrong, in words for a person"},
             "field": {"type": "string", "description": "The request field at fault, when there is one"},
+            "use": {"type": "string", "description": "gone: the route to call instead"},
         },
         ("type", "title", "status", "code", "detail"),
         description="A problem document (RFC 9457)",
@@ -289,7 +290,23 @@ for _name in ("Card", "Transaction", "CouponQuote"):
     SCHEMAS[f"{_name}Fields"] = _open(_name)
     SCHEMAS[_name] = {**extended(f"{_name}Fields", {}), "description": SCHEMAS[_name].get("description", "")}
 
+SCHEMAS["CardRedemption"] = obj(
+    {"transaction": ref("Transaction"), "card": ref("Card"), "applied": ref("Money"), "remaining_due": ref("Money")},
+    ("transaction", "card", "applied", "remaining_due"),
+    description="A redemption: what was taken from the card and what the sale still needs",
+)
+
 # Request bodies: fields the server reads; others are ignored unless said so.
+CARD_CODE = {
+    "type": "string", "minLength": 1,
+    "description": "The card's code in any spelling, or the token of its QR code: in a body, never in a URL",
+}
+REDEEM_FIELDS = {
+    "amount": AMOUNT_INPUT,
+    "currency": {"type": "string", "description": "If given, must be the card's"},
+    "allow_partial": {"type": "boolean", "default": False, "description": "Take what the card holds"},
+    "reference": {"type": "string", "maxLength": 100},
+}
 REQUESTS: dict[str, dict] = {
     "IssueCard": obj(
         {
@@ -302,16 +319,9 @@ REQUESTS: dict[str, dict] = {
         ("amount",),
         closed=False,
     ),
-    "Redeem": obj(
-        {
-            "amount": AMOUNT_INPUT,
-            "currency": {"type": "string", "description": "If given, must be the card's"},
-            "allow_partial": {"type": "boolean", "default": False, "description": "Take what the card holds"},
-            "reference": {"type": "string", "maxLength": 100},
-        },
-        ("amount",),
-        closed=False,
-    ),
+    "Redeem": obj(REDEEM_FIELDS, ("amount",), closed=False),
+    "CardCode": obj({"code": CARD_CODE}, ("code",), closed=False),
+    "RedeemByCode": obj({"code": CARD_CODE, **REDEEM_FIELDS}, ("code", "amount"), closed=False),
     "Load": obj(
         {"amount": AMOUNT_INPUT, "currency": {"type": "string", "description": "If given, must be the card's"}},
         ("amount",),
@@ -382,7 +392,9 @@ REQUESTS: dict[str, dict] = {
 # One example body per request: the reference page's curl lines show them, and tools read them.
 REQUEST_EXAMPLES = {
     "IssueCard": {"amount": "25.00", "currency": "USD", "owner_email": "cara@example.com"},
+    "CardCode": {"code": "GC-BQ3C-3T05-JG78-GA2N-7"},
     "Redeem": {"amount": "12.50", "allow_partial": True, "reference": "order-1042"},
+    "RedeemByCode": {"code": "GC-BQ3C-3T05-JG78-GA2N-7", "amount": "12.50", "reference": "order-1042"},
     "Load": {"amount": "20.00"},
     "Reverse": {"reason": "Scanned the wrong card"},
     "CouponOrder": {"code": "SAVE15", "order_total": "40.00", "customer_email": "cara@example.com"},
@@ -408,14 +420,6 @@ PARAMETERS = {
             "answer again; another body under the key is 422 idempotency_conflict; kept 7 days."
         ),
         "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-    },
-    "CardCode": {
-        "name": "code",
-        "in": "path",
-        "required": True,
-        "description": "The card's code in any spelling, or the token of its QR code",
-        "schema": {"type": "string"},
-        "example": "GC-BQ3C-3T05-JG78-GA2N-7",
     },
     "CardId": {"name": "card_id", "in": "path", "required": True, "schema": PATH_ID, "example": 12},
     "TransactionId": {"name": "transaction_id", "in": "path", "required": True, "schema": PATH_ID, "example": 345},
@@ -461,6 +465,9 @@ RESPONSES = {
     "Forbidden": _problem_response(403, "The token's role may not do this"),
     "NotFound": _problem_response(404, "Nothing has that code or id"),
     "InProgress": _problem_response(409, "A request with this Idempotency-Key is still running", RETRY_AFTER),
+    "Gone": _problem_response(
+        410, "Not an id but a code in the path: the retired route of that shape; `use` names the route to call instead",
+    ),
     "Refused": _problem_response(422, "The request is not valid or the operation was refused; nothing changed"),
     "RateLimited": _problem_response(
         429,
@@ -468,7 +475,10 @@ RESPONSES = {
         {**RETRY_AFTER, **RATE_LIMIT_FIELDS},
     ),
 }
-NAMES = {400: "MissingKey", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 422: "Refused", 429: "RateLimited"}
+NAMES = {
+    400: "MissingKey", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 410: "Gone",
+    422: "Refused", 429: "RateLimited",
+}
 REPLAYED = {
     "Idempotent-Replayed": {
         "description": "true when this is the stored answer to an earlier request with the same key",
@@ -544,6 +554,13 @@ TILL = ("merchant", "admin")
 COUPON_REFUSALS = ("validation_error", "expired", "usage_limit_reached", "already_redeemed", "not_valid_here", "currency_mismatch")
 READ = (401, 403, 404, 422, 429)  # a card look-up: bad code spelling is 422, guessing 429
 WRITE = (400, 401, 403, 404, 409, 422, 429)
+REDEEM_REFUSALS = (
+    "validation_error", "expired", "frozen", "cancelled", "insufficient_funds", "currency_mismatch", "not_valid_here",
+)
+BY_ID = (
+    "Admins may name any card by id; staff only one whose code their user sent to /cards/lookup, /cards/redeem "
+    "or got from /cards in the last 30 minutes, else 404 (counted like an unknown code)."
+)
 
 PATHS = {
     "/cards": {
@@ -554,52 +571,54 @@ PATHS = {
             refusals=("validation_error",),
         ),
     },
-    "/cards/{code}": {
-        "get": operation(
-            "card_show", "Look a card up by code or QR token", "Cards", TILL,
+    "/cards/lookup": {
+        "post": operation(
+            "card_lookup", "Look a card up by code or QR token", "Cards", TILL,
             (200, json_response("The card and whether the caller's store can take it", ref("LookedUpCard"))),
-            READ, params=("CardCode",),
+            READ, body="CardCode",
             refusals=("validation_error",),
+            description=(
+                "The code travels in the body, never in a URL. Its answer's id then names the card for "
+                "30 minutes (redeem, load, history) to the same user."
+            ),
         ),
     },
-    "/cards/{code}/redeem": {
+    "/cards/redeem": {
         "post": operation(
-            "card_redeem", "Take value from a card", "Cards", TILL,
-            (200, json_response("What was applied and what is still due", obj(
-                {
-                    "transaction": ref("Transaction"),
-                    "card": ref("Card"),
-                    "applied": ref("Money"),
-                    "remaining_due": ref("Money"),
-                },
-                ("transaction", "card", "applied", "remaining_due"),
-            ))),
-            WRITE, params=("CardCode",), body="Redeem", write=True,
-            refusals=(
-                "validation_error", "expired", "frozen", "cancelled", "insufficient_funds", "currency_mismatch", "not_valid_here",
-            ),
+            "card_redeem_by_code", "Take value from a card by its code", "Cards", TILL,
+            (200, json_response("What was applied and what is still due", ref("CardRedemption"))),
+            WRITE, body="RedeemByCode", write=True, refusals=REDEEM_REFUSALS,
             description="Exactly the amount, or with allow_partial as much as the card holds.",
         ),
     },
-    "/cards/{code}/load": {
+    "/cards/{card_id}/redeem": {
+        "post": operation(
+            "card_redeem", "Take value from a card looked up before", "Cards", TILL,
+            (200, json_response("What was applied and what is still due", ref("CardRedemption"))),
+            (*WRITE, 410), params=("CardId",), body="Redeem", write=True, refusals=REDEEM_REFUSALS,
+            description=f"Exactly the amount, or with allow_partial as much as the card holds. {BY_ID}",
+        ),
+    },
+    "/cards/{card_id}/load": {
         "post": operation(
             "card_load", "Top a card up with cash", "Cards", TILL,
             (200, json_response("The load and the card", obj(
                 {"transaction": ref("Transaction"), "card": ref("Card")}, ("transaction", "card")
             ))),
-            WRITE, params=("CardCode",), body="Load", write=True,
+            (*WRITE, 410), params=("CardId",), body="Load", write=True,
             refusals=("validation_error", "expired", "frozen", "cancelled", "currency_mismatch", "not_valid_here"),
+            description=BY_ID,
         ),
     },
-    "/cards/{code}/transactions": {
+    "/cards/{card_id}/transactions": {
         "get": operation(
             "card_transactions", "A card's history, newest first", "Cards", TILL,
             (200, json_response("The card and up to 200 transactions", obj(
                 {"card": ref("Card"), "transactions": {"type": "array", "items": ref("Transaction")}},
                 ("card", "transactions"),
             ))),
-            READ, params=("CardCode",),
-            refusals=("validation_error",),
+            (401, 403, 404, 410, 429), params=("CardId",),
+            description=f"{BY_ID} Staff see only cards of their own store or of the whole network.",
         ),
     },
     "/transactions/{transaction_id}/reverse": {
@@ -760,7 +779,9 @@ DOCUMENT = {
             "digits than the currency allows. Errors are `application/problem+json` with a stable `code`. "
             "Every write takes an `Idempotency-Key` header. A token may make {rate_limit} by default (some "
             "tokens have their own limit); past it the answer is 429 `rate_limited` with `Retry-After`, and every answer "
-            "carries the `RateLimit-Policy` and `RateLimit` fields."
+            "carries the `RateLimit-Policy` and `RateLimit` fields. Card codes travel only in request bodies, "
+            "where no log keeps them: the retired routes with a code in the path (`/cards/{{code}}`, "
+            "`…/redeem`, `…/load`, `…/transactions`) answer 410 `gone` with the route to use instead."
         ),
     },
     "servers": [{"url": "/api/v1"}],

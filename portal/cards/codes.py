@@ -142,6 +142,32 @@ def mask(code: str) -> str:
     return _canonical_and_mask(code)[1]
 
 
+# --- Masking code-shaped text in anything that records a request --------------------------
+#
+# A request line, an error message or a traceback may carry a code a client put where it should
+# not be; what we store or log of it is masked. Prefixed codes (GC- cards, GL- claims, GIFT-
+# gifts) are found by shape, dashed or not, in any case; a bare 17-symbol run only when its check character
+# says it is a card code, so ordinary words and hashes stay readable. QR tokens hide their MAC.
+_PREFIXED = re.compile(r"\b(GIFT|GC|GL)((?:[\-_]*[0-9A-Z]){12,20})\b", re.IGNORECASE)
+_BARE = re.compile(r"\b[0-9A-Z]{17}\b", re.IGNORECASE)
+_QR_IN_TEXT = re.compile(r"\b(QR1\.[0-9A-Z]+\.[0-9A-Z]+\.)[0-9A-Z]{16}\b", re.IGNORECASE)
+_MASK = "••••"
+
+
+def _mask_prefixed(match: re.Match) -> str:
+    if is_card_code(match.group(0)):
+        return mask(match.group(0))
+    symbols = _SEPARATORS.sub("", match.group(2)).upper()
+    return f"{match.group(1).upper()}-{_MASK}-{symbols[-4:]}"
+
+
+def mask_codes(text: str) -> str:
+    """The text with every code-shaped part masked: for request paths, details and log lines."""
+    text = _QR_IN_TEXT.sub(lambda m: m.group(1) + _MASK, text)
+    text = _PREFIXED.sub(_mask_prefixed, text)
+    return _BARE.sub(lambda m: mask(m.group(0)) if is_card_code(m.group(0)) else m.group(0), text)
+
+
 # --- Storage: keyed hash for look-up, AEAD for reveal -----------------------------------------
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from flask import g, request
 from flask_login import current_user
 
+from portal.cards.codes import mask_codes
 from portal.errors import NotFound, RateLimited
 from portal.extensions import db
 from portal.models import SecurityEvent
@@ -42,9 +43,10 @@ def _record_lockouts(reached: list[str]) -> None:
     """A security event for each subject that just hit the limit, in a commit of its own
     (the refused operation's transaction is rolled back)."""
     if reached:
+        detail = mask_codes(f"{request.method} {request.path}")  # a client may still put a code in a URL
         with db.session.no_autoflush:
             for subject in reached:
-                db.session.add(SecurityEvent(kind="code_guessing_locked", subject=subject, detail=f"{request.method} {request.path}"))
+                db.session.add(SecurityEvent(kind="code_guessing_locked", subject=subject, detail=detail))
         db.session.commit()
 
 

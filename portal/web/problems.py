@@ -25,6 +25,7 @@ STATUS = {
     "bad_request": 400,
     "method_not_allowed": 405,
     "payload_too_large": 413,
+    "gone": 410,
     "server_error": 500,
 }
 
@@ -37,6 +38,7 @@ TITLES = {
     "bad_request": "Bad request",
     "method_not_allowed": "This method is not allowed here",
     "payload_too_large": "The request body is too large",
+    "gone": "This endpoint was retired",
     "server_error": "Something went wrong on our side",
 }
 

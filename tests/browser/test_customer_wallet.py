@@ -86,7 +86,8 @@ def test_a_customer_turns_loops_into_a_card_whose_qr_code_a_till_accepts(app, ph
         assert find_card(db.session, token, services().vault, services().qr).id == card_id
         _, api_token = create_token(db.session, user(people["merchant"]), "till")
         db.session.commit()
-    looked_up = app.test_client().get(f"/api/v1/cards/{token}", headers={"Authorization": f"Bearer {api_token}"})
+    looked_up = app.test_client().post("/api/v1/cards/lookup", json={"code": token},
+                                       headers={"Authorization": f"Bearer {api_token}"})
     assert looked_up.status_code == 200
     assert looked_up.json["id"] == card_id and looked_up.json["balance"] == "12.50"
 

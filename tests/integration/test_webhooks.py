@@ -194,7 +194,7 @@ def test_events_pulled_during_concurrent_redemptions_come_in_order_with_none_mis
         with requests.Session() as http:
             for n in range(10):
                 answer = http.post(
-                    f"{gunicorn_server}/api/v1/cards/{codes[i]}/redeem", json={"amount": "1.00"},
+                    f"{gunicorn_server}/api/v1/cards/redeem", json={"code": codes[i], "amount": "1.00"},
                     headers={"Authorization": f"Bearer {till}", "Idempotency-Key": f"sale-{i}-{n}"}, timeout=30,
                 )
                 assert answer.status_code == 200, answer.text

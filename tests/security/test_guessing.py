@@ -64,7 +64,7 @@ def channels(stack) -> dict:
         "public balance page": FormSender(stack.visitor(), "/balance", "/balance"),
         "customer redeem": FormSender(customer, "/wallet/redeem", "/wallet/redeem"),
         "merchant look-up": FormSender(till, "/till/lookup", "/till/", total="5.00"),
-        "API look-up": lambda code: stack.api(STAFF["corner-cafe"], "GET", f"/cards/{code}"),
+        "API look-up": lambda code: stack.api(STAFF["corner-cafe"], "POST", "/cards/lookup", json={"code": code}),
     }
 
 

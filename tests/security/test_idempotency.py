@@ -34,9 +34,11 @@ def writes(stack):
         earn(db.session, cara, Money.parse("50.00", "USD"), cafe, actor=Actor(merchant_id=cafe.id), idempotency_key="loops")
         db.session.commit()
     staff = STAFF["corner-cafe"]
+    card_id = stack.api(staff, "POST", "/cards/lookup", json={"code": code}).json()["id"]
     return [
-        (staff, f"/cards/{code}/redeem", {"amount": "4.00"}, {"amount": "5.00"}),
-        (staff, f"/cards/{code}/load", {"amount": "10.00"}, {"amount": "11.00"}),
+        (staff, "/cards/redeem", {"code": code, "amount": "4.00"}, {"code": code, "amount": "5.00"}),
+        (staff, f"/cards/{card_id}/redeem", {"amount": "4.00"}, {"amount": "5.00"}),
+        (staff, f"/cards/{card_id}/load", {"amount": "10.00"}, {"amount": "11.00"}),
         (staff, "/cards", {"amount": "25.00"}, {"amount": "26.00"}),
         (CUSTOMERS[0], "/me/redeem", {"code": "AGAIN"}, {"code": "AGAIN "}),
         (CUSTOMERS[0], "/me/points/convert", {"amount": "2.00", "currency": "USD"}, {"amount": "3.00", "currency": "USD"}),

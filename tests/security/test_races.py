@@ -65,7 +65,7 @@ def test_fifty_tills_taking_ten_from_a_twenty_five_card_get_exactly_two_payments
     """50 × 10.00 against a 25.00 card at once: exactly 2 succeed, 48 are refused, 5.00 is left."""
     card_id, code = stack.card("25.00")
     staff = STAFF["corner-cafe"]
-    answers = stack.together(BURST, lambda s, i: stack.api(staff, "POST", f"/cards/{code}/redeem", json={"amount": "10.00"}, session=s))
+    answers = stack.together(BURST, lambda s, i: stack.api(staff, "POST", "/cards/redeem", json={"code": code, "amount": "10.00"}, session=s))
     assert outcomes(answers) == {(200, None): 2, (422, "insufficient_funds"): 48}
     assert stack.balance(card_id) == 500
     assert stack.transactions("redeem") == 2

@@ -239,3 +239,17 @@ def test_roles_and_tokens(api, save15):
     problem(api.post("/coupons/validate", {"code": "SAVE15", "order_total": "1"}, role="customer"), 403, "forbidden")
     problem(api.post("/coupons", SAVE15, role="merchant"), 403, "forbidden")
     problem(api.get(f"/coupons/{save15['id']}", role="merchant"), 403, "forbidden")
+
+
+def test_a_coupon_created_without_a_name_is_named_by_its_discount_not_its_code(app, api):
+    """Do lists, reports and the audit log of an API coupon without a name never show its code?"""
+    percent = api.post("/coupons", {**SAVE15, "code": "SPRINGSAVE15"}, role="admin").json
+    fixed = api.post("/coupons", {"code": "TAKE5NOW", "discount_type": "fixed", "discount_value": "5.00",
+                                  "currency": "usd", "max_uses": 3}, role="admin").json
+    assert (percent["name"], fixed["name"]) == ("Coupon 15% off", "Coupon 5.00 USD off")
+    with app.app_context():
+        audited = " ".join(str((e.action, e.target, e.reason, e.detail)) for e in db.session.scalars(db.select(AuditEvent)))
+        names = " ".join(db.session.scalars(db.select(Campaign.name)))
+    assert "15% off" in names
+    for code in ("SPRINGSAVE15", "TAKE5NOW"):
+        assert code not in audited and code not in names

@@ -20,7 +20,7 @@ def raw_post(api, path: str, text: str, role: str = "merchant"):  # noqa: F811
 def test_text_with_half_a_surrogate_pair_is_refused_and_changes_nothing(app, api):  # noqa: F811
     code = issue(app, "20.00")
     before = state(app)
-    response = raw_post(api, f"/cards/{code}/redeem", r'{"amount": "5.00", "reference": "order \udabe"}')
+    response = raw_post(api, "/cards/redeem", rf'{{"code": "{code}", "amount": "5.00", "reference": "order \udabe"}}')
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     assert response.json["code"] == "validation_error"
     assert response.json["detail"].startswith("Text in the body must be valid Unicode")

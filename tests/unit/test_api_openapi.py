@@ -170,8 +170,9 @@ def contract(app, api, people):  # noqa: F811 - the fixture imported above
 
 
 def api_rules(app):
+    """The API's routes but the retired ones (410 only: the document's description names them)."""
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/api/v1/"):
+        if rule.rule.startswith("/api/v1/") and not getattr(app.view_functions[rule.endpoint], "retired", False):
             yield rule
 
 
@@ -264,8 +265,8 @@ def test_the_document_and_the_reference_page_state_the_rate_limit_this_server_en
 
 # --- Contract: cards -----------------------------------------------------------------------
 
-CARD_PATHS = ("/cards", "/cards/{code}", "/cards/{code}/redeem", "/cards/{code}/load", "/cards/{code}/transactions",
-              "/transactions/{transaction_id}/reverse")
+CARD_PATHS = ("/cards", "/cards/lookup", "/cards/redeem", "/cards/{card_id}/redeem", "/cards/{card_id}/load",
+              "/cards/{card_id}/transactions", "/transactions/{transaction_id}/reverse")
 
 
 def _set_card(app, code, setup):
@@ -285,13 +286,17 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
     from portal.cards.codes import generate_card_code
 
     c = contract
+
+    def looked_up(code, role="merchant") -> int:
+        return c.call("POST", "/cards/lookup", {"code": code}, role=role).json["id"]
+
     for template in CARD_PATHS:
         for method in c.doc["paths"][template]:
-            c.call(method.upper(), template, {}, role=None, code="X", transaction_id=1)  # 401
+            c.call(method.upper(), template, {}, role=None, card_id=1, transaction_id=1)  # 401
     # Issue: staff, admin with every field; refusals.
     issued = c.call("POST", "/cards", {"amount": "40.00", "currency": "USD", "owner_email": "customer@example.com"})
     assert issued.status_code == 201
-    code = issued.json["code"]
+    code, card_id = issued.json["code"], issued.json["id"]
     scoped = c.call("POST", "/cards", {"amount": 25, "currency": "USD", "merchant": "book-nook", "expires_in_days": 2000},
                     role="admin")
     assert scoped.status_code == 201, scoped.json
@@ -301,16 +306,18 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
         "POST", "/cards", {"amount": "5.00", "currency": "USD"}, {"amount": "6.00", "currency": "USD"}, "merchant", monkeypatch,
     )
     # Look-up: here, elsewhere, by QR token; unknown, typo, customer.
-    assert c.call("GET", "/cards/{code}", code=code).json["valid_here"] is True
-    assert c.call("GET", "/cards/{code}", code=scoped.json["code"]).json["not_valid_reason"]["code"] == "not_valid_here"
+    assert c.call("POST", "/cards/lookup", {"code": code}).json["valid_here"] is True
+    assert c.call("POST", "/cards/lookup", {"code": scoped.json["code"]}).json["not_valid_reason"]["code"] == "not_valid_here"
     typo = code[:-1] + ("X" if code[-1] != "X" else "Y")
-    assert c.call("GET", "/cards/{code}", code=typo).json["code"] == "validation_error"
-    assert c.call("GET", "/cards/{code}", role="customer", code=code).status_code == 403
-    # Redeem: exact, partial, every refusal.
-    assert c.call("POST", "/cards/{code}/redeem", {"amount": "10.00", "reference": "order-1"}, code=code).status_code == 200
-    partial = c.call("POST", "/cards/{code}/redeem", {"amount": "50.00", "allow_partial": True}, code=code, role="admin")
+    assert c.call("POST", "/cards/lookup", {"code": typo}).json["code"] == "validation_error"
+    assert c.call("POST", "/cards/lookup", {"code": code}, role="customer").status_code == 403
+    # Redeem by code and by id: exact, partial, every refusal.
+    assert c.call("POST", "/cards/redeem", {"code": code, "amount": "10.00", "reference": "order-1"}).status_code == 200
+    partial = c.call("POST", "/cards/{card_id}/redeem", {"amount": "50.00", "allow_partial": True}, card_id=card_id, role="admin")
     assert (partial.json["applied"], partial.json["remaining_due"]) == ("30.00", "20.00")
-    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=code).json["code"] == "insufficient_funds"
+    assert c.call("POST", "/cards/{card_id}/redeem", {"amount": "1.00"}, card_id=card_id).json["code"] == "insufficient_funds"
+    assert c.call("POST", "/cards/redeem", {"code": code, "amount": "1.00"}).json["code"] == "insufficient_funds"
+    assert c.call("POST", "/cards/redeem", {"code": typo, "amount": "1.00"}).json["code"] == "validation_error"
     for setup, body, expected in (
         ("frozen", {"amount": "1.00"}, "frozen"),
         ("cancelled", {"amount": "1.00"}, "cancelled"),
@@ -322,59 +329,76 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
         target = issue(app, "25.00")
         if setup:
             _set_card(app, target, setup)
-        assert c.call("POST", "/cards/{code}/redeem", body, code=target).json["code"] == expected
-        assert c.call("POST", "/cards/{code}/load", body, code=target).json["code"] == expected
+        target_id = looked_up(target)
+        if isinstance(body, dict):
+            assert c.call("POST", "/cards/redeem", {"code": target, **body}).json["code"] == expected
+        assert c.call("POST", "/cards/{card_id}/redeem", body, card_id=target_id).json["code"] == expected
+        assert c.call("POST", "/cards/{card_id}/load", body, card_id=target_id).json["code"] == expected
     elsewhere = issue(app, "25.00", merchant="book-nook")
-    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=elsewhere).json["code"] == "not_valid_here"
-    assert c.call("POST", "/cards/{code}/load", {"amount": "1.00"}, code=elsewhere).json["code"] == "not_valid_here"
-    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, role="customer", code=code).status_code == 403
+    elsewhere_id = looked_up(elsewhere)
+    assert c.call("POST", "/cards/redeem", {"code": elsewhere, "amount": "1.00"}).json["code"] == "not_valid_here"
+    assert c.call("POST", "/cards/{card_id}/redeem", {"amount": "1.00"}, card_id=elsewhere_id).json["code"] == "not_valid_here"
+    assert c.call("POST", "/cards/{card_id}/load", {"amount": "1.00"}, card_id=elsewhere_id).json["code"] == "not_valid_here"
+    assert c.call("POST", "/cards/redeem", {"code": code, "amount": "1.00"}, role="customer").status_code == 403
+    assert c.call("POST", "/cards/{card_id}/redeem", {"amount": "1.00"}, role="customer", card_id=card_id).status_code == 403
     fresh = issue(app, "50.00")
+    fresh_id = looked_up(fresh)
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
-        "POST", "/cards/{code}/redeem", {"amount": "1.00"}, {"amount": "2.00"}, "merchant", monkeypatch, code=fresh,
+        "POST", "/cards/redeem", {"code": fresh, "amount": "1.00"}, {"code": fresh, "amount": "2.00"}, "merchant", monkeypatch,
+    )
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/cards/{card_id}/redeem", {"amount": "1.00"}, {"amount": "2.00"}, "merchant", monkeypatch, card_id=fresh_id,
     )
     # Load and history.
-    loaded = c.call("POST", "/cards/{code}/load", {"amount": "20.00"}, code=code)
+    loaded = c.call("POST", "/cards/{card_id}/load", {"amount": "20.00"}, card_id=card_id)
     assert loaded.status_code == 200 and loaded.json["card"]["balance"] == "20.00"
-    assert c.call("POST", "/cards/{code}/load", {}, code=code).json["code"] == "validation_error"
-    assert c.call("POST", "/cards/{code}/load", {"amount": "1"}, role="customer", code=code).status_code == 403
+    assert c.call("POST", "/cards/{card_id}/load", {}, card_id=card_id).json["code"] == "validation_error"
+    assert c.call("POST", "/cards/{card_id}/load", {"amount": "1"}, role="customer", card_id=card_id).status_code == 403
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
-        "POST", "/cards/{code}/load", {"amount": "1.00"}, {"amount": "2.00"}, "merchant", monkeypatch, code=fresh,
+        "POST", "/cards/{card_id}/load", {"amount": "1.00"}, {"amount": "2.00"}, "merchant", monkeypatch, card_id=fresh_id,
     )
-    history = c.call("GET", "/cards/{code}/transactions", code=code).json["transactions"]
+    history = c.call("GET", "/cards/{card_id}/transactions", card_id=card_id).json["transactions"]
     assert [t["kind"] for t in history] == ["load", "redeem", "redeem", "issue"]
-    assert c.call("GET", "/cards/{code}/transactions", code=scoped.json["code"]).status_code == 404  # not ours
-    assert c.call("GET", "/cards/{code}/transactions", code=typo).status_code == 422
-    assert c.call("GET", "/cards/{code}/transactions", role="customer", code=code).status_code == 403
+    scoped_id = looked_up(scoped.json["code"])
+    assert c.call("GET", "/cards/{card_id}/transactions", card_id=scoped_id).status_code == 404  # not ours
+    assert c.call("GET", "/cards/{card_id}/transactions", role="customer", card_id=card_id).status_code == 403
     # Reverse: ours of today, twice, another's, unknown, no reason.
     tx = history[0]["id"]
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {}, transaction_id=tx).json["field"] == "reason"
     undone = c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "wrong card"}, transaction_id=tx)
     assert undone.status_code == 201 and undone.json["transaction"]["reverses"] == tx
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "again"}, transaction_id=tx).status_code == 422
-    admins = c.call("POST", "/cards/{code}/redeem", {"amount": "1.00"}, code=fresh, role="admin").json["transaction"]["id"]
+    admins = c.call("POST", "/cards/{card_id}/redeem", {"amount": "1.00"}, card_id=fresh_id, role="admin").json["transaction"]["id"]
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=admins).status_code == 404  # not ours: as if it never was
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, role="customer", transaction_id=tx).status_code == 403
     assert c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=999999).status_code == 404
-    spent = issue(app, "5.00")
-    topped_up = c.call("POST", "/cards/{code}/load", {"amount": "5.00"}, code=spent).json["transaction"]["id"]
-    c.call("POST", "/cards/{code}/redeem", {"amount": "10.00"}, code=spent)
+    spent_id = looked_up(issue(app, "5.00"))
+    topped_up = c.call("POST", "/cards/{card_id}/load", {"amount": "5.00"}, card_id=spent_id).json["transaction"]["id"]
+    c.call("POST", "/cards/{card_id}/redeem", {"amount": "10.00"}, card_id=spent_id)
     since_spent = c.call("POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, transaction_id=topped_up)
     assert since_spent.json["code"] == "insufficient_funds"
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
         "POST", "/transactions/{transaction_id}/reverse", {"reason": "x"}, {"reason": "y"}, "admin", monkeypatch,
         transaction_id=admins,
     )
-    # Unknown codes, until the caller is locked out: 404 on each endpoint, then 429 on each.
+    # Unknown codes and ids never looked up, until the caller is locked out: 404 on each endpoint, then 429 on each.
     unknown = generate_card_code()
-    assert c.call("GET", "/cards/{code}", code=unknown).status_code == 404
-    assert c.call("GET", "/cards/{code}/transactions", code=unknown).status_code == 404
-    assert c.call("POST", "/cards/{code}/redeem", {"amount": "1"}, code=unknown).status_code == 404
-    assert c.call("POST", "/cards/{code}/load", {"amount": "1"}, code=unknown).status_code == 404
-    while c.call("GET", "/cards/{code}", code=generate_card_code()).status_code == 404:
+    assert c.call("POST", "/cards/lookup", {"code": unknown}).status_code == 404
+    assert c.call("POST", "/cards/redeem", {"code": unknown, "amount": "1"}).status_code == 404
+    never_looked_up = card_row(app, issue(app, "5.00")).id
+    assert c.call("GET", "/cards/{card_id}/transactions", card_id=never_looked_up).status_code == 404
+    assert c.call("POST", "/cards/{card_id}/redeem", {"amount": "1"}, card_id=never_looked_up).status_code == 404
+    assert c.call("POST", "/cards/{card_id}/load", {"amount": "1"}, card_id=never_looked_up).status_code == 404
+    while c.call("POST", "/cards/lookup", {"code": generate_card_code()}).status_code == 404:
         pass
-    for method, template in (("GET", "/cards/{code}"), ("GET", "/cards/{code}/transactions"),
-                             ("POST", "/cards/{code}/redeem"), ("POST", "/cards/{code}/load")):
-        assert c.call(method, template, {"amount": "1"}, code=code).status_code == 429
+    for method, template in (("POST", "/cards/lookup"), ("POST", "/cards/redeem"), ("GET", "/cards/{card_id}/transactions"),
+                             ("POST", "/cards/{card_id}/redeem"), ("POST", "/cards/{card_id}/load")):
+        assert c.call(method, template, {"code": code, "amount": "1"}, card_id=card_id).status_code == 429
+    # A code where an id goes: the retired route with a code in the path, 410 with the route to use.
+    for method, template in (("POST", "/cards/{card_id}/redeem"), ("POST", "/cards/{card_id}/load"),
+                             ("GET", "/cards/{card_id}/transactions")):
+        gone = c.call(method, template, {"amount": "1"}, card_id=code)
+        assert gone.json["code"] == "gone" and code not in gone.get_data(as_text=True)
     c.past_the_rate_limit(*CARD_PATHS)
     c.with_a_nul_character(*CARD_PATHS)
     assert c.documented(*CARD_PATHS) - c.seen == set()
@@ -391,7 +415,7 @@ def test_the_customers_own_endpoints_answer_as_documented(app, contract):
     for template in ("/me", "/me/cards", "/me/transactions"):
         assert c.call("GET", template, role=None).status_code == 401
     card = c.call("POST", "/cards", {"amount": "40.00", "currency": "USD", "owner_email": "customer@example.com"}, role="admin")
-    c.call("POST", "/cards/{code}/redeem", {"amount": "12.50"}, code=card.json["code"])
+    c.call("POST", "/cards/redeem", {"code": card.json["code"], "amount": "12.50"})
     me = c.call("GET", "/me", role="customer").json
     assert me["role"] == "customer" and "wallet" in me and "loops" in me
     assert c.call("GET", "/me", role="merchant").json["merchant"] == "corner-cafe"
@@ -634,7 +658,8 @@ def test_the_reference_page_says_who_may_call_each_operation_and_shows_a_curl_fo
     assert operations <= set(sections)
     redeem = re.search(r'<section class="card" id="card_redeem".*?</section>', html, flags=re.S).group(0)
     assert "Who may call it:</strong>\n      merchant, admin, with a token of their own" in redeem
-    assert "curl -X POST &#39;http://localhost/api/v1/cards/GC-BQ3C-3T05-JG78-GA2N-7/redeem&#39;" in redeem
+    assert "curl -X POST &#39;http://localhost/api/v1/cards/12/redeem&#39;" in redeem  # an id: codes stay out of URLs
+    assert "/cards/GC-" not in html
     assert "Idempotency-Key: $(uuidgen)" in redeem and "&#34;amount&#34;: &#34;12.50&#34;" in redeem
     docs = re.search(r'<section class="card" id="openapi_docs".*?</section>', html, flags=re.S).group(0)
     assert "anyone; no token needed" in docs and "Authorization" not in docs

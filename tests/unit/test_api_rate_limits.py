@@ -52,14 +52,14 @@ def test_a_write_refused_by_the_limit_changes_nothing_and_runs_later_under_its_k
     assert client.get("/api/v1/me", headers=bearer(limited)).status_code == 200
     before = state(app)
     key = str(uuid.uuid4())
-    refused = client.post(f"/api/v1/cards/{code}/redeem", json={"amount": "5.00"},
+    refused = client.post("/api/v1/cards/redeem", json={"code": code, "amount": "5.00"},
                           headers={**bearer(limited), "Idempotency-Key": key})
     assert refused.status_code == 429 and refused.json["code"] == "rate_limited"
     assert state(app) == before
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(IdempotencyRecord.id))) == 0
     app.extensions["giftloop"].api_rate.clear(f"token:{token_id(app, limited)}")  # the minute is over
-    done = client.post(f"/api/v1/cards/{code}/redeem", json={"amount": "5.00"},
+    done = client.post("/api/v1/cards/redeem", json={"code": code, "amount": "5.00"},
                        headers={**bearer(limited), "Idempotency-Key": key})
     assert done.status_code == 200 and done.json["card"]["balance"] == "15.00"
 

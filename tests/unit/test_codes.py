@@ -323,3 +323,39 @@ def test_qr_tokens_and_code_keys_are_independent():
     # Same master key, different purposes: a QR MAC is not an HMAC of the code key, and vice versa.
     assert codes._derive("k", b"giftloop qr token") != codes._derive("k", b"giftloop code hmac")
     assert codes._derive("k", b"giftloop code hmac") != codes._derive("k", b"giftloop code encryption")
+
+
+# --- Masking code-shaped text in request lines and log lines --------------------------------
+
+
+def test_mask_codes_hides_every_code_in_a_line_in_any_spelling_and_leaves_other_text_alone():
+    """A request line or an error with card, claim, gift codes and a QR token: is only a tail left of each?"""
+    from portal.cards.codes import mask_codes
+
+    card = generate_card_code()
+    compact = card.replace("-", "")
+    line = (
+        f'"GET /api/v1/cards/{card}/transactions HTTP/1.1" 410 — retried as {compact.lower()} and {compact[2:]}; '
+        "claim GL-7K2M-9QXD-4T1B, gift GIFT-ABCD-EFGH-JKMN-PQRS, scanned QR1.C.1KQZ5T.0123456789ABCDEF"
+    )
+    masked = mask_codes(line)
+    for secret in (card, compact, compact.lower(), compact[2:], "7K2M-9QXD", "ABCD-EFGH-JKMN", "0123456789ABCDEF"):
+        assert secret not in masked
+    assert masked.count(mask(card)) == 3
+    assert "GL-••••-4T1B" in masked and "GIFT-••••-PQRS" in masked and "QR1.C.1KQZ5T.••••" in masked
+    assert masked.startswith('"GET /api/v1/cards/GC-••••') and masked.endswith("QR1.C.1KQZ5T.••••")
+    plain = "POST /api/v1/cards/12/redeem 200 sha256=" + "ab" * 32 + " GLOBAL TRANSACTIONS"
+    assert mask_codes(plain) == plain
+
+
+def test_log_lines_of_the_app_and_of_gunicorns_access_log_are_masked(app, caplog):
+    """Does a log record naming a code, with a traceback quoting it, come out masked on every logger we own?"""
+    import logging
+
+    card = generate_card_code()
+    for name in ("portal", "gunicorn.access", "werkzeug"):
+        try:
+            raise RuntimeError(f"no card {card}")
+        except RuntimeError:
+            logging.getLogger(name).error("%s %s", "GET", f"/api/v1/cards/{card}", exc_info=True)
+    assert caplog.text.count(mask(card)) == 6 and card not in caplog.text
