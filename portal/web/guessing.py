@@ -58,11 +58,13 @@ def _locked_out(wait: int) -> RateLimited:
 
 def _record_lockouts(reached: list[str]) -> None:
     """A security event for each subject that just hit the limit, in a commit of its own
-    (the refused operation's transaction is rolled back)."""
+    (the refused operation's transaction is rolled back). The detail names the route, not the
+    path: an API path carries the code."""
     if reached:
+        route = request.url_rule.rule if request.url_rule is not None else request.path
         with db.session.no_autoflush:
             for subject in reached:
-                db.session.add(SecurityEvent(kind=LOCKED, subject=subject, detail=f"{request.method} {request.path}"))
+                db.session.add(SecurityEvent(kind=LOCKED, subject=subject, detail=f"{request.method} {route}"))
         db.session.commit()
 
 
