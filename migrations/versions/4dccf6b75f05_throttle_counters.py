@@ -4,7 +4,7 @@ With Redis unreachable each app process counted guesses on its own, so four work
 four budgets. The counters fall back to this table instead, shared by every process.
 
 Revision ID: 4dccf6b75f05
-Revises: c5a7e3f1d905
+Revises: 4c654bebb124
 Create Date: 2026-12-07 13:40:00
 
 """
@@ -16,7 +16,7 @@ import portal.models.base
 
 # revision identifiers, used by Alembic.
 revision = '4dccf6b75f05'
-down_revision = 'c5a7e3f1d905'
+down_revision = '4c654bebb124'
 branch_labels = None
 depends_on = None
 
