@@ -3,8 +3,8 @@
 from flask import render_template
 
 from portal.admin import bp, queries
-from portal.admin.lockouts import still_locked
 from portal.admin.charts import redemptions_chart
+from portal.admin.lockouts import still_locked
 from portal.campaigns import reports
 from portal.extensions import db
 

@@ -50,7 +50,7 @@ class SecurityEvent(Base):
     id: Mapped[intpk]
     at: Mapped[created_at] = mapped_column(index=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
-    # What was limited: "ip:203.0.113.9", "user:7", "token:3", "email:…".
+    # What was limited: "ip:203.0.113.9", "user:7", "prefix:<keyed tag of a card code's start>", "email:…".
     subject: Mapped[str] = mapped_column(sa.String(300))
     detail: Mapped[str] = mapped_column(sa.String(500), default="")
 
