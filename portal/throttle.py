@@ -127,12 +127,15 @@ class DatabaseCounters:
         return (row.count, _seconds_left(_until(row.window_ends, now))) if row else (0, 0)
 
     def decr(self, key: str) -> None:
+        """Uncount one; a count back at nothing loses its row, so attempts that all succeed or are
+        refused (a flood of random guesses, each with a prefix of its own) leave no rows behind."""
         c = self._table.c
         self._run(
             sa.update(self._table)
             .where(c.key == key, c.window_ends > utcnow(), c.count > 0)
             .values(count=c.count - 1)
         )
+        self._run(sa.delete(self._table).where(c.key == key, c.count <= 0))
 
     def delete(self, key: str) -> None:
         self._run(sa.delete(self._table).where(self._table.c.key == key))

@@ -90,3 +90,14 @@ def test_a_window_that_ended_starts_again_in_the_database(database):
     counters.decr("k")  # nothing to give back in an ended window
     count, left = counters.incr("k", 60)
     assert count == 1 and 59 <= left <= 60
+
+
+def test_a_count_given_back_to_nothing_leaves_no_row(database):
+    """Do attempts that are all given back (successes, refusals) leave the table as it was?"""
+    counters = DatabaseCounters(lambda: database)
+    counters.incr("kept", 60)
+    for n in range(3):
+        counters.incr(f"given back {n}", 60)
+        counters.decr(f"given back {n}")
+    with database.connect() as conn:
+        assert conn.execute(sa.select(ThrottleCounter.key)).scalars().all() == ["kept"]
