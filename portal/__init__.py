@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config
 
@@ -22,6 +23,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
+
+    _trust_proxies(app)
 
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
@@ -43,6 +46,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     cli.init_app(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXY_HOPS`` reverse proxies, take the client's address and scheme from the
+    headers they add: the guessing and sign-in limits count the real address, not the proxy's.
+    With none (the default) those headers are ignored, as anyone could send them."""
+    hops = app.config.get("TRUSTED_PROXY_HOPS", 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _register_blueprints(app: Flask) -> None:

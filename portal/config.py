@@ -38,6 +38,16 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
+def _whole_number(env, name: str, default: int) -> int:
+    """A setting that counts something: a whole number, 0 or more. Raise RuntimeError otherwise."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise RuntimeError(f"{name} must be a whole number (0 or more), not {raw!r}")
+    return int(raw)
+
+
 def from_environment() -> dict:
     """Read the portal's settings from the environment (and ``.env``)."""
     load_dotenv(Path.cwd() / ".env" if INSTALLED else ROOT / ".env")
@@ -65,6 +75,15 @@ def from_environment() -> dict:
         "STAFF_IDLE_TIMEOUT": timedelta(minutes=int(env.get("STAFF_IDLE_MINUTES") or 30)),
         # Bytes a request body may have; a view taking an upload states its own (portal/web/bounds.py).
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH") or DEFAULT_BODY_LIMIT),
+        # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are trusted (ProxyFix).
+        "TRUSTED_PROXY_HOPS": _whole_number(env, "TRUSTED_PROXY_HOPS", 0),
+        # Failed code look-ups per window (DESIGN §7): per account (all of a user's tokens and
+        # sessions), per client address (higher: a shop, an office or a NAT shares one), and per
+        # card-code prefix (one card aimed at from many addresses).
+        "GUESS_LIMIT": _whole_number(env, "GUESS_LIMIT", 10),
+        "GUESS_IP_LIMIT": _whole_number(env, "GUESS_IP_LIMIT", 100),
+        "GUESS_PREFIX_LIMIT": _whole_number(env, "GUESS_PREFIX_LIMIT", 30),
+        "GUESS_WINDOW_SECONDS": _whole_number(env, "GUESS_WINDOW_SECONDS", 15 * 60),
     }
 
 
@@ -91,8 +110,6 @@ class Defaults:
     SIGNUP_EMAIL_LIMIT = 3
     SIGNUP_IP_LIMIT = 20
     SIGNUP_WINDOW_SECONDS = 60 * 60
-    GUESS_LIMIT = 10  # failed code look-ups per window (DESIGN §7)
-    GUESS_WINDOW_SECONDS = 15 * 60
     CARD_GRANT_SECONDS = 30 * 60  # a till may name a card by id this long after showing its code
     API_RATE_LIMIT = 120  # requests per token per window, unless the token has its own limit
     API_RATE_WINDOW_SECONDS = 60

@@ -11,7 +11,8 @@ from flask import Flask, current_app
 
 from portal.cards.codes import CodeVault, QrTokens
 from portal.cards.grants import CardGrants
-from portal.throttle import Throttle
+from portal.extensions import db
+from portal.throttle import DatabaseCounters, LocalCounters, Throttle
 
 
 @dataclass
@@ -34,18 +35,24 @@ def init_app(app: Flask) -> None:
         client = redis.Redis.from_url(
             cfg["REDIS_URL"], socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
         )
+    # With Redis configured there are several app processes: while it is down they count together
+    # in the database. Without it (the embedded default) there is one process, which counts alone.
+    fallback = DatabaseCounters(lambda: db.engine) if client is not None else LocalCounters()
     app.extensions["giftloop"] = Services(
         redis=client,
         signin_throttle=Throttle(
-            "signin", cfg["SIGNIN_LIMIT"], cfg["SIGNIN_WINDOW_SECONDS"], client,
+            "signin", cfg["SIGNIN_LIMIT"], cfg["SIGNIN_WINDOW_SECONDS"], client, fallback=fallback,
             per_kind={"ip": cfg["SIGNIN_IP_LIMIT"]},
         ),
         signup_throttle=Throttle(
-            "signup", cfg["SIGNUP_EMAIL_LIMIT"], cfg["SIGNUP_WINDOW_SECONDS"], client,
+            "signup", cfg["SIGNUP_EMAIL_LIMIT"], cfg["SIGNUP_WINDOW_SECONDS"], client, fallback=fallback,
             per_kind={"ip": cfg["SIGNUP_IP_LIMIT"]},
         ),
-        guess_throttle=Throttle("guess", cfg["GUESS_LIMIT"], cfg["GUESS_WINDOW_SECONDS"], client),
-        api_rate=Throttle("api", cfg["API_RATE_LIMIT"], cfg["API_RATE_WINDOW_SECONDS"], client),
+        guess_throttle=Throttle(
+            "guess", cfg["GUESS_LIMIT"], cfg["GUESS_WINDOW_SECONDS"], client, fallback=fallback,
+            per_kind={"ip": cfg["GUESS_IP_LIMIT"], "prefix": cfg["GUESS_PREFIX_LIMIT"]},
+        ),
+        api_rate=Throttle("api", cfg["API_RATE_LIMIT"], cfg["API_RATE_WINDOW_SECONDS"], client, fallback=fallback),
         vault=CodeVault(cfg["PORTAL_CODE_KEY"]),
         qr=QrTokens(cfg["SECRET_KEY"]),
         card_grants=CardGrants(cfg["CARD_GRANT_SECONDS"], client),

@@ -1,12 +1,16 @@
-"""Failure counters with a fixed window: in Redis, or in this process when Redis is away.
+"""Failure counters with a fixed window: in Redis, or in the database while Redis is down.
 
-Used for sign-in attempts and for code guessing (DESIGN §7). A subject is a string such
-as ``ip:203.0.113.9`` or ``user:7``; past ``limit`` failures in ``window`` seconds the
+Used for sign-in attempts, code guessing and API rate limits (DESIGN §7). A subject is a string
+such as ``ip:203.0.113.9`` or ``user:7``; past ``limit`` failures in ``window`` seconds the
 subject is refused until the window ends.
 
 An attempt is counted before it is made and given back if it succeeds (``attempt``): checking
 first and counting after a failure would let a burst of attempts in flight together all pass
 the check, and a guesser sending ten at a time would get more than ``limit`` tries.
+
+Every app process must see one count, or a guesser gets a budget per gunicorn worker: while Redis
+is down the counts go to the database (``DatabaseCounters``). Only without Redis configured at all
+(the embedded default, one process) do they stay in the process (``LocalCounters``).
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import redis
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from portal.models import ThrottleCounter, utcnow
 
 log = logging.getLogger(__name__)
 REDIS_PAUSE_SECONDS = 5.0
@@ -25,29 +36,45 @@ REDIS_PAUSE_SECONDS = 5.0
 _GIVE_BACK = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
 
 
-class _LocalCounters:
-    """In-process counters: the embedded default, and the fallback while Redis is down."""
+class Counters(Protocol):
+    """Where counts live when they are not in Redis."""
+
+    def incr(self, key: str, window: int) -> tuple[int, int]:
+        """Count one (a window starting at the first count); the count and the window's seconds left."""
+
+    def get(self, key: str) -> tuple[int, int]:
+        """The count in the current window and its seconds left; (0, 0) when no window runs."""
+
+    def decr(self, key: str) -> None:
+        """Uncount one, while the window lasts."""
+
+    def delete(self, key: str) -> None:
+        """Forget the count."""
+
+
+class LocalCounters:
+    """In-process counters: the embedded default without Redis, which runs as one process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[int, float]] = {}
 
-    def incr(self, key: str, window: int) -> int:
+    def incr(self, key: str, window: int) -> tuple[int, int]:
         now = time.monotonic()
         with self._lock:
             count, ends = self._counts.get(key, (0, now + window))
             if ends <= now:
                 count, ends = 0, now + window
             self._counts[key] = (count + 1, ends)
-            return count + 1
+        return count + 1, _seconds_left(ends - now)
 
     def get(self, key: str) -> tuple[int, int]:
         now = time.monotonic()
         with self._lock:
             count, ends = self._counts.get(key, (0, now))
-            if ends <= now:
-                return 0, 0
-            return count, max(1, int(ends - now + 0.999))
+        if ends <= now:
+            return 0, 0
+        return count, _seconds_left(ends - now)
 
     def decr(self, key: str) -> None:
         with self._lock:
@@ -58,6 +85,69 @@ class _LocalCounters:
     def delete(self, key: str) -> None:
         with self._lock:
             self._counts.pop(key, None)
+
+
+_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+class DatabaseCounters:
+    """Counters in the ``throttle_counters`` table, shared by every app process: the fallback while
+    Redis is down. Each statement commits on its own (the request's transaction may roll back, and
+    other processes must see the count before the look-up it allows runs)."""
+
+    def __init__(self, engine: Callable[[], sa.Engine]) -> None:
+        self._engine = engine  # called per use: Flask-SQLAlchemy's engine lives in the app context
+        self._table = ThrottleCounter.__table__
+
+    def _run(self, statement) -> sa.CursorResult:
+        with self._engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.execute(statement)
+
+    def incr(self, key: str, window: int) -> tuple[int, int]:
+        """One ``INSERT … ON CONFLICT DO UPDATE … RETURNING``: a row lock, no read-then-write race."""
+        now, c = utcnow(), self._table.c
+        engine = self._engine()
+        insert = _UPSERTS[engine.dialect.name](self._table).values(
+            key=key, count=1, window_ends=now + timedelta(seconds=window)
+        )
+        running = c.window_ends > now
+        upsert = insert.on_conflict_do_update(
+            index_elements=[c.key],
+            set_={
+                "count": sa.case((running, c.count + 1), else_=1),
+                "window_ends": sa.case((running, c.window_ends), else_=insert.excluded.window_ends),
+            },
+        ).returning(c.count, c.window_ends)
+        count, ends = self._run(upsert).one()
+        return count, _seconds_left(_until(ends, now))
+
+    def get(self, key: str) -> tuple[int, int]:
+        now, c = utcnow(), self._table.c
+        row = self._run(sa.select(c.count, c.window_ends).where(c.key == key, c.window_ends > now)).first()
+        return (row.count, _seconds_left(_until(row.window_ends, now))) if row else (0, 0)
+
+    def decr(self, key: str) -> None:
+        """Uncount one; a count back at nothing loses its row, so attempts that all succeed or are
+        refused (a flood of random guesses, each with a prefix of its own) leave no rows behind."""
+        c = self._table.c
+        self._run(
+            sa.update(self._table)
+            .where(c.key == key, c.window_ends > utcnow(), c.count > 0)
+            .values(count=c.count - 1)
+        )
+        self._run(sa.delete(self._table).where(c.key == key, c.count <= 0))
+
+    def delete(self, key: str) -> None:
+        self._run(sa.delete(self._table).where(self._table.c.key == key))
+
+
+def _until(ends: datetime, now: datetime) -> float:
+    return (ends - now).total_seconds()
+
+
+def _seconds_left(seconds: float) -> int:
+    """Whole seconds, rounded up: a window with any time left has at least one."""
+    return max(1, int(seconds + 0.999))
 
 
 @dataclass
@@ -83,13 +173,15 @@ class Throttle:
     """Count failures per subject and tell how long a subject must wait."""
 
     def __init__(
-        self, name: str, limit: int, window: int, client: redis.Redis | None, *, per_kind: dict[str, int] | None = None
+        self, name: str, limit: int, window: int, client: redis.Redis | None, *,
+        fallback: Counters | None = None, per_kind: dict[str, int] | None = None,
     ):
         self.name, self.limit, self.window = name, limit, window
         # A kind of subject may have its own limit: many people share one address behind NAT.
         self.per_kind = per_kind or {}
         self._redis = client
-        self._local = _LocalCounters()
+        # Where counts go while Redis is away (or, without Redis, always).
+        self._fallback = fallback or LocalCounters()
         # After a Redis error, skip Redis for a few seconds rather than wait on it every request.
         self._redis_resumes_at = 0.0
 
@@ -100,7 +192,8 @@ class Throttle:
 
     def _redis_failed(self) -> None:
         self._redis_resumes_at = time.monotonic() + REDIS_PAUSE_SECONDS
-        log.warning("Redis unavailable; throttle %s counts in this process for now", self.name)
+        log.warning("Redis unavailable; throttle %s counts in its fallback (%s) for now",
+                    self.name, type(self._fallback).__name__)
 
     def limit_for(self, subject: str) -> int:
         return self.per_kind.get(subject.partition(":")[0], self.limit)
@@ -134,7 +227,7 @@ class Throttle:
             except redis.RedisError:
                 self._redis_failed()
         for key in keys:
-            self._local.decr(key)
+            self._fallback.decr(key)
 
     def hit(self, subject: str) -> tuple[int, int]:
         """Count one event for the subject; return the count in this window and its seconds left."""
@@ -153,7 +246,7 @@ class Throttle:
         """Forget the failures of these subjects (after a success)."""
         for subject in subjects:
             key = self._key(subject)
-            self._local.delete(key)
+            self._fallback.delete(key)
             if (remote := self._remote()) is not None:
                 try:
                     remote.delete(key)
@@ -175,17 +268,17 @@ class Throttle:
                 return [(int(count), max(int(ttl), 1)) for count, ttl in zip(answers[0::3], answers[2::3])]
             except redis.RedisError:
                 self._redis_failed()
-        return [(self._local.incr(key, self.window), self._local.get(key)[1]) for key in keys]
+        return [self._fallback.incr(key, self.window) for key in keys]
 
     def _get(self, key: str) -> tuple[int, int]:
-        local = self._local.get(key)
+        fallback = self._fallback.get(key)
         if (remote := self._remote()) is not None:
             try:
                 pipe = remote.pipeline()
                 pipe.get(key)
                 pipe.ttl(key)
                 count, ttl = pipe.execute()
-                return max((int(count or 0), max(int(ttl), 1)), local)
+                return max((int(count or 0), max(int(ttl), 1)), fallback)
             except redis.RedisError:
                 self._redis_failed()
-        return local
+        return fallback

@@ -4,14 +4,17 @@ from flask import render_template
 
 from portal.admin import bp, queries
 from portal.admin.charts import redemptions_chart
+from portal.admin.lockouts import still_locked
 from portal.campaigns import reports
 from portal.extensions import db
 
 
 @bp.get("/")
 def overview():
-    """Show liability, issued / redeemed / breakage, redemptions per day, security events and failed jobs."""
+    """Show liability, issued / redeemed / breakage, redemptions per day, security events (with the
+    lock-outs still in force, to lift) and failed jobs."""
     session = db.session
+    events = queries.security_events(session)
     days = reports.redemptions_per_day(session, days=30)
     flows = reports.card_flows(session)
     return render_template(
@@ -24,7 +27,8 @@ def overview():
         code_stats=reports.code_stats(session),
         days=days,
         chart=redemptions_chart(days),
-        events=queries.security_events(session),
+        events=events,
+        locked=still_locked(events),
         failed_jobs=queries.failed_jobs(session),
         failed_messages=queries.failed_messages(session),
     )

@@ -47,7 +47,7 @@ def my_redeem():
     body = out.json_object(request)
     text = _required_str(body, "code", example='"GC-…" or "SPRING5"')
     user = _customer()
-    with guarded():
+    with guarded(text):
         redeemed = redeem_any(db.session, services().vault, services().qr, text, user, channel="api")
     answer: dict = {"kind": redeemed.kind, "message": redeemed.message}
     if redeemed.card is not None:

@@ -1,6 +1,7 @@
 """Per-token rate limits (issue 8): so many requests a window per token, then 429 with Retry-After.
 
-Counted in Redis (shared by every app process), in this process while Redis is away. Every
+Counted in Redis, or in the database while Redis is away: shared by every app process either way,
+so a limit never multiplies by the number of gunicorn workers (``portal.throttle``). Every
 answer to a token tells where it stands, in the fields of the IETF httpapi RateLimit draft:
 ``RateLimit-Policy: "token";q=120;w=60`` and ``RateLimit: "token";r=57;t=41``.
 """

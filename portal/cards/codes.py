@@ -20,6 +20,9 @@ from portal.errors import ValidationError
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 _DATA_SYMBOLS = 16  # 16 x 5 bits = 80 random bits
+# The first data symbols, which a guesser aiming at one card (seen in part) would keep fixed: the
+# guessing limits count failures per prefix too (DESIGN §7). 30 bits: random guesses never share one.
+_GUESSED_PREFIX = 6
 _PREFIX = "GC"
 
 # Crockford's decoding rules for look-alikes; U stays invalid (it was left out to avoid accidental obscenity).
@@ -187,6 +190,7 @@ class CodeVault:
 
     def __init__(self, secret_key: str | bytes) -> None:
         self._mac_key = _derive(secret_key, b"giftloop code hmac")
+        self._prefix_key = _derive(secret_key, b"giftloop code prefix")
         self._aead = AESGCM(_derive(secret_key, b"giftloop code encryption"))
 
     def lookup_hash(self, code: str) -> str:
@@ -195,6 +199,16 @@ class CodeVault:
 
     def _hash(self, canonical_code: str) -> str:
         return hmac.new(self._mac_key, canonical_code.encode(), hashlib.sha256).hexdigest()
+
+    def prefix_tag(self, text: object) -> str | None:
+        """A keyed tag of a card code's first symbols, the same for every spelling and every code
+        that starts alike; None for anything but a card code. Limits and security events name a
+        prefix by it, so no part of a code is kept in clear."""
+        code = _parse(text)[0]
+        if code is None:
+            return None
+        prefix = code.replace("-", "")[len(_PREFIX) : len(_PREFIX) + _GUESSED_PREFIX]
+        return hmac.new(self._prefix_key, prefix.encode(), hashlib.sha256).hexdigest()[:16]
 
     def seal(self, code: str) -> tuple[str, bytes, str]:
         """What a stored code holds: (look-up hash, ciphertext, mask), the code parsed once."""

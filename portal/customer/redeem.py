@@ -23,7 +23,7 @@ def redeem():
     status, headers = 200, {}
     if form.validate_on_submit():
         try:
-            with guarded():
+            with guarded(form.code.data):
                 redeemed = redeem_any(db.session, services().vault, services().qr, form.code.data, current_user)
         except DomainError as error:
             status, headers = refuse(form, error, {"claim_code": "code", "gift_code": "code"}), retry_after(error)

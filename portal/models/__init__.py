@@ -8,11 +8,11 @@ from portal.models.events import Event, WebhookDelivery, WebhookEndpoint  # noqa
 from portal.models.ledger import Account, Entry, Transaction
 from portal.models.merchants import Merchant
 from portal.models.outbox import OutboxMessage  # noqa: F401
-from portal.models.records import AuditEvent, IdempotencyRecord, SecurityEvent
+from portal.models.records import AuditEvent, IdempotencyRecord, SecurityEvent, ThrottleCounter
 from portal.models.transfers import Transfer
 from portal.models.users import ApiToken, User
 
 __all__ = [
     "Account", "ApiToken", "AuditEvent", "Base", "Code", "Entry", "GiftCard",
-    "IdempotencyRecord", "Merchant", "SecurityEvent", "Transaction", "Transfer", "User", "utcnow",
+    "IdempotencyRecord", "Merchant", "SecurityEvent", "ThrottleCounter", "Transaction", "Transfer", "User", "utcnow",
 ]

@@ -50,6 +50,18 @@ class SecurityEvent(Base):
     id: Mapped[intpk]
     at: Mapped[created_at] = mapped_column(index=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
-    # What was limited: "ip:203.0.113.9", "user:7", "token:3", "email:…".
+    # What was limited: "ip:203.0.113.9", "user:7", "prefix:<keyed tag of a card code's start>", "email:…".
     subject: Mapped[str] = mapped_column(sa.String(300))
     detail: Mapped[str] = mapped_column(sa.String(500), default="")
+
+
+class ThrottleCounter(Base):
+    """A limit's count in its window, kept here only while Redis is down, so every app process
+    shares it (DESIGN §7: guessing limits never become per process)."""
+
+    __tablename__ = "throttle_counters"
+
+    # The throttle and its subject: "giftloop:throttle:guess:user:7".
+    key: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    count: Mapped[int]
+    window_ends: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -52,7 +52,7 @@ def balance():
     result, status, headers = None, 200, {}
     if form.validate_on_submit():
         try:
-            with guarded():
+            with guarded(form.code.data):
                 result = public_balance(db.session, form.code.data, services().vault, services().qr)
         except DomainError as error:
             status, headers = refuse(form, error), retry_after(error)

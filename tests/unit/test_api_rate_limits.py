@@ -89,16 +89,20 @@ def test_refused_calls_count_too_and_the_public_document_does_not(app, api):  # 
     assert client.get("/api/v1/me", headers=bearer(api.tokens["merchant"])).status_code == 429
 
 
-def test_without_redis_the_limit_is_kept_in_the_process(tmp_path):
-    """With Redis unreachable, is the limit still enforced (in this process) rather than dropped?"""
-    down = make_app(f"sqlite:///{tmp_path / 'down.db'}", REDIS_URL="redis://127.0.0.1:1/0", API_RATE_LIMIT=2)
-    with down.app_context():
+def test_with_redis_down_two_app_processes_still_share_one_count(tmp_path):
+    """With Redis unreachable, do two app servers count a token's calls together in the database
+    (not each its own limit, which would multiply it by the number of workers)?"""
+    database = f"sqlite:///{tmp_path / 'down.db'}"
+    first, second = (make_app(database, REDIS_URL="redis://127.0.0.1:1/0", API_RATE_LIMIT=3) for _ in range(2))
+    with first.app_context():
         db.create_all()
-    token = _customer_token(down)
-    client = down.test_client()
-    assert [client.get("/api/v1/me", headers=bearer(token)).status_code for _ in range(3)] == [200, 200, 429]
-    with down.app_context():
-        db.engine.dispose()
+    token = _customer_token(first)
+    a, b = first.test_client(), second.test_client()
+    codes = [client.get("/api/v1/me", headers=bearer(token)).status_code for client in (a, b, a, b)]
+    assert codes == [200, 200, 200, 429]
+    for app in (first, second):
+        with app.app_context():
+            db.engine.dispose()
 
 
 def _customer_token(app) -> str:

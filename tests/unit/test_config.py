@@ -61,3 +61,24 @@ def test_the_page_has_no_inline_script(client):
 
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S)
     assert scripts and all('src="' in attrs and body.strip() == "" for attrs, body in scripts)
+
+
+def test_guessing_limits_and_proxy_hops_come_from_the_environment(monkeypatch):
+    """Are the guessing budgets and TRUSTED_PROXY_HOPS read from the environment, with the defaults
+    of DESIGN §7 (an account 10, an address 100) and no proxy trusted unless said?"""
+    for name in ("TRUSTED_PROXY_HOPS", "GUESS_LIMIT", "GUESS_IP_LIMIT", "GUESS_PREFIX_LIMIT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = from_environment()
+    assert (settings["TRUSTED_PROXY_HOPS"], settings["GUESS_LIMIT"], settings["GUESS_IP_LIMIT"]) == (0, 10, 100)
+    monkeypatch.setenv("TRUSTED_PROXY_HOPS", "1")
+    monkeypatch.setenv("GUESS_PREFIX_LIMIT", "12")
+    settings = from_environment()
+    assert (settings["TRUSTED_PROXY_HOPS"], settings["GUESS_PREFIX_LIMIT"]) == (1, 12)
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_a_count_setting_that_is_no_whole_number_stops_the_start(monkeypatch, value):
+    """Does a mistyped TRUSTED_PROXY_HOPS stop the app with its name, rather than trust a guess?"""
+    monkeypatch.setenv("TRUSTED_PROXY_HOPS", value)
+    with pytest.raises(RuntimeError, match="TRUSTED_PROXY_HOPS must be a whole number"):
+        from_environment()

@@ -65,9 +65,10 @@ def test_a_typo_is_pointed_out(app, client, people):
 
 
 def test_too_many_failed_checks_lock_the_visitor_out(app, client, people):
-    """After ten codes it can't show, is even a good code refused with 429 and Retry-After?"""
+    """After its address's budget of codes it can't show, is even a good code refused with 429 and
+    Retry-After? (Without an account, the address is all there is to count by.)"""
     _, good = issue(app, amount="25.00")
-    for _ in range(10):
+    for _ in range(app.config["GUESS_IP_LIMIT"]):
         assert _check(client, generate_card_code()).status_code == 422
     locked = _check(client, good)
     assert locked.status_code == 429
