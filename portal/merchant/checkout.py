@@ -23,6 +23,7 @@ from portal.cards.lookup import usable_at
 from portal.errors import CardExpired, DomainError, ValidationError
 from portal.loyalty.points import loops_for_purchase
 from portal.merchant.queries import at_counter, masked_codes, undone_ids
+from portal.merchant.shopper import Shopper
 from portal.models import GiftCard, Merchant, Transaction, User
 from portal.models.campaigns import CampaignCode, CampaignUse
 from portal.money import Money
@@ -145,6 +146,7 @@ class Sale:
     loops: Transaction | None = None
     loops_to: User | None = None
     owner_ids: list[int] = field(default_factory=list)
+    customer: Shopper | None = None  # None: an anonymous sale (bearer cards and open coupons only)
 
     @property
     def reference(self) -> str:
@@ -230,14 +232,16 @@ def parse_total(text: str | None, currency: str) -> Money | None:
 
 
 def open_sale(
-    session: Session, merchant: Merchant, sale: str | None, total: Money | None, *, vault: CodeVault | None = None
+    session: Session, merchant: Merchant, sale: str | None, total: Money | None, *, vault: CodeVault | None = None,
+    customer: Shopper | None = None,
 ) -> Sale:
     """The sale as the ledger knows it: its coupon and card payments at this counter and its Loops award.
 
     Once a coupon is used, the total is the one its discount was worked out on, whatever a form says.
     ``vault`` shows a shared (vanity) coupon code in full; without it, or for a one-off code, it is masked.
+    ``customer`` is whom staff named for the sale (the forms carry it).
     """
-    state = Sale(id=sale_id(sale), currency=merchant.currency, total=total)
+    state = Sale(id=sale_id(sale), currency=merchant.currency, total=total, customer=customer)
     state.coupon = sale_coupon(session, merchant, state.reference, vault)
     if state.coupon is not None and state.coupon.use.order_total is not None:
         state.total = Money(state.coupon.use.order_total, merchant.currency)
@@ -294,7 +298,8 @@ def coupon_uses(session: Session, merchant: Merchant, reference: str) -> int:
 def add_coupon(
     session: Session, vault: CodeVault, sale: Sale, merchant: Merchant, text: str | None, *, user_id: int
 ) -> Coupon:
-    """Use a coupon on the sale: one use counted, its discount taken off what is due.
+    """Use a coupon on the sale: one use counted (for the sale's customer, if named), its discount
+    taken off what is due.
 
     Raise ValidationError if the total is not known yet, a card has paid already or the sale has
     a coupon, and whatever ``redeem_coupon`` raises (unknown, expired, used up, below the minimum order…).
@@ -307,7 +312,7 @@ def add_coupon(
         raise ValidationError("This sale is under way: a coupon must come before the cards and the Loops", field="code")
     redeem_coupon(
         session, vault, text or "", order_total=sale.total, merchant=merchant, channel="web",
-        reference=sale.reference, user_id=user_id,
+        email=sale.customer.user.email if sale.customer else None, reference=sale.reference, user_id=user_id,
     )
     # Two tills sending the same sale at once: the later one sees the other's use and gives way.
     if coupon_uses(session, merchant, sale.reference) > 1:
@@ -328,7 +333,8 @@ def check_amount(amount: Money, sale: Sale, idempotency_key: str) -> None:
 
 
 def loops_customer(session: Session, sale: Sale, email: str | None) -> User:
-    """Who earns the sale's Loops: the customer named by e-mail, else the owner of a card used.
+    """Who earns the sale's Loops: the customer named by e-mail, else the sale's customer, else the
+    owner of a card used.
 
     Raise ValidationError if nobody is named and no card used has an owner, or the e-mail is
     not a customer's.
@@ -336,6 +342,8 @@ def loops_customer(session: Session, sale: Sale, email: str | None) -> User:
     customer = customer_by_email(session, email)
     if customer is not None:
         return customer
+    if sale.customer is not None:
+        return sale.customer.user
     if sale.owner_ids:
         return session.get(User, sale.owner_ids[0])
     raise ValidationError("Enter the customer's e-mail address: no card in this sale belongs to an account", field="email")
@@ -358,5 +366,7 @@ def loops_offered(sale: Sale, merchant: Merchant) -> int:
 
 
 def card_owner(session: Session, sale: Sale) -> User | None:
-    """Whom the Loops go to when no e-mail is given: the owner of a card used in the sale."""
+    """Whom the Loops go to when no e-mail is given: the sale's customer, else the owner of a card used."""
+    if sale.customer is not None:
+        return sale.customer.user
     return session.get(User, sale.owner_ids[0]) if sale.owner_ids else None

@@ -17,9 +17,11 @@ from portal.errors import DomainError, IdempotencyConflict, NotFound, RateLimite
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.loyalty import points
-from portal.merchant import bp, checkout, queries, reports
+from portal.cards.codes import is_qr_token
+from portal.merchant import bp, checkout, queries, reports, shopper
 from portal.merchant.checkout import Sale
-from portal.merchant.forms import ApplyForm, CouponForm, LookupForm, LoopsForm, UndoForm, blank
+from portal.merchant.forms import ApplyForm, CouponForm, CustomerForm, LookupForm, LoopsForm, UndoForm, blank
+from portal.merchant.shopper import Shopper
 from portal.models import Merchant, utcnow
 from portal.money import Money
 from portal.services import services
@@ -43,9 +45,14 @@ def store() -> Merchant:
     return current_user.merchant
 
 
-def open_sale(sale_id: str | None, total: Money | None) -> Sale:
+def open_sale(sale_id: str | None, total: Money | None, customer: Shopper | None = None) -> Sale:
     """The sale as the ledger knows it, at this store's counter."""
-    return checkout.open_sale(db.session, store(), sale_id, total, vault=services().vault)
+    return checkout.open_sale(db.session, store(), sale_id, total, vault=services().vault, customer=customer)
+
+
+def customer_of(form) -> Shopper | None:
+    """The customer a posted form names for its sale. Raise ValidationError if tampered with or too old."""
+    return shopper.shopper_from_ticket(db.session, current_app.config["SECRET_KEY"], form.customer.data, current_user.id)
 
 
 def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
@@ -68,18 +75,21 @@ def answer(response: Response, error: DomainError | None = None) -> Response:
 def fresh(form_class, sale: Sale, prefix: str = "", **data):
     """A new, empty form for this sale (with a new idempotency key if it has one)."""
     total = str(sale.total) if sale.total is not None else ""
-    return blank(form_class, prefix=prefix, sale=sale.id, total=total, **data)
+    customer = shopper.shopper_ticket(current_app.config["SECRET_KEY"], sale.customer, current_user.id)
+    return blank(form_class, prefix=prefix, sale=sale.id, total=total, customer=customer, **data)
 
 
 def sale_of(form) -> Sale:
     """The sale a posted form belongs to, read back from the ledger. Raise ValidationError if tampered with."""
-    return open_sale(form.sale.data, checkout.parse_total(form.total.data, store().currency))
+    return open_sale(form.sale.data, checkout.parse_total(form.total.data, store().currency), customer_of(form))
 
 
-def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, **_) -> str:
+def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, customer=None, **_) -> str:
     """Where the cursor goes next, so the whole sale can be done from the keyboard and the scanner."""
     if undo:
         return f"undo-{next(iter(undo))}"
+    if customer is not None and (customer.who.errors or customer.form_errors):
+        return "who"
     if coupon is not None and (coupon.code.errors or coupon.form_errors):
         return "coupon-code"
     if loops.email.errors or loops.form_errors:
@@ -108,6 +118,7 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
     parts.setdefault("lookup", fresh(LookupForm, sale))
     parts.setdefault("loops", fresh(LoopsForm, sale))
     parts.setdefault("coupon", fresh(CouponForm, sale, prefix="coupon"))
+    parts.setdefault("customer", fresh(CustomerForm, sale))
     undo = parts.pop("undo", {})
     undo_forms = {
         t.transaction.id: undo.get(t.transaction.id) or fresh(UndoForm, sale, prefix=f"undo-{t.transaction.id}")
@@ -119,6 +130,7 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
         "merchant/checkout.html", "merchant/_sale.html", status,
         merchant=merchant, sale=sale, undo_forms=undo_forms,
         loops_offered=checkout.loops_offered(sale, merchant), owner=checkout.card_owner(db.session, sale),
+        holds=shopper.holdings(db.session, sale.customer, merchant, utcnow()) if sale.customer else None,
         **parts,
     )
     return answer(response, error)
@@ -142,7 +154,7 @@ def lookup():
     form = LookupForm()
     merchant = store()
     try:
-        sale = open_sale(form.sale.data, None)
+        sale = open_sale(form.sale.data, None, customer_of(form))
     except DomainError as error:
         return stale(error)
     try:
@@ -157,7 +169,27 @@ def lookup():
             card = find_card(db.session, form.code.data, services().vault, services().qr)
     except DomainError as error:
         return screen(sale, status=refuse(form, error), error=error, lookup=form)
+    if sale.customer is None and card.owner is not None and is_qr_token(form.code.data):
+        sale.customer = Shopper(card.owner, present=True)  # the QR is on the owner's phone: they are here
     return screen(sale, check=checkout.check_card(card, merchant, utcnow()))
+
+
+@bp.post("/customer")
+def customer():
+    """Name the sale's customer by e-mail, customer code or a card's QR: their name and what they can use here."""
+    form = CustomerForm()
+    try:
+        sale = sale_of(form)
+    except DomainError as error:
+        return stale(error)
+    try:
+        with guarded():
+            sale.customer = shopper.identify(
+                db.session, form.who.data, codes=services().customer_codes, vault=services().vault, qr=services().qr
+            )
+    except DomainError as error:
+        return screen(sale, status=refuse(form, error, {"code": "who"}), error=error, customer=form)
+    return screen(sale)
 
 
 @bp.post("/apply")
@@ -207,6 +239,11 @@ def coupon():
             )
         db.session.commit()
     except DomainError as error:
+        if error.field == "customer_email" and sale.customer is None:
+            # The coupon needs a customer: ask for one in the customer field, with the reason.
+            named = fresh(CustomerForm, sale)
+            return screen(sale_of(form), status=refuse(named, error, {"customer_email": "who"}), error=error,
+                          customer=named, coupon=form)
         status = refuse(form, error, COUPON_FIELDS)
         again = sale_of(form)
         if again.coupon is not None:  # another till used one for this sale meanwhile

@@ -329,3 +329,49 @@ def test_the_camera_reads_a_cards_qr_code(tmp_path, browser, live_server, app, p
     finally:
         context.close()
         with_camera.close()
+
+
+# --- The customer and their coupons (issue 21) ----------------------------------------------------
+
+
+def save10(app) -> None:
+    """The README demo's coupon: 10% at Corner Café, once per customer."""
+    from tests.unit.test_merchant_coupons import make_coupon
+
+    make_coupon(app, "SAVE10", discount_value="10", uses_per_user="1", merchants="corner-cafe")
+
+
+def test_save10_for_a_known_customer(till, app, people):
+    """SAVE10 without a customer asks for one, says why; named by e-mail, it takes 10% off."""
+    save10(app)
+    till.get_by_label("Purchase total").fill("20.00")
+    till.get_by_label("Purchase total").press("Enter")
+    till.get_by_label("Coupon code").fill("SAVE10")
+    till.get_by_role("button", name="Apply coupon").click()
+    expect(till.get_by_text("This code is limited per customer")).to_be_visible()
+    expect(till.get_by_label("Customer's e-mail or customer code")).to_be_focused()
+    till.get_by_label("Customer's e-mail or customer code").fill(people["customer"])
+    till.get_by_role("button", name="Find customer").click()
+    expect(till.get_by_text("Customer Cara")).to_be_visible()
+    till.get_by_label("Coupon code").fill("SAVE10")
+    till.get_by_role("button", name="Apply coupon").click()
+    expect(till.get_by_text("Coupon SAVE10: −2.00 USD")).to_be_visible()
+    expect(till.get_by_text("new total 18.00 USD")).to_be_visible()
+
+
+def test_a_coupon_is_refused_for_a_customer_past_its_limit(till, app, people):
+    """The same customer's second SAVE10 is refused with the reason by the coupon field."""
+    save10(app)
+    for _ in range(2):
+        till.goto("/till/")
+        till.get_by_label("Purchase total").fill("20.00")
+        till.get_by_label("Purchase total").press("Enter")
+        expect(till.get_by_label("Coupon code")).to_be_visible()  # the sale has its total
+        till.get_by_label("Customer's e-mail or customer code").fill(people["customer"])
+        till.get_by_role("button", name="Find customer").click()
+        expect(till.get_by_text("Customer Cara")).to_be_visible()
+        till.get_by_label("Coupon code").fill("SAVE10")
+        till.get_by_role("button", name="Apply coupon").click()
+        expect(till.locator("#sale .coupon")).to_contain_text(re.compile("SAVE10: −2.00 USD|already used"))
+    expect(till.get_by_text("You have already used this code")).to_be_visible()
+    expect(till.get_by_label("Coupon code")).to_have_attribute("aria-invalid", "true")

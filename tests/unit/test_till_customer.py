@@ -1,0 +1,187 @@
+"""The customer at the till: named by e-mail, by the customer code on their wallet page or a card's
+QR; what they can use here; and coupons that need a customer (per-customer limit, e-mail domains)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from portal.customer_codes import WINDOW, CustomerCodes
+from portal.extensions import db
+from portal.ledger import Actor
+from portal.models import Merchant, User
+from portal.money import Money
+from portal.services import services
+from tests.unit.test_merchant_coupons import make_coupon, start_sale, uses
+from tests.unit.test_merchant_fixtures import (  # noqa: F401 - fixtures
+    count, make_card, staff, text, till,
+)
+
+
+def customer_code(app, email: str) -> str:
+    """The code the customer's wallet page shows now."""
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        return services().customer_codes.issue(user.id)
+
+
+def give(app, email: str, *, credit: str | None = None, loops: int = 0) -> None:
+    """Wallet credit and Loops for a customer, through the domain."""
+    from portal.loyalty.points import earn
+    from portal.wallet import credit_wallet
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        cafe = db.session.scalar(sa.select(Merchant).where(Merchant.slug == "corner-cafe"))
+        if credit:
+            credit_wallet(db.session, user, Money.parse(credit, "USD"), actor=Actor(), idempotency_key=uuid.uuid4().hex,
+                          reason="Goodwill")
+        if loops:
+            # corner-cafe awards 10 Loops per 1.00: loops/10 is the purchase that earns them
+            earn(db.session, user, Money(loops * 10, "USD"), cafe, actor=Actor(), idempotency_key=uuid.uuid4().hex)
+        db.session.commit()
+
+
+def name_customer(till, who: str):
+    return till.send("/till/customer", who=who)
+
+
+# --- The customer code ---------------------------------------------------------------------------
+
+
+def test_a_customer_code_lasts_its_window_and_the_next_then_dies():
+    codes = CustomerCodes("secret")
+    shown = codes.issue(42, now=10 * WINDOW + 1)
+    assert shown.startswith("C1A-") and len(shown) == 10
+    assert codes.resolve(shown, now=10 * WINDOW + 5) == 42
+    assert codes.resolve(shown.lower().replace("-", " "), now=11 * WINDOW + 5) == 42  # typed loosely
+    assert codes.resolve(shown, now=12 * WINDOW + 5) is None  # half an hour on: dead
+    assert CustomerCodes("other").resolve(shown, now=10 * WINDOW + 5) is None
+    assert codes.resolve("C1B" + shown[3:], now=10 * WINDOW + 5) is None  # another customer's id
+
+
+# --- Naming the customer -------------------------------------------------------------------------
+
+
+def test_the_till_page_has_a_customer_field(app, till):
+    till.open()
+    assert "Customer's e-mail or customer code" in text(till.html)
+    assert "Anonymous sale" in text(till.html)
+
+
+def test_a_customer_code_names_the_customer_and_shows_what_they_can_use_here(app, till, people):
+    """By code: first name, wallet credit, Loops and their worth at this store, cards valid here."""
+    give(app, people["customer"], credit="5.00", loops=250)
+    make_card(app, "12.00", owner=people["customer"])
+    till.open()
+    response = name_customer(till, customer_code(app, people["customer"]))
+    assert response.status_code == 200
+    words = text(till.html)
+    assert "Customer Cara" in words
+    assert "Wallet credit 5.00 USD" in words
+    assert "Loops 250 Loops, worth 2.50 USD here" in words  # Bronze: 100 Loops per 1.00
+    assert "12.00 USD" in words.split("Cards valid here")[1]
+    assert "Find customer" not in till.html  # named for good
+
+
+def test_an_e_mail_names_the_customer_but_shows_nothing_they_hold(app, till, people):
+    """Anyone may know an address: by e-mail the till learns the name, never the balances."""
+    give(app, people["customer"], credit="5.00")
+    till.open()
+    name_customer(till, "Customer@Example.com ")
+    words = text(till.html)
+    assert "Customer Cara (named by e-mail)" in words
+    assert "5.00 USD" not in words and "Wallet credit" not in words
+    assert "ask for the customer code" in words
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("", "Type the customer's e-mail address or the customer code"),
+        ("nobody@example.com", "No Giftloop customer has that e-mail address"),
+        ("C1-ABCDEF", "That customer code is not valid now"),
+        ("staff@example.com", "No Giftloop customer has that e-mail address"),
+    ],
+)
+def test_who_cannot_be_named_is_refused_by_the_field(app, till, people, typed, reason):
+    till.open()
+    response = name_customer(till, typed)
+    assert response.status_code == 422
+    assert 'id="who-error"' in till.html and reason in text(till.html)
+    assert "Customer Cara" not in text(till.html)
+
+
+def test_a_cards_qr_names_its_owner_as_the_customer(app, till, people):
+    from portal.cards.lookup import find_card
+
+    code = make_card(app, "10.00", owner=people["customer"])
+    with app.app_context():
+        token = services().qr.issue(find_card(db.session, code, services().vault, services().qr).id)
+    till.open()
+    till.look_up(token, total="4.00")
+    words = text(till.html)
+    assert "Customer Cara" in words and "Wallet credit 0.00 USD" in words
+
+
+def test_a_tampered_customer_is_refused_and_the_sale_starts_over(app, till, people):
+    till.open()
+    name_customer(till, customer_code(app, people["customer"]))
+    form = till.form("/till/lookup")
+    response = till.client.post("/till/lookup", data={**form.fields, "customer": form.fields["customer"] + "x",
+                                                      "total": "5.00"}, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert "This form is out of date" in text(response.get_data(as_text=True))
+
+
+# --- Coupons that need a customer ----------------------------------------------------------------
+
+
+def test_a_per_customer_coupon_asks_for_the_customer_then_takes_its_discount(app, till, people):
+    """SAVE10 (1 use per customer): refused with the reason by the customer field, then applied."""
+    campaign = make_coupon(app, "SAVE10", discount_value="10", uses_per_user="1")
+    start_sale(till, "20.00")
+    refused = till.send("/till/coupon", **{"coupon-code": "SAVE10"})
+    assert refused.status_code == 422
+    assert 'id="who-error"' in till.html
+    assert "This code is limited per customer" in text(till.html)
+    assert till.form("/till/coupon").fields["coupon-code"] == "SAVE10"
+    assert uses(app, campaign) == (0, 0)
+    name_customer(till, people["customer"])
+    response = till.send("/till/coupon", **{"coupon-code": "SAVE10"})
+    assert response.status_code == 200
+    assert "Coupon SAVE10: −2.00 USD" in text(till.html) and "new total 18.00 USD" in text(till.html)
+    assert uses(app, campaign) == (1, 1)
+
+
+def test_a_customer_past_the_coupons_limit_is_refused_with_the_reason(app, till, people):
+    campaign = make_coupon(app, "SAVE10", discount_value="10", uses_per_user="1")
+    for attempt in range(2):
+        start_sale(till, "20.00")
+        name_customer(till, people["customer"])
+        response = till.send("/till/coupon", **{"coupon-code": "SAVE10"})
+    assert response.status_code == 422
+    assert "You have already used this code" in text(till.html)
+    assert 'id="coupon-code-error"' in till.html
+    assert uses(app, campaign) == (1, 1)
+
+
+def test_a_domain_coupon_checks_the_customers_address(app, till, people):
+    campaign = make_coupon(app, "STAFF5", allowed_domains="giftloop.test")
+    start_sale(till, "20.00")
+    till.send("/till/coupon", **{"coupon-code": "STAFF5"})
+    assert "This code needs the customer's e-mail address" in text(till.html) and 'id="who-error"' in till.html
+    name_customer(till, people["customer"])
+    assert till.send("/till/coupon", **{"coupon-code": "STAFF5"}).status_code == 422
+    assert "This code is not valid for your e-mail address" in text(till.html)
+    assert uses(app, campaign) == (0, 0)
+
+
+def test_loops_go_to_the_named_customer_without_typing_again(app, till, people):
+    start_sale(till, "5.00")
+    name_customer(till, people["customer"])
+    till.send("/till/loops")
+    assert "50 Loops awarded to Cara for this purchase." in text(till.html)
+    assert count(app, "points_earn") == 1
