@@ -21,14 +21,17 @@ from portal.campaigns.coupons import redeem_coupon
 from portal.cards.codes import CodeVault
 from portal.cards.lookup import usable_at
 from portal.errors import CardExpired, DomainError, ValidationError
-from portal.loyalty.points import loops_for_purchase
+from portal.ledger import Actor
+from portal.loyalty.points import loops_for_purchase, pay_with_loops, quote
 from portal.merchant.queries import at_counter, masked_codes, undone_ids
-from portal.merchant.shopper import Shopper
+from portal.merchant.shopper import NOT_PRESENT, Shopper
+from portal.wallet import pay_from_wallet
 from portal.models import GiftCard, Merchant, Transaction, User
 from portal.models.campaigns import CampaignCode, CampaignUse
 from portal.money import Money
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_WHOLE = re.compile(r"[0-9]{1,12}")
 STALE_FORM = "This form is out of date. Reload the page and try again."
 # A looked-up card may be applied for this long; then it must be scanned again.
 TICKET_SECONDS = 30 * 60
@@ -117,14 +120,34 @@ def check_card(card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
 # --- The sale ----------------------------------------------------------------------------------
 
 
+TENDER_SOURCES = ("card", "wallet", "loops")
+
+
 @dataclass
 class Tender:
-    """One card payment towards the sale."""
+    """One payment towards the sale: from a card, the customer's wallet credit or their Loops."""
 
     transaction: Transaction
     card: str
     applied: Money
     undone: bool
+    source: str = "card"
+    loops: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.source == "wallet":
+            return "Wallet credit"
+        if self.source == "loops":
+            return f"{self.loops} Loops"
+        return self.card
+
+
+def tender_source(transaction: Transaction) -> str:
+    """What paid: the kind of stored-value account the payment took from (card, wallet or loops)."""
+    return next(
+        (e.account.kind for e in transaction.entries if e.amount < 0 and e.account.kind in TENDER_SOURCES), "card"
+    )
 
 
 @dataclass
@@ -254,8 +277,12 @@ def open_sale(
     card_ids = {t.card_id for t in transactions if t.card_id is not None}
     codes = masked_codes(session, card_ids)
     for t in transactions:
-        paid = -sum(e.amount for e in t.entries if e.amount < 0)
-        state.tenders.append(Tender(t, codes.get(t.card_id, ""), Money(paid, merchant.currency), t.id in undone))
+        # What the store is owed for it: a Loops payment also debits Loops and the promotions account.
+        paid = sum(e.amount for e in t.entries if e.amount > 0 and e.account.kind == "settlement")
+        loops = -sum(e.amount for e in t.entries if e.account.kind == "loops")
+        state.tenders.append(Tender(
+            t, codes.get(t.card_id, ""), Money(paid, merchant.currency), t.id in undone, tender_source(t), loops,
+        ))
     if card_ids:
         owners = session.scalars(
             sa.select(GiftCard.owner_id).where(GiftCard.id.in_(card_ids), GiftCard.owner_id.is_not(None))
@@ -330,6 +357,66 @@ def check_amount(amount: Money, sale: Sale, idempotency_key: str) -> None:
     due = sale.due(leaving_out=idempotency_key)
     if due is not None and amount > due:
         raise ValidationError(f"That is more than the {due.display()} still to pay", field="amount")
+
+
+def present_customer(sale: Sale, what: str) -> User:
+    """The sale's customer, if they proved they are here. Raise ValidationError otherwise."""
+    if sale.total is None:
+        raise ValidationError("Enter the purchase total first")
+    if sale.customer is None:
+        raise ValidationError(f"Name the customer first: only they can spend their {what}")
+    if not sale.customer.present:
+        raise ValidationError(NOT_PRESENT.format(what=what))
+    return sale.customer.user
+
+
+def pay_by_wallet(
+    session: Session, sale: Sale, merchant: Merchant, text: str | None, *, actor: Actor, idempotency_key: str
+) -> Transaction:
+    """Pay part or all of what is due from the customer's wallet credit in the store's currency.
+
+    Raise ValidationError (customer not here, bad amount, more than is due) and whatever
+    ``pay_from_wallet`` raises (InsufficientFunds when the wallet holds less).
+    """
+    customer = present_customer(sale, "wallet credit")
+    amount = Money.parse(text, merchant.currency)
+    check_amount(amount, sale, idempotency_key)
+    return pay_from_wallet(
+        session, customer, amount, merchant, actor=actor, idempotency_key=idempotency_key, reference=sale.reference
+    )
+
+
+def whole_loops(text: str | None) -> int:
+    """A whole number of Loops typed at the till. Raise ValidationError (field loops)."""
+    text = (text or "").strip().replace(",", "")
+    if not _WHOLE.fullmatch(text) or int(text) <= 0:
+        raise ValidationError("Give a whole number of Loops, like 250", field="loops")
+    return int(text)
+
+
+def loops_for_due(customer: User, sale: Sale, merchant: Merchant, idempotency_key: str | None = None) -> int:
+    """The fewest whole Loops that pay what is still due (the most a sale takes)."""
+    return quote(customer, sale.due(leaving_out=idempotency_key), merchant)
+
+
+def pay_by_loops(
+    session: Session, sale: Sale, merchant: Merchant, text: str | None, *, actor: Actor, idempotency_key: str
+) -> Transaction:
+    """Take whole Loops off what is due, at the customer's conversion rate here.
+
+    Raise ValidationError (customer not here, not a whole number, more Loops than the sale needs)
+    and whatever ``pay_with_loops`` raises (InsufficientFunds when the customer has fewer).
+    """
+    customer = present_customer(sale, "Loops")
+    loops = whole_loops(text)
+    most = loops_for_due(customer, sale, merchant, idempotency_key)
+    if loops > most:
+        due = sale.due(leaving_out=idempotency_key)
+        raise ValidationError(f"{most} Loops pay the {due.display()} still to pay: use at most that", field="loops")
+    return pay_with_loops(
+        session, customer, loops, merchant, up_to=sale.due(leaving_out=idempotency_key), actor=actor,
+        idempotency_key=idempotency_key, reference=sale.reference,
+    )
 
 
 def loops_customer(session: Session, sale: Sale, email: str | None) -> User:

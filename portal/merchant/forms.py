@@ -44,6 +44,16 @@ class ApplyForm(SaleForm):
     amount = StringField("Amount to take from this card")
 
 
+class WalletForm(SaleForm):
+    key = HiddenField()
+    amount = StringField("Wallet credit to use")
+
+
+class SpendLoopsForm(SaleForm):
+    key = HiddenField()
+    loops = StringField("Loops to use")
+
+
 class CouponForm(SaleForm):
     code = StringField("Coupon code")
 

@@ -20,7 +20,9 @@ from portal.loyalty import points
 from portal.cards.codes import is_qr_token
 from portal.merchant import bp, checkout, queries, reports, shopper
 from portal.merchant.checkout import Sale
-from portal.merchant.forms import ApplyForm, CouponForm, CustomerForm, LookupForm, LoopsForm, UndoForm, blank
+from portal.merchant.forms import (
+    ApplyForm, CouponForm, CustomerForm, LookupForm, LoopsForm, SpendLoopsForm, UndoForm, WalletForm, blank,
+)
 from portal.merchant.shopper import Shopper
 from portal.models import Merchant, utcnow
 from portal.money import Money
@@ -32,6 +34,10 @@ from portal.web.sessions import background_poll
 
 ALREADY_PAID = "This payment was already made; it is shown below. Scan the card again to take more from it."
 ALREADY_AWARDED = "Loops for this sale were already awarded."
+ALREADY_TAKEN = "This payment was already made; it is shown below."
+# What the customer has back when a payment of each kind is undone.
+GIVEN_BACK = {"card": "the card has its money back", "wallet": "the customer has their wallet credit back",
+              "loops": "the customer has their Loops back"}
 # A coupon's refusals name the order or the customer; at the till they belong by the code field.
 COUPON_FIELDS = {"order_total": "code", "customer_email": "code"}
 
@@ -84,7 +90,10 @@ def sale_of(form) -> Sale:
     return open_sale(form.sale.data, checkout.parse_total(form.total.data, store().currency), customer_of(form))
 
 
-def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, customer=None, **_) -> str:
+def focus(
+    sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, customer=None, wallet=None,
+    spend=None, **_,
+) -> str:
     """Where the cursor goes next, so the whole sale can be done from the keyboard and the scanner."""
     if undo:
         return f"undo-{next(iter(undo))}"
@@ -92,6 +101,10 @@ def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coup
         return "who"
     if coupon is not None and (coupon.code.errors or coupon.form_errors):
         return "coupon-code"
+    if wallet is not None and (wallet.amount.errors or wallet.form_errors):
+        return "wallet-amount"
+    if spend is not None and (spend.loops.errors or spend.form_errors):
+        return "spend-loops"
     if loops.email.errors or loops.form_errors:
         return "email"
     if apply is not None:
@@ -119,6 +132,12 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
     parts.setdefault("loops", fresh(LoopsForm, sale))
     parts.setdefault("coupon", fresh(CouponForm, sale, prefix="coupon"))
     parts.setdefault("customer", fresh(CustomerForm, sale))
+    holds = shopper.holdings(db.session, sale.customer, merchant, utcnow()) if sale.customer else None
+    if holds is not None and sale.customer.present and sale.total is not None and not sale.paid:
+        due = sale.due()
+        parts.setdefault("wallet", fresh(WalletForm, sale, prefix="wallet", amount=str(min(holds.wallet, due))))
+        most = min(holds.loops, checkout.loops_for_due(sale.customer.user, sale, merchant))
+        parts.setdefault("spend", fresh(SpendLoopsForm, sale, prefix="spend", loops=str(most)))
     undo = parts.pop("undo", {})
     undo_forms = {
         t.transaction.id: undo.get(t.transaction.id) or fresh(UndoForm, sale, prefix=f"undo-{t.transaction.id}")
@@ -130,7 +149,7 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
         "merchant/checkout.html", "merchant/_sale.html", status,
         merchant=merchant, sale=sale, undo_forms=undo_forms,
         loops_offered=checkout.loops_offered(sale, merchant), owner=checkout.card_owner(db.session, sale),
-        holds=shopper.holdings(db.session, sale.customer, merchant, utcnow()) if sale.customer else None,
+        holds=holds,
         **parts,
     )
     return answer(response, error)
@@ -252,6 +271,45 @@ def coupon():
     return screen(sale_of(form))
 
 
+def take(form, part: str, pay) -> Response:
+    """Take a payment from the sale's customer (``pay(sale, key)``) and show the sale with what is left;
+    a refusal comes back in the form drawn as ``part``."""
+    try:
+        sale = sale_of(form)
+    except DomainError as error:
+        return stale(error)
+    try:
+        transaction = pay(sale, checkout.web_key(form.key.data))
+        db.session.commit()
+    except IdempotencyConflict:
+        db.session.rollback()
+        return screen(sale_of(form), status=422, notice=ALREADY_TAKEN)
+    except DomainError as error:
+        status = refuse(form, error)
+        if error.field is None:  # about the sale, not the field (say the customer is not here): on top
+            return screen(sale_of(form), status=status, error=error, notice=error.message)
+        return screen(sale_of(form), status=status, error=error, **{part: form})
+    after = sale_of(form)
+    [tender] = [t for t in after.tenders if t.transaction.id == transaction.id]
+    return screen(after, notice_ok=f"{tender.label}: {tender.applied.display()} paid; {after.due().display()} still to pay.")
+
+
+@bp.post("/wallet")
+def pay_wallet():
+    """Pay part or all of the sale from the customer's wallet credit."""
+    form = WalletForm(prefix="wallet")
+    return take(form, "wallet", lambda sale, key: checkout.pay_by_wallet(
+        db.session, sale, store(), form.amount.data, actor=actor(), idempotency_key=key))
+
+
+@bp.post("/spend-loops")
+def pay_loops():
+    """Take whole Loops off the sale at the customer's rate here."""
+    form = SpendLoopsForm(prefix="spend")
+    return take(form, "spend", lambda sale, key: checkout.pay_by_loops(
+        db.session, sale, store(), form.loops.data, actor=actor(), idempotency_key=key))
+
+
 @bp.post("/loops")
 def award_loops():
     """Award the purchase's Loops to the customer named by e-mail, or to the owner of a card used."""
@@ -321,7 +379,8 @@ def undo(transaction_id: int):
             return screen(sale, status=status, undo={transaction_id: form})
         return undo_page(counter_transaction_or_404(transaction_id), form, status)
     if sale is not None:
-        return screen(sale_of(form), notice_ok=f"Payment #{transaction_id} was undone: the card has its money back.")
+        back = GIVEN_BACK[checkout.tender_source(transaction)]
+        return screen(sale_of(form), notice_ok=f"Payment #{transaction_id} was undone: {back}.")
     flash(f"Transaction #{transaction_id} was undone.")
     return redirect(url_for("merchant.activity"), 303)
 

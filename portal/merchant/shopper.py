@@ -20,9 +20,9 @@ from portal.cards.codes import CodeVault, QrTokens, is_qr_token
 from portal.cards.lookup import find_card
 from portal.customer_codes import CustomerCodes, is_customer_code
 from portal.errors import NotFound, ValidationError
-from portal.loyalty.points import conversion_rate
+from portal.loyalty.points import conversion_rate, loops_value
 from portal.models import Account, GiftCard, Merchant, User
-from portal.money import Money, exponent
+from portal.money import Money
 
 # A customer named at the till stays on the sale's forms this long; then they are named again.
 TICKET_SECONDS = 30 * 60
@@ -100,11 +100,6 @@ def identify(session: Session, text: str | None, *, codes: CustomerCodes, vault:
     raise ValidationError(WHO, field="who")
 
 
-def loops_worth(loops: int, rate: int, currency: str) -> Money:
-    """What whole Loops pay at a rate of ``rate`` Loops per 1.00, rounded down to the minor unit."""
-    return Money(loops * 10 ** exponent(currency) // rate, currency)
-
-
 @dataclass
 class Holdings:
     """What a customer can use at this store: cards valid here, wallet credit, Loops and their worth."""
@@ -116,7 +111,7 @@ class Holdings:
 
     @property
     def loops_value(self) -> Money:
-        return loops_worth(self.loops, self.rate, self.wallet.currency)
+        return loops_value(self.loops, self.rate, self.wallet.currency)
 
 
 def holdings(session: Session, shopper: Shopper, merchant: Merchant, now: datetime) -> Holdings:

@@ -185,3 +185,133 @@ def test_loops_go_to_the_named_customer_without_typing_again(app, till, people):
     till.send("/till/loops")
     assert "50 Loops awarded to Cara for this purchase." in text(till.html)
     assert count(app, "points_earn") == 1
+
+
+# --- Wallet credit and Loops as tenders ----------------------------------------------------------
+
+
+def wallet_of(app, email: str) -> str:
+    from portal.merchant.shopper import held
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        return str(Money(held(db.session, f"wallet:{user.id}:USD"), "USD"))
+
+
+def loops_of(app, email: str) -> int:
+    from portal.merchant.shopper import held
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        return held(db.session, f"loops:{user.id}")
+
+
+def ledger_clean(app) -> bool:
+    from portal.ledger import verify
+
+    with app.app_context():
+        return verify(db.session) == []
+
+
+def present(till, app, people, total: str):
+    """A sale of ``total`` with the customer named by their code."""
+    start_sale(till, total)
+    name_customer(till, customer_code(app, people["customer"]))
+
+
+def test_wallet_credit_pays_part_of_the_sale_and_a_card_the_rest(app, till, people):
+    give(app, people["customer"], credit="5.00")
+    code = make_card(app, "20.00")
+    present(till, app, people, "12.00")
+    assert till.form("/till/wallet").fields["wallet-amount"] == "5.00"
+    response = till.send("/till/wallet")
+    assert response.status_code == 200
+    words = text(till.html)
+    assert "Wallet credit: 5.00 USD paid; 7.00 USD still to pay." in words
+    assert "Wallet credit 5.00 USD" in words.split("Payments for this sale")[1]
+    till.look_up(code)
+    assert till.form("/till/apply").fields["amount"] == "7.00"
+    till.apply()
+    assert "Paid in full" in text(till.html)
+    assert wallet_of(app, people["customer"]) == "0.00" and ledger_clean(app)
+
+
+def test_wallet_credit_over_the_balance_or_the_due_is_refused_and_nothing_moves(app, till, people):
+    give(app, people["customer"], credit="5.00")
+    present(till, app, people, "4.00")
+    assert till.form("/till/wallet").fields["wallet-amount"] == "4.00"
+    assert till.send("/till/wallet", **{"wallet-amount": "4.50"}).status_code == 422
+    assert "That is more than the 4.00 USD still to pay" in text(till.html)
+    present(till, app, people, "40.00")
+    assert till.send("/till/wallet", **{"wallet-amount": "6.00"}).status_code == 422
+    assert "The wallet holds 5.00 USD; 6.00 USD is more than that" in text(till.html)
+    assert wallet_of(app, people["customer"]) == "5.00" and count(app, "redeem") == 0
+
+
+def test_a_customer_named_by_e_mail_cannot_spend_their_credit(app, till, people):
+    """A form from a till where the customer proved they are here, replayed with an e-mail-only customer."""
+    give(app, people["customer"], credit="5.00", loops=300)
+    present(till, app, people, "4.00")
+    forms = {action: till.form(action).fields for action in ("/till/wallet", "/till/spend-loops")}
+    start_sale(till, "4.00")
+    name_customer(till, people["customer"])
+    assert "Use wallet credit" not in till.html and "Use Loops" not in till.html
+    e_mail_only = till.form("/till/lookup").fields["customer"]
+    for (action, fields), prefix in zip(forms.items(), ("wallet", "spend")):
+        response = till.client.post(action, data={**fields, f"{prefix}-customer": e_mail_only},
+                                    headers={"HX-Request": "true"})
+        assert response.status_code == 422
+        assert "an e-mail address cannot spend their" in text(response.get_data(as_text=True))
+    assert wallet_of(app, people["customer"]) == "5.00" and loops_of(app, people["customer"]) == 300
+
+
+def test_loops_take_whole_loops_off_at_the_rate_here(app, till, people):
+    """300 Loops at Bronze (100 per 1.00) on 5.00: 300 Loops pay 3.00, 2.00 still to pay."""
+    give(app, people["customer"], loops=300)
+    present(till, app, people, "5.00")
+    assert till.form("/till/spend-loops").fields["spend-loops"] == "300"
+    assert till.send("/till/spend-loops").status_code == 200
+    assert "300 Loops: 3.00 USD paid; 2.00 USD still to pay." in text(till.html)
+    assert loops_of(app, people["customer"]) == 0 and ledger_clean(app)
+    with app.app_context():
+        from portal.merchant.shopper import held
+
+        assert held(db.session, "settlement:1:USD") == 300
+
+
+def test_loops_are_capped_at_what_is_due(app, till, people):
+    give(app, people["customer"], loops=900)
+    present(till, app, people, "2.50")
+    assert till.form("/till/spend-loops").fields["spend-loops"] == "250"
+    assert till.send("/till/spend-loops", **{"spend-loops": "251"}).status_code == 422
+    assert "250 Loops pay the 2.50 USD still to pay: use at most that" in text(till.html)
+    assert till.send("/till/spend-loops", **{"spend-loops": "2.5"}).status_code == 422
+    assert "Give a whole number of Loops" in text(till.html)
+    assert loops_of(app, people["customer"]) == 900 and count(app, "redeem") == 0
+
+
+def test_the_stores_own_rate_prices_the_loops(app, till, people):
+    from tests.unit.test_merchant_fixtures import set_merchant
+
+    set_merchant(app, "corner-cafe", conversion_rate=50)
+    give(app, people["customer"], loops=100)
+    present(till, app, people, "5.00")
+    assert "Loops 100 Loops, worth 2.00 USD here" in text(till.html)
+    till.send("/till/spend-loops")
+    assert "100 Loops: 2.00 USD paid; 3.00 USD still to pay." in text(till.html)
+
+
+def test_undo_gives_back_wallet_credit_and_loops(app, till, people):
+    import re
+
+    give(app, people["customer"], credit="2.00", loops=300)
+    present(till, app, people, "10.00")
+    till.send("/till/wallet")
+    till.send("/till/spend-loops")
+    assert "still to pay 5.00 USD" in text(till.html)
+    ids = [int(i) for i in re.findall(r"/till/transactions/(\d+)/undo", till.html)]
+    for number, back in zip(sorted(set(ids)), ("wallet credit", "Loops")):
+        till.send(f"/till/transactions/{number}/undo", **{f"undo-{number}-reason": "Customer changed their mind"})
+        assert f"was undone: the customer has their {back} back" in text(till.html)
+    assert wallet_of(app, people["customer"]) == "2.00" and loops_of(app, people["customer"]) == 300
+    assert ledger_clean(app)
