@@ -375,3 +375,38 @@ def test_a_coupon_is_refused_for_a_customer_past_its_limit(till, app, people):
         expect(till.locator("#sale .coupon")).to_contain_text(re.compile("SAVE10: −2.00 USD|already used"))
     expect(till.get_by_text("You have already used this code")).to_be_visible()
     expect(till.get_by_label("Coupon code")).to_have_attribute("aria-invalid", "true")
+
+
+def test_loops_a_card_and_wallet_credit_pay_one_sale_and_undo_gives_each_back(till, app, people):
+    """Customer code from their wallet page; 200 Loops, 3.00 credit and a card pay 10.00; undo all three."""
+    from tests.unit.test_till_customer import customer_code, give, loops_of, wallet_of
+
+    give(app, people["customer"], credit="3.00", loops=200)
+    code = make_card(app, "20.00", owner=people["customer"])
+    till.get_by_label("Purchase total").fill("10.00")
+    till.get_by_label("Purchase total").press("Enter")
+    expect(till.get_by_label("Coupon code")).to_be_visible()
+    till.get_by_label("Customer's e-mail or customer code").fill(customer_code(app, people["customer"]))
+    till.get_by_role("button", name="Find customer").click()
+    expect(fact(till, "Wallet credit")).to_have_text("3.00 USD")
+    expect(fact(till, "Loops")).to_have_text("200 Loops, worth 2.00 USD here")
+    expect(till.get_by_label("Loops to use")).to_have_value("200")
+    till.get_by_role("button", name="Use Loops").click()
+    expect(till.get_by_text("200 Loops: 2.00 USD paid; 8.00 USD still to pay.")).to_be_visible()
+    expect(till.get_by_label("Wallet credit to use")).to_have_value("3.00")
+    till.get_by_role("button", name="Use wallet credit").click()
+    expect(till.get_by_text("Wallet credit: 3.00 USD paid; 5.00 USD still to pay.")).to_be_visible()
+    scan_like_a_usb_scanner(till, code)
+    expect(till.get_by_label("Amount to take from this card")).to_have_value("5.00")
+    till.get_by_role("button", name="Apply", exact=True).click()
+    expect(till.get_by_text("Paid in full")).to_be_visible()
+    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (0, "0.00", "15.00")
+
+    for label, back in (("200 Loops", "their Loops back"), ("Wallet credit", "their wallet credit back"),
+                        (code[:3], "the card has its money back")):
+        row = till.locator("#sale tbody tr", has_text=label)
+        row.locator("summary", has_text="Undo").click()
+        row.get_by_label("Why undo it?").fill("Customer paid cash instead")
+        row.get_by_role("button", name="Undo this payment").click()
+        expect(till.get_by_text(back)).to_be_visible()
+    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (200, "3.00", "20.00")
