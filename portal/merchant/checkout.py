@@ -28,6 +28,7 @@ from portal.merchant.shopper import NOT_PRESENT, Shopper
 from portal.wallet import pay_from_wallet
 from portal.models import GiftCard, Merchant, Transaction, User
 from portal.models.campaigns import CampaignCode, CampaignUse
+from portal.notifications.messages import sale_receipt
 from portal.money import Money
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -229,6 +230,50 @@ class Sale:
         if self.loops is not None:
             return Money(sum(e.amount for e in self.loops.entries if e.amount > 0 and e.currency == "LOOP"), "LOOP")
         return None
+
+
+@dataclass
+class ReceiptLine:
+    """One line of the sale's receipt: the coupon or a payment, and what was left to pay after it."""
+
+    label: str
+    amount: Money
+    left: Money
+    tender: Tender | None = None  # None for the coupon
+
+
+def receipt_lines(sale: Sale) -> list[ReceiptLine]:
+    """The coupon, then each payment in the order taken, each with what was left to pay after it
+    (an undone payment is listed and leaves it unchanged)."""
+    if sale.total is None:
+        return []
+    left = sale.total.minor
+    lines = []
+    if sale.coupon is not None:
+        left -= sale.discount.minor
+        lines.append(ReceiptLine(f"Coupon {sale.coupon.label}", sale.discount, Money(max(0, left), sale.currency)))
+    for tender in sale.tenders:
+        if not tender.undone:
+            left -= tender.applied.minor
+        lines.append(ReceiptLine(tender.label, tender.applied, Money(max(0, left), sale.currency), tender))
+    return lines
+
+
+def on_sale_receipt(sale: Sale, card: GiftCard) -> bool:
+    """Whether a card's payment is told on the sale's one receipt: the sale's customer's own cards are;
+    anyone else's card tells its owner at once (they were not at the till)."""
+    return sale.customer is not None and card.owner_id == sale.customer.user.id
+
+
+def send_receipt_if_paid(session: Session, sale: Sale, merchant: Merchant) -> None:
+    """Once the sale is paid in full, queue one e-mail to its customer with every line (once per sale)."""
+    if not sale.paid or sale.customer is None:
+        return
+    lines = [
+        {"label": line.label, "amount": line.amount.minor, "left": line.left.minor, "coupon": line.tender is None}
+        for line in receipt_lines(sale) if line.tender is None or not line.tender.undone
+    ]
+    sale_receipt(session, sale.customer.user, merchant, sale.reference, sale.total.minor, sale.currency, lines)
 
 
 def sale_reference(sale_id: str) -> str:

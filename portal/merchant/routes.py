@@ -147,7 +147,7 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
     parts.setdefault("focus", focus(sale, undo, **parts))
     response = page_or_fragment(
         "merchant/checkout.html", "merchant/_sale.html", status,
-        merchant=merchant, sale=sale, undo_forms=undo_forms,
+        merchant=merchant, sale=sale, undo_forms=undo_forms, receipt_lines=checkout.receipt_lines(sale),
         loops_offered=checkout.loops_offered(sale, merchant), owner=checkout.card_owner(db.session, sale),
         holds=holds,
         **parts,
@@ -227,8 +227,10 @@ def apply():
         amount = Money.parse(form.amount.data, merchant.currency)
         checkout.check_amount(amount, sale, key)
         paid = operations.redeem(
-            db.session, card, amount, actor=actor(), idempotency_key=key, merchant=merchant, reference=sale.reference
+            db.session, card, amount, actor=actor(), idempotency_key=key, merchant=merchant, reference=sale.reference,
+            receipt=not checkout.on_sale_receipt(sale, card),
         )
+        checkout.send_receipt_if_paid(db.session, sale_of(form), merchant)
         db.session.commit()
     except IdempotencyConflict:
         db.session.rollback()
@@ -280,6 +282,7 @@ def take(form, part: str, pay) -> Response:
         return stale(error)
     try:
         transaction = pay(sale, checkout.web_key(form.key.data))
+        checkout.send_receipt_if_paid(db.session, sale_of(form), store())
         db.session.commit()
     except IdempotencyConflict:
         db.session.rollback()

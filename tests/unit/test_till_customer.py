@@ -315,3 +315,57 @@ def test_undo_gives_back_wallet_credit_and_loops(app, till, people):
         assert f"was undone: the customer has their {back} back" in text(till.html)
     assert wallet_of(app, people["customer"]) == "2.00" and loops_of(app, people["customer"]) == 300
     assert ledger_clean(app)
+
+
+# --- One receipt, one e-mail ---------------------------------------------------------------------
+
+
+def outbox(app) -> list:
+    from portal.models.outbox import OutboxMessage
+
+    with app.app_context():
+        return [(row.kind, row.recipient, row.context) for row in db.session.scalars(sa.select(OutboxMessage))]
+
+
+def test_a_sale_paid_by_coupon_loops_credit_and_a_card_has_one_receipt_and_one_e_mail(app, till, people):
+    from portal.models.outbox import OutboxMessage
+    from portal.notifications.rendering import render
+
+    make_coupon(app, "SAVE10", discount_value="10", uses_per_user="1")
+    give(app, people["customer"], credit="3.00", loops=200)
+    code = make_card(app, "20.00", owner=people["customer"])
+    present(till, app, people, "20.00")
+    till.send("/till/coupon", **{"coupon-code": "SAVE10"})
+    till.send("/till/spend-loops")
+    till.send("/till/wallet")
+    till.look_up(code)
+    till.apply()
+    receipt = text(till.html).split("Payments for this sale")[1]
+    for line in ("Coupon SAVE10 −2.00 USD 18.00 USD", "200 Loops 2.00 USD 16.00 USD", "Wallet credit 3.00 USD 13.00 USD",
+                 "13.00 USD 0.00 USD"):
+        assert line in receipt
+    mails = [m for m in outbox(app) if m[0] != "card_received"]
+    assert [(kind, to) for kind, to, _ in mails] == [("sale_receipt", people["customer"])]
+    with app.app_context():
+        rendered = render(db.session, db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.kind == "sale_receipt")))
+    assert rendered.subject == "Receipt: your purchase of 20.00 USD at Corner Café"
+    assert "200 Loops: 2.00 USD (left to pay 16.00 USD)" in rendered.text
+    assert "Wallet credit: 3.00 USD (left to pay 13.00 USD)" in rendered.text
+    assert code not in rendered.text
+
+
+def test_someone_elses_card_still_tells_its_owner_at_once(app, till, people):
+    """Cara's card paid while another customer was named: Cara hears of it now, not on their receipt."""
+    from portal.auth.users import create_user
+    from tests.conftest import PASSWORD
+
+    with app.app_context():
+        create_user(db.session, "dan@example.com", PASSWORD, role="customer", name="Dan")
+        db.session.commit()
+    code = make_card(app, "20.00", owner=people["customer"])
+    start_sale(till, "5.00")
+    name_customer(till, "dan@example.com")
+    till.look_up(code)
+    till.apply()
+    kinds = sorted((kind, to) for kind, to, _ in outbox(app) if kind != "card_received")
+    assert kinds == [("redemption_receipt", people["customer"]), ("sale_receipt", "dan@example.com")]
