@@ -368,7 +368,8 @@ def coupon_uses(session: Session, merchant: Merchant, reference: str) -> int:
 
 
 def add_coupon(
-    session: Session, vault: CodeVault, sale: Sale, merchant: Merchant, text: str | None, *, user_id: int
+    session: Session, vault: CodeVault, sale: Sale, merchant: Merchant, text: str | None, *, user_id: int,
+    channel: str = "web",
 ) -> Coupon:
     """Use a coupon on the sale: one use counted (for the sale's customer, if named), its discount
     taken off what is due.
@@ -383,7 +384,7 @@ def add_coupon(
     if sale.card_paid or sale.loops is not None:
         raise ValidationError("This sale is under way: a coupon must come before the cards and the Loops", field="code")
     redeem_coupon(
-        session, vault, text or "", order_total=sale.total, merchant=merchant, channel="web",
+        session, vault, text or "", order_total=sale.total, merchant=merchant, channel=channel,
         email=sale.customer.user.email if sale.customer else None, reference=sale.reference, user_id=user_id,
     )
     # Two tills sending the same sale at once: the later one sees the other's use and gives way.
