@@ -369,3 +369,27 @@ def test_someone_elses_card_still_tells_its_owner_at_once(app, till, people):
     till.apply()
     kinds = sorted((kind, to) for kind, to, _ in outbox(app) if kind != "card_received")
     assert kinds == [("redemption_receipt", people["customer"]), ("sale_receipt", "dan@example.com")]
+
+
+# --- The README's demo -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("email", "credit", "loops"), [("alice@giftloop.test", "5.00", 701), ("bob@giftloop.test", "3.00", 300)])
+def test_the_demo_customers_can_use_save10_credit_and_loops_at_corner_cafe(app, client, runner, email, credit, loops):
+    """`portal demo`, then the README's steps at Corner Café's till with the demo staff sign-in."""
+    from portal.demo import DEMO_PASSWORD
+    from tests.conftest import AuthActions
+    from tests.unit.test_merchant_fixtures import Till
+
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    AuthActions(client).login("staff@corner-cafe.test", DEMO_PASSWORD)
+    till = Till(client)
+    start_sale(till, "20.00")
+    name_customer(till, customer_code(app, email))
+    words = text(till.html)
+    assert f"Wallet credit {credit} USD" in words and f"Loops {loops} Loops" in words
+    assert till.send("/till/coupon", **{"coupon-code": "SAVE10"}).status_code == 200
+    assert "new total 18.00 USD" in text(till.html)
+    assert till.send("/till/spend-loops").status_code == 200
+    assert till.send("/till/wallet").status_code == 200
+    assert f"Wallet credit: {credit} USD paid" in text(till.html)
