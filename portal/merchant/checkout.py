@@ -23,7 +23,7 @@ from portal.cards.lookup import usable_at
 from portal.errors import CardExpired, DomainError, ValidationError
 from portal.ledger import Actor
 from portal.loyalty.points import loops_for_purchase, pay_with_loops, quote
-from portal.merchant.queries import at_counter, masked_codes, undone_ids
+from portal.merchant.queries import at_counter, masked_codes, tender_source, undone_ids
 from portal.merchant.shopper import NOT_PRESENT, Shopper
 from portal.wallet import pay_from_wallet
 from portal.models import GiftCard, Merchant, Transaction, User
@@ -121,9 +121,6 @@ def check_card(card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
 # --- The sale ----------------------------------------------------------------------------------
 
 
-TENDER_SOURCES = ("card", "wallet", "loops")
-
-
 @dataclass
 class Tender:
     """One payment towards the sale: from a card, the customer's wallet credit or their Loops."""
@@ -144,11 +141,6 @@ class Tender:
         return self.card
 
 
-def tender_source(transaction: Transaction) -> str:
-    """What paid: the kind of stored-value account the payment took from (card, wallet or loops)."""
-    return next(
-        (e.account.kind for e in transaction.entries if e.amount < 0 and e.account.kind in TENDER_SOURCES), "card"
-    )
 
 
 @dataclass

@@ -58,7 +58,9 @@ def open_sale(sale_id: str | None, total: Money | None, customer: Shopper | None
 
 def customer_of(form) -> Shopper | None:
     """The customer a posted form names for its sale. Raise ValidationError if tampered with or too old."""
-    return shopper.shopper_from_ticket(db.session, current_app.config["SECRET_KEY"], form.customer.data, current_user.id)
+    return shopper.shopper_from_ticket(
+        db.session, current_app.config["SECRET_KEY"], form.customer.data, current_user.id, form.sale.data
+    )
 
 
 def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
@@ -81,7 +83,7 @@ def answer(response: Response, error: DomainError | None = None) -> Response:
 def fresh(form_class, sale: Sale, prefix: str = "", **data):
     """A new, empty form for this sale (with a new idempotency key if it has one)."""
     total = str(sale.total) if sale.total is not None else ""
-    customer = shopper.shopper_ticket(current_app.config["SECRET_KEY"], sale.customer, current_user.id)
+    customer = shopper.shopper_ticket(current_app.config["SECRET_KEY"], sale.customer, current_user.id, sale.id)
     return blank(form_class, prefix=prefix, sale=sale.id, total=total, customer=customer, **data)
 
 
@@ -382,7 +384,7 @@ def undo(transaction_id: int):
             return screen(sale, status=status, undo={transaction_id: form})
         return undo_page(counter_transaction_or_404(transaction_id), form, status)
     if sale is not None:
-        back = GIVEN_BACK[checkout.tender_source(transaction)]
+        back = GIVEN_BACK[queries.tender_source(transaction)]
         return screen(sale_of(form), notice_ok=f"Payment #{transaction_id} was undone: {back}.")
     flash(f"Transaction #{transaction_id} was undone.")
     return redirect(url_for("merchant.activity"), 303)

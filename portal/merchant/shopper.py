@@ -48,16 +48,20 @@ def _tickets(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt="giftloop-till-customer")
 
 
-def shopper_ticket(secret: str, shopper: Shopper | None, staff_id: int) -> str:
-    """A signed note, carried by the sale's forms, of whom this staff member named for the sale."""
+def shopper_ticket(secret: str, shopper: Shopper | None, staff_id: int, sale_id: str) -> str:
+    """A signed note, carried by the sale's forms, of whom this staff member named for this sale."""
     if shopper is None:
         return ""
-    return _tickets(secret).dumps({"user": shopper.user.id, "present": shopper.present, "staff": staff_id})
+    return _tickets(secret).dumps(
+        {"user": shopper.user.id, "present": shopper.present, "staff": staff_id, "sale": sale_id}
+    )
 
 
-def shopper_from_ticket(session: Session, secret: str, ticket: str | None, staff_id: int) -> Shopper | None:
+def shopper_from_ticket(
+    session: Session, secret: str, ticket: str | None, staff_id: int, sale_id: str | None
+) -> Shopper | None:
     """The customer a form names; None for an anonymous sale. Raise ValidationError if forged,
-    another staff member's or too old."""
+    another staff member's or sale's (a customer who proved they were here is so for one sale), or too old."""
     if not ticket:
         return None
     try:
@@ -66,7 +70,8 @@ def shopper_from_ticket(session: Session, secret: str, ticket: str | None, staff
         raise ValidationError("It has been a while since the customer was named: please name them again") from None
     except BadSignature:
         raise ValidationError(STALE) from None
-    user = session.get(User, note.get("user")) if note.get("staff") == staff_id else None
+    ours = note.get("staff") == staff_id and note.get("sale") == (sale_id or "").strip().lower()
+    user = session.get(User, note.get("user")) if ours else None
     if user is None or not user.is_customer:
         raise ValidationError(STALE)
     return Shopper(user, bool(note.get("present")))

@@ -249,20 +249,32 @@ def test_wallet_credit_over_the_balance_or_the_due_is_refused_and_nothing_moves(
 
 
 def test_a_customer_named_by_e_mail_cannot_spend_their_credit(app, till, people):
-    """A form from a till where the customer proved they are here, replayed with an e-mail-only customer."""
+    """No button is offered, and forms sent by hand with a customer named by e-mail are refused."""
     give(app, people["customer"], credit="5.00", loops=300)
-    present(till, app, people, "4.00")
-    forms = {action: till.form(action).fields for action in ("/till/wallet", "/till/spend-loops")}
     start_sale(till, "4.00")
     name_customer(till, people["customer"])
     assert "Use wallet credit" not in till.html and "Use Loops" not in till.html
-    e_mail_only = till.form("/till/lookup").fields["customer"]
-    for (action, fields), prefix in zip(forms.items(), ("wallet", "spend")):
-        response = till.client.post(action, data={**fields, f"{prefix}-customer": e_mail_only},
-                                    headers={"HX-Request": "true"})
+    sale = till.form("/till/lookup").fields
+    for action, prefix, field, value in (("/till/wallet", "wallet", "amount", "4.00"),
+                                         ("/till/spend-loops", "spend", "loops", "300")):
+        data = {f"{prefix}-{name}": sale[name] for name in ("sale", "total", "customer", "csrf_token")}
+        data.update({f"{prefix}-key": uuid.uuid4().hex, f"{prefix}-{field}": value})
+        response = till.client.post(action, data=data, headers={"HX-Request": "true"})
         assert response.status_code == 422
         assert "an e-mail address cannot spend their" in text(response.get_data(as_text=True))
     assert wallet_of(app, people["customer"]) == "5.00" and loops_of(app, people["customer"]) == 300
+
+
+def test_a_customer_proved_present_for_one_sale_is_not_so_for_another(app, till, people):
+    """The customer's ticket is bound to its sale: carried into another sale, the form is out of date."""
+    give(app, people["customer"], credit="5.00")
+    present(till, app, people, "4.00")
+    proved = till.form("/till/wallet").fields["wallet-customer"]
+    start_sale(till, "4.00")
+    form = till.form("/till/lookup").fields
+    response = till.client.post("/till/lookup", data={**form, "customer": proved}, headers={"HX-Request": "true"})
+    assert response.status_code == 422 and "This form is out of date" in text(response.get_data(as_text=True))
+    assert wallet_of(app, people["customer"]) == "5.00"
 
 
 def test_loops_take_whole_loops_off_at_the_rate_here(app, till, people):
@@ -393,3 +405,12 @@ def test_the_demo_customers_can_use_save10_credit_and_loops_at_corner_cafe(app, 
     assert till.send("/till/spend-loops").status_code == 200
     assert till.send("/till/wallet").status_code == 200
     assert f"Wallet credit: {credit} USD paid" in text(till.html)
+
+
+def test_the_activity_list_says_what_paid(app, till, people):
+    give(app, people["customer"], credit="1.00", loops=100)
+    present(till, app, people, "5.00")
+    till.send("/till/wallet")
+    till.send("/till/spend-loops")
+    words = text(till.client.get("/till/activity").get_data(as_text=True))
+    assert "Wallet credit payment" in words and "Loops payment" in words
