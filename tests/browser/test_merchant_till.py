@@ -410,3 +410,23 @@ def test_loops_a_card_and_wallet_credit_pay_one_sale_and_undo_gives_each_back(ti
         row.get_by_role("button", name="Undo this payment").click()
         expect(till.get_by_text(back)).to_be_visible()
     assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (200, "3.00", "20.00")
+
+
+def test_the_till_with_a_customer_has_no_serious_accessibility_violations(browser, live_server, app, people):
+    """axe on the sale with the customer panel: a refusal by the customer field, then the customer's holdings."""
+    from tests.browser.axe import audited_page, serious_violations
+    from tests.unit.test_till_customer import customer_code, give
+
+    give(app, people["customer"], credit="3.00", loops=200)
+    with audited_page(browser, live_server, viewport={"width": 1280, "height": 800}) as page:
+        sign_in(page, people["merchant"])
+        page.get_by_label("Purchase total").fill("10.00")
+        page.get_by_label("Purchase total").press("Enter")
+        expect(page.get_by_label("Coupon code")).to_be_visible()
+        page.get_by_role("button", name="Find customer").click()
+        expect(page.get_by_label("Customer's e-mail or customer code")).to_have_attribute("aria-invalid", "true")
+        refused = serious_violations(page)
+        page.get_by_label("Customer's e-mail or customer code").fill(customer_code(app, people["customer"]))
+        page.get_by_role("button", name="Find customer").click()
+        expect(page.get_by_role("button", name="Use Loops")).to_be_visible()
+        assert (refused, serious_violations(page)) == ([], [])
