@@ -12,12 +12,12 @@ from flask import Response, abort, current_app, flash, redirect, request, url_fo
 from flask_login import current_user
 
 from portal.cards import operations
+from portal.cards.codes import is_qr_token
 from portal.cards.lookup import find_card
 from portal.errors import DomainError, IdempotencyConflict, NotFound, RateLimited, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.loyalty import points
-from portal.cards.codes import is_qr_token
 from portal.merchant import bp, checkout, queries, reports, shopper
 from portal.merchant.checkout import Sale
 from portal.merchant.forms import (
