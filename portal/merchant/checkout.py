@@ -7,6 +7,7 @@ always read from the ledger: a reload, a retry or a second till sees the same nu
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -25,11 +26,11 @@ from portal.ledger import Actor
 from portal.loyalty.points import loops_for_purchase, pay_with_loops, quote
 from portal.merchant.queries import at_counter, masked_codes, tender_source, undone_ids
 from portal.merchant.shopper import NOT_PRESENT, Shopper
-from portal.wallet import pay_from_wallet
 from portal.models import GiftCard, Merchant, Transaction, User
 from portal.models.campaigns import CampaignCode, CampaignUse
-from portal.notifications.messages import sale_receipt
 from portal.money import Money
+from portal.notifications.messages import sale_receipt
+from portal.wallet import pay_from_wallet
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _WHOLE = re.compile(r"[0-9]{1,12}")
@@ -289,6 +290,19 @@ def parse_total(text: str | None, currency: str) -> Money | None:
         return Money.parse(text, currency)
     except ValidationError as error:
         raise ValidationError(error.message, field="total") from None
+
+
+def lock_sale(session: Session, sale: str | None) -> None:
+    """Let one payment of a sale at a time decide how much is still due, until it commits.
+
+    Two tabs or two tills paying the same sale would each see the same amount due and together
+    pay more than it. On PostgreSQL a transaction-scoped advisory lock on the sale makes the
+    second wait and then read what the first paid; SQLite has one writer at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"sale:{sale_id(sale)}".encode()).digest()
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
 
 
 def open_sale(

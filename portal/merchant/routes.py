@@ -92,6 +92,12 @@ def sale_of(form) -> Sale:
     return open_sale(form.sale.data, checkout.parse_total(form.total.data, store().currency), customer_of(form))
 
 
+def paying_sale(form) -> Sale:
+    """The sale of a form that pays towards it, read once no other payment of it is deciding."""
+    checkout.lock_sale(db.session, form.sale.data)
+    return sale_of(form)
+
+
 def focus(
     sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, customer=None, wallet=None,
     spend=None, **_,
@@ -219,7 +225,7 @@ def apply():
     form = ApplyForm()
     merchant = store()
     try:
-        sale = sale_of(form)
+        sale = paying_sale(form)
     except DomainError as error:
         return stale(error)
     card = None
@@ -279,7 +285,7 @@ def take(form, part: str, pay) -> Response:
     """Take a payment from the sale's customer (``pay(sale, key)``) and show the sale with what is left;
     a refusal comes back in the form drawn as ``part``."""
     try:
-        sale = sale_of(form)
+        sale = paying_sale(form)
     except DomainError as error:
         return stale(error)
     try:
