@@ -76,6 +76,11 @@ def load_demo(session: Session, vault: CodeVault) -> Iterator[str]:
                   reason="Demo welcome credit")
     earn(session, alice, Money.parse("120.00", usd), merchants["corner-cafe"], actor=SYSTEM,
          idempotency_key="demo:alice:loops")
+    # Bob holds credit and Loops too, to try every tender at Corner Café's till (README, "At the till").
+    bob = people["bob@giftloop.test"]
+    credit_wallet(session, bob, Money.parse("3.00", usd), actor=SYSTEM, idempotency_key="demo:bob:credit",
+                  reason="Demo welcome credit")
+    earn(session, bob, Money.parse("30.00", usd), merchants["corner-cafe"], actor=SYSTEM, idempotency_key="demo:bob:loops")
     bearer = issue_card(session, vault, amount=Money.parse("25.00", usd), actor=SYSTEM,
                         idempotency_key="demo:bearer")
     yield f"bearer card to try at a till or on /balance: {bearer.code}"

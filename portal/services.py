@@ -11,6 +11,7 @@ from flask import Flask, current_app
 
 from portal.cards.codes import CodeVault, QrTokens
 from portal.cards.grants import CardGrants
+from portal.customer_codes import CustomerCodes
 from portal.extensions import db
 from portal.throttle import DatabaseCounters, LocalCounters, Throttle
 
@@ -25,6 +26,7 @@ class Services:
     vault: CodeVault
     qr: QrTokens
     card_grants: CardGrants
+    customer_codes: CustomerCodes
 
 
 def init_app(app: Flask) -> None:
@@ -56,6 +58,7 @@ def init_app(app: Flask) -> None:
         vault=CodeVault(cfg["PORTAL_CODE_KEY"]),
         qr=QrTokens(cfg["SECRET_KEY"]),
         card_grants=CardGrants(cfg["CARD_GRANT_SECONDS"], client),
+        customer_codes=CustomerCodes(cfg["SECRET_KEY"]),
     )
 
 

@@ -767,6 +767,12 @@ SCHEMAS.update(EVENT_SCHEMAS)
 PARAMETERS.update(EVENT_PARAMETERS)
 PATHS.update(EVENT_PATHS)
 
+# The checkout endpoint (issue 21) is documented in a module of its own.
+from portal.api.checkout_openapi import CHECKOUT_PATHS, CHECKOUT_SCHEMAS, CHECKOUT_TAG  # noqa: E402
+
+SCHEMAS.update(CHECKOUT_SCHEMAS)
+PATHS.update(CHECKOUT_PATHS)
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -790,6 +796,7 @@ DOCUMENT = {
         {"name": "Cards", "description": "Tills and programs: look up, issue, redeem, load, history, undo"},
         {"name": "Me", "description": "The token's own user; customers redeem codes, convert Loops and give cards"},
         {"name": "Coupons", "description": "Tills validate and redeem; admins manage"},
+        CHECKOUT_TAG,
         EVENT_TAG,
         GIFT_TAG,
         {"name": "Reference", "description": "This document"},

@@ -217,9 +217,12 @@ def redeem(
     merchant: Merchant | None,
     allow_partial: bool = False,
     reference: str | None = None,
+    receipt: bool = True,
     now: datetime | None = None,
 ) -> Redemption:
     """Pay ``amount`` (or with ``allow_partial`` as much of it as the card holds) from the card.
+
+    The owner gets a receipt unless ``receipt`` is False (a till's sale sends one for all its payments).
 
     The value goes to the merchant's settlement account ("settlement:{id}:{currency}") whether
     the card is network-wide or the merchant's own, so one report shows what each is owed;
@@ -268,7 +271,8 @@ def redeem(
         raise InsufficientFunds(
             f"This card holds {_money(held, card.currency)}; {amount.display()} is more than that"
         ) from None
-    redemption_receipt(session, card, transaction)
+    if receipt:
+        redemption_receipt(session, card, transaction)
     return _redemption(card, amount, transaction)
 
 

@@ -7,12 +7,14 @@ from portal.customer import bp
 from portal.customer.queries import dashboard_for
 from portal.extensions import db
 from portal.gifts.queries import subscriptions
+from portal.services import services
 
 
 @bp.get("/")
 def dashboard():
-    """Show wallet credit, Loops and tier, subscriptions, and the customer's cards, most urgent first."""
+    """Show wallet credit, Loops and tier, the customer code for a till, subscriptions, and the cards, most urgent first."""
     return render_template(
         "customer/dashboard.html", view=dashboard_for(db.session, current_user),
         subscriptions=subscriptions(db.session, current_user),
+        customer_code=services().customer_codes.issue(current_user.id),
     )

@@ -1,4 +1,4 @@
-"""Loops: earning them on purchases and spending them on gift cards (DESIGN §2, Loops)."""
+"""Loops: earning them on purchases, spending them on gift cards or at a till (DESIGN §2, Loops)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sqlalchemy.orm.util import identity_key
 
 from portal.cards.codes import CodeVault
 from portal.errors import CurrencyMismatch, InsufficientFunds, ValidationError
-from portal.ledger import Actor, account_for, balance_of, fingerprint, post_or_replay, replay, system_account
+from portal.ledger import (
+    Actor, account_for, balance_of, fingerprint, post_or_replay, replay, settlement_account, system_account,
+)
 from portal.loyalty.tiers import tier_for
 from portal.models import Account, Merchant, Transaction, User
 from portal.money import Money, exponent
@@ -136,3 +138,57 @@ def convert(
         )
     except InsufficientFunds:
         raise not_enough_loops(session, loops, needed) from None
+
+
+def loops_value(loops: int, rate: int, currency: str) -> Money:
+    """What whole Loops pay at ``rate`` Loops per 1.00, rounded down to the minor unit."""
+    return Money(loops * 10 ** exponent(currency) // rate, currency)
+
+
+def pay_with_loops(
+    session: Session,
+    customer: User,
+    loops: int,
+    merchant: Merchant,
+    *,
+    up_to: Money,
+    actor: Actor,
+    idempotency_key: str,
+    reference: str | None = None,
+) -> Transaction:
+    """Take whole Loops off a purchase at a merchant's counter, at the rate of a conversion.
+
+    The Loops go back to the points pool and their worth (never more than ``up_to``, what is
+    still due) goes from promotions to the merchant's settlement, as a card payment does.
+    Raise ValidationError for fewer than one Loop or too few to pay 0.01, InsufficientFunds
+    ("You have 420 Loops; this needs 500"), CurrencyMismatch, IdempotencyConflict.
+    """
+    request = fingerprint("pay_with_loops", customer.id, loops, merchant.id, up_to.minor, up_to.currency, reference)
+    earlier = replay(session, actor, idempotency_key, request)
+    if earlier is not None:
+        return earlier
+    if customer.role != "customer":
+        raise ValidationError("Only customers collect Loops", field="loops")
+    if up_to.currency != merchant.currency:
+        raise CurrencyMismatch(f"{merchant.name} takes {merchant.currency}, not {up_to.currency}")
+    if type(loops) is not int or loops <= 0:
+        raise ValidationError("Give a whole number of Loops", field="loops")
+    rate = conversion_rate(customer, merchant)
+    value = min(loops_value(loops, rate, merchant.currency), up_to)
+    if value.minor <= 0:
+        raise ValidationError(f"That is too few Loops to pay anything here: {rate} Loops make 1.00", field="loops")
+    account = loops_account(session, customer)
+    try:
+        transaction, _ = post_or_replay(
+            session, kind="redeem", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+            legs=[
+                (account, -loops),
+                (system_account(session, "points_pool", "LOOP"), loops),
+                (system_account(session, "promotions", value.currency), -value.minor),
+                (settlement_account(session, merchant.id, value.currency), value.minor),
+            ],
+            merchant_id=merchant.id, reference=reference, memo=f"{loops} Loops for {value.display()} at {merchant.name}",
+        )
+    except InsufficientFunds:
+        raise not_enough_loops(session, account, loops) from None
+    return transaction

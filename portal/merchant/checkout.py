@@ -7,6 +7,7 @@ always read from the ledger: a reload, a retry or a second till sees the same nu
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -21,13 +22,18 @@ from portal.campaigns.coupons import redeem_coupon
 from portal.cards.codes import CodeVault
 from portal.cards.lookup import usable_at
 from portal.errors import CardExpired, DomainError, ValidationError
-from portal.loyalty.points import loops_for_purchase
-from portal.merchant.queries import at_counter, masked_codes, undone_ids
+from portal.ledger import Actor
+from portal.loyalty.points import loops_for_purchase, pay_with_loops, quote
+from portal.merchant.queries import at_counter, masked_codes, tender_source, undone_ids
+from portal.merchant.shopper import NOT_PRESENT, Shopper
 from portal.models import GiftCard, Merchant, Transaction, User
 from portal.models.campaigns import CampaignCode, CampaignUse
 from portal.money import Money
+from portal.notifications.messages import sale_receipt
+from portal.wallet import pay_from_wallet
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_WHOLE = re.compile(r"[0-9]{1,12}")
 STALE_FORM = "This form is out of date. Reload the page and try again."
 # A looked-up card may be applied for this long; then it must be scanned again.
 TICKET_SECONDS = 30 * 60
@@ -118,12 +124,24 @@ def check_card(card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
 
 @dataclass
 class Tender:
-    """One card payment towards the sale."""
+    """One payment towards the sale: from a card, the customer's wallet credit or their Loops."""
 
     transaction: Transaction
     card: str
     applied: Money
     undone: bool
+    source: str = "card"
+    loops: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.source == "wallet":
+            return "Wallet credit"
+        if self.source == "loops":
+            return f"{self.loops} Loops"
+        return self.card
+
+
 
 
 @dataclass
@@ -145,6 +163,7 @@ class Sale:
     loops: Transaction | None = None
     loops_to: User | None = None
     owner_ids: list[int] = field(default_factory=list)
+    customer: Shopper | None = None  # None: an anonymous sale (bearer cards and open coupons only)
 
     @property
     def reference(self) -> str:
@@ -206,6 +225,50 @@ class Sale:
         return None
 
 
+@dataclass
+class ReceiptLine:
+    """One line of the sale's receipt: the coupon or a payment, and what was left to pay after it."""
+
+    label: str
+    amount: Money
+    left: Money
+    tender: Tender | None = None  # None for the coupon
+
+
+def receipt_lines(sale: Sale) -> list[ReceiptLine]:
+    """The coupon, then each payment in the order taken, each with what was left to pay after it
+    (an undone payment is listed and leaves it unchanged)."""
+    if sale.total is None:
+        return []
+    left = sale.total.minor
+    lines = []
+    if sale.coupon is not None:
+        left -= sale.discount.minor
+        lines.append(ReceiptLine(f"Coupon {sale.coupon.label}", sale.discount, Money(max(0, left), sale.currency)))
+    for tender in sale.tenders:
+        if not tender.undone:
+            left -= tender.applied.minor
+        lines.append(ReceiptLine(tender.label, tender.applied, Money(max(0, left), sale.currency), tender))
+    return lines
+
+
+def on_sale_receipt(sale: Sale, card: GiftCard) -> bool:
+    """Whether a card's payment is told on the sale's one receipt: the sale's customer's own cards are;
+    anyone else's card tells its owner at once (they were not at the till)."""
+    return sale.customer is not None and card.owner_id == sale.customer.user.id
+
+
+def send_receipt_if_paid(session: Session, sale: Sale, merchant: Merchant) -> None:
+    """Once the sale is paid in full, queue one e-mail to its customer with every line (once per sale)."""
+    if not sale.paid or sale.customer is None:
+        return
+    lines = [
+        {"label": line.label, "amount": line.amount.minor, "left": line.left.minor, "coupon": line.tender is None}
+        for line in receipt_lines(sale) if line.tender is None or not line.tender.undone
+    ]
+    sale_receipt(session, sale.customer.user, merchant, sale.reference, sale.total.minor, sale.currency, lines)
+
+
 def sale_reference(sale_id: str) -> str:
     """The reference every card payment of a sale carries in the ledger."""
     return f"till:{sale_id}"
@@ -229,15 +292,30 @@ def parse_total(text: str | None, currency: str) -> Money | None:
         raise ValidationError(error.message, field="total") from None
 
 
+def lock_sale(session: Session, sale: str | None) -> None:
+    """Let one payment of a sale at a time decide how much is still due, until it commits.
+
+    Two tabs or two tills paying the same sale would each see the same amount due and together
+    pay more than it. On PostgreSQL a transaction-scoped advisory lock on the sale makes the
+    second wait and then read what the first paid; SQLite has one writer at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"sale:{sale_id(sale)}".encode()).digest()
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
+
+
 def open_sale(
-    session: Session, merchant: Merchant, sale: str | None, total: Money | None, *, vault: CodeVault | None = None
+    session: Session, merchant: Merchant, sale: str | None, total: Money | None, *, vault: CodeVault | None = None,
+    customer: Shopper | None = None,
 ) -> Sale:
     """The sale as the ledger knows it: its coupon and card payments at this counter and its Loops award.
 
     Once a coupon is used, the total is the one its discount was worked out on, whatever a form says.
     ``vault`` shows a shared (vanity) coupon code in full; without it, or for a one-off code, it is masked.
+    ``customer`` is whom staff named for the sale (the forms carry it).
     """
-    state = Sale(id=sale_id(sale), currency=merchant.currency, total=total)
+    state = Sale(id=sale_id(sale), currency=merchant.currency, total=total, customer=customer)
     state.coupon = sale_coupon(session, merchant, state.reference, vault)
     if state.coupon is not None and state.coupon.use.order_total is not None:
         state.total = Money(state.coupon.use.order_total, merchant.currency)
@@ -250,8 +328,12 @@ def open_sale(
     card_ids = {t.card_id for t in transactions if t.card_id is not None}
     codes = masked_codes(session, card_ids)
     for t in transactions:
-        paid = -sum(e.amount for e in t.entries if e.amount < 0)
-        state.tenders.append(Tender(t, codes.get(t.card_id, ""), Money(paid, merchant.currency), t.id in undone))
+        # What the store is owed for it: a Loops payment also debits Loops and the promotions account.
+        paid = sum(e.amount for e in t.entries if e.amount > 0 and e.account.kind == "settlement")
+        loops = -sum(e.amount for e in t.entries if e.account.kind == "loops")
+        state.tenders.append(Tender(
+            t, codes.get(t.card_id, ""), Money(paid, merchant.currency), t.id in undone, tender_source(t), loops,
+        ))
     if card_ids:
         owners = session.scalars(
             sa.select(GiftCard.owner_id).where(GiftCard.id.in_(card_ids), GiftCard.owner_id.is_not(None))
@@ -292,9 +374,11 @@ def coupon_uses(session: Session, merchant: Merchant, reference: str) -> int:
 
 
 def add_coupon(
-    session: Session, vault: CodeVault, sale: Sale, merchant: Merchant, text: str | None, *, user_id: int
+    session: Session, vault: CodeVault, sale: Sale, merchant: Merchant, text: str | None, *, user_id: int,
+    channel: str = "web",
 ) -> Coupon:
-    """Use a coupon on the sale: one use counted, its discount taken off what is due.
+    """Use a coupon on the sale: one use counted (for the sale's customer, if named), its discount
+    taken off what is due.
 
     Raise ValidationError if the total is not known yet, a card has paid already or the sale has
     a coupon, and whatever ``redeem_coupon`` raises (unknown, expired, used up, below the minimum order…).
@@ -306,8 +390,8 @@ def add_coupon(
     if sale.card_paid or sale.loops is not None:
         raise ValidationError("This sale is under way: a coupon must come before the cards and the Loops", field="code")
     redeem_coupon(
-        session, vault, text or "", order_total=sale.total, merchant=merchant, channel="web",
-        reference=sale.reference, user_id=user_id,
+        session, vault, text or "", order_total=sale.total, merchant=merchant, channel=channel,
+        email=sale.customer.user.email if sale.customer else None, reference=sale.reference, user_id=user_id,
     )
     # Two tills sending the same sale at once: the later one sees the other's use and gives way.
     if coupon_uses(session, merchant, sale.reference) > 1:
@@ -327,8 +411,69 @@ def check_amount(amount: Money, sale: Sale, idempotency_key: str) -> None:
         raise ValidationError(f"That is more than the {due.display()} still to pay", field="amount")
 
 
+def present_customer(sale: Sale, what: str) -> User:
+    """The sale's customer, if they proved they are here. Raise ValidationError otherwise."""
+    if sale.total is None:
+        raise ValidationError("Enter the purchase total first")
+    if sale.customer is None:
+        raise ValidationError(f"Name the customer first: only they can spend their {what}")
+    if not sale.customer.present:
+        raise ValidationError(NOT_PRESENT.format(what=what))
+    return sale.customer.user
+
+
+def pay_by_wallet(
+    session: Session, sale: Sale, merchant: Merchant, text: str | None, *, actor: Actor, idempotency_key: str
+) -> Transaction:
+    """Pay part or all of what is due from the customer's wallet credit in the store's currency.
+
+    Raise ValidationError (customer not here, bad amount, more than is due) and whatever
+    ``pay_from_wallet`` raises (InsufficientFunds when the wallet holds less).
+    """
+    customer = present_customer(sale, "wallet credit")
+    amount = Money.parse(text, merchant.currency)
+    check_amount(amount, sale, idempotency_key)
+    return pay_from_wallet(
+        session, customer, amount, merchant, actor=actor, idempotency_key=idempotency_key, reference=sale.reference
+    )
+
+
+def whole_loops(text: str | None) -> int:
+    """A whole number of Loops typed at the till. Raise ValidationError (field loops)."""
+    text = (text or "").strip().replace(",", "")
+    if not _WHOLE.fullmatch(text) or int(text) <= 0:
+        raise ValidationError("Give a whole number of Loops, like 250", field="loops")
+    return int(text)
+
+
+def loops_for_due(customer: User, sale: Sale, merchant: Merchant, idempotency_key: str | None = None) -> int:
+    """The fewest whole Loops that pay what is still due (the most a sale takes)."""
+    return quote(customer, sale.due(leaving_out=idempotency_key), merchant)
+
+
+def pay_by_loops(
+    session: Session, sale: Sale, merchant: Merchant, text: str | None, *, actor: Actor, idempotency_key: str
+) -> Transaction:
+    """Take whole Loops off what is due, at the customer's conversion rate here.
+
+    Raise ValidationError (customer not here, not a whole number, more Loops than the sale needs)
+    and whatever ``pay_with_loops`` raises (InsufficientFunds when the customer has fewer).
+    """
+    customer = present_customer(sale, "Loops")
+    loops = whole_loops(text)
+    most = loops_for_due(customer, sale, merchant, idempotency_key)
+    if loops > most:
+        due = sale.due(leaving_out=idempotency_key)
+        raise ValidationError(f"{most} Loops pay the {due.display()} still to pay: use at most that", field="loops")
+    return pay_with_loops(
+        session, customer, loops, merchant, up_to=sale.due(leaving_out=idempotency_key), actor=actor,
+        idempotency_key=idempotency_key, reference=sale.reference,
+    )
+
+
 def loops_customer(session: Session, sale: Sale, email: str | None) -> User:
-    """Who earns the sale's Loops: the customer named by e-mail, else the owner of a card used.
+    """Who earns the sale's Loops: the customer named by e-mail, else the sale's customer, else the
+    owner of a card used.
 
     Raise ValidationError if nobody is named and no card used has an owner, or the e-mail is
     not a customer's.
@@ -336,6 +481,8 @@ def loops_customer(session: Session, sale: Sale, email: str | None) -> User:
     customer = customer_by_email(session, email)
     if customer is not None:
         return customer
+    if sale.customer is not None:
+        return sale.customer.user
     if sale.owner_ids:
         return session.get(User, sale.owner_ids[0])
     raise ValidationError("Enter the customer's e-mail address: no card in this sale belongs to an account", field="email")
@@ -358,5 +505,7 @@ def loops_offered(sale: Sale, merchant: Merchant) -> int:
 
 
 def card_owner(session: Session, sale: Sale) -> User | None:
-    """Whom the Loops go to when no e-mail is given: the owner of a card used in the sale."""
+    """Whom the Loops go to when no e-mail is given: the sale's customer, else the owner of a card used."""
+    if sale.customer is not None:
+        return sale.customer.user
     return session.get(User, sale.owner_ids[0]) if sale.owner_ids else None

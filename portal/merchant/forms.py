@@ -22,10 +22,15 @@ def blank(form_class, *, prefix: str = "", **data):
 
 
 class SaleForm(FlaskForm):
-    """The sale a form belongs to: its id and its purchase total."""
+    """The sale a form belongs to: its id, its purchase total and the customer named for it (signed)."""
 
     sale = HiddenField()
     total = HiddenField()
+    customer = HiddenField()
+
+
+class CustomerForm(SaleForm):
+    who = StringField("Customer's e-mail or customer code")
 
 
 class LookupForm(SaleForm):
@@ -37,6 +42,16 @@ class ApplyForm(SaleForm):
     key = HiddenField()
     ticket = HiddenField()
     amount = StringField("Amount to take from this card")
+
+
+class WalletForm(SaleForm):
+    key = HiddenField()
+    amount = StringField("Wallet credit to use")
+
+
+class SpendLoopsForm(SaleForm):
+    key = HiddenField()
+    loops = StringField("Loops to use")
 
 
 class CouponForm(SaleForm):

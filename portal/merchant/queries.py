@@ -35,6 +35,24 @@ KIND_LABELS = {
 UNDOABLE = frozenset({"issue", "load", "redeem", "points_earn"})
 
 
+TENDER_SOURCES = ("card", "wallet", "loops")
+# A payment at the till is a "redeem" whatever paid it; the list names what did.
+PAYMENT_LABELS = {"card": "Card payment", "wallet": "Wallet credit payment", "loops": "Loops payment"}
+
+
+def tender_source(transaction: Transaction) -> str:
+    """What paid: the kind of stored-value account the payment took from (card, wallet or loops)."""
+    return next(
+        (e.account.kind for e in transaction.entries if e.amount < 0 and e.account.kind in TENDER_SOURCES), "card"
+    )
+
+
+def label_of(transaction: Transaction) -> str:
+    if transaction.kind == "redeem":
+        return PAYMENT_LABELS[tender_source(transaction)]
+    return KIND_LABELS.get(transaction.kind, transaction.kind)
+
+
 def at_counter(merchant: Merchant) -> sa.ColumnElement[bool]:
     """The one scoping rule of the till: transactions made at this merchant's counter."""
     return Transaction.merchant_id == merchant.id
@@ -118,7 +136,7 @@ def lines_for(session: Session, transactions: list[Transaction], today: date) ->
     return [
         ActivityLine(
             transaction=t,
-            label=KIND_LABELS.get(t.kind, t.kind),
+            label=label_of(t),
             amount=transaction_amount(t),
             card=codes.get(t.card_id, ""),
             staff=people.get(t.user_id, "API" if t.token_id else ""),

@@ -12,14 +12,18 @@ from flask import Response, abort, current_app, flash, redirect, request, url_fo
 from flask_login import current_user
 
 from portal.cards import operations
+from portal.cards.codes import is_qr_token
 from portal.cards.lookup import find_card
 from portal.errors import DomainError, IdempotencyConflict, NotFound, RateLimited, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.loyalty import points
-from portal.merchant import bp, checkout, queries, reports
+from portal.merchant import bp, checkout, queries, reports, shopper
 from portal.merchant.checkout import Sale
-from portal.merchant.forms import ApplyForm, CouponForm, LookupForm, LoopsForm, UndoForm, blank
+from portal.merchant.forms import (
+    ApplyForm, CouponForm, CustomerForm, LookupForm, LoopsForm, SpendLoopsForm, UndoForm, WalletForm, blank,
+)
+from portal.merchant.shopper import Shopper
 from portal.models import Merchant, utcnow
 from portal.money import Money
 from portal.services import services
@@ -30,6 +34,10 @@ from portal.web.sessions import background_poll
 
 ALREADY_PAID = "This payment was already made; it is shown below. Scan the card again to take more from it."
 ALREADY_AWARDED = "Loops for this sale were already awarded."
+ALREADY_TAKEN = "This payment was already made; it is shown below."
+# What the customer has back when a payment of each kind is undone.
+GIVEN_BACK = {"card": "the card has its money back", "wallet": "the customer has their wallet credit back",
+              "loops": "the customer has their Loops back"}
 # A coupon's refusals name the order or the customer; at the till they belong by the code field.
 COUPON_FIELDS = {"order_total": "code", "customer_email": "code"}
 
@@ -43,9 +51,16 @@ def store() -> Merchant:
     return current_user.merchant
 
 
-def open_sale(sale_id: str | None, total: Money | None) -> Sale:
+def open_sale(sale_id: str | None, total: Money | None, customer: Shopper | None = None) -> Sale:
     """The sale as the ledger knows it, at this store's counter."""
-    return checkout.open_sale(db.session, store(), sale_id, total, vault=services().vault)
+    return checkout.open_sale(db.session, store(), sale_id, total, vault=services().vault, customer=customer)
+
+
+def customer_of(form) -> Shopper | None:
+    """The customer a posted form names for its sale. Raise ValidationError if tampered with or too old."""
+    return shopper.shopper_from_ticket(
+        db.session, current_app.config["SECRET_KEY"], form.customer.data, current_user.id, form.sale.data
+    )
 
 
 def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
@@ -68,20 +83,36 @@ def answer(response: Response, error: DomainError | None = None) -> Response:
 def fresh(form_class, sale: Sale, prefix: str = "", **data):
     """A new, empty form for this sale (with a new idempotency key if it has one)."""
     total = str(sale.total) if sale.total is not None else ""
-    return blank(form_class, prefix=prefix, sale=sale.id, total=total, **data)
+    customer = shopper.shopper_ticket(current_app.config["SECRET_KEY"], sale.customer, current_user.id, sale.id)
+    return blank(form_class, prefix=prefix, sale=sale.id, total=total, customer=customer, **data)
 
 
 def sale_of(form) -> Sale:
     """The sale a posted form belongs to, read back from the ledger. Raise ValidationError if tampered with."""
-    return open_sale(form.sale.data, checkout.parse_total(form.total.data, store().currency))
+    return open_sale(form.sale.data, checkout.parse_total(form.total.data, store().currency), customer_of(form))
 
 
-def focus(sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, **_) -> str:
+def paying_sale(form) -> Sale:
+    """The sale of a form that pays towards it, read once no other payment of it is deciding."""
+    checkout.lock_sale(db.session, form.sale.data)
+    return sale_of(form)
+
+
+def focus(
+    sale: Sale, undo: dict, *, lookup, loops, apply=None, check=None, coupon=None, customer=None, wallet=None,
+    spend=None, **_,
+) -> str:
     """Where the cursor goes next, so the whole sale can be done from the keyboard and the scanner."""
     if undo:
         return f"undo-{next(iter(undo))}"
+    if customer is not None and (customer.who.errors or customer.form_errors):
+        return "who"
     if coupon is not None and (coupon.code.errors or coupon.form_errors):
         return "coupon-code"
+    if wallet is not None and (wallet.amount.errors or wallet.form_errors):
+        return "wallet-amount"
+    if spend is not None and (spend.loops.errors or spend.form_errors):
+        return "spend-loops"
     if loops.email.errors or loops.form_errors:
         return "email"
     if apply is not None:
@@ -108,6 +139,13 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
     parts.setdefault("lookup", fresh(LookupForm, sale))
     parts.setdefault("loops", fresh(LoopsForm, sale))
     parts.setdefault("coupon", fresh(CouponForm, sale, prefix="coupon"))
+    parts.setdefault("customer", fresh(CustomerForm, sale))
+    holds = shopper.holdings(db.session, sale.customer, merchant, utcnow()) if sale.customer else None
+    if holds is not None and sale.customer.present and sale.total is not None and not sale.paid:
+        due = sale.due()
+        parts.setdefault("wallet", fresh(WalletForm, sale, prefix="wallet", amount=str(min(holds.wallet, due))))
+        most = min(holds.loops, checkout.loops_for_due(sale.customer.user, sale, merchant))
+        parts.setdefault("spend", fresh(SpendLoopsForm, sale, prefix="spend", loops=str(most)))
     undo = parts.pop("undo", {})
     undo_forms = {
         t.transaction.id: undo.get(t.transaction.id) or fresh(UndoForm, sale, prefix=f"undo-{t.transaction.id}")
@@ -117,8 +155,9 @@ def screen(sale: Sale, *, status: int = 200, error: DomainError | None = None, *
     parts.setdefault("focus", focus(sale, undo, **parts))
     response = page_or_fragment(
         "merchant/checkout.html", "merchant/_sale.html", status,
-        merchant=merchant, sale=sale, undo_forms=undo_forms,
+        merchant=merchant, sale=sale, undo_forms=undo_forms, receipt_lines=checkout.receipt_lines(sale),
         loops_offered=checkout.loops_offered(sale, merchant), owner=checkout.card_owner(db.session, sale),
+        holds=holds,
         **parts,
     )
     return answer(response, error)
@@ -142,7 +181,7 @@ def lookup():
     form = LookupForm()
     merchant = store()
     try:
-        sale = open_sale(form.sale.data, None)
+        sale = open_sale(form.sale.data, None, customer_of(form))
     except DomainError as error:
         return stale(error)
     try:
@@ -157,7 +196,27 @@ def lookup():
             card = find_card(db.session, form.code.data, services().vault, services().qr)
     except DomainError as error:
         return screen(sale, status=refuse(form, error), error=error, lookup=form)
+    if sale.customer is None and card.owner is not None and is_qr_token(form.code.data):
+        sale.customer = Shopper(card.owner, present=True)  # the QR is on the owner's phone: they are here
     return screen(sale, check=checkout.check_card(card, merchant, utcnow()))
+
+
+@bp.post("/customer")
+def customer():
+    """Name the sale's customer by e-mail, customer code or a card's QR: their name and what they can use here."""
+    form = CustomerForm()
+    try:
+        sale = sale_of(form)
+    except DomainError as error:
+        return stale(error)
+    try:
+        with guarded():
+            sale.customer = shopper.identify(
+                db.session, form.who.data, codes=services().customer_codes, vault=services().vault, qr=services().qr
+            )
+    except DomainError as error:
+        return screen(sale, status=refuse(form, error, {"code": "who"}), error=error, customer=form)
+    return screen(sale)
 
 
 @bp.post("/apply")
@@ -166,7 +225,7 @@ def apply():
     form = ApplyForm()
     merchant = store()
     try:
-        sale = sale_of(form)
+        sale = paying_sale(form)
     except DomainError as error:
         return stale(error)
     card = None
@@ -176,8 +235,10 @@ def apply():
         amount = Money.parse(form.amount.data, merchant.currency)
         checkout.check_amount(amount, sale, key)
         paid = operations.redeem(
-            db.session, card, amount, actor=actor(), idempotency_key=key, merchant=merchant, reference=sale.reference
+            db.session, card, amount, actor=actor(), idempotency_key=key, merchant=merchant, reference=sale.reference,
+            receipt=not checkout.on_sale_receipt(sale, card),
         )
+        checkout.send_receipt_if_paid(db.session, sale_of(form), merchant)
         db.session.commit()
     except IdempotencyConflict:
         db.session.rollback()
@@ -207,12 +268,57 @@ def coupon():
             )
         db.session.commit()
     except DomainError as error:
+        if error.field == "customer_email" and sale.customer is None:
+            # The coupon needs a customer: ask for one in the customer field, with the reason.
+            named = fresh(CustomerForm, sale)
+            return screen(sale_of(form), status=refuse(named, error, {"customer_email": "who"}), error=error,
+                          customer=named, coupon=form)
         status = refuse(form, error, COUPON_FIELDS)
         again = sale_of(form)
         if again.coupon is not None:  # another till used one for this sale meanwhile
             return screen(again, status=status, error=error, notice=checkout.ONE_COUPON)
         return screen(again, status=status, error=error, coupon=form)
     return screen(sale_of(form))
+
+
+def take(form, part: str, pay) -> Response:
+    """Take a payment from the sale's customer (``pay(sale, key)``) and show the sale with what is left;
+    a refusal comes back in the form drawn as ``part``."""
+    try:
+        sale = paying_sale(form)
+    except DomainError as error:
+        return stale(error)
+    try:
+        transaction = pay(sale, checkout.web_key(form.key.data))
+        checkout.send_receipt_if_paid(db.session, sale_of(form), store())
+        db.session.commit()
+    except IdempotencyConflict:
+        db.session.rollback()
+        return screen(sale_of(form), status=422, notice=ALREADY_TAKEN)
+    except DomainError as error:
+        status = refuse(form, error)
+        if error.field is None:  # about the sale, not the field (say the customer is not here): on top
+            return screen(sale_of(form), status=status, error=error, notice=error.message)
+        return screen(sale_of(form), status=status, error=error, **{part: form})
+    after = sale_of(form)
+    [tender] = [t for t in after.tenders if t.transaction.id == transaction.id]
+    return screen(after, notice_ok=f"{tender.label}: {tender.applied.display()} paid; {after.due().display()} still to pay.")
+
+
+@bp.post("/wallet")
+def pay_wallet():
+    """Pay part or all of the sale from the customer's wallet credit."""
+    form = WalletForm(prefix="wallet")
+    return take(form, "wallet", lambda sale, key: checkout.pay_by_wallet(
+        db.session, sale, store(), form.amount.data, actor=actor(), idempotency_key=key))
+
+
+@bp.post("/spend-loops")
+def pay_loops():
+    """Take whole Loops off the sale at the customer's rate here."""
+    form = SpendLoopsForm(prefix="spend")
+    return take(form, "spend", lambda sale, key: checkout.pay_by_loops(
+        db.session, sale, store(), form.loops.data, actor=actor(), idempotency_key=key))
 
 
 @bp.post("/loops")
@@ -284,7 +390,8 @@ def undo(transaction_id: int):
             return screen(sale, status=status, undo={transaction_id: form})
         return undo_page(counter_transaction_or_404(transaction_id), form, status)
     if sale is not None:
-        return screen(sale_of(form), notice_ok=f"Payment #{transaction_id} was undone: the card has its money back.")
+        back = GIVEN_BACK[queries.tender_source(transaction)]
+        return screen(sale_of(form), notice_ok=f"Payment #{transaction_id} was undone: {back}.")
     flash(f"Transaction #{transaction_id} was undone.")
     return redirect(url_for("merchant.activity"), 303)
 

@@ -159,3 +159,19 @@ def cards_expired(session: Session, cards: list, lost: dict[int, int]) -> list[i
     ids = list(session.scalars(insert.returning(OutboxMessage.id), rows))
     remember(session, ids)
     return ids
+
+
+def sale_receipt(
+    session: Session, customer: User, merchant: Merchant, reference: str, total: int, currency: str, lines: list[dict]
+) -> int | None:
+    """One receipt to the customer for a whole sale at a till, once it is paid: the coupon and every
+    payment (cards, wallet credit, Loops) with what was left to pay after each. Keyed by the sale,
+    so however many payments it took, the customer gets one message."""
+    if not customer.receipts_by_email:
+        return None
+    now = utcnow()
+    context = {
+        "merchant_name": merchant.name, "total": total, "currency": currency, "lines": lines,
+        "at": f"{day(now)}, {now:%H:%M} UTC",
+    }
+    return queue_email(session, key=f"sale_receipt:{reference}", to=customer.email, kind="sale_receipt", context=context)

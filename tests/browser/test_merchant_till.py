@@ -329,3 +329,123 @@ def test_the_camera_reads_a_cards_qr_code(tmp_path, browser, live_server, app, p
     finally:
         context.close()
         with_camera.close()
+
+
+# --- The customer and their coupons (issue 21) ----------------------------------------------------
+
+
+def settled(page: Page) -> None:
+    """Wait until htmx has finished the last request and its swap (a person is never that quick)."""
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+
+
+def save10(app) -> None:
+    """The README demo's coupon: 10% at Corner Café, once per customer."""
+    from tests.unit.test_merchant_coupons import make_coupon
+
+    make_coupon(app, "SAVE10", discount_value="10", uses_per_user="1", merchants="corner-cafe")
+
+
+def test_save10_for_a_known_customer(till, app, people):
+    """SAVE10 without a customer asks for one, says why; named by e-mail, it takes 10% off."""
+    save10(app)
+    till.get_by_label("Purchase total").fill("20.00")
+    till.get_by_label("Purchase total").press("Enter")
+    expect(till.get_by_label("Coupon code")).to_be_visible()
+    settled(till)
+    till.get_by_label("Coupon code").fill("SAVE10")
+    till.get_by_role("button", name="Apply coupon").click()
+    expect(till.get_by_text("This code is limited per customer")).to_be_visible()
+    settled(till)
+    expect(till.get_by_label("Customer's e-mail or customer code")).to_be_focused()
+    till.get_by_label("Customer's e-mail or customer code").fill(people["customer"])
+    till.get_by_role("button", name="Find customer").click()
+    expect(till.get_by_text("Customer Cara")).to_be_visible()
+    settled(till)
+    till.get_by_label("Coupon code").fill("SAVE10")
+    till.get_by_role("button", name="Apply coupon").click()
+    expect(till.get_by_text("Coupon SAVE10: −2.00 USD")).to_be_visible()
+    expect(till.get_by_text("new total 18.00 USD")).to_be_visible()
+
+
+def test_a_coupon_is_refused_for_a_customer_past_its_limit(till, app, people):
+    """The same customer's second SAVE10 is refused with the reason by the coupon field."""
+    save10(app)
+    for _ in range(2):
+        till.goto("/till/")
+        till.get_by_label("Purchase total").fill("20.00")
+        till.get_by_label("Purchase total").press("Enter")
+        expect(till.get_by_label("Coupon code")).to_be_visible()  # the sale has its total
+        settled(till)
+        till.get_by_label("Customer's e-mail or customer code").fill(people["customer"])
+        till.get_by_role("button", name="Find customer").click()
+        expect(till.get_by_text("Customer Cara")).to_be_visible()
+        settled(till)
+        till.get_by_label("Coupon code").fill("SAVE10")
+        till.get_by_role("button", name="Apply coupon").click()
+        expect(till.locator("#sale .coupon")).to_contain_text(re.compile("SAVE10: −2.00 USD|already used"))
+    expect(till.get_by_text("You have already used this code")).to_be_visible()
+    expect(till.get_by_label("Coupon code")).to_have_attribute("aria-invalid", "true")
+
+
+def test_loops_a_card_and_wallet_credit_pay_one_sale_and_undo_gives_each_back(till, app, people):
+    """Customer code from their wallet page; 200 Loops, 3.00 credit and a card pay 10.00; undo all three."""
+    from tests.unit.test_till_customer import customer_code, give, loops_of, wallet_of
+
+    give(app, people["customer"], credit="3.00", loops=200)
+    code = make_card(app, "20.00", owner=people["customer"])
+    till.get_by_label("Purchase total").fill("10.00")
+    till.get_by_label("Purchase total").press("Enter")
+    expect(till.get_by_label("Coupon code")).to_be_visible()
+    settled(till)
+    till.get_by_label("Customer's e-mail or customer code").fill(customer_code(app, people["customer"]))
+    till.get_by_role("button", name="Find customer").click()
+    expect(fact(till, "Wallet credit")).to_have_text("3.00 USD")
+    expect(fact(till, "Loops")).to_have_text("200 Loops, worth 2.00 USD here")
+    expect(till.get_by_label("Loops to use")).to_have_value("200")
+    settled(till)
+    till.get_by_role("button", name="Use Loops").click()
+    expect(till.get_by_text("200 Loops: 2.00 USD paid; 8.00 USD still to pay.")).to_be_visible()
+    expect(till.get_by_label("Wallet credit to use")).to_have_value("3.00")
+    settled(till)
+    till.get_by_role("button", name="Use wallet credit").click()
+    expect(till.get_by_text("Wallet credit: 3.00 USD paid; 5.00 USD still to pay.")).to_be_visible()
+    settled(till)
+    scan_like_a_usb_scanner(till, code)
+    expect(till.get_by_label("Amount to take from this card")).to_have_value("5.00")
+    settled(till)
+    till.get_by_role("button", name="Apply", exact=True).click()
+    expect(till.get_by_text("Paid in full")).to_be_visible()
+    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (0, "0.00", "15.00")
+
+    for label, back in (("200 Loops", "their Loops back"), ("Wallet credit", "their wallet credit back"),
+                        (code[:3], "the card has its money back")):
+        settled(till)
+        row = till.locator("#sale tbody tr", has_text=label)
+        row.locator("summary", has_text="Undo").click()
+        row.get_by_label("Why undo it?").fill("Customer paid cash instead")
+        row.get_by_role("button", name="Undo this payment").click()
+        expect(till.get_by_text(back)).to_be_visible()
+    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (200, "3.00", "20.00")
+
+
+def test_the_till_with_a_customer_has_no_serious_accessibility_violations(browser, live_server, app, people):
+    """axe on the sale with the customer panel: a refusal by the customer field, then the customer's holdings."""
+    from tests.browser.axe import audited_page, serious_violations
+    from tests.unit.test_till_customer import customer_code, give
+
+    give(app, people["customer"], credit="3.00", loops=200)
+    with audited_page(browser, live_server, viewport={"width": 1280, "height": 800}) as page:
+        sign_in(page, people["merchant"])
+        page.get_by_label("Purchase total").fill("10.00")
+        page.get_by_label("Purchase total").press("Enter")
+        expect(page.get_by_label("Coupon code")).to_be_visible()
+        settled(page)
+        page.get_by_role("button", name="Find customer").click()
+        expect(page.get_by_label("Customer's e-mail or customer code")).to_have_attribute("aria-invalid", "true")
+        settled(page)
+        refused = serious_violations(page)
+        page.get_by_label("Customer's e-mail or customer code").fill(customer_code(app, people["customer"]))
+        page.get_by_role("button", name="Find customer").click()
+        expect(page.get_by_role("button", name="Use Loops")).to_be_visible()
+        assert (refused, serious_violations(page)) == ([], [])

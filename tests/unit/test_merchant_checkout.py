@@ -329,7 +329,7 @@ def test_a_payment_in_the_sale_can_be_undone_with_a_reason(app, till):
     words = text(till.html)
     assert "was undone: the card has its money back" in words
     assert balance(app, code) == "10.00"
-    assert "Cards used for this sale" in words and "10.00 USD undone" not in words and "6.00 USD undone" in words
+    assert "Payments for this sale" in words and "10.00 USD undone" not in words and "6.00 USD undone" in words
     # Nothing is paid any more: the sale is open again, total kept, for another card.
     assert till.form("/till/lookup").fields["total"] == "6.00"
 
