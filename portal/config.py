@@ -84,6 +84,20 @@ def from_environment() -> dict:
         "GUESS_IP_LIMIT": _whole_number(env, "GUESS_IP_LIMIT", 100),
         "GUESS_PREFIX_LIMIT": _whole_number(env, "GUESS_PREFIX_LIMIT", 30),
         "GUESS_WINDOW_SECONDS": _whole_number(env, "GUESS_WINDOW_SECONDS", 15 * 60),
+        # Failed sign-ins per account, and per network address (higher: an office or a NAT shares one).
+        "SIGNIN_LIMIT": _whole_number(env, "SIGNIN_LIMIT", 10),
+        "SIGNIN_IP_LIMIT": _whole_number(env, "SIGNIN_IP_LIMIT", 100),
+        "SIGNIN_WINDOW_SECONDS": _whole_number(env, "SIGNIN_WINDOW_SECONDS", 15 * 60),
+        # Every sign-up sends an e-mail: a few per address (no mail bombing through our form), more
+        # per network address.
+        "SIGNUP_EMAIL_LIMIT": _whole_number(env, "SIGNUP_EMAIL_LIMIT", 3),
+        "SIGNUP_IP_LIMIT": _whole_number(env, "SIGNUP_IP_LIMIT", 20),
+        "SIGNUP_WINDOW_SECONDS": _whole_number(env, "SIGNUP_WINDOW_SECONDS", 60 * 60),
+        # Requests per API token per window, unless the token has its own limit.
+        "API_RATE_LIMIT": _whole_number(env, "API_RATE_LIMIT", 120),
+        "API_RATE_WINDOW_SECONDS": _whole_number(env, "API_RATE_WINDOW_SECONDS", 60),
+        # A till may name a card by its id this long after showing the card's code.
+        "CARD_GRANT_SECONDS": _whole_number(env, "CARD_GRANT_SECONDS", 30 * 60),
     }
 
 
@@ -102,17 +116,6 @@ class Defaults:
     ADMIN_SESSION_LIFETIME = timedelta(hours=2)
     WTF_CSRF_HEADERS = ["X-CSRFToken"]
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
-    SIGNIN_LIMIT = 10  # failed sign-ins per account per window
-    SIGNIN_IP_LIMIT = 100  # per network address: higher, as an office or a NAT shares one
-    SIGNIN_WINDOW_SECONDS = 15 * 60
-    # Every sign-up sends an e-mail: a few per address (no mail bombing through our form), more
-    # per network address (an office or a NAT shares one).
-    SIGNUP_EMAIL_LIMIT = 3
-    SIGNUP_IP_LIMIT = 20
-    SIGNUP_WINDOW_SECONDS = 60 * 60
-    CARD_GRANT_SECONDS = 30 * 60  # a till may name a card by id this long after showing its code
-    API_RATE_LIMIT = 120  # requests per token per window, unless the token has its own limit
-    API_RATE_WINDOW_SECONDS = 60
     ARGON2_MEMORY_KIB = 19 * 1024  # OWASP minimum for Argon2id
     ARGON2_TIME_COST = 2
     WEBHOOK_TIMEOUT_SECONDS = 10  # per POST to a receiver

@@ -82,3 +82,17 @@ def test_a_count_setting_that_is_no_whole_number_stops_the_start(monkeypatch, va
     monkeypatch.setenv("TRUSTED_PROXY_HOPS", value)
     with pytest.raises(RuntimeError, match="TRUSTED_PROXY_HOPS must be a whole number"):
         from_environment()
+
+
+def test_every_limit_of_the_security_table_can_be_tuned_from_the_environment(monkeypatch):
+    """Can an operator raise or lower each throttle of the README's Security section without a
+    code change?"""
+    tuned = {
+        "SIGNIN_LIMIT": "4", "SIGNIN_IP_LIMIT": "40", "SIGNIN_WINDOW_SECONDS": "300",
+        "SIGNUP_EMAIL_LIMIT": "2", "SIGNUP_IP_LIMIT": "9", "SIGNUP_WINDOW_SECONDS": "600",
+        "API_RATE_LIMIT": "30", "API_RATE_WINDOW_SECONDS": "10", "CARD_GRANT_SECONDS": "120",
+    }
+    for name, value in tuned.items():
+        monkeypatch.setenv(name, value)
+    settings = from_environment()
+    assert {name: settings[name] for name in tuned} == {name: int(value) for name, value in tuned.items()}
