@@ -140,6 +140,11 @@ class DatabaseCounters:
     def delete(self, key: str) -> None:
         self._run(sa.delete(self._table).where(self._table.c.key == key))
 
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete the counts whose window has ended (an outage's failures stay behind otherwise);
+        the daily sweep calls this. Return how many went."""
+        return self._run(sa.delete(self._table).where(self._table.c.window_ends <= (now or utcnow()))).rowcount
+
 
 def _until(ends: datetime, now: datetime) -> float:
     return (ends - now).total_seconds()

@@ -74,8 +74,10 @@ def run_gifts(now: datetime | None = None) -> dict[str, int]:
 
 
 def run_events(now: datetime | None = None) -> dict[str, int]:
-    """Prune events (and their delivery log) older than ``EVENT_RETENTION_DAYS``, a batch per commit."""
+    """Prune events (and their delivery log) older than ``EVENT_RETENTION_DAYS``, a batch per commit,
+    and the throttle counters a Redis outage left in the database whose window has ended."""
     from portal.events.retention import BATCH, prune_events
+    from portal.throttle import DatabaseCounters
 
     now, days = now or utcnow(), current_app.config["EVENT_RETENTION_DAYS"]
     pruned = 0
@@ -85,8 +87,9 @@ def run_events(now: datetime | None = None) -> dict[str, int]:
         pruned += done
         if done < BATCH:
             break
-    log.info("Event sweep: %d event(s) older than %d days pruned", pruned, days)
-    return {"pruned": pruned}
+    counters = DatabaseCounters(lambda: db.engine).prune(now)
+    log.info("Event sweep: %d event(s) older than %d days pruned, %d ended throttle count(s)", pruned, days, counters)
+    return {"pruned": pruned, "counters": counters}
 
 
 def sweep_expiry() -> dict[str, int]:

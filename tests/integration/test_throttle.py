@@ -101,3 +101,17 @@ def test_a_count_given_back_to_nothing_leaves_no_row(database):
         counters.decr(f"given back {n}")
     with database.connect() as conn:
         assert conn.execute(sa.select(ThrottleCounter.key)).scalars().all() == ["kept"]
+
+
+def test_the_daily_sweep_forgets_counts_whose_window_ended(app):
+    """After an outage, do the counts it left in the database go with the next daily sweep, while a
+    count still running stays?"""
+    from portal.extensions import db
+    from portal.jobs.sweeps import run_events
+
+    with app.app_context():
+        counters = DatabaseCounters(lambda: db.engine)
+        counters.incr("ended", 60)
+        counters.incr("running", 600)
+        assert run_events(now=utcnow() + timedelta(seconds=120))["counters"] == 1
+        assert db.session.scalars(sa.select(ThrottleCounter.key)).all() == ["running"]
