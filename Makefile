@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PORTAL  := $(VENV)/bin/portal
 PYTHON  ?= python3
 
-.PHONY: setup run test test-fast package-check lock worker services chromium bench clean
+.PHONY: setup run test test-fast package-check lock worker services chromium bench bench-quick clean
 
 setup: $(VENV)/.installed static/vendor/.installed
 
@@ -62,6 +62,11 @@ worker: setup
 bench: setup services chromium
 	@command -v wrk >/dev/null || scripts/ensure-package.sh wrk
 	$(PY) -m bench.run
+
+# The inner loop (about 2 minutes): figures 1-3 once, 5 s each, beside the bare ceilings; prints only.
+bench-quick: setup services
+	@command -v wrk >/dev/null || scripts/ensure-package.sh wrk
+	$(PY) -m bench.run --quick --cards 500
 
 clean:
 	rm -rf $(VENV) .lock-venv node_modules static/vendor .pytest_cache .hypothesis

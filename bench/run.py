@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,11 +35,15 @@ DB_URL = PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_NAME}"
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6399"))  # a redis-server of the bench's own
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 PORT = int(os.environ.get("BENCH_PORT", "5099"))
+BARE_PORT = int(os.environ.get("BENCH_BARE_PORT", "5098"))  # bench.bare: the ceilings without the portal
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 CUSTOMER_CARDS = 50
 TILL_PER_SECOND = 5.0
-FRAMEWORK = "framework ceiling (GET /bench/ping)"
-DATABASE = "database ceiling (POST /bench/update)"
+BARE_PING = "bare Flask ceiling (GET /ping)"
+BARE_SELECT = "bare one-SELECT ceiling (GET /select)"
+BARE_UPDATE = "bare one-UPDATE ceiling (POST /update)"
+FRAMEWORK = "portal's own ping (GET /bench/ping)"
+DATABASE = "portal's own one-UPDATE (POST /bench/update)"
 REDEMPTION = "redemption (POST /api/v1/cards/redeem)"
 CARD_PAGE = "card page (GET /wallet/cards/{id})"
 FRAGMENT = "balance fragment poll (GET /wallet/cards/{id}/balance)"
@@ -61,12 +67,14 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(path: str, *, script: str | None = None, connections: int = 32, seconds: int = 10, env=None) -> Load:
-    """Run wrk against the server and read its summary."""
+def wrk(
+    path: str, *, script: str | None = None, connections: int = 32, seconds: int = 10, env=None, port: int = PORT
+) -> Load:
+    """Run wrk against a server (the portal's unless ``port`` says otherwise) and read its summary."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         command += ["-s", str(SCRIPTS / script)]
-    command.append(f"http://127.0.0.1:{PORT}{path}")
+    command.append(f"http://127.0.0.1:{port}{path}")
     text = subprocess.run(command, capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", text, flags=re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
@@ -196,16 +204,17 @@ def seed(cards: int, customer_cards: int) -> Seeded:
     return Seeded(token, codes, cookie, card_ids)
 
 
-def start_gunicorn(workers: int) -> subprocess.Popen:
+def start_gunicorn(workers: int, app: str = "bench.wsgi:app", port: int = PORT, ready: str = "/healthz") -> subprocess.Popen:
+    """gunicorn with the same settings for the portal and for the bare ceilings."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{PORT}",
-         "--log-level", "warning", "bench.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", app],
         cwd=ROOT, env=environment(),
     )
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=1):
                 return process
         except OSError:
             if time.monotonic() > deadline:
@@ -264,6 +273,9 @@ def load_figures(seeded: Seeded, args) -> dict[str, Load]:
     ids = " ".join(map(str, seeded.customer_card_ids))
     browser = {"BENCH_COOKIE": seeded.customer_cookie, "BENCH_CARD_IDS": ids}
     scenarios = {
+        BARE_PING: dict(path="/ping", port=BARE_PORT),
+        BARE_SELECT: dict(path="/select", port=BARE_PORT),
+        BARE_UPDATE: dict(path="/update", script="post.lua", port=BARE_PORT),
         FRAMEWORK: dict(path="/bench/ping"),
         DATABASE: dict(path="/bench/update", script="post.lua"),
         REDEMPTION: dict(
@@ -278,11 +290,12 @@ def load_figures(seeded: Seeded, args) -> dict[str, Load]:
         for name, spec in scenarios.items():
             env = dict(spec.get("env", {}), BENCH_RUN=f"{int(time.time())}-{n}")
             print(f"  run {n + 1}/{args.repeat}: {name}", flush=True)
+            load = dict(script=spec.get("script"), seconds=args.seconds, env=env, port=spec.get("port", PORT))
             if spec.get("till"):
                 with TillTraffic(seeded.token, customer_codes, TILL_PER_SECOND):
-                    runs[name].append(wrk(spec["path"], script=spec.get("script"), seconds=args.seconds, env=env))
+                    runs[name].append(wrk(spec["path"], **load))
             else:
-                runs[name].append(wrk(spec["path"], script=spec.get("script"), seconds=args.seconds, env=env))
+                runs[name].append(wrk(spec["path"], **load))
     return {name: median_load(r) for name, r in runs.items()}
 
 
@@ -296,13 +309,20 @@ def main() -> None:
     parser.add_argument("--sweep-cards", type=int, default=1_000_000)
     parser.add_argument("--sweep-due", type=int, default=100_000)
     parser.add_argument("--mails", type=int, default=200, help="e-mails per worker run")
+    parser.add_argument("--quick", action="store_true",
+                        help="the inner loop (make bench-quick): the load figures once, 5 s each; prints, writes nothing")
     args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.seconds = 1, 5
 
     OUT.mkdir(parents=True, exist_ok=True)
     print("Building the benchmark database…", flush=True)
     fresh_database()
     redis_server = start_redis()
     try:
+        if args.quick:
+            print("\n".join(load_lines(measure_loads(args))))
+            return
         figures = measure(args)
     finally:
         redis_server.terminate()
@@ -310,16 +330,43 @@ def main() -> None:
     write_results(figures, args)
 
 
+@contextmanager
+def servers(args, seeded: Seeded | None = None) -> Iterator[Seeded]:
+    """The seeded database with the portal and the bare ceilings served beside it, same settings."""
+    seeded = seeded or seed(args.cards, CUSTOMER_CARDS)
+    (OUT / "codes.txt").write_text("\n".join(seeded.codes) + "\n")
+    (OUT / "token.txt").write_text(seeded.token + "\n")
+    running = [start_gunicorn(args.workers), start_gunicorn(args.workers, "bench.bare:app", BARE_PORT, "/ping")]
+    try:
+        yield seeded
+    finally:
+        stop(running)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """Ask every server to stop, then wait; one that hangs is killed, so none outlives the run."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def measure_loads(args) -> dict[str, Load]:
+    """Figures 1-3 alone (make bench-quick)."""
+    with servers(args) as seeded:
+        return load_figures(seeded, args)
+
+
 def measure(args) -> Figures:
     """Every figure, in one run: the load scenarios and page weights, then e-mail and the bulk jobs."""
     from bench import batch, mail, weight
     from portal import create_app
 
-    seeded = seed(args.cards, CUSTOMER_CARDS)
-    (OUT / "codes.txt").write_text("\n".join(seeded.codes) + "\n")
-    (OUT / "token.txt").write_text(seeded.token + "\n")
-    server = start_gunicorn(args.workers)
-    try:
+    with servers(args) as seeded:
         loads = load_figures(seeded, args)
         print("  page weight", flush=True)
         who = {role: (email, PASSWORD) for role, email in PEOPLE.items()}
@@ -331,9 +378,6 @@ def measure(args) -> Figures:
             ("public balance check", "/balance", None),
             ("sign-in", "/signin", None),
         ])
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
     app = create_app()
     mails, codes, sweeps = [], [], []
@@ -365,10 +409,31 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def load_lines(loads: dict[str, Load]) -> list[str]:
+    """The load table and each figure against its bare ceiling (issue 24's targets)."""
+    bare_ping, bare_select, bare_update = loads[BARE_PING], loads[BARE_SELECT], loads[BARE_UPDATE]
+    ping, redemption, fragment = loads[FRAMEWORK], loads[REDEMPTION], loads[FRAGMENT]
+    lines = ["| scenario | requests/s | p50 ms | p99 ms | non-2xx/3xx |", "|---|---:|---:|---:|---:|"]
+    for name, load in loads.items():
+        lines.append(f"| {name} | {load.rps:,.0f} | {load.p50:.1f} | {load.p99:.1f} | {load.errors} |")
+    return lines + [
+        "",
+        f"- Our request cycle: the portal's own ping is **{ping.rps / bare_ping.rps:.0%}** of bare Flask's "
+        f"(target 80%: {_met(ping.rps >= 0.8 * bare_ping.rps)}); its one-UPDATE endpoint "
+        f"{loads[DATABASE].rps / bare_update.rps:.0%} of the bare one.",
+        f"- Redemption is **{redemption.rps / bare_update.rps:.0%}** of the bare one-UPDATE ceiling; p99 "
+        f"{redemption.p99:.0f} ms (target: at least 60% and p99 under 100 ms: "
+        f"{_met(redemption.rps >= 0.6 * bare_update.rps and redemption.p99 < 100)}).",
+        f"- The balance fragment is **{fragment.rps / bare_select.rps:.0%}** of the bare one-SELECT ceiling "
+        f"(target 80%: {_met(fragment.rps >= 0.8 * bare_select.rps)}); "
+        f"**{fragment.not_modified / max(fragment.answered, 1):.1%}** of its polls were answered 304 "
+        f"({fragment.not_modified:,} of {fragment.answered:,}, all runs) while a till redeemed from the "
+        f"same {CUSTOMER_CARDS} cards {TILL_PER_SECOND:g} times a second.",
+    ]
+
+
 def write_results(figures: Figures, args) -> None:
     loads = figures.loads
-    framework, database, redemption = loads[FRAMEWORK], loads[DATABASE], loads[REDEMPTION]
-    fragment = loads[FRAGMENT]
     median = statistics.median
     lines = [
         "# Benchmarks",
@@ -376,7 +441,8 @@ def write_results(figures: Figures, args) -> None:
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench` on {platform.node()}: "
         f"{os.cpu_count()} cores, {platform.machine()}, {platform.platform()}. "
         f"Load on the machine when it started: {os.getloadavg()[0]:.1f} (1-minute average).",
-        f"Server: gunicorn, {args.workers} sync workers, `bench.wsgi:app` (the portal plus its ceiling endpoints), "
+        f"Server: gunicorn, {args.workers} sync workers, `bench.wsgi:app` (the portal plus its own ping and "
+        "one-UPDATE) beside `bench.bare:app` (bare Flask and SQLAlchemy Core: the ceilings) with the same settings, "
         f"PostgreSQL and Redis on the same machine; load from wrk (2 threads, 32 connections, "
         f"{args.seconds} s a run) in its own process on the same cores. Every figure is the median of "
         f"{args.repeat} runs, the scenarios interleaved.",
@@ -385,22 +451,9 @@ def write_results(figures: Figures, args) -> None:
         "",
         "## 1-3. Redemption and balance against the ceilings",
         "",
-        "| scenario | requests/s | p50 ms | p99 ms | non-2xx/3xx |",
-        "|---|---:|---:|---:|---:|",
     ]
-    for name, load in loads.items():
-        lines.append(f"| {name} | {load.rps:,.0f} | {load.p50:.1f} | {load.p99:.1f} | {load.errors} |")
+    lines += load_lines(loads)
     lines += [
-        "",
-        f"- Redemption is **{redemption.rps / database.rps:.0%}** of the database ceiling and "
-        f"**{redemption.rps / framework.rps:.0%}** of the framework ceiling; p99 {redemption.p99:.0f} ms "
-        f"(target: at least 60% of the database ceiling and p99 under 100 ms: "
-        f"{_met(redemption.rps >= 0.6 * database.rps and redemption.p99 < 100)}).",
-        f"- The balance fragment is **{fragment.rps / framework.rps:.0%}** of the framework ceiling "
-        f"(target 80%: {_met(fragment.rps >= 0.8 * framework.rps)}); "
-        f"**{fragment.not_modified / max(fragment.answered, 1):.1%}** of its polls were answered 304 "
-        f"({fragment.not_modified:,} of {fragment.answered:,}, all runs) while a till redeemed from the "
-        f"same {CUSTOMER_CARDS} cards {TILL_PER_SECOND:g} times a second.",
         "- Redemption: one API request with its own Idempotency-Key over "
         f"{args.cards:,} cards: token look-up, card look-up by HMAC, guessing-limit check in Redis, idempotency "
         "lock and record, the ledger transaction with its entries and the limit-checking balance updates, all "
