@@ -330,13 +330,14 @@ def serve_gunicorn(pg_url: str, redis_url: str, *, logs: str | None = None, **mo
     }
     log_files = ["--access-logfile", f"{logs}/access.log", "--error-logfile", f"{logs}/error.log"] if logs else []
     process = subprocess.Popen(
+        # A short graceful timeout: a test's servers stop in seconds even on a machine under load.
         [sys.executable, "-m", "gunicorn", "--workers", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         *log_files, "wsgi:app"],
+         "--graceful-timeout", "5", *log_files, "wsgi:app"],
         env=env,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=1):
@@ -350,4 +351,8 @@ def serve_gunicorn(pg_url: str, redis_url: str, *, logs: str | None = None, **mo
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never leave a server running into the next test
+            process.kill()
+            process.wait()
