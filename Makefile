@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PORTAL  := $(VENV)/bin/portal
 PYTHON  ?= python3
 
-.PHONY: setup run test test-fast package-check lock worker services chromium bench bench-quick clean
+.PHONY: setup run test test-fast package-check lock worker services chromium bench bench-quick screenshots clean
 
 setup: $(VENV)/.installed static/vendor/.installed
 
@@ -67,6 +67,10 @@ bench: setup services chromium
 bench-quick: setup services
 	@command -v wrk >/dev/null || scripts/ensure-package.sh wrk
 	$(PY) -m bench.run --quick --cards 500
+
+# The README's screenshots (docs/screenshots/) of the main pages at 390 and 1280 px, on the demo data.
+screenshots: setup chromium
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .lock-venv node_modules static/vendor .pytest_cache .hypothesis

@@ -156,3 +156,17 @@ def test_the_tills_menu_keeps_each_section_on_one_line_on_a_phone(app, phone):
         assert box["height"] < 40, f"{name} wraps"
         assert 0 <= box["x"] and box["x"] + box["width"] <= PHONE, f"{name} is clipped"
     assert re.search(r"/till/$", phone.url)
+
+
+def test_the_tills_totals_and_stacked_rows_stay_inside_their_boxes_on_a_phone(app, phone):
+    """Activity at 390 px: does each total fit its tile, and does each row read "Amount: 2.50 USD"?"""
+    seed(app)
+    sign_in(phone, "staff@corner-cafe.test")
+    phone.goto("/till/activity")
+    tiles = phone.get_by_role("list", name="Totals").get_by_role("listitem")
+    assert tiles.count() >= 2
+    for tile in tiles.all():
+        assert tile.evaluate("t => [...t.children].every(c => c.getBoundingClientRect().right <= t.getBoundingClientRect().right)"), tile.inner_text()
+    amount = phone.get_by_role("cell", name="2.50 USD")
+    assert amount.evaluate("c => getComputedStyle(c, '::before').content") == '"Amount: "'
+    assert amount.bounding_box()["width"] <= PHONE
