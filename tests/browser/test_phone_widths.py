@@ -26,6 +26,7 @@ from portal.models.events import WebhookEndpoint
 from portal.models.gifts import GiftSubscription
 from portal.money import Money
 from portal.services import services
+from tests.browser.axe import audited_page, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -170,3 +171,18 @@ def test_the_tills_totals_and_stacked_rows_stay_inside_their_boxes_on_a_phone(ap
     amount = phone.get_by_role("cell", name="2.50 USD")
     assert amount.evaluate("c => getComputedStyle(c, '::before').content") == '"Amount: "'
     assert amount.bounding_box()["width"] <= PHONE
+
+
+def test_stacked_tables_and_the_history_page_pass_the_axe_audit_on_a_phone(app, browser, live_server):
+    """Stacked rows and the credit and Loops history at 390 px: does axe find nothing serious?"""
+    seed(app)
+    found = {}
+    for email, paths in (("alice@giftloop.test", ("/wallet/", "/wallet/history")),
+                         ("staff@corner-cafe.test", ("/till/activity", "/till/reports")),
+                         ("admin@giftloop.test", ("/admin/", "/admin/audit", "/admin/cards"))):
+        with audited_page(browser, live_server, viewport={"width": PHONE, "height": 844}, is_mobile=True) as page:
+            sign_in(page, email)
+            for path in paths:
+                page.goto(path)
+                found[path] = serious_violations(page)
+    assert {path: v for path, v in found.items() if v} == {}
