@@ -36,6 +36,7 @@ PAGES = [
     ("balance", None, "/balance"),
     ("wallet", "alice@giftloop.test", "/wallet/"),
     ("card", "alice@giftloop.test", "/wallet/cards/{card_id}"),
+    ("history", "alice@giftloop.test", "/wallet/history"),
     ("gifts", "bob@giftloop.test", "/wallet/gifts"),
     ("till", "staff@corner-cafe.test", "/till/"),
     ("till-activity", "staff@corner-cafe.test", "/till/activity"),
