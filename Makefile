@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PORTAL  := $(VENV)/bin/portal
 PYTHON  ?= python3
 
-.PHONY: setup run test test-fast package-check lock worker services chromium bench bench-quick clean
+.PHONY: setup run test test-fast package-check lock worker services chromium bench bench-quick screenshots clean
 
 setup: $(VENV)/.installed static/vendor/.installed
 
@@ -29,10 +29,13 @@ static/vendor/.installed: package.json package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/jsqr/dist/jsQR.js static/vendor/
 	touch $@
 
+# `make run PORT=5077` serves on another port; e-mail links follow it unless PORTAL_BASE_URL is set.
+PORT ?= 5000
+PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: setup
-	$(PORTAL) db upgrade
-	$(PORTAL) demo
-	$(PORTAL) run --host 127.0.0.1 --port 5000
+	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(PORTAL) db upgrade
+	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(PORTAL) demo
+	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(PORTAL) run --host 127.0.0.1 --port $(PORT)
 
 # The unit tier in two processes (pytest-xdist; each has its own SQLite files, PostgreSQL database
 # and Redis index), then every other tier (real servers, timed races, the browser), one test at a time.
@@ -67,6 +70,10 @@ bench: setup services chromium
 bench-quick: setup services
 	@command -v wrk >/dev/null || scripts/ensure-package.sh wrk
 	$(PY) -m bench.run --quick --cards 500
+
+# The README's screenshots (docs/screenshots/) of the main pages at 390 and 1280 px, on the demo data.
+screenshots: setup chromium
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .lock-venv node_modules static/vendor .pytest_cache .hypothesis

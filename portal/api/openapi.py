@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from flask import current_app, jsonify, render_template, request
+from markupsafe import Markup, escape
 
 from portal.api import MAX_ID, bp
 from portal.money import MAX_MAJOR
@@ -921,6 +922,15 @@ def served_document() -> dict:
 def openapi_document():
     """The OpenAPI 3.1 document of this API."""
     return jsonify(served_document())
+
+
+@bp.app_template_filter("code_spans")
+def code_spans(text: str | None) -> Markup:
+    """The document's Markdown `code` spans as <code>, everything else escaped."""
+    parts = str(escape(text or "")).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick stays as written
+        return Markup(escape(text or ""))
+    return Markup("".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts)))
 
 
 @bp.get("/docs")

@@ -19,7 +19,9 @@ from portal.gifts import (
     cancel_gift, create_gift, full_code, pay_gift, plans_on_sale, redeem_gift, send_gift,
 )
 from portal.gifts.queries import gifts_received, gifts_sent, visible_gift
+from portal.gifts.redemption import recipient_cannot_redeem_until
 from portal.ledger import Actor
+from portal.models import utcnow
 from portal.models.gifts import GiftSubscription
 from portal.money import Money
 from portal.services import services
@@ -90,9 +92,11 @@ def _gift_view(gift: GiftSubscription, status: int = 200, **context):
     context.setdefault("action_form", GiftActionForm())
     context.setdefault("reveal_form", PasswordCheckForm())
     context.setdefault("code_mode", "masked")
+    mine = gift.buyer_id == current_user.id
+    if mine and not gift.paid:
+        context.setdefault("friend_has_plan_until", recipient_cannot_redeem_until(db.session, gift, utcnow()))
     return page_or_fragment(
-        "customer/gifts/detail.html", "customer/gifts/_gift.html", status,
-        gift=gift, mine=gift.buyer_id == current_user.id, **context,
+        "customer/gifts/detail.html", "customer/gifts/_gift.html", status, gift=gift, mine=mine, **context,
     )
 
 

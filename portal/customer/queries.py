@@ -37,6 +37,14 @@ HISTORY_LABELS = {
     "gift_purchase": "Gift",
     "refund": "Refund",
 }
+# The same transactions seen from wallet credit or Loops.
+BALANCE_LABELS = HISTORY_LABELS | {
+    "points_earn": "Earned",
+    "points_convert": "Turned into a gift card",
+    "load": "Topped up a card",
+    "redeem": "Spent",
+    "gift_purchase": "Bought a gift",
+}
 
 
 @dataclass
@@ -58,6 +66,8 @@ class Dashboard:
     percent_to_next: int
     cards: list[CardLine] = field(default_factory=list)
     transfers_sent: list[Transfer] = field(default_factory=list)
+    # What "no credit yet" is counted in: the customer's cards' currency, else the first shop's.
+    currency: str = "USD"
 
 
 def _days_until(moment: datetime, now: datetime) -> int:
@@ -100,6 +110,8 @@ def dashboard_for(session: Session, user: User) -> Dashboard:
         percent_to_next=percent,
         cards=lines,
         transfers_sent=waiting,
+        currency=next((card.currency for card in cards), None)
+        or session.scalar(sa.select(Merchant.currency).order_by(Merchant.id).limit(1)) or "USD",
     )
 
 
@@ -197,20 +209,52 @@ class HistoryLine:
 
 def card_history(session: Session, card: GiftCard) -> list[HistoryLine]:
     """Everything that happened to the card's balance, newest first, in the owner's words."""
-    rows = history(session, card.account_id, limit=200)
-    merchant_ids = {tx.merchant_id for tx, _ in rows if tx.merchant_id}
-    names = dict(session.execute(sa.select(Merchant.id, Merchant.name).where(Merchant.id.in_(merchant_ids))).all())
     lines = []
-    for tx, amount in rows:
-        label = HISTORY_LABELS.get(tx.kind, tx.kind.replace("_", " ").capitalize())
-        if tx.kind == "redeem" and tx.merchant_id in names:
-            label = f"Paid at {names[tx.merchant_id]}"
-        elif tx.kind == "load" and tx.memo.startswith("Top-up from "):
+    for tx, amount, label in _labelled(session, card.account_id, HISTORY_LABELS, "Paid at"):
+        if tx.kind == "load" and tx.memo.startswith("Top-up from "):
             label = {"loops": "Topped up with Loops", "wallet": "Topped up from wallet credit",
                      "cash": "Topped up at the counter"}.get(tx.memo.removeprefix("Top-up from "), label)
-        # Memos stay out: staff and admins write them for each other.
         lines.append(HistoryLine(tx.created_at, label, amount))
     return lines
+
+
+@dataclass
+class BalanceHistory:
+    title: str
+    currency: str
+    lines: list[HistoryLine]
+
+
+def credit_and_loops_history(session: Session, user: User) -> list[BalanceHistory]:
+    """The history of each wallet credit account and of the Loops, newest first."""
+    accounts = session.scalars(
+        sa.select(Account).where(Account.owner_id == user.id, Account.kind.in_(("wallet", "loops")))
+        .order_by(Account.kind.desc(), Account.currency)
+    ).all()
+    return [
+        BalanceHistory(
+            "Loops" if account.kind == "loops" else f"Wallet credit ({account.currency})", account.currency,
+            [HistoryLine(tx.created_at, label, amount)
+             for tx, amount, label in _labelled(session, account.id, BALANCE_LABELS, "Spent at")],
+        )
+        for account in accounts
+    ]
+
+
+def _labelled(session: Session, account_id: int, labels: dict[str, str], paid_at: str):
+    """(transaction, net amount, label) for the account's history; payments name the shop.
+
+    Memos stay out: staff and admins write them for each other."""
+    rows = history(session, account_id, limit=200)
+    merchant_ids = {tx.merchant_id for tx, _ in rows if tx.merchant_id}
+    names = dict(session.execute(sa.select(Merchant.id, Merchant.name).where(Merchant.id.in_(merchant_ids))).all())
+    for tx, amount in rows:
+        label = labels.get(tx.kind, tx.kind.replace("_", " ").capitalize())
+        if tx.kind == "redeem" and tx.merchant_id in names:
+            label = f"{paid_at} {names[tx.merchant_id]}"
+        elif tx.kind == "points_earn" and tx.merchant_id in names:
+            label = f"{label} at {names[tx.merchant_id]}"
+        yield tx, amount, label
 
 
 @dataclass

@@ -4,7 +4,7 @@ from flask import render_template
 from flask_login import current_user
 
 from portal.customer import bp
-from portal.customer.queries import dashboard_for
+from portal.customer.queries import credit_and_loops_history, dashboard_for
 from portal.extensions import db
 from portal.gifts.queries import subscriptions
 from portal.services import services
@@ -18,3 +18,9 @@ def dashboard():
         subscriptions=subscriptions(db.session, current_user),
         customer_code=services().customer_codes.issue(current_user.id),
     )
+
+
+@bp.get("/history")
+def history():
+    """Show what happened to wallet credit and Loops: earned, spent, converted, expired."""
+    return render_template("customer/history.html", balances=credit_and_loops_history(db.session, current_user))

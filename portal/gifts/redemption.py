@@ -75,13 +75,27 @@ def refuse_other_recipient(gift: GiftSubscription, user: User) -> None:
         raise Forbidden("This gift was sent to a different e-mail address", field="gift_code")
 
 
-def refuse_active_subscription(session: Session, gift: GiftSubscription, user: User, now: datetime) -> None:
-    """A customer who already holds the plan redeems the gift when their subscription ends."""
-    ends = session.scalar(
-        sa.select(Entitlement.ends_at).where(
-            Entitlement.user_id == user.id, Entitlement.feature == gift.plan.identifier, Entitlement.ends_at > now
+def plan_held_until(session: Session, gift: GiftSubscription, user_id: int, now: datetime) -> datetime | None:
+    """When the person's own subscription of the gift's plan ends, if they hold one now."""
+    return session.scalar(
+        sa.select(sa.func.max(Entitlement.ends_at)).where(
+            Entitlement.user_id == user_id, Entitlement.feature == gift.plan.identifier, Entitlement.ends_at > now
         )
     )
+
+
+def recipient_cannot_redeem_until(session: Session, gift: GiftSubscription, now: datetime) -> datetime | None:
+    """For the buyer before paying: when the named friend may first redeem the gift, if not now
+    (they hold the plan already). None for an open gift or a friend without the plan."""
+    if not gift.recipient_email:
+        return None
+    friend = session.scalar(sa.select(User.id).where(User.email == gift.recipient_email))
+    return plan_held_until(session, gift, friend, now) if friend is not None else None
+
+
+def refuse_active_subscription(session: Session, gift: GiftSubscription, user: User, now: datetime) -> None:
+    """A customer who already holds the plan redeems the gift when their subscription ends."""
+    ends = plan_held_until(session, gift, user.id, now)
     if ends is not None:
         raise ValidationError(
             f"You already have {gift.plan.name} until {long_date(ends)}: redeem this gift after that",

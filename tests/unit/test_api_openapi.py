@@ -4,6 +4,7 @@ status, content type, headers and body the served document describes."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -254,6 +255,24 @@ def test_the_reference_page_lists_every_path_without_inline_script(client):
     assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, "inline script"
     assert " on" + "click=" not in html and "style=" not in html
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_reference_page_shows_markdown_code_spans_as_code_not_backticks(client):
+    """The document's descriptions mark names with backticks: does the page show them as <code>?"""
+    from portal.api.openapi import DOCUMENT
+
+    assert "`" in json.dumps(DOCUMENT)
+    html = client.get("/api/v1/docs").get_data(as_text=True)
+    page = re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)  # shell examples may quote with backticks
+    assert "`" not in page
+
+
+def test_code_spans_escape_everything_else():
+    """A description can never inject markup: only the backtick pairs become tags."""
+    from portal.api.openapi import code_spans
+
+    assert code_spans("use `<b>` & `x`") == "use <code>&lt;b&gt;</code> &amp; <code>x</code>"
+    assert code_spans("a lone ` stays") == "a lone ` stays"
 
 
 def test_the_document_and_the_reference_page_state_the_rate_limit_this_server_enforces(app, client):

@@ -162,3 +162,29 @@ def test_the_buyer_cancels_and_is_refunded_and_the_friend_cannot_cancel(gifting,
     assert cancelled.status_code == 303 and wallet(app) == 2000
     assert "Cancelled, refunded" in text(client.get(f"/wallet/gifts/{gift_id}"))
     assert gift_row(app, gift_id).status == "cancelled"
+
+
+def test_the_gift_page_says_what_the_plan_gives(gifting, client):
+    """Does the gift page say how many days of which plan the gift is, for buyer and friend alike?"""
+    gift_id, _ = make_gift(gifting, pay=False, send=False)
+    sign_in(client, BUYER)
+    assert "What it gives 30 days of Giftloop Plus, from the day it is redeemed" in text(client.get(f"/wallet/gifts/{gift_id}"))
+
+
+def test_the_buyer_is_warned_before_paying_when_the_friend_already_has_the_plan(gifting, client):
+    """The friend holds Plus: does the review say they cannot redeem the gift until it ends?"""
+    app = gifting
+    first, _ = make_gift(app)
+    with app.app_context():
+        from portal.gifts.redemption import redeem_gift
+        from tests.unit.test_customer_helpers import user
+
+        redeem_gift(db.session, db.session.get(GiftSubscription, first), user(FRIEND))
+        db.session.commit()
+    ends = subscription_end(app, FRIEND)
+    second, _ = make_gift(app, pay=False, send=False)
+    sign_in(client, BUYER)
+    review = text(client.get(f"/wallet/gifts/{second}"))
+    assert f"{FRIEND} already has Giftloop Plus until {ends.day} {ends:%B %Y}: they can redeem this gift only after that" in review
+    open_gift, _ = make_gift(app, to=None, pay=False, send=False)
+    assert "already has" not in text(client.get(f"/wallet/gifts/{open_gift}"))
