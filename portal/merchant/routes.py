@@ -357,7 +357,7 @@ def counter_transaction_or_404(transaction_id: int):
 def undo_page(transaction, form: UndoForm, status: int = 200):
     """One transaction of this counter with its undo form, or the reason it cannot be undone here."""
     today = utcnow().date()
-    [line] = queries.lines_for(db.session, [transaction], today)
+    [line] = queries.lines_for(db.session, store(), [transaction], today)
     return page_or_fragment("merchant/undo.html", "merchant/_undo.html", status, line=line, form=form, today=today)
 
 
