@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.extensions import db
 from portal.web.bounds import too_large_message
 from portal.web.guards import EVERYONE, allowed_roles
-from portal.web.htmx import is_htmx, to_signin
+from portal.web.render import is_htmx, to_signin
 from portal.web.problems import problem
 
 MESSAGES = {

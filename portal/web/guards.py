@@ -12,7 +12,7 @@ from collections.abc import Callable
 from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
-from portal.web.htmx import to_signin
+from portal.web.render import to_signin
 
 EVERYONE = None  # marker: no sign-in needed
 
