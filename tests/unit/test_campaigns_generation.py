@@ -172,7 +172,7 @@ def test_exports_show_masked_codes_unless_full_codes_are_asked_for_and_audited(c
     masked = "".join(csv_chunks(export_rows(ctx, services().vault, campaign), lines=2))
     lines = masked.strip().split("\r\n")
     assert lines[0] == "code,card_id,balance,currency,status,expires_at,issued_at"
-    assert len(lines) == 6 and all(line.startswith("GC-••••-••••-••••-") for line in lines[1:])
+    assert len(lines) == 6 and all(line.startswith("GC-****-****-****-") for line in lines[1:])
     assert ",10.00,USD,active," in lines[1]
     with pytest.raises(ValidationError, match="Please give a reason"):
         record_full_export(ctx, campaign, actor=admin(ctx), reason=" ")
