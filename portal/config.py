@@ -122,4 +122,7 @@ class Defaults:
     # Without Redis a campaign job this large or smaller runs inside the request (about a second);
     # a larger one in a thread, so the page answers and its progress bar moves.
     CAMPAIGN_INLINE_MAX = 5_000
+    # A counter sale above this many major units of the merchant's currency is asked to be
+    # confirmed, amount on the button (1,000,000.00 USD once sold on one click).
+    COUNTER_CONFIRM_ABOVE = 500
     WEBHOOK_RETRY_INTERVALS = None  # None: portal/events/deliveries.py's, over about a day

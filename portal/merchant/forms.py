@@ -71,6 +71,8 @@ class SellForm(FlaskForm):
     key = HiddenField()
     amount = StringField("Value of the new card")
     email = EmailField("Customer's e-mail (optional)")
+    # Sent only by the "Confirm 1,000,000.00 USD" button of a large sale, with the amount it confirms.
+    confirmed = StringField()
 
 
 class LoadForm(FlaskForm):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import qrcode
 import qrcode.image.svg
+from flask import current_app
 from markupsafe import Markup
 
 from portal.cards import operations
@@ -13,7 +14,7 @@ from portal.extensions import db
 from portal.merchant import bp, checkout
 from portal.merchant.forms import LoadForm, SellForm, blank
 from portal.merchant.routes import actor, answer, refuse, store
-from portal.money import Money
+from portal.money import Money, exponent
 from portal.services import services
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
@@ -26,6 +27,16 @@ def qr_svg(text: str) -> Markup:
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=2)
     svg = image.to_string(encoding="unicode")
     return Markup(svg.replace("<svg ", '<svg class="qr" role="img" aria-label="QR code of the card\'s code" ', 1))
+
+
+def unconfirmed(form: SellForm, amount: Money) -> Money | None:
+    """The amount to confirm before selling: above ``COUNTER_CONFIRM_ABOVE`` a sale goes through only
+    from the button that names this very amount (a changed amount is asked again). A second step of
+    the form, not a script's confirm(), so it holds without JavaScript too."""
+    limit = Money(current_app.config["COUNTER_CONFIRM_ABOVE"] * 10 ** exponent(amount.currency), amount.currency)
+    if amount > limit and form.confirmed.data != str(amount):
+        return limit
+    return None
 
 
 def focus(sell: SellForm, load: LoadForm, *, loaded: bool) -> str:
@@ -65,6 +76,8 @@ def sell_card():
     try:
         amount = Money.parse(form.amount.data, merchant.currency)
         owner = checkout.customer_by_email(db.session, form.email.data)
+        if (limit := unconfirmed(form, amount)) is not None:
+            return sell_page(sell=form, confirm=amount, limit=limit)
         issued = operations.issue_card(
             db.session, services().vault, amount=amount, actor=actor(), idempotency_key=checkout.web_key(form.key.data),
             owner=owner, merchant=merchant, memo="Sold for cash at the counter",

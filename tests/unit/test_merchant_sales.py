@@ -147,3 +147,18 @@ def test_sell_and_top_up_answer_htmx_with_their_own_section(app, till):
     till.open("/till/sell")
     till.send("/till/load", **{"load-code": "nonsense", "load-amount": "5.00"})
     assert till.html.lstrip().startswith('<section id="load-card"')
+
+
+def test_a_large_sale_asks_to_confirm_its_amount_and_sells_only_that_amount(app, till):
+    """1,000,000.00 on one click sold a card: now the till asks "Confirm 1,000,000.00 USD" first, without script."""
+    till.open("/till/sell")
+    asked = till.send("/till/sell", **{"sell-amount": "1000000.00"})
+    assert asked.status_code == 200 and count(app, "issue") == 0
+    words = text(till.html)
+    assert "1,000,000.00 USD is more than 500.00 USD" in words and "Confirm 1,000,000.00 USD" in words
+    changed = {**till.form("/till/sell").fields, "sell-amount": "900000.00", "sell-confirmed": "1000000.00"}
+    till.client.post("/till/sell", data=changed)
+    assert count(app, "issue") == 0, "a confirmation names one amount, not another typed after it"
+    till.send("/till/sell", **{"sell-confirmed": "1000000.00"})
+    assert "Card sold" in text(till.html) and "1,000,000.00 USD gift card" in text(till.html)
+    assert count(app, "issue") == 1
