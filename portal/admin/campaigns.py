@@ -6,7 +6,7 @@ from flask import Response, render_template, request, stream_with_context, url_f
 from wtforms import SelectChoice
 
 from portal.admin import bp, last_day, queries
-from portal.admin.forms import CampaignForm, FullExportForm, GenerateForm, RecipientsForm
+from portal.admin.forms import CampaignForm, DeleteCampaignForm, FullExportForm, GenerateForm, RecipientsForm
 from portal.admin.responses import actor, done, refuse
 from portal.campaigns import (
     CampaignInvalid, create_campaign, delete_campaign, read_spec, request_generation, update_campaign,
@@ -17,8 +17,9 @@ from portal.campaigns.distribution import MAX_UPLOAD, add_recipients, codes_left
 from portal.campaigns.exports import export_rows, file_name, record_full_export
 from portal.campaigns.jobs import start_job
 from portal.campaigns.rules import KIND_NAMES, format_percent
-from portal.errors import DomainError
+from portal.errors import DomainError, ValidationError
 from portal.extensions import db
+from portal.ledger import required_reason
 from portal.models import Merchant
 from portal.models.campaigns import Campaign
 from portal.money import format_minor
@@ -143,6 +144,7 @@ def _detail(campaign: Campaign, status: int = 200, **forms):
     forms.setdefault("generate_form", GenerateForm())
     forms.setdefault("export_form", FullExportForm())
     forms.setdefault("recipients_form", RecipientsForm())
+    forms.setdefault("delete_form", DeleteCampaignForm(formdata=None, prefix="delete"))
     flows = reports.card_flows(db.session, by_campaign=True) if campaign.kind == "gift_card" else {}
     page = queries.recipients(db.session, campaign.id, queries.page_number(request.args.get("page")))
     return render_template(
@@ -248,6 +250,13 @@ def campaign_recipients(campaign_id: int):
 def campaign_delete(campaign_id: int):
     """Delete a campaign: its codes stop working; cards it issued stay as they are."""
     campaign = queries.campaign(db.session, campaign_id)
-    delete_campaign(db.session, campaign, actor=actor())
+    form = DeleteCampaignForm(prefix="delete")
+    try:
+        reason = required_reason(form.reason.data)
+        if not form.confirm.data:
+            raise ValidationError("Tick the box to confirm: the campaign's codes stop working at once", field="confirm")
+        delete_campaign(db.session, campaign, actor=actor(), reason=reason)
+    except DomainError as error:
+        return _detail(campaign, refuse(form, error), delete_form=form)
     db.session.commit()
     return done(url_for(".campaigns"), f"Campaign “{campaign.name}” deleted.")

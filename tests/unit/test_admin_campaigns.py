@@ -149,8 +149,17 @@ def test_changing_a_campaign_keeps_its_kind(app, admin):
 def test_deleting_a_campaign_hides_it(app, admin):
     create(admin, name="Gone", discount_value="10", code="GONE10")
     campaign = only(app)
-    response = submit(admin, f"/admin/campaigns/{campaign.id}/delete", {}, page=f"/admin/campaigns/{campaign.id}")
+    page, action = f"/admin/campaigns/{campaign.id}", f"/admin/campaigns/{campaign.id}/delete"
+    one_click = submit(admin, action, {}, page=page)
+    assert one_click.status_code == 422 and "Please give a reason" in one_click.get_data(as_text=True)
+    unticked = submit(admin, action, {"delete-reason": "Season over"}, page=page)
+    assert unticked.status_code == 422 and "Tick the box to confirm" in unticked.get_data(as_text=True)
+    assert admin.get(page).status_code == 200, "not deleted without a reason and a tick"
+    response = submit(admin, action, {"delete-reason": "Season over", "delete-confirm": "y"}, page=page)
     assert response.status_code == 303
+    with app.app_context():
+        event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "campaign.deleted"))
+        assert event.reason == "Season over"
     assert admin.get(f"/admin/campaigns/{campaign.id}").status_code == 404
     assert "Gone" not in admin.get("/admin/campaigns").get_data(as_text=True)
 
