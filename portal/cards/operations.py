@@ -472,7 +472,8 @@ def adjust(
             f"This card holds {_money(held, card.currency)}; it cannot go below zero"
         ) from None
     if not replayed:
-        audit(session, actor, "card.adjusted", f"card:{card.id}", reason, delta=delta, transaction_id=transaction.id)
+        audit(session, actor, "card.adjusted", f"card:{card.id}", reason, delta=delta, currency=card.currency,
+              transaction_id=transaction.id)
         session.flush()
     return transaction
 
@@ -537,7 +538,7 @@ def cancel(
             )
         card.status = "cancelled"
         end_pending(session, card, "cancelled", now)
-        audit(session, actor, "card.cancelled", f"card:{card.id}", reason, balance=balance)
+        audit(session, actor, "card.cancelled", f"card:{card.id}", reason, balance=balance, currency=card.currency)
         events.card_changed(session, "card.cancelled", card)
         session.flush()
     except BaseException:

@@ -167,6 +167,8 @@ def test_adjust_up_and_down_with_a_reason(app, admin, card):
     assert [r.detail["delta"] for r in audit_rows(app, "card.adjusted")] == [-500]
     with app.app_context():
         assert verify(db.session) == []
+    log = admin.get("/admin/audit", query_string={"action": "card.adjusted"}).get_data(as_text=True)
+    assert "change: -5.00 USD" in log and "delta" not in log
 
 
 def test_cancel_moves_the_balance_to_breakage(app, admin, card):
