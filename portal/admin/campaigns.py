@@ -7,7 +7,7 @@ from wtforms import SelectChoice
 
 from portal.admin import bp, last_day, queries
 from portal.admin.forms import CampaignForm, DeleteCampaignForm, FullExportForm, GenerateForm, RecipientsForm
-from portal.admin.responses import actor, done, refuse
+from portal.admin.responses import actor, done, refuse, require_tick
 from portal.campaigns import (
     CampaignInvalid, create_campaign, delete_campaign, read_spec, request_generation, update_campaign,
 )
@@ -17,7 +17,7 @@ from portal.campaigns.distribution import MAX_UPLOAD, add_recipients, codes_left
 from portal.campaigns.exports import export_rows, file_name, record_full_export
 from portal.campaigns.jobs import start_job
 from portal.campaigns.rules import KIND_NAMES, format_percent
-from portal.errors import DomainError, ValidationError
+from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import required_reason
 from portal.models import Merchant
@@ -253,8 +253,7 @@ def campaign_delete(campaign_id: int):
     form = DeleteCampaignForm(prefix="delete")
     try:
         reason = required_reason(form.reason.data)
-        if not form.confirm.data:
-            raise ValidationError("Tick the box to confirm: the campaign's codes stop working at once", field="confirm")
+        require_tick(form, "the campaign's codes stop working at once")
         delete_campaign(db.session, campaign, actor=actor(), reason=reason)
     except DomainError as error:
         return _detail(campaign, refuse(form, error), delete_form=form)

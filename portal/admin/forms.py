@@ -39,6 +39,12 @@ class DeleteCampaignForm(ReasonForm):
     confirm = BooleanField("Yes, delete it: its codes stop working at once")
 
 
+class CancelCardForm(ReasonForm, KeyedForm):
+    """Cancelling a card is for good: a reason, and a tick that says so."""
+
+    confirm = BooleanField("Yes, cancel it for good: its balance moves to breakage")
+
+
 class KeyedReasonForm(ReasonForm, KeyedForm):
     """A reasoned admin action that moves money: the same form twice moves it once."""
 
