@@ -68,8 +68,10 @@ def campaigns():
 def campaign_new():
     """Create a campaign of any kind and, for random codes or cards, start generating them."""
     form = _merchant_choices(CampaignForm())
-    if request.method == "GET" and request.args.get("kind") in KIND_NAMES:
-        form.kind.data = request.args["kind"]
+    if request.method == "GET":
+        # The kind comes first (its rules are drawn only once it is chosen); the name may come along.
+        form.kind.data = request.args["kind"] if request.args.get("kind") in KIND_NAMES else None
+        form.name.data = request.args.get("name", "")[:200]
     status = 200
     if form.validate_on_submit():
         try:
