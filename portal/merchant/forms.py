@@ -79,3 +79,4 @@ class LoadForm(FlaskForm):
     key = HiddenField()
     code = StringField("Code of the card to top up")
     amount = StringField("Amount to add")
+    confirmed = StringField()  # as SellForm's: the amount a large top-up's "Confirm" button names

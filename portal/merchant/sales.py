@@ -29,10 +29,11 @@ def qr_svg(text: str) -> Markup:
     return Markup(svg.replace("<svg ", '<svg class="qr" role="img" aria-label="QR code of the card\'s code" ', 1))
 
 
-def unconfirmed(form: SellForm, amount: Money) -> Money | None:
-    """The amount to confirm before selling: above ``COUNTER_CONFIRM_ABOVE`` a sale goes through only
-    from the button that names this very amount (a changed amount is asked again). A second step of
-    the form, not a script's confirm(), so it holds without JavaScript too."""
+def unconfirmed(form: SellForm | LoadForm, amount: Money) -> Money | None:
+    """The limit passed, when the amount must be confirmed before it is sold or loaded: above
+    ``COUNTER_CONFIRM_ABOVE`` a sale or top-up goes through only from the button that names this
+    very amount (a changed amount is asked again). A second step of the form, not a script's
+    confirm(), so it holds without JavaScript too."""
     limit = Money(current_app.config["COUNTER_CONFIRM_ABOVE"] * 10 ** exponent(amount.currency), amount.currency)
     if amount > limit and form.confirmed.data != str(amount):
         return limit
@@ -101,6 +102,8 @@ def load_card():
         with guarded():
             card = find_card(db.session, form.code.data or "", services().vault, services().qr)
         amount = Money.parse(form.amount.data, card.currency)
+        if (limit := unconfirmed(form, amount)) is not None:
+            return sell_page(fragment="merchant/_load.html", load=form, confirm=amount, limit=limit)
         loaded = operations.load(
             db.session, card, amount, actor=actor(), idempotency_key=key, source="cash", merchant=merchant
         )

@@ -162,3 +162,12 @@ def test_a_large_sale_asks_to_confirm_its_amount_and_sells_only_that_amount(app,
     till.send("/till/sell", **{"sell-confirmed": "1000000.00"})
     assert "Card sold" in text(till.html) and "1,000,000.00 USD gift card" in text(till.html)
     assert count(app, "issue") == 1
+
+
+def test_a_large_top_up_asks_to_confirm_its_amount_too(app, till):
+    code = make_card(app, "10.00")
+    till.open("/till/sell")
+    till.send("/till/load", **{"load-code": code, "load-amount": "2500.00"})
+    assert "Confirm 2,500.00 USD" in text(till.html) and balance(app, code) == "10.00"
+    till.send("/till/load", **{"load-confirmed": "2500.00"})
+    assert balance(app, code) == "2510.00" and "2,510.00 USD" in text(till.html)
