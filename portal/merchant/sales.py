@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.merchant import bp, checkout
 from portal.merchant.forms import LoadForm, SellForm, blank
 from portal.merchant.routes import actor, answer, refuse, store
+from portal.models import Merchant
 from portal.money import Money, exponent
 from portal.services import services
 from portal.web.guessing import guarded
@@ -29,12 +30,15 @@ def qr_svg(text: str) -> Markup:
     return Markup(svg.replace("<svg ", '<svg class="qr" role="img" aria-label="QR code of the card\'s code" ', 1))
 
 
-def unconfirmed(form: SellForm | LoadForm, amount: Money) -> Money | None:
+def unconfirmed(form: SellForm | LoadForm, amount: Money, merchant: Merchant) -> Money | None:
     """The limit passed, when the amount must be confirmed before it is sold or loaded: above
-    ``COUNTER_CONFIRM_ABOVE`` a sale or top-up goes through only from the button that names this
+    the merchant's own ``confirm_sales_above`` (else ``COUNTER_CONFIRM_ABOVE`` major units) a sale or top-up goes through only from the button that names this
     very amount (a changed amount is asked again). A second step of the form, not a script's
     confirm(), so it holds without JavaScript too."""
-    limit = Money(current_app.config["COUNTER_CONFIRM_ABOVE"] * 10 ** exponent(amount.currency), amount.currency)
+    minor = merchant.confirm_sales_above
+    if minor is None:
+        minor = current_app.config["COUNTER_CONFIRM_ABOVE"] * 10 ** exponent(amount.currency)
+    limit = Money(minor, amount.currency)
     if amount > limit and form.confirmed.data != str(amount):
         return limit
     return None
@@ -77,7 +81,7 @@ def sell_card():
     try:
         amount = Money.parse(form.amount.data, merchant.currency)
         owner = checkout.customer_by_email(db.session, form.email.data)
-        if (limit := unconfirmed(form, amount)) is not None:
+        if (limit := unconfirmed(form, amount, merchant)) is not None:
             return sell_page(sell=form, confirm=amount, limit=limit)
         issued = operations.issue_card(
             db.session, services().vault, amount=amount, actor=actor(), idempotency_key=checkout.web_key(form.key.data),
@@ -102,7 +106,7 @@ def load_card():
         with guarded():
             card = find_card(db.session, form.code.data or "", services().vault, services().qr)
         amount = Money.parse(form.amount.data, card.currency)
-        if (limit := unconfirmed(form, amount)) is not None:
+        if (limit := unconfirmed(form, amount, merchant)) is not None:
             return sell_page(fragment="merchant/_load.html", load=form, confirm=amount, limit=limit)
         loaded = operations.load(
             db.session, card, amount, actor=actor(), idempotency_key=key, source="cash", merchant=merchant

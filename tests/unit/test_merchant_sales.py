@@ -171,3 +171,14 @@ def test_a_large_top_up_asks_to_confirm_its_amount_too(app, till):
     assert "Confirm 2,500.00 USD" in text(till.html) and balance(app, code) == "10.00"
     till.send("/till/load", **{"load-confirmed": "2500.00"})
     assert balance(app, code) == "2510.00" and "2,510.00 USD" in text(till.html)
+
+
+def test_a_merchant_sets_its_own_limit_for_confirming(app, till):
+    """Corner Café confirms anything over 100.00: 150.00 asks first; 90.00 sells at once."""
+    set_merchant(app, "corner-cafe", confirm_sales_above=10_000)
+    till.open("/till/sell")
+    till.send("/till/sell", **{"sell-amount": "150.00"})
+    assert "150.00 USD is more than 100.00 USD" in text(till.html) and count(app, "issue") == 0
+    till.open("/till/sell")
+    till.send("/till/sell", **{"sell-amount": "90.00"})
+    assert count(app, "issue") == 1
