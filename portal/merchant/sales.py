@@ -82,7 +82,7 @@ def sell_card():
         amount = Money.parse(form.amount.data, merchant.currency)
         owner = checkout.customer_by_email(db.session, form.email.data)
         if (limit := unconfirmed(form, amount, merchant)) is not None:
-            return sell_page(sell=form, confirm=amount, limit=limit)
+            return sell_page(sell=form, confirm={"form": form, "amount": amount, "limit": limit})
         issued = operations.issue_card(
             db.session, services().vault, amount=amount, actor=actor(), idempotency_key=checkout.web_key(form.key.data),
             owner=owner, merchant=merchant, memo="Sold for cash at the counter",
@@ -107,7 +107,8 @@ def load_card():
             card = find_card(db.session, form.code.data or "", services().vault, services().qr)
         amount = Money.parse(form.amount.data, card.currency)
         if (limit := unconfirmed(form, amount, merchant)) is not None:
-            return sell_page(fragment="merchant/_load.html", load=form, confirm=amount, limit=limit)
+            return sell_page(fragment="merchant/_load.html", load=form,
+                             confirm={"form": form, "amount": amount, "limit": limit})
         loaded = operations.load(
             db.session, card, amount, actor=actor(), idempotency_key=key, source="cash", merchant=merchant
         )
