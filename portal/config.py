@@ -119,4 +119,10 @@ class Defaults:
     ARGON2_MEMORY_KIB = 19 * 1024  # OWASP minimum for Argon2id
     ARGON2_TIME_COST = 2
     WEBHOOK_TIMEOUT_SECONDS = 10  # per POST to a receiver
+    # Without Redis a campaign job this large or smaller runs inside the request (about a second);
+    # a larger one in a thread, so the page answers and its progress bar moves.
+    CAMPAIGN_INLINE_MAX = 5_000
+    # A counter sale above this many major units of the merchant's currency is asked to be
+    # confirmed, amount on the button (1,000,000.00 USD once sold on one click).
+    COUNTER_CONFIRM_ABOVE = 500
     WEBHOOK_RETRY_INTERVALS = None  # None: portal/events/deliveries.py's, over about a day

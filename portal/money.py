@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import total_ordering
 
+from babel.numbers import format_decimal
+
 from portal.errors import ValidationError
 
 # ISO 4217 minor-unit digits for the currencies we expect, plus Loops (our own points currency).
@@ -20,6 +22,8 @@ EXPONENTS: dict[str, int] = {
     "LOOP": 0,
 }
 
+# The locale amounts are shown in (grouping and decimal signs): one place to change it.
+DISPLAY_LOCALE = "en_US"
 MAX_MAJOR = 1_000_000  # largest accepted amount in major units: bigger is a typo or an attack
 MAX_TEXT = 40  # characters of a typed amount past which only plain digits are read
 
@@ -179,5 +183,11 @@ class Money:
         return format_minor(self.minor, self.currency)
 
     def display(self) -> str:
-        """Human form with the unit: "12.50 USD", "420 Loops", "1 Loop"."""
-        return f"{self} {_unit(self.minor, self.currency)}"
+        """Human form with the unit, thousands grouped in ``DISPLAY_LOCALE``'s way: "1,000,052.00 USD",
+        "420 Loops", "1 Loop". Loops are a count, not an amount: shown as counted."""
+        if self.currency == "LOOP":
+            return f"{self} {_unit(self.minor, self.currency)}"
+        exp = exponent(self.currency)
+        pattern = "#,##0" + ("." + "0" * exp if exp else "")
+        amount = Decimal(self.minor).scaleb(-exp)
+        return f"{format_decimal(amount, format=pattern, locale=DISPLAY_LOCALE)} {self.currency}"

@@ -3,6 +3,10 @@
 A cell that starts like a formula (``=``, ``+``, ``@``, ``-``, a tab or a carriage return) would be
 run by Excel or LibreOffice when the file is opened (OWASP "CSV injection"): such text is prefixed
 with a quote. Negative numbers stay numbers.
+
+Masked codes are written with plain asterisks (GC-****-****-****-7F3K): the bullets pages show are
+three bytes each in UTF-8 (a masked export came out larger than the full one) and some spreadsheet
+imports misread them.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import io
 from collections.abc import Iterable, Iterator
 
 _FORMULA_STARTS = ("=", "+", "@", "-", "\t", "\r")
+_MASK_DOT, _PLAIN_MASK_DOT = "•", "*"
 
 
 def safe_cell(value: object) -> str:
-    """The value as text a spreadsheet shows rather than runs."""
-    text = str(value)
+    """The value as text a spreadsheet shows rather than runs, masks in plain characters."""
+    text = str(value).replace(_MASK_DOT, _PLAIN_MASK_DOT)
     if text.startswith(_FORMULA_STARTS) and not _is_number(text):
         return "'" + text
     return text

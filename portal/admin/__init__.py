@@ -6,16 +6,10 @@ from flask import Blueprint, render_template
 
 from portal.campaigns.rules import KIND_NAMES, describe_value
 from portal.errors import NotFound
-from portal.money import Money, format_minor
 from portal.web.guards import protect
 
 bp = Blueprint("admin", __name__)
 protect(bp, ("admin",))
-
-
-def grouped(amount: Money) -> str:
-    """A total as admins read it: "10,000.00 USD"."""
-    return f"{format_minor(amount.minor, amount.currency, grouping=True)} {amount.currency}"
 
 
 def last_day(moment: datetime) -> datetime:
@@ -25,7 +19,7 @@ def last_day(moment: datetime) -> datetime:
 
 @bp.context_processor
 def _names():
-    return {"kind_names": KIND_NAMES, "describe": describe_value, "last_day": last_day, "grouped": grouped}
+    return {"kind_names": KIND_NAMES, "describe": describe_value, "last_day": last_day}
 
 
 @bp.errorhandler(NotFound)

@@ -6,8 +6,8 @@ from flask import Response, render_template, request, stream_with_context, url_f
 from wtforms import SelectChoice
 
 from portal.admin import bp, last_day, queries
-from portal.admin.forms import CampaignForm, FullExportForm, GenerateForm, RecipientsForm
-from portal.admin.responses import actor, done, refuse
+from portal.admin.forms import CampaignForm, DeleteCampaignForm, FullExportForm, GenerateForm, RecipientsForm
+from portal.admin.responses import actor, done, refuse, require_tick
 from portal.campaigns import (
     CampaignInvalid, create_campaign, delete_campaign, read_spec, request_generation, update_campaign,
 )
@@ -19,6 +19,7 @@ from portal.campaigns.jobs import start_job
 from portal.campaigns.rules import KIND_NAMES, format_percent
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.ledger import required_reason
 from portal.models import Merchant
 from portal.models.campaigns import Campaign
 from portal.money import format_minor
@@ -67,8 +68,10 @@ def campaigns():
 def campaign_new():
     """Create a campaign of any kind and, for random codes or cards, start generating them."""
     form = _merchant_choices(CampaignForm())
-    if request.method == "GET" and request.args.get("kind") in KIND_NAMES:
-        form.kind.data = request.args["kind"]
+    if request.method == "GET":
+        # The kind comes first (its rules are drawn only once it is chosen); the name may come along.
+        form.kind.data = request.args["kind"] if request.args.get("kind") in KIND_NAMES else None
+        form.name.data = request.args.get("name", "")[:200]
     status = 200
     if form.validate_on_submit():
         try:
@@ -143,6 +146,7 @@ def _detail(campaign: Campaign, status: int = 200, **forms):
     forms.setdefault("generate_form", GenerateForm())
     forms.setdefault("export_form", FullExportForm())
     forms.setdefault("recipients_form", RecipientsForm())
+    forms.setdefault("delete_form", DeleteCampaignForm(formdata=None, prefix="delete"))
     flows = reports.card_flows(db.session, by_campaign=True) if campaign.kind == "gift_card" else {}
     page = queries.recipients(db.session, campaign.id, queries.page_number(request.args.get("page")))
     return render_template(
@@ -248,6 +252,12 @@ def campaign_recipients(campaign_id: int):
 def campaign_delete(campaign_id: int):
     """Delete a campaign: its codes stop working; cards it issued stay as they are."""
     campaign = queries.campaign(db.session, campaign_id)
-    delete_campaign(db.session, campaign, actor=actor())
+    form = DeleteCampaignForm(prefix="delete")
+    try:
+        reason = required_reason(form.reason.data)
+        require_tick(form, "the campaign's codes stop working at once")
+        delete_campaign(db.session, campaign, actor=actor(), reason=reason)
+    except DomainError as error:
+        return _detail(campaign, refuse(form, error), delete_form=form)
     db.session.commit()
     return done(url_for(".campaigns"), f"Campaign “{campaign.name}” deleted.")

@@ -7,13 +7,13 @@ from datetime import datetime, time, timedelta, timezone
 from flask import request, url_for
 
 from portal.admin import bp, queries
-from portal.admin.forms import AdjustForm, CardSearchForm, KeyedReasonForm, ReasonForm, ReinstateForm
-from portal.admin.responses import actor, done, refuse
+from portal.admin.forms import AdjustForm, CancelCardForm, CardSearchForm, ReasonForm, ReinstateForm
+from portal.admin.responses import actor, done, refuse, require_tick
 from portal.cards import operations
 from portal.cards.expiry import reinstate
 from portal.errors import DomainError, ValidationError
 from portal.extensions import db
-from portal.ledger import history
+from portal.ledger import history, required_reason
 from portal.models import GiftCard, utcnow
 from portal.models.campaigns import Campaign
 from portal.money import Money
@@ -58,7 +58,7 @@ def cards():
 def _forms(card: GiftCard, **given) -> dict:
     forms = {
         "freeze_form": ReasonForm(prefix="freeze"), "unfreeze_form": ReasonForm(prefix="unfreeze"),
-        "cancel_form": KeyedReasonForm(prefix="cancel"), "adjust_form": AdjustForm(prefix="adjust"),
+        "cancel_form": CancelCardForm(prefix="cancel"), "adjust_form": AdjustForm(prefix="adjust"),
         "reinstate_form": ReinstateForm(prefix="reinstate"),
     }
     if "reinstate_form" not in given:
@@ -114,10 +114,12 @@ def card_unfreeze(card_id: int):
 @bp.post("/cards/<int:card_id>/cancel")
 def card_cancel(card_id: int):
     """Cancel a card for good; its balance moves to breakage."""
-    return _act(card_id, "cancel", KeyedReasonForm(prefix="cancel"),
-                lambda card, form: operations.cancel(db.session, card, actor=actor(), idempotency_key=form.domain_key(),
-                                                     reason=form.reason.data),
-                "The card is cancelled.")
+    def cancel(card: GiftCard, form: CancelCardForm) -> None:
+        required_reason(form.reason.data)  # the reason's message first, as for every other action
+        require_tick(form, "the card can never be used again")
+        operations.cancel(db.session, card, actor=actor(), idempotency_key=form.domain_key(), reason=form.reason.data)
+
+    return _act(card_id, "cancel", CancelCardForm(prefix="cancel"), cancel, "The card is cancelled.")
 
 
 def _adjust(card: GiftCard, form: AdjustForm) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
-    DateField, PasswordField, RadioField, SelectChoice, SelectField, SelectMultipleField, StringField,
+    BooleanField, DateField, PasswordField, RadioField, SelectChoice, SelectField, SelectMultipleField, StringField,
     TextAreaField,
 )
 from wtforms.validators import Optional
@@ -30,6 +30,19 @@ class ReasonForm(AdminForm):
     """Every change to a card or a person says why: the reason goes into the audit log."""
 
     reason = TextAreaField("Reason", render_kw={"rows": 2, "maxlength": 500})
+
+
+class DeleteCampaignForm(ReasonForm):
+    """Deleting a campaign is for good: a reason for the audit log, and a tick that says so."""
+
+    reason = TextAreaField("Why delete it?", render_kw={"rows": 2, "maxlength": 500})
+    confirm = BooleanField("Yes, delete it: its codes stop working at once")
+
+
+class CancelCardForm(ReasonForm, KeyedForm):
+    """Cancelling a card is for good: a reason, and a tick that says so."""
+
+    confirm = BooleanField("Yes, cancel it for good: its balance moves to breakage")
 
 
 class KeyedReasonForm(ReasonForm, KeyedForm):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 
-from portal.errors import DomainError
+from portal.errors import DomainError, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.web.forms import show_domain_error
@@ -21,3 +21,10 @@ def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) 
     db.session.rollback()
     show_domain_error(form, error, field_names)
     return 422
+
+
+def require_tick(form, consequence: str) -> None:
+    """An action that cannot be taken back goes through only with its "Yes, …" box ticked (no
+    script's confirm(): the tick works without JavaScript). Raise ValidationError by the box."""
+    if not form.confirm.data:
+        raise ValidationError(f"Tick the box to confirm: {consequence}", field="confirm")

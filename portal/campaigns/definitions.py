@@ -212,10 +212,13 @@ def update_campaign(
     return campaign
 
 
-def delete_campaign(session: Session, campaign: Campaign, *, actor: Actor, now: datetime | None = None) -> None:
-    """Stop a campaign: its codes stop working; cards it issued stay as they are."""
+def delete_campaign(
+    session: Session, campaign: Campaign, *, actor: Actor, reason: str = "", now: datetime | None = None
+) -> None:
+    """Stop a campaign: its codes stop working; cards it issued stay as they are. The reason (the
+    admin console asks for one, see ``required_reason``) goes into the audit log."""
     if campaign.deleted_at is None:
         campaign.deleted_at = now or utcnow()
-        audit(session, actor, "campaign.deleted", f"campaign:{campaign.id}", "", name=campaign.name)
+        audit(session, actor, "campaign.deleted", f"campaign:{campaign.id}", reason, name=campaign.name)
         events.campaign_changed(session, "campaign.deleted", campaign)
         session.flush()

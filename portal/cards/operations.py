@@ -21,7 +21,7 @@ from portal.cards.ownership import changed_hands
 from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
 from portal.errors import (
-    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, Forbidden, InsufficientFunds, NotFound,
+    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, DomainError, Forbidden, InsufficientFunds, NotFound,
     ValidationError,
 )
 from portal.ledger import (
@@ -352,7 +352,11 @@ def load(
     return transaction
 
 
-def _refuse_reversal(original: Transaction, staff_merchant: Merchant | None, now: datetime) -> None:
+def refuse_reversal(
+    original: Transaction, staff_merchant: Merchant | None, now: datetime, *, undone: bool, card: GiftCard | None
+) -> None:
+    """Raise the reason ``original`` cannot be undone now, if there is one: the rule ``reverse``
+    applies, and the one lists follow before they offer Undo (money since spent is found only by trying)."""
     if staff_merchant is not None:
         if original.merchant_id != staff_merchant.id:
             # As missing as a number never used: another store's sales are not for staff to probe.
@@ -363,6 +367,21 @@ def _refuse_reversal(original: Transaction, staff_merchant: Merchant | None, now
         raise ValidationError("An undo cannot itself be undone")
     if original.kind in ("expire", "reinstate"):
         raise ValidationError("An expiry is undone by reinstating the card, not by undo")
+    if undone:
+        raise ValidationError("This transaction was already undone")
+    if card is not None and card.status in ("cancelled", "expired"):
+        raise ValidationError(f"This card is {card.status}, so its transactions can no longer be undone")
+
+
+def may_reverse(
+    original: Transaction, staff_merchant: Merchant | None, now: datetime, *, undone: bool, card: GiftCard | None
+) -> bool:
+    """Whether ``refuse_reversal`` lets ``original`` be undone now."""
+    try:
+        refuse_reversal(original, staff_merchant, now, undone=undone, card=card)
+    except DomainError:
+        return False
+    return True
 
 
 def reverse(
@@ -392,13 +411,10 @@ def reverse(
     original = session.get(Transaction, transaction_id)
     if original is None:
         raise NotFound("No transaction has that number")
-    _refuse_reversal(original, staff_merchant, now)
-    if session.scalar(sa.select(Transaction.id).where(Transaction.reverses_id == original.id)) is not None:
-        raise ValidationError("This transaction was already undone")
-    if original.card_id is not None:
-        card = lock_card(session, session.get(GiftCard, original.card_id))
-        if card.status in ("cancelled", "expired"):
-            raise ValidationError(f"This card is {card.status}, so its transactions can no longer be undone")
+    refuse_reversal(original, staff_merchant, now, undone=False, card=None)  # before touching the card
+    undone = session.scalar(sa.select(Transaction.id).where(Transaction.reverses_id == original.id)) is not None
+    card = lock_card(session, session.get(GiftCard, original.card_id)) if original.card_id is not None else None
+    refuse_reversal(original, staff_merchant, now, undone=undone, card=card)
     try:
         transaction, replayed = post_or_replay(
             session, kind="reverse", actor=actor, idempotency_key=idempotency_key, request_hash=request,
@@ -456,7 +472,8 @@ def adjust(
             f"This card holds {_money(held, card.currency)}; it cannot go below zero"
         ) from None
     if not replayed:
-        audit(session, actor, "card.adjusted", f"card:{card.id}", reason, delta=delta, transaction_id=transaction.id)
+        audit(session, actor, "card.adjusted", f"card:{card.id}", reason, delta=delta, currency=card.currency,
+              transaction_id=transaction.id)
         session.flush()
     return transaction
 
@@ -521,7 +538,7 @@ def cancel(
             )
         card.status = "cancelled"
         end_pending(session, card, "cancelled", now)
-        audit(session, actor, "card.cancelled", f"card:{card.id}", reason, balance=balance)
+        audit(session, actor, "card.cancelled", f"card:{card.id}", reason, balance=balance, currency=card.currency)
         events.card_changed(session, "card.cancelled", card)
         session.flush()
     except BaseException:

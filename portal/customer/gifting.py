@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import abort, url_for
+from flask import abort, render_template, url_for
 from flask_login import current_user
 
 from portal.cards.transfers import cancel_transfer, start_transfer
 from portal.customer import bp
-from portal.customer.cards import own_or_404
+from portal.customer.cards import own_or_404, qr_context
 from portal.customer.forms import CancelTransferForm, TransferForm
 from portal.customer.queries import card_state
 from portal.customer.responses import done, no_store, refuse
@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import Transfer
 from portal.services import services
-from portal.web.render import page_or_fragment
+from portal.web.render import is_htmx, page_or_fragment
 
 
 def _transfer_view(card, status: int = 200, **context):
@@ -41,7 +41,14 @@ def card_transfer(card_id: int):
         return _transfer_view(card, refuse(form, error), transfer_form=form)
     db.session.commit()
     claim_url = url_for("public.claim", claim_code=claim_code, _external=True)
-    return no_store(_transfer_view(card, claim_code=claim_code, claim_url=claim_url, started=transfer))
+    response = no_store(_transfer_view(card, claim_code=claim_code, claim_url=claim_url, started=transfer))
+    if is_htmx():
+        # The card page's QR code would still pay until its next refresh: replace it with the reason it can't.
+        state = card_state(db.session, card)
+        response.set_data(response.get_data(as_text=True) + render_template(
+            "customer/cards/_qr.html", card=card, state=state, qr=qr_context(state), out_of_band=True
+        ))
+    return response
 
 
 @bp.post("/transfers/<int:transfer_id>/cancel")

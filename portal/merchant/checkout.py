@@ -21,6 +21,8 @@ from portal.campaigns.codes import display_code
 from portal.campaigns.coupons import redeem_coupon
 from portal.cards.codes import CodeVault
 from portal.cards.lookup import usable_at
+from portal.cards.operations import HELD
+from portal.cards.transfers import is_held
 from portal.errors import CardExpired, DomainError, ValidationError
 from portal.ledger import Actor
 from portal.loyalty.points import loops_for_purchase, pay_with_loops, quote
@@ -110,10 +112,14 @@ class CardCheck:
         return self.balance if due is None or due.minor <= 0 else min(self.balance, due)
 
 
-def check_card(card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
-    """Whether a card can pay at this merchant now, with the reason when it cannot."""
+def check_card(session: Session, card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
+    """Whether a card can pay at this merchant now, with the reason when it cannot: the same refusals
+    a payment would meet (redeem), a friend's hold included, so the panel never says "Yes" to a card
+    that Apply will refuse."""
     try:
         usable_at(card, merchant, now)
+        if is_held(session, card, now):
+            raise ValidationError(f"{HELD}: it cannot pay until they claim it or the giver takes it back")
     except DomainError as refusal:
         return CardCheck(card, Money(card.account.balance, card.currency), refusal)
     return CardCheck(card, Money(card.account.balance, card.currency), None)

@@ -71,9 +71,12 @@ class SellForm(FlaskForm):
     key = HiddenField()
     amount = StringField("Value of the new card")
     email = EmailField("Customer's e-mail (optional)")
+    # Sent only by the "Confirm 1,000,000.00 USD" button of a large sale, with the amount it confirms.
+    confirmed = StringField()
 
 
 class LoadForm(FlaskForm):
     key = HiddenField()
     code = StringField("Code of the card to top up")
     amount = StringField("Amount to add")
+    confirmed = StringField()  # as SellForm's: the amount a large top-up's "Confirm" button names

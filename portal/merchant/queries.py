@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.cards.operations import may_reverse
 from portal.errors import NotFound
 from portal.models import Code, GiftCard, Merchant, Transaction, User
 from portal.money import Money
@@ -125,12 +126,15 @@ def activity(session: Session, merchant: Merchant, day: date, today: date, *, li
         .order_by(Transaction.created_at.desc(), Transaction.id.desc())
         .limit(limit)
     ).all()
-    return lines_for(session, transactions, today)
+    return lines_for(session, merchant, transactions, today)
 
 
-def lines_for(session: Session, transactions: list[Transaction], today: date) -> list[ActivityLine]:
-    """Activity lines for these transactions (already scoped to one counter by the caller's query)."""
+def lines_for(session: Session, merchant: Merchant, transactions: list[Transaction], today: date) -> list[ActivityLine]:
+    """Activity lines for these transactions (already scoped to this counter by the caller's query).
+    Undo is offered only where ``reverse`` would take it from staff today."""
     undone = undone_ids(session, [t.id for t in transactions])
+    cards = _cards(session, {t.card_id for t in transactions if t.card_id is not None})
+    now = day_bounds(today)[0]  # the reversal rule compares days
     codes = masked_codes(session, {t.card_id for t in transactions if t.card_id is not None})
     people = _names(session, {t.user_id for t in transactions if t.user_id is not None})
     return [
@@ -141,10 +145,18 @@ def lines_for(session: Session, transactions: list[Transaction], today: date) ->
             card=codes.get(t.card_id, ""),
             staff=people.get(t.user_id, "API" if t.token_id else ""),
             undone=t.id in undone,
-            undoable=t.kind in UNDOABLE and t.id not in undone and t.created_at.date() == today,
+            undoable=t.kind in UNDOABLE and may_reverse(
+                t, merchant, now, undone=t.id in undone, card=cards.get(t.card_id)
+            ),
         )
         for t in transactions
     ]
+
+
+def _cards(session: Session, card_ids: set[int]) -> dict[int, GiftCard]:
+    if not card_ids:
+        return {}
+    return {card.id: card for card in session.scalars(sa.select(GiftCard).where(GiftCard.id.in_(card_ids)))}
 
 
 def _names(session: Session, user_ids: set[int]) -> dict[int, str]:

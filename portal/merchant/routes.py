@@ -198,7 +198,7 @@ def lookup():
         return screen(sale, status=refuse(form, error), error=error, lookup=form)
     if sale.customer is None and card.owner is not None and is_qr_token(form.code.data):
         sale.customer = Shopper(card.owner, present=True)  # the QR is on the owner's phone: they are here
-    return screen(sale, check=checkout.check_card(card, merchant, utcnow()))
+    return screen(sale, check=checkout.check_card(db.session, card, merchant, utcnow()))
 
 
 @bp.post("/customer")
@@ -247,7 +247,7 @@ def apply():
         status = refuse(form, error)
         if card is None:  # the look-up is too old or was tampered with: scan the card again
             return screen(sale_of(form), status=status, notice=error.message)
-        return screen(sale_of(form), status=status, check=checkout.check_card(card, merchant, utcnow()), apply=form)
+        return screen(sale_of(form), status=status, check=checkout.check_card(db.session, card, merchant, utcnow()), apply=form)
     return screen(sale_of(form), receipt=paid)
 
 
@@ -357,7 +357,7 @@ def counter_transaction_or_404(transaction_id: int):
 def undo_page(transaction, form: UndoForm, status: int = 200):
     """One transaction of this counter with its undo form, or the reason it cannot be undone here."""
     today = utcnow().date()
-    [line] = queries.lines_for(db.session, [transaction], today)
+    [line] = queries.lines_for(db.session, store(), [transaction], today)
     return page_or_fragment("merchant/undo.html", "merchant/_undo.html", status, line=line, form=form, today=today)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import qrcode
 import qrcode.image.svg
+from flask import current_app
 from markupsafe import Markup
 
 from portal.cards import operations
@@ -13,7 +14,8 @@ from portal.extensions import db
 from portal.merchant import bp, checkout
 from portal.merchant.forms import LoadForm, SellForm, blank
 from portal.merchant.routes import actor, answer, refuse, store
-from portal.money import Money
+from portal.models import Merchant
+from portal.money import Money, exponent
 from portal.services import services
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
@@ -26,6 +28,20 @@ def qr_svg(text: str) -> Markup:
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=2)
     svg = image.to_string(encoding="unicode")
     return Markup(svg.replace("<svg ", '<svg class="qr" role="img" aria-label="QR code of the card\'s code" ', 1))
+
+
+def unconfirmed(form: SellForm | LoadForm, amount: Money, merchant: Merchant) -> Money | None:
+    """The limit passed, when the amount must be confirmed before it is sold or loaded: above
+    the merchant's own ``confirm_sales_above`` (else ``COUNTER_CONFIRM_ABOVE`` major units) a sale or top-up goes through only from the button that names this
+    very amount (a changed amount is asked again). A second step of the form, not a script's
+    confirm(), so it holds without JavaScript too."""
+    minor = merchant.confirm_sales_above
+    if minor is None:
+        minor = current_app.config["COUNTER_CONFIRM_ABOVE"] * 10 ** exponent(amount.currency)
+    limit = Money(minor, amount.currency)
+    if amount > limit and form.confirmed.data != str(amount):
+        return limit
+    return None
 
 
 def focus(sell: SellForm, load: LoadForm, *, loaded: bool) -> str:
@@ -65,6 +81,8 @@ def sell_card():
     try:
         amount = Money.parse(form.amount.data, merchant.currency)
         owner = checkout.customer_by_email(db.session, form.email.data)
+        if (limit := unconfirmed(form, amount, merchant)) is not None:
+            return sell_page(sell=form, confirm={"form": form, "amount": amount, "limit": limit})
         issued = operations.issue_card(
             db.session, services().vault, amount=amount, actor=actor(), idempotency_key=checkout.web_key(form.key.data),
             owner=owner, merchant=merchant, memo="Sold for cash at the counter",
@@ -88,6 +106,9 @@ def load_card():
         with guarded():
             card = find_card(db.session, form.code.data or "", services().vault, services().qr)
         amount = Money.parse(form.amount.data, card.currency)
+        if (limit := unconfirmed(form, amount, merchant)) is not None:
+            return sell_page(fragment="merchant/_load.html", load=form,
+                             confirm={"form": form, "amount": amount, "limit": limit})
         loaded = operations.load(
             db.session, card, amount, actor=actor(), idempotency_key=key, source="cash", merchant=merchant
         )

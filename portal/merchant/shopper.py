@@ -126,7 +126,7 @@ def holdings(session: Session, shopper: Shopper, merchant: Merchant, now: dateti
     cards = session.scalars(
         sa.select(GiftCard).where(GiftCard.owner_id == shopper.user.id, GiftCard.status == "active").order_by(GiftCard.id)
     ).all()
-    usable = [check for check in (check_card(card, merchant, now) for card in cards) if check.can_pay]
+    usable = [check for check in (check_card(session, card, merchant, now) for card in cards) if check.can_pay]
     user = shopper.user
     return Holdings(
         cards=usable, wallet=Money(held(session, f"wallet:{user.id}:{merchant.currency}"), merchant.currency),

@@ -28,6 +28,8 @@ class Merchant(Base):
     conversion_rate: Mapped[int | None]
     # Whether cards sold at this counter work network-wide or only here.
     sells_network_cards: Mapped[bool] = mapped_column(default=False)
+    # Minor units above which a counter sale or top-up asks to be confirmed; None: COUNTER_CONFIRM_ABOVE.
+    confirm_sales_above: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
     created_at: Mapped[created_at]
 
     def __repr__(self) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, flash, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.extensions import db
 from portal.web.bounds import too_large_message
+from portal.web.guards import EVERYONE, allowed_roles
+from portal.web.render import is_htmx, to_signin
 from portal.web.problems import problem
 
 MESSAGES = {
@@ -36,12 +39,27 @@ def answer(status: int, message: str, headers: dict | None = None):
     if _wants_json():
         code = CODES.get(status, "server_error" if status >= 500 else "bad_request")
         return problem(code, message, status=status, headers=headers)
+    if is_htmx():
+        # Only the message: portal.js shows it beside the form that was sent, not a page in a panel.
+        return render_template("errors/_message.html", message=message), status, headers or {}
     return render_template("errors/error.html", status=status, message=message), status, headers or {}
+
+
+def _session_ended() -> bool:
+    """A form for signed-in people, sent by someone no longer signed in: the session (and the CSRF
+    token it held) ran out while the page stayed open."""
+    endpoint = request.endpoint
+    if endpoint is None or current_user.is_authenticated:
+        return False
+    return allowed_roles(endpoint) is not EVERYONE
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error):
+        if _session_ended():
+            flash("Your session has ended. Please sign in again to carry on.", "info")
+            return to_signin()
         return answer(400, "This form has expired or was not sent from Giftloop. Reload the page and try again.")
 
     @app.errorhandler(ParseException)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
+
+from portal.web.render import to_signin
 
 EVERYONE = None  # marker: no sign-in needed
 
@@ -44,16 +46,12 @@ def _session_user():
     return current_user if current_user.is_authenticated else None
 
 
-def _to_signin():
-    return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
-
-
 def protect(
     bp: Blueprint,
     names: tuple[str, ...] | None,
     *,
     identify: Callable = _session_user,
-    unauthenticated: Callable = _to_signin,
+    unauthenticated: Callable = to_signin,
     forbidden: Callable | None = None,
 ) -> None:
     """Check every request to ``bp`` against the roles its view admits.

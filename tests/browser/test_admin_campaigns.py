@@ -99,7 +99,7 @@ def test_an_admin_runs_a_campaign_and_freezes_a_card_the_till_then_refuses(deskt
         page.get_by_role("link", name="Export CSV (masked codes)").click()
     rows = read_csv(masked_download.value)
     assert rows[0][:3] == ["code", "card_id", "balance"] and len(rows) == 1001
-    assert all(row[0].startswith("GC-••••-••••-••••-") and row[2] == "10.00" for row in rows[1:])
+    assert all(row[0].startswith("GC-****-****-****-") and row[2] == "10.00" for row in rows[1:])
 
     # Full codes only when asked for with a reason, which the audit log keeps.
     page.get_by_label("Reason").fill("Printing the cards for the spring fair")

@@ -167,6 +167,8 @@ def test_adjust_up_and_down_with_a_reason(app, admin, card):
     assert [r.detail["delta"] for r in audit_rows(app, "card.adjusted")] == [-500]
     with app.app_context():
         assert verify(db.session) == []
+    log = admin.get("/admin/audit", query_string={"action": "card.adjusted"}).get_data(as_text=True)
+    assert "change: -5.00 USD" in log and "delta" not in log
 
 
 def test_cancel_moves_the_balance_to_breakage(app, admin, card):
@@ -174,8 +176,13 @@ def test_cancel_moves_the_balance_to_breakage(app, admin, card):
     page = f"/admin/cards/{card_id}"
     refused = submit(admin, f"/admin/cards/{card_id}/cancel", {"cancel-reason": "", "cancel-idempotency_key": uuid.uuid4().hex}, page=page)
     assert refused.status_code == 422 and status(app, card_id) == ("active", 2000)
-    response = submit(admin, f"/admin/cards/{card_id}/cancel",
+    unticked = submit(admin, f"/admin/cards/{card_id}/cancel",
                       {"cancel-reason": "Customer asked", "cancel-idempotency_key": uuid.uuid4().hex}, page=page)
+    assert unticked.status_code == 422 and "Tick the box to confirm" in unticked.get_data(as_text=True)
+    assert status(app, card_id) == ("active", 2000)
+    response = submit(admin, f"/admin/cards/{card_id}/cancel",
+                      {"cancel-reason": "Customer asked", "cancel-confirm": "y",
+                       "cancel-idempotency_key": uuid.uuid4().hex}, page=page)
     assert response.status_code == 303 and status(app, card_id) == ("cancelled", 0)
     with app.app_context():
         assert db.session.scalar(db.select(Account.balance).where(Account.key == "system:breakage:USD")) == 2000

@@ -13,7 +13,7 @@ from portal.errors import ValidationError
 from portal.extensions import db
 from portal.models import OutboxMessage, SecurityEvent, User
 from portal.notifications.rendering import render
-from tests.conftest import PASSWORD, AuthActions, signup_link, submit
+from tests.conftest import PASSWORD, AuthActions, csrf_token, signup_link, submit
 
 GOOD = {"name": "Dana", "email": "dana@example.com", "password": "a long passphrase", "confirm": "a long passphrase"}
 
@@ -255,3 +255,15 @@ def test_addresses_are_trimmed_and_lower_cased():
     """Is one person's address one spelling, whatever case and spaces they type?"""
     assert normalise_email("  Ann.Lee@Example.COM ") == "ann.lee@example.com"
     assert normalise_email("bob@giftloop.test") == "bob@giftloop.test"
+
+
+def test_a_form_sent_after_the_session_ended_leads_to_sign_in_and_back_to_its_page(client, people):
+    """No JavaScript: the session cookie is gone when the till's form is posted; sign-in, then the till."""
+    token = csrf_token(client)
+    client.delete_cookie("session")
+    response = client.post("/till/apply", data={"csrf_token": token, "amount": "5.00"},
+                           headers={"Referer": "http://localhost/till/"})
+    assert response.status_code == 302 and response.headers["Location"] == "/signin?next=/till/"
+    htmx = client.post("/till/apply", data={"csrf_token": token},
+                       headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/till/"})
+    assert htmx.headers["HX-Redirect"] == "/signin?next=/till/"

@@ -105,3 +105,18 @@ def test_an_undo_is_not_itself_undoable(app, till):
     page = till.client.get("/till/activity").get_data(as_text=True)
     undo_links = re.findall(r"/till/transactions/(\d+)/undo", page)
     assert undo_links == []
+
+
+def test_undo_is_not_offered_for_a_payment_that_cannot_be_undone(app, till):
+    """The card was cancelled after paying: undo would be refused, so the activity offers none and says why on its page."""
+    import sqlalchemy as sa
+
+    from portal.models import GiftCard
+
+    code = make_card(app, "10.00")
+    number = pay(till, code, "4.00")
+    with app.app_context():
+        db.session.execute(sa.update(GiftCard).values(status="cancelled"))
+        db.session.commit()
+    page = till.client.get("/till/activity").get_data(as_text=True)
+    assert f"Card payment #{number}" in text(page) and f"/till/transactions/{number}/undo" not in page

@@ -349,3 +349,23 @@ def test_an_old_look_up_must_be_scanned_again_and_the_sale_is_kept(app, till, mo
     words = text(till.html)
     assert "please scan it again" in words and "still to pay 5.00 USD" in words
     assert balance(app, second) == "10.00"
+
+
+def test_a_card_held_for_a_friend_is_not_valid_here_and_says_why(app, till, people):
+    """A card its owner is giving away: the panel says "Valid here No" with the reason, and offers no Apply."""
+    from portal.cards.transfers import start_transfer
+    from portal.ledger import Actor
+    from portal.services import services
+
+    code = make_card(app, "10.00", owner=people["customer"])
+    with app.app_context():
+        card = db.session.scalar(sa.select(GiftCard))
+        owner = db.session.scalar(sa.select(User).where(User.email == people["customer"]))
+        start_transfer(db.session, services().vault, card, actor=Actor(user_id=owner.id), to_email=None)
+        db.session.commit()
+    till.open()
+    till.look_up(code, total="5.00")
+    words = text(till.html)
+    assert "Valid here No" in words and "Valid here Yes" not in words
+    assert "waiting to be claimed by a friend" in words
+    assert not [f for f in forms_of(till.html) if f.action == "/till/apply"]

@@ -147,3 +147,38 @@ def test_sell_and_top_up_answer_htmx_with_their_own_section(app, till):
     till.open("/till/sell")
     till.send("/till/load", **{"load-code": "nonsense", "load-amount": "5.00"})
     assert till.html.lstrip().startswith('<section id="load-card"')
+
+
+def test_a_large_sale_asks_to_confirm_its_amount_and_sells_only_that_amount(app, till):
+    """1,000,000.00 on one click sold a card: now the till asks "Confirm 1,000,000.00 USD" first, without script."""
+    till.open("/till/sell")
+    asked = till.send("/till/sell", **{"sell-amount": "1000000.00"})
+    assert asked.status_code == 200 and count(app, "issue") == 0
+    words = text(till.html)
+    assert "1,000,000.00 USD is more than 500.00 USD" in words and "Confirm 1,000,000.00 USD" in words
+    changed = {**till.form("/till/sell").fields, "sell-amount": "900000.00", "sell-confirmed": "1000000.00"}
+    till.client.post("/till/sell", data=changed)
+    assert count(app, "issue") == 0, "a confirmation names one amount, not another typed after it"
+    till.send("/till/sell", **{"sell-confirmed": "1000000.00"})
+    assert "Card sold" in text(till.html) and "1,000,000.00 USD gift card" in text(till.html)
+    assert count(app, "issue") == 1
+
+
+def test_a_large_top_up_asks_to_confirm_its_amount_too(app, till):
+    code = make_card(app, "10.00")
+    till.open("/till/sell")
+    till.send("/till/load", **{"load-code": code, "load-amount": "2500.00"})
+    assert "Confirm 2,500.00 USD" in text(till.html) and balance(app, code) == "10.00"
+    till.send("/till/load", **{"load-confirmed": "2500.00"})
+    assert balance(app, code) == "2510.00" and "2,510.00 USD" in text(till.html)
+
+
+def test_a_merchant_sets_its_own_limit_for_confirming(app, till):
+    """Corner Café confirms anything over 100.00: 150.00 asks first; 90.00 sells at once."""
+    set_merchant(app, "corner-cafe", confirm_sales_above=10_000)
+    till.open("/till/sell")
+    till.send("/till/sell", **{"sell-amount": "150.00"})
+    assert "150.00 USD is more than 100.00 USD" in text(till.html) and count(app, "issue") == 0
+    till.open("/till/sell")
+    till.send("/till/sell", **{"sell-amount": "90.00"})
+    assert count(app, "issue") == 1

@@ -175,3 +175,14 @@ def test_addition_is_exact(a, b):
     if a.currency == b.currency:
         assert (a + b).minor == a.minor + b.minor
         assert a + b - b == a
+
+
+def test_amounts_show_grouped_in_the_display_locale():
+    """A million reads as one: "1,000,052.00 USD", in every currency's own decimals; Loops stay a count."""
+    from portal.money import Money
+
+    assert Money(100_005_200, "USD").display() == "1,000,052.00 USD"
+    assert Money(-25_000, "USD").display() == "-250.00 USD"
+    assert Money(1_500, "JPY").display() == "1,500 JPY"
+    assert Money(1_234_567, "KWD").display() == "1,234.567 KWD"
+    assert Money(2_000, "LOOP").display() == "2000 Loops"
