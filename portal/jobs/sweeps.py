@@ -73,6 +73,16 @@ def run_gifts(now: datetime | None = None) -> dict[str, int]:
     return {"removed": removed, "expired": expired}
 
 
+def run_orders(now: datetime | None = None) -> dict[str, int]:
+    """Expire shop orders left unpaid for 24 hours (a payment confirmed later still issues its cards)."""
+    from portal.orders.payment import expire_unpaid
+
+    expired = expire_unpaid(db.session, now or utcnow())
+    db.session.commit()
+    log.info("Order sweep: %d unpaid order(s) expired", expired)
+    return {"expired": expired}
+
+
 def run_events(now: datetime | None = None) -> dict[str, int]:
     """Prune events (and their delivery log) older than ``EVENT_RETENTION_DAYS``, a batch per commit,
     and the throttle counters a Redis outage left in the database whose window has ended."""
@@ -108,6 +118,12 @@ def sweep_gifts() -> dict[str, int]:
     """RQ job (hourly): unpaid and expired gift subscriptions."""
     with app_context():
         return run_gifts()
+
+
+def sweep_orders() -> dict[str, int]:
+    """RQ job (hourly): unpaid shop orders."""
+    with app_context():
+        return run_orders()
 
 
 def sweep_events() -> dict[str, int]:
