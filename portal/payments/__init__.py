@@ -58,7 +58,8 @@ def provider_from(config: Mapping) -> PaymentProvider:
     if name == "test":
         from portal.payments.testing import TestProvider
 
-        return TestProvider(secret=config["SECRET_KEY"], pay_url=config["PORTAL_BASE_URL"].rstrip("/") + "/shop/pay/")
+        # Its page is the portal's own: a path on whichever host the buyer is on.
+        return TestProvider(secret=config["SECRET_KEY"], pay_url="/shop/pay/")
     if name == "stripe":
         from portal.payments.stripe_provider import StripeProvider
 

@@ -190,3 +190,17 @@ def test_production_refuses_the_test_provider(monkeypatch):
     monkeypatch.delenv("PAYMENT_PROVIDER", raising=False)
     with pytest.raises(RuntimeError, match="PAYMENT_PROVIDER"):
         config.from_environment()
+
+
+def test_wallet_orders_lists_the_customers_own_orders_only(app, client, auth, people):
+    """Does Wallet → Orders show what the customer bought, and nobody else's orders?"""
+    _buy(client)  # a guest's order
+    auth.login(people["customer"])
+    assert "Orders" in text(client.get("/wallet/"))
+    assert "not bought anything" in text(client.get("/wallet/orders"))
+    _buy(client, amount="50.00")
+    order = _order(app)
+    submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
+    words = text(client.get("/wallet/orders"))
+    assert "50.00 USD Birthday for Fran" in words and "Fulfilled" in words
+    assert "25.00" not in words
