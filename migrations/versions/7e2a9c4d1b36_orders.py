@@ -1,4 +1,4 @@
-"""Orders and their lines: gift cards bought in the shop (issue 25)
+"""Orders and their lines, and the programme limits: gift cards bought in the shop (issue 25)
 
 Revision ID: 7e2a9c4d1b36
 Revises: 4dccf6b75f05
@@ -64,8 +64,20 @@ def upgrade():
     sa.UniqueConstraint('card_id', name=op.f('uq_order_lines_card_id')),
     )
     op.create_index(op.f('ix_order_lines_order_id'), 'order_lines', ['order_id'], unique=False)
+    op.create_table('programme_limits',
+    sa.Column('currency', sa.String(length=4), nullable=False),
+    sa.Column('min_purchase', _ID, nullable=False),
+    sa.Column('max_purchase', _ID, nullable=False),
+    sa.Column('max_card_balance', _ID, nullable=False),
+    sa.Column('max_daily_per_customer', _ID, nullable=False),
+    sa.Column('max_cards_per_order', _ID, nullable=False),
+    sa.Column('updated_at', portal.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('min_purchase > 0 AND max_purchase >= min_purchase AND max_card_balance >= max_purchase AND max_daily_per_customer >= min_purchase AND max_cards_per_order >= 1', name=op.f('ck_programme_limits_limits_consistent')),
+    sa.PrimaryKeyConstraint('currency', name=op.f('pk_programme_limits')),
+    )
 
 
 def downgrade():
+    op.drop_table('programme_limits')
     op.drop_table('order_lines')
     op.drop_table('orders')

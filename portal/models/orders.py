@@ -78,3 +78,24 @@ class OrderLine(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class ProgrammeLimits(Base):
+    """What an admin allows in one currency (minor units); the shop and the ledger read it."""
+
+    __tablename__ = "programme_limits"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "min_purchase > 0 AND max_purchase >= min_purchase AND max_card_balance >= max_purchase "
+            "AND max_daily_per_customer >= min_purchase AND max_cards_per_order >= 1",
+            name="limits_consistent",
+        ),
+    )
+
+    currency: Mapped[str] = mapped_column(sa.String(4), primary_key=True)
+    min_purchase: Mapped[int]
+    max_purchase: Mapped[int]
+    max_card_balance: Mapped[int]
+    max_daily_per_customer: Mapped[int]
+    max_cards_per_order: Mapped[int]
+    updated_at: Mapped[created_at]

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault
 from portal.cards.operations import PURCHASED_MIN_DAYS, IssuedCard, new_card
-from portal.ledger import SYSTEM, fingerprint, system_account
+from portal.errors import LimitExceeded
+from portal.ledger import SYSTEM, fingerprint, savepoint, system_account
 from portal.models import utcnow
 from portal.models.orders import Order, OrderLine
 from portal.money import Money
@@ -44,7 +45,12 @@ def receive_webhook(
     if order is None or order.payment_reference != event.payment_reference:
         return "unknown"  # not ours: acknowledged, so the provider stops retrying
     if event.outcome == PAID:
-        return _paid(session, vault, order, event, now or utcnow())
+        try:
+            with savepoint(session):
+                return _paid(session, vault, order, event, now or utcnow())
+        except LimitExceeded:
+            # An admin lowered a limit between the order and its payment: the buyer gets the money back.
+            return _refund_refused(session, provider, order, now or utcnow())
     if event.outcome == EXPIRED:
         return "expired" if _expire(session, order.id, now or utcnow()) else "already"
     if event.outcome == FAILED:
@@ -74,6 +80,18 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
         order.state, order.fulfilled_at = "fulfilled", now
     session.flush()
     return "issued"
+
+
+def _refund_refused(session: Session, provider: PaymentProvider, order: Order, now: datetime) -> str:
+    session.expire(order)
+    refused = session.execute(
+        sa.update(Order).where(Order.id == order.id, Order.state.in_(("pending", "expired")))
+        .values(state="refunded", paid_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if refused:
+        provider.refund(order.payment_reference, order.total)
+    return "refunded"
 
 
 def _issue(session: Session, vault: CodeVault, order: Order, line: OrderLine, now: datetime) -> IssuedCard:

@@ -14,7 +14,7 @@ from portal.errors import ValidationError
 from portal.models import User, utcnow
 from portal.models.orders import CARD_DESIGNS, Order, OrderLine
 from portal.money import Money
-from portal.orders.programme import Programme
+from portal.orders.programme import Programme, check_amount_limits, check_order_limits
 from portal.payments import PaymentProvider
 
 UNPAID_HOURS = 24  # an order not paid by then expires
@@ -36,14 +36,9 @@ class LineRequest:
 
 
 def check_amount(programme: Programme, raw: object) -> Money:
-    """The amount of one card, between the programme's minimum and maximum."""
-    try:
-        amount = Money.parse(raw, programme.currency)
-    except ValueError as error:
-        raise ValidationError(str(error), field="amount") from None
-    low, high = Money(programme.minimum, programme.currency), Money(programme.maximum, programme.currency)
-    if not low.minor <= amount.minor <= high.minor:
-        raise ValidationError(f"Choose an amount from {low.display()} to {high.display()}", field="amount")
+    """The amount of one card, within the programme's limits."""
+    amount = Money.parse(raw, programme.currency)
+    check_amount_limits(programme, amount)
     return amount
 
 
@@ -90,17 +85,20 @@ def place_order(
     """Validate the lines, store a pending order and open the provider's checkout for it.
 
     Returns the order and the URL to send the buyer to; the provider sends them back to
-    ``return_url(order reference)`` whether they paid or not. Raise ValidationError (nothing stored).
+    ``return_url(order reference)`` whether they paid or not. Raise ValidationError, or
+    LimitExceeded for a programme limit (nothing stored, nothing charged).
     A signed-in buyer is billed at their own address whatever the form says.
     """
     now = now or utcnow()
     if not lines:
         raise ValidationError("Add a card to the order", field="amount")
-    if len(lines) > programme.max_cards_per_order:
-        raise ValidationError(f"An order holds at most {programme.max_cards_per_order} cards", field="quantity")
     email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
     order_lines = [_line(programme, line, now.date()) for line in lines]
     total = sum(line.amount for line in order_lines)
+    check_order_limits(
+        session, programme, cards=len(order_lines), total=total, buyer_id=buyer.id if buyer else None,
+        buyer_email=email, now=now,
+    )
     order = Order(
         reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer.id if buyer else None, buyer_email=email,
         currency=programme.currency, total=total, state="pending", provider=provider.name,

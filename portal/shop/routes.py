@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.errors import ValidationError
+from portal.errors import LimitExceeded, ValidationError
 from portal.extensions import csrf, db
 from portal.models.orders import Order
 from portal.orders.payment import receive_webhook
@@ -20,7 +20,7 @@ from portal.shop import bp, payments
 
 
 def _programme():
-    return programme_for(current_app.config.get("SHOP_CURRENCY", "USD"))
+    return programme_for(db.session, current_app.config.get("SHOP_CURRENCY", "USD"))
 
 
 def _buyer():
@@ -49,7 +49,7 @@ def _line_from(form) -> LineRequest:
     )
 
 
-def _render(form=None, error: ValidationError | None = None, status: int = 200):
+def _render(form=None, error: ValidationError | LimitExceeded | None = None, status: int = 200):
     return render_template(
         "shop/index.html", programme=_programme(), designs=DESIGN_NAMES, buyer=_buyer(),
         form=form or {}, error=error, today=date.today().isoformat(),
@@ -71,7 +71,7 @@ def buy():
             lines=[_line_from(request.form)],
             return_url=lambda reference: url_for("shop.order", reference=reference, _external=True),
         )
-    except ValidationError as error:
+    except (ValidationError, LimitExceeded) as error:
         db.session.rollback()
         return _render(request.form, error, 400)
     db.session.commit()

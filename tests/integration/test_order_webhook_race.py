@@ -24,7 +24,7 @@ pytestmark = pytest.mark.postgres
 def test_concurrent_deliveries_of_one_paid_event_issue_one_card(pg_app):
     with pg_app.test_request_context():
         order, _ = place_order(
-            db.session, payments(), programme_for("USD"), buyer=None, buyer_email="guest@example.com",
+            db.session, payments(), programme_for(db.session, "USD"), buyer=None, buyer_email="guest@example.com",
             lines=[LineRequest(amount="25.00", recipient_email="fran@example.com")], return_url=lambda ref: "/",
         )
         db.session.commit()
