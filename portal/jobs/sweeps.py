@@ -74,13 +74,21 @@ def run_gifts(now: datetime | None = None) -> dict[str, int]:
 
 
 def run_orders(now: datetime | None = None) -> dict[str, int]:
-    """Expire shop orders left unpaid for 24 hours (a payment confirmed later still issues its cards)."""
+    """Expire shop orders left unpaid for 24 hours (a payment confirmed later still issues its cards),
+    then e-mail the gifts whose delivery date has come."""
+    from portal.orders.delivery import deliver_due
     from portal.orders.payment import expire_unpaid
+    from portal.services import services
 
-    expired = expire_unpaid(db.session, now or utcnow())
+    now = now or utcnow()
+    expired = expire_unpaid(db.session, now)
     db.session.commit()
-    log.info("Order sweep: %d unpaid order(s) expired", expired)
-    return {"expired": expired}
+    delivered = 0
+    while sent := deliver_due(db.session, services().vault, now):
+        db.session.commit()
+        delivered += sent
+    log.info("Order sweep: %d unpaid order(s) expired, %d gift(s) delivered", expired, delivered)
+    return {"expired": expired, "delivered": delivered}
 
 
 def run_events(now: datetime | None = None) -> dict[str, int]:
@@ -121,7 +129,7 @@ def sweep_gifts() -> dict[str, int]:
 
 
 def sweep_orders() -> dict[str, int]:
-    """RQ job (hourly): unpaid shop orders."""
+    """RQ job (hourly): unpaid shop orders, and gifts due for delivery."""
     with app_context():
         return run_orders()
 

@@ -23,7 +23,7 @@ from portal.ledger import SYSTEM, fingerprint, savepoint, system_account
 from portal.models import utcnow
 from portal.models.orders import Order, OrderLine
 from portal.money import Money
-from portal.notifications.messages import card_received
+from portal.orders.delivery import deliver, fulfil_if_done
 from portal.payments import EXPIRED, FAILED, PAID, PaymentEvent, PaymentProvider
 
 # Money a provider has taken for us and not yet paid out; a card bought online is funded from it.
@@ -76,8 +76,7 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
         line.card_id = issued.card.id
         if line.deliver_on is None:
             deliver(session, order, line, issued, now)
-    if all(line.delivered_at is not None for line in order.lines):
-        order.state, order.fulfilled_at = "fulfilled", now
+    fulfil_if_done(order, now)
     session.flush()
     return "issued"
 
@@ -105,13 +104,6 @@ def _issue(session: Session, vault: CodeVault, order: Order, line: OrderLine, no
         owner_id=owner_id, scope_id=None, kind="purchased", days=PURCHASED_MIN_DAYS, transaction_kind="issue",
         memo=f"Bought online, order {order.reference}", now=now,
     )
-
-
-def deliver(session: Session, order: Order, line: OrderLine, issued: IssuedCard, now: datetime) -> None:
-    """E-mail the card: to the friend with the buyer's message, to a guest buyer, or tell the owner."""
-    send_to = line.recipient_email or (order.buyer_email if order.buyer_id is None else None)
-    card_received(session, issued, send_to=send_to, note=line.message or None)
-    line.delivered_at = now
 
 
 def _expire(session: Session, order_id: int, now: datetime) -> bool:

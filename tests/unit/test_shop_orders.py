@@ -204,3 +204,31 @@ def test_wallet_orders_lists_the_customers_own_orders_only(app, client, auth, pe
     words = text(client.get("/wallet/orders"))
     assert "50.00 USD Birthday for Fran" in words and "Fulfilled" in words
     assert "25.00" not in words
+
+
+def test_a_gift_for_a_later_date_is_sent_on_that_day_once_and_the_buyer_told(app, client, people):
+    """Paid today for tomorrow: nothing goes out today; tomorrow's sweep sends the friend the code and
+    tells the buyer; a second sweep sends nothing more."""
+    from portal.jobs.sweeps import run_orders
+
+    tomorrow = utcnow() + timedelta(days=1)
+    _buy(client, deliver_on=tomorrow.date().isoformat())
+    order = _order(app)
+    submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
+    assert len(_cards(app)) == 1 and _order(app).state == "paid"
+    with app.app_context():
+        assert run_orders(utcnow())["delivered"] == 0
+    assert _mail_to(app, "fran@example.com") == []
+    assert f"On {tomorrow.date().isoformat()}" in text(client.get(f"/shop/orders/{order.reference}"))
+    with app.app_context():
+        assert run_orders(tomorrow)["delivered"] == 1
+        assert run_orders(tomorrow)["delivered"] == 0
+    [gift] = _mail_to(app, "fran@example.com")
+    assert gift.code_ciphertext and gift.context["memo"] == "Happy birthday!"
+    [told] = _mail_to(app, "guest@example.com")
+    assert told.kind == "gift_delivered" and told.context["to_name"] == "Fran"
+    with app.app_context():
+        from portal.notifications.rendering import render
+
+        assert "gift card you bought for \"Fran\" was e-mailed" in render(db.session, db.session.get(OutboxMessage, told.id)).text
+    assert _order(app).state == "fulfilled"
