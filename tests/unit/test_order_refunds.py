@@ -1,0 +1,63 @@
+"""Refunding a shop order: an unspent card's value goes back and the card is cancelled; a partly
+spent card refunds only what is left, and the admin is told so; a second refund changes nothing."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.ledger.verify import verify
+from portal.models import Account, GiftCard
+from tests.conftest import submit
+from tests.unit.test_customer_helpers import pay_at_till, snapshot, text
+from tests.unit.test_shop_orders import _buy, _cards, _order
+
+
+def _paid_order(app, client):
+    _buy(client)
+    order = _order(app)
+    submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
+    return _order(app)
+
+
+def _refund(client, order, reason="Buyer asked"):
+    return submit(client, f"/admin/orders/{order.id}/refund", {"reason": reason}, page="/admin/orders",
+                  follow_redirects=True)
+
+
+def _clearing(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Account.balance).where(Account.key == "system:payments_clearing:USD"))
+
+
+def test_an_unspent_card_is_refunded_in_full_and_cancelled_once(app, client, auth, people):
+    order = _paid_order(app, client)
+    auth.login(people["admin"])
+    assert "Refunded 25.00 USD." in text(_refund(client, order))
+    [card] = _cards(app)
+    assert card.status == "cancelled" and _clearing(app) == 0 and _order(app).state == "refunded"
+    before = snapshot(app)
+    assert "Only a paid order can be refunded, and only once" in text(_refund(client, order))
+    assert snapshot(app) == before
+    with app.app_context():
+        assert verify(db.session) == []
+
+
+def test_a_partly_spent_card_refunds_only_what_is_left_and_says_so(app, client, auth, people):
+    order = _paid_order(app, client)
+    [card] = _cards(app)
+    pay_at_till(app, card.id, "10.00")
+    auth.login(people["admin"])
+    words = text(_refund(client, order))
+    assert "Refunded 15.00 USD; 10.00 USD had already been spent and stays paid." in words
+    assert _clearing(app) == -1000
+    with app.app_context():
+        assert db.session.get(GiftCard, card.id).status == "cancelled"
+
+
+def test_a_refund_needs_a_reason(app, client, auth, people):
+    order = _paid_order(app, client)
+    auth.login(people["admin"])
+    before = snapshot(app)
+    assert "Please give a reason" in text(_refund(client, order, reason=" "))
+    assert snapshot(app) == before and _order(app).state == "fulfilled"
