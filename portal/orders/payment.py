@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from portal.cards.codes import CodeVault
 from portal.cards.operations import PURCHASED_MIN_DAYS, IssuedCard, new_card
 from portal.errors import LimitExceeded
+from portal.events import kinds as events
 from portal.ledger import SYSTEM, fingerprint, savepoint, system_account
 from portal.models import utcnow
 from portal.models.orders import Order, OrderLine
@@ -78,6 +79,7 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
             deliver(session, order, line, issued, now)
     fulfil_if_done(order, now)
     session.flush()
+    events.order_changed(session, "order.paid", order)
     return "issued"
 
 

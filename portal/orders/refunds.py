@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from portal.cards.lookup import lock_card, locked_balance
 from portal.cards.transfers import end_pending
 from portal.errors import ValidationError
+from portal.events import kinds as events
 from portal.ledger import Actor, audit, fingerprint, post, required_reason, system_account
 from portal.models import GiftCard, utcnow
 from portal.models.orders import Order
-from portal.money import Money
+from portal.money import Money, format_minor
 from portal.orders.payment import CLEARING
 from portal.payments import PaymentProvider
 
@@ -67,4 +68,5 @@ def refund_order(
         provider.refund(order.payment_reference, refunded)
     audit(session, actor, "order.refunded", f"order:{order.id}", reason, refunded=refunded, spent=result.spent)
     session.flush()
+    events.order_changed(session, "order.refunded", order, refunded=format_minor(refunded, order.currency))
     return result

@@ -61,3 +61,16 @@ def test_a_refund_needs_a_reason(app, client, auth, people):
     before = snapshot(app)
     assert "Please give a reason" in text(_refund(client, order, reason=" "))
     assert snapshot(app) == before and _order(app).state == "fulfilled"
+
+
+def test_paid_and_refunded_orders_are_events_for_webhooks(app, client, auth, people):
+    """Do order.paid and order.refunded reach the event log, with no addresses or codes in them?"""
+    from portal.models import Event
+
+    order = _paid_order(app, client)
+    auth.login(people["admin"])
+    _refund(client, order)
+    with app.app_context():
+        found = db.session.scalars(sa.select(Event).where(Event.type.like("order.%")).order_by(Event.id)).all()
+        assert [e.type for e in found] == ["order.paid", "order.refunded"]
+        assert found[1].payload["refunded"] == "25.00" and "@" not in str([e.payload for e in found])
