@@ -16,7 +16,7 @@ from portal.orders.placing import LineRequest, place_order
 from portal.orders.programme import DESIGN_NAMES, programme_for
 from portal.payments import InvalidWebhook
 from portal.services import services
-from portal.shop import bp, payments
+from portal.shop import bp, payments, purchase_throttle
 
 
 def _programme():
@@ -65,14 +65,23 @@ def index():
 @bp.post("/shop")
 def buy():
     """Place the order and send the buyer to the provider's payment page. Nothing is charged here."""
+    buyer = _buyer()
+    who = f"user:{buyer.id}" if buyer else f"email:{request.form.get('buyer_email', '').strip().lower()[:254]}"
+    attempt = purchase_throttle().attempt(f"ip:{request.remote_addr}", who)
+    if attempt.wait:
+        minutes = max(1, round(attempt.wait / 60))
+        error = ValidationError(f"Too many orders. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.")
+        page, _ = _render(request.form, error)
+        return page, 429, {"Retry-After": str(attempt.wait)}
     try:
         order, checkout_url = place_order(
-            db.session, payments(), _programme(), buyer=_buyer(), buyer_email=request.form.get("buyer_email", ""),
+            db.session, payments(), _programme(), buyer=buyer, buyer_email=request.form.get("buyer_email", ""),
             lines=[_line_from(request.form)],
             return_url=lambda reference: url_for("shop.order", reference=reference, _external=True),
         )
     except (ValidationError, LimitExceeded) as error:
         db.session.rollback()
+        attempt.succeeded()  # a refused form is no order: it does not count
         return _render(request.form, error, 400)
     db.session.commit()
     return redirect(checkout_url, code=303)

@@ -232,3 +232,19 @@ def test_a_gift_for_a_later_date_is_sent_on_that_day_once_and_the_buyer_told(app
 
         assert "gift card you bought for \"Fran\" was e-mailed" in render(db.session, db.session.get(OutboxMessage, told.id)).text
     assert _order(app).state == "fulfilled"
+
+
+def test_orders_are_rate_limited_per_buyer_and_a_refused_form_does_not_count(app, client, people):
+    """Past the limit of orders per e-mail, is the next refused with 429 and a wait, before any order?"""
+    from portal.shop import purchase_throttle
+
+    with app.app_context():
+        purchase_throttle().limit = 2
+    assert _buy(client, design="skulls").status_code == 400  # refused: not counted
+    assert _buy(client).status_code == 303 and _buy(client).status_code == 303
+    refused = _buy(client)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many orders. Please wait" in text(refused)
+    assert _buy(client, buyer_email="other@example.com").status_code == 303  # another buyer may
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 3
