@@ -10,7 +10,9 @@ from portal.admin.responses import actor, done
 from portal.errors import ValidationError
 from portal.extensions import db
 from portal.models.orders import Order
+from portal.orders.payment import approve
 from portal.orders.refunds import refund_order
+from portal.services import services
 from portal.shop import payments
 
 RECENT = 100
@@ -21,6 +23,20 @@ def orders():
     """The latest shop orders, newest first."""
     recent = db.session.scalars(sa.select(Order).order_by(Order.id.desc()).limit(RECENT)).all()
     return render_template("admin/orders.html", orders=recent)
+
+
+@bp.post("/orders/<int:order_id>/approve")
+def order_approve(order_id: int):
+    """Issue the cards of a paid order that waited for approval."""
+    order = db.session.get(Order, order_id) or abort(404)
+    try:
+        approve(db.session, services().vault, order, actor=actor())
+    except ValidationError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return done(url_for(".orders"))
+    db.session.commit()
+    return done(url_for(".orders"), f"Order {order.id} is approved: its cards are issued.")
 
 
 @bp.post("/orders/<int:order_id>/refund")

@@ -48,6 +48,9 @@ class Order(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Above the programme's approval amount an admin approves a paid order before its cards are issued.
+    approval_required: Mapped[bool] = mapped_column(default=False)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", lazy="selectin", cascade="all, delete-orphan"
@@ -98,4 +101,5 @@ class ProgrammeLimits(Base):
     max_card_balance: Mapped[int]
     max_daily_per_customer: Mapped[int]
     max_cards_per_order: Mapped[int]
+    approval_above: Mapped[int | None]
     updated_at: Mapped[created_at]

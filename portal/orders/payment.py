@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault
 from portal.cards.operations import PURCHASED_MIN_DAYS, IssuedCard, new_card
-from portal.errors import LimitExceeded
+from portal.errors import LimitExceeded, ValidationError
 from portal.events import kinds as events
-from portal.ledger import SYSTEM, fingerprint, savepoint, system_account
+from portal.ledger import SYSTEM, audit, fingerprint, savepoint, system_account
 from portal.models import utcnow
 from portal.models.orders import Order, OrderLine
 from portal.money import Money
@@ -72,6 +72,16 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
     if won is None:
         return "already"
     session.refresh(order)
+    events.order_changed(session, "order.paid", order)
+    if order.approval_required:
+        session.flush()
+        return "awaiting approval"  # paid; an admin approves before any card exists
+    issue_lines(session, vault, order, now)
+    return "issued"
+
+
+def issue_lines(session: Session, vault: CodeVault, order: Order, now: datetime) -> None:
+    """Issue the cards of a paid order and send those due now (each line's key makes it once)."""
     for line in order.lines:
         issued = _issue(session, vault, order, line, now)
         line.card_id = issued.card.id
@@ -79,8 +89,22 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
             deliver(session, order, line, issued, now)
     fulfil_if_done(order, now)
     session.flush()
-    events.order_changed(session, "order.paid", order)
-    return "issued"
+
+
+def approve(session: Session, vault: CodeVault, order: Order, *, actor, now: datetime | None = None) -> None:
+    """An admin lets a paid order that needed approval have its cards. Raise ValidationError otherwise."""
+    now = now or utcnow()
+    won = session.execute(
+        sa.update(Order)
+        .where(Order.id == order.id, Order.state == "paid", Order.approval_required, Order.approved_at.is_(None))
+        .values(approved_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if not won:
+        raise ValidationError("Only a paid order waiting for approval can be approved, and only once")
+    session.refresh(order)
+    audit(session, actor, "order.approved", f"order:{order.id}")
+    issue_lines(session, vault, order, now)
 
 
 def _refund_refused(session: Session, provider: PaymentProvider, order: Order, now: datetime) -> str:

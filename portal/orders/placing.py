@@ -103,6 +103,7 @@ def place_order(
         reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer.id if buyer else None, buyer_email=email,
         currency=programme.currency, total=total, state="pending", provider=provider.name,
         created_at=now, expires_at=now + timedelta(hours=UNPAID_HOURS), lines=order_lines,
+        approval_required=programme.approval_above is not None and total > programme.approval_above,
     )
     checkout = provider.create_checkout(
         order_reference=order.reference, amount=total, currency=programme.currency, email=email,

@@ -36,6 +36,7 @@ class Programme:
     max_card_balance: int = 100000
     max_daily_per_customer: int = 100000
     max_cards_per_order: int = 50
+    approval_above: int | None = None  # orders above it wait for an admin's approval once paid
 
     @property
     def presets(self) -> tuple[int, ...]:
@@ -49,6 +50,7 @@ LIMIT_NAMES = {
     "min_purchase": "Minimum purchase", "max_purchase": "Maximum purchase",
     "max_card_balance": "Maximum card balance", "max_daily_per_customer": "Maximum per customer per day",
     "max_cards_per_order": "Maximum cards per order",
+    "approval_above": "Approve orders above",
 }
 
 
@@ -65,6 +67,9 @@ def set_limits(session: Session, actor: Actor, currency: str, values: dict[str, 
     parsed: dict[str, int] = {}
     for name, label in LIMIT_NAMES.items():
         raw = (values.get(name) or "").strip()
+        if name == "approval_above" and not raw:
+            parsed[name] = None  # no approvals
+            continue
         if name == "max_cards_per_order":
             if not raw.isdigit() or not 1 <= int(raw) <= 1000:
                 raise ValidationError(f"{label}: a whole number from 1 to 1000", field=name)

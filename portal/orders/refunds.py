@@ -50,6 +50,9 @@ def refund_order(
     clearing = system_account(session, CLEARING, order.currency)
     refunded = 0
     for line in order.lines:
+        if line.card_id is None:  # paid, never issued (it waited for approval)
+            refunded += line.amount
+            continue
         card = lock_card(session, session.get(GiftCard, line.card_id))
         balance = locked_balance(session, card) if card.status != "cancelled" else 0
         back = min(balance, line.amount)  # a top-up since is the customer's, not this order's

@@ -74,3 +74,35 @@ def test_paid_and_refunded_orders_are_events_for_webhooks(app, client, auth, peo
         found = db.session.scalars(sa.select(Event).where(Event.type.like("order.%")).order_by(Event.id)).all()
         assert [e.type for e in found] == ["order.paid", "order.refunded"]
         assert found[1].payload["refunded"] == "25.00" and "@" not in str([e.payload for e in found])
+
+
+def test_an_order_above_the_approval_amount_waits_for_an_admin_once_paid(app, client, auth, people):
+    """Paid 100.00 above a 50.00 approval amount: no card until an admin approves, then one, once."""
+    from tests.unit.test_programme_limits import _set
+
+    _set(client, auth, people, approval_above="50.00")
+    _buy(client, amount="100.00")
+    order = _order(app)
+    submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
+    assert _cards(app) == [] and _order(app).state == "paid"
+    assert "We check large orders" in text(client.get(f"/shop/orders/{order.reference}"))
+    auth.login(people["admin"])
+    page = text(client.get("/admin/orders"))
+    assert "waiting for approval" in page
+    approved = submit(client, f"/admin/orders/{order.id}/approve", {}, page="/admin/orders", follow_redirects=True)
+    assert "its cards are issued" in text(approved)
+    assert len(_cards(app)) == 1 and _order(app).state == "fulfilled"
+    again = submit(client, f"/admin/orders/{order.id}/approve", {}, page="/admin/orders", follow_redirects=True)
+    assert "only once" in text(again) and len(_cards(app)) == 1
+
+
+def test_a_paid_order_refused_approval_is_refunded_in_full(app, client, auth, people):
+    from tests.unit.test_programme_limits import _set
+
+    _set(client, auth, people, approval_above="50.00")
+    _buy(client, amount="100.00")
+    order = _order(app)
+    submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
+    auth.login(people["admin"])
+    assert "Refunded 100.00 USD." in text(_refund(client, order, reason="Looks like fraud"))
+    assert _cards(app) == [] and _order(app).state == "refunded"
