@@ -65,8 +65,11 @@ def _register_blueprints(app: Flask) -> None:
     from portal.extensions import csrf
     from portal.merchant import bp as merchant_bp
     from portal.public import bp as public_bp
+    from portal import shop
 
     app.register_blueprint(public_bp)
+    shop.init_app(app)
+    app.register_blueprint(shop.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(customer_bp, url_prefix="/wallet")
     app.register_blueprint(merchant_bp, url_prefix="/till")

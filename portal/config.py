@@ -58,8 +58,15 @@ def from_environment() -> dict:
         if production:
             raise RuntimeError("SECRET_KEY must be set when PORTAL_ENV=production")
         secret = _development_secret()
+    payment_provider = env.get("PAYMENT_PROVIDER") or "test"
+    if production and payment_provider == "test":
+        raise RuntimeError("PAYMENT_PROVIDER=test takes no money: set PAYMENT_PROVIDER=stripe in production")
     return {
         "SECRET_KEY": secret,
+        # Who takes the shop's payments (portal/payments/): "test" (offline, the default) or "stripe".
+        "PAYMENT_PROVIDER": payment_provider,
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
         "PORTAL_CODE_KEY": env.get("PORTAL_CODE_KEY") or secret,
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL")),
         "REDIS_URL": env.get("REDIS_URL") or None,

@@ -95,3 +95,17 @@ def load_demo(session: Session, vault: CodeVault) -> Iterator[str]:
         pay_gift(session, vault, gift, actor=Actor(user_id=alice.id), idempotency_key="demo:alice:gift")
         send_gift(session, vault, gift, user=alice)
         yield "gift of Giftloop Plus from alice@giftloop.test to bob@giftloop.test (in Bob's gifts)"
+    yield from ensure_shop_limits(session, usd)
+
+
+def ensure_shop_limits(session: Session, currency: str) -> Iterator[str]:
+    """The shop's limits as an admin would set them, so the ledger caps card balances too."""
+    from dataclasses import asdict
+
+    from portal.models import ProgrammeLimits
+    from portal.orders.programme import Programme
+
+    if session.get(ProgrammeLimits, currency) is None:
+        session.add(ProgrammeLimits(**asdict(Programme(currency=currency))))
+        session.flush()
+        yield f"shop at /shop with the test payment provider; {currency} limits under Admin → Limits"

@@ -58,6 +58,12 @@ class UsageLimitReached(DomainError):
     code = "usage_limit_reached"
 
 
+class LimitExceeded(DomainError):
+    """A programme limit (portal/orders/limits.py) the change would pass."""
+
+    code = "limit_exceeded"
+
+
 class AlreadyRedeemed(DomainError):
     code = "already_redeemed"
 

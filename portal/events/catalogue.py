@@ -24,6 +24,8 @@ EVENT_TYPES: dict[str, str] = {
     "gift.refunded": "A gift subscription's payment went back to the buyer",
     "gift.sent": "A gift subscription was sent",
     "gift.redeemed": "A gift subscription was redeemed",
+    "order.paid": "A shop order's payment was confirmed and its cards issued",
+    "order.refunded": "A shop order was refunded (what was left on its cards)",
     "campaign.created": "A campaign was created",
     "campaign.updated": "A campaign's rules changed",
     "campaign.deleted": "A campaign was deleted",

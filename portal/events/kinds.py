@@ -64,3 +64,13 @@ def gift_changed(session: Session, type: str, gift) -> int:
         "subscription_duration_days": gift.subscription_duration_days,
     }
     return record(session, type, data)
+
+
+def order_changed(session: Session, type: str, order, **detail) -> int:
+    """order.paid or order.refunded: a shop order (portal/orders) moved on; no addresses, no codes."""
+    data = {
+        "order_id": order.id, "state": order.state, "total": format_minor(order.total, order.currency),
+        "currency": order.currency, "cards": len(order.lines), "buyer_id": order.buyer_id,
+        "card_ids": [line.card_id for line in order.lines], **detail,
+    }
+    return record(session, type, data)

@@ -73,6 +73,24 @@ def run_gifts(now: datetime | None = None) -> dict[str, int]:
     return {"removed": removed, "expired": expired}
 
 
+def run_orders(now: datetime | None = None) -> dict[str, int]:
+    """Expire shop orders left unpaid for 24 hours (a payment confirmed later still issues its cards),
+    then e-mail the gifts whose delivery date has come."""
+    from portal.orders.delivery import deliver_due
+    from portal.orders.payment import expire_unpaid
+    from portal.services import services
+
+    now = now or utcnow()
+    expired = expire_unpaid(db.session, now)
+    db.session.commit()
+    delivered = 0
+    while sent := deliver_due(db.session, services().vault, now):
+        db.session.commit()
+        delivered += sent
+    log.info("Order sweep: %d unpaid order(s) expired, %d gift(s) delivered", expired, delivered)
+    return {"expired": expired, "delivered": delivered}
+
+
 def run_events(now: datetime | None = None) -> dict[str, int]:
     """Prune events (and their delivery log) older than ``EVENT_RETENTION_DAYS``, a batch per commit,
     and the throttle counters a Redis outage left in the database whose window has ended."""
@@ -108,6 +126,12 @@ def sweep_gifts() -> dict[str, int]:
     """RQ job (hourly): unpaid and expired gift subscriptions."""
     with app_context():
         return run_gifts()
+
+
+def sweep_orders() -> dict[str, int]:
+    """RQ job (hourly): unpaid shop orders, and gifts due for delivery."""
+    with app_context():
+        return run_orders()
 
 
 def sweep_events() -> dict[str, int]:

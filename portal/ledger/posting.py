@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from portal.errors import IdempotencyConflict, InsufficientFunds
+from portal.errors import IdempotencyConflict, InsufficientFunds, LimitExceeded
 from portal.events.record import record_transaction
 from portal.ledger.actors import Actor
 from portal.ledger.savepoints import savepoint
-from portal.models import Account, Entry, Transaction, utcnow
+from portal.models import Account, Entry, ProgrammeLimits, Transaction, utcnow
 from portal.models.ledger import TRANSACTION_KINDS
+from portal.money import Money
 
 Leg = tuple[Account, int]
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -79,11 +80,29 @@ def _set_balance(session: Session, account_id: int, balance: int) -> None:
         set_committed_value(loaded, "balance", balance)
 
 
-def _change(session: Session, account_id: int, delta: int, *, limited: bool) -> int | None:
-    """Add ``delta`` to one balance in one statement; with ``limited`` only if it stays >= 0."""
+# Value entering a card this way is capped by the programme's maximum card balance, if one is set
+# for the card's currency. Reversals and refunds are not: they put back what was there.
+CAPPED_KINDS = ("issue", "load")
+
+
+def _card_ceiling(delta: int) -> sa.ColumnElement[bool]:
+    """In the UPDATE itself: a card stays within its currency's maximum balance (none set: no cap)."""
+    ceiling = (
+        sa.select(ProgrammeLimits.max_card_balance)
+        .where(ProgrammeLimits.currency == Account.currency)
+        .scalar_subquery()
+    )
+    return sa.or_(Account.kind != "card", ceiling.is_(None), Account.balance + delta <= ceiling)
+
+
+def _change(session: Session, account_id: int, delta: int, *, limited: bool, capped: bool = False) -> int | None:
+    """Add ``delta`` to one balance in one statement; with ``limited`` only if it stays >= 0, with
+    ``capped`` only if a card stays within the programme's maximum balance."""
     statement = sa.update(Account).where(Account.id == account_id)
     if limited:
         statement = statement.where(sa.or_(Account.kind == "system", Account.balance + delta >= 0))
+    if capped:
+        statement = statement.where(_card_ceiling(delta))
     statement = statement.values(balance=Account.balance + delta).returning(Account.balance)
     balance = session.execute(statement, execution_options={"synchronize_session": False}).scalar()
     if balance is not None:
@@ -97,12 +116,13 @@ def _undo(session: Session, applied: list[tuple[int, int]]) -> None:
         _change(session, account_id, -delta, limited=False)
 
 
-def _apply(session: Session, legs: list[Leg]) -> list[tuple[int, int]]:
+def _apply(session: Session, legs: list[Leg], *, capped: bool = False) -> list[tuple[int, int]]:
     """Change each balance in one statement that enforces the limit itself; returns what changed.
 
     Accounts are updated in id order so two transactions never wait on each other in a circle.
     If a balance would go below zero, the changes made before it are taken back and
-    InsufficientFunds is raised: nothing of the transaction is left.
+    InsufficientFunds is raised: nothing of the transaction is left. With ``capped``, a card
+    credited past its programme maximum is refused the same way, with LimitExceeded.
     """
     deltas: dict[int, int] = defaultdict(int)
     by_id = {}
@@ -114,13 +134,22 @@ def _apply(session: Session, legs: list[Leg]) -> list[tuple[int, int]]:
         delta = deltas[account_id]
         if delta == 0:
             continue
-        if _change(session, account_id, delta, limited=delta < 0) is None:
+        if _change(session, account_id, delta, limited=delta < 0, capped=capped and delta > 0) is None:
             _undo(session, applied)
+            if delta > 0:
+                error = LimitExceeded(_over_maximum(session, by_id[account_id]))
+                error.account = by_id[account_id]
+                raise error
             error = InsufficientFunds(f"There is not enough in {by_id[account_id].key}")
             error.account = by_id[account_id]
             raise error
         applied.append((account_id, delta))
     return applied
+
+
+def _over_maximum(session: Session, account: Account) -> str:
+    ceiling = session.get(ProgrammeLimits, account.currency).max_card_balance
+    return f"A gift card may hold at most {Money(ceiling, account.currency).display()}"
 
 
 def _insert_transaction(session: Session, values: dict, legs: list[Leg]) -> Transaction | None:
@@ -188,9 +217,9 @@ def post_or_replay(
     nested = savepoint(session) if reverses_id is not None else nullcontext()
     with nested:
         try:
-            applied = _apply(session, legs)
-        except InsufficientFunds:
-            # A request under the same key may have won meanwhile and spent the money: its answer is ours.
+            applied = _apply(session, legs, capped=kind in CAPPED_KINDS)
+        except (InsufficientFunds, LimitExceeded):
+            # A request under the same key may have won meanwhile (spent the money, filled the card): its answer is ours.
             if (earlier := replay(session, actor, idempotency_key, request_hash)) is None:
                 raise
             return earlier, True

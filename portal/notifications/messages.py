@@ -29,12 +29,13 @@ def _owner(session: Session, card: GiftCard) -> User | None:
     return session.get(User, card.owner_id) if card.owner_id is not None else None
 
 
-def card_received(session: Session, issued, *, send_to: str | None = None) -> int | None:
+def card_received(session: Session, issued, *, send_to: str | None = None, note: str | None = None) -> int | None:
     """Tell someone about a new card. ``issued`` is an IssuedCard (card, full code, transaction).
 
     With ``send_to`` the card is a bearer card e-mailed to that address: the message carries the
     full code (encrypted in the outbox) and its QR code. Otherwise the card's owner, if any, is
     told, and the message shows only the masked code: the owner sees the rest in the wallet.
+    ``note`` replaces the issuing memo: a buyer's message to the friend they bought the card for.
     """
     card = issued.card
     owner = _owner(session, card)
@@ -43,7 +44,7 @@ def card_received(session: Session, issued, *, send_to: str | None = None) -> in
     context = {
         "amount": _on_card(issued.transaction, card),
         "currency": card.currency,
-        "memo": issued.transaction.memo or "",
+        "memo": note if note is not None else issued.transaction.memo or "",
         "to_owner": send_to is None,
     }
     return queue_email(

@@ -162,7 +162,7 @@ def test_portal_cron_relays_what_waits_as_soon_as_it_starts(redis_down_app, smtp
         finally:
             cron.terminate()
             cron.wait(timeout=15)
-    assert "Successfully registered 6 cron jobs" in (tmp_path / "cron.log").read_text()  # with the webhook relay
+    assert "Successfully registered 7 cron jobs" in (tmp_path / "cron.log").read_text()  # with the webhook relay and the order sweep
     wait_for(lambda: outbox(redis_down_app)[0].status == "sent", what="the row marked sent")
     assert len(smtp.mailbox.messages) == 1
 

@@ -18,6 +18,7 @@ def test_the_demo_loads_once_and_is_safe_to_run_again(app, runner):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
     assert "alice@giftloop.test / giftloop-demo" in first.output
+    assert "shop at /shop with the test payment provider" in first.output
     assert "campaign Demo: 10% off at Corner Café (code SAVE10)" in first.output
     before = [count(app, model) for model in (User, Merchant, GiftCard, Transaction, Campaign)]
     second = runner.invoke(args=["demo"])

@@ -36,6 +36,7 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
 def test_production_cookies_are_secure_and_the_code_key_defaults_to_the_secret(monkeypatch):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("PAYMENT_PROVIDER", "stripe")  # production refuses the test provider
     monkeypatch.delenv("PORTAL_CODE_KEY", raising=False)
     settings = from_environment()
     assert settings["SESSION_COOKIE_SECURE"] is True

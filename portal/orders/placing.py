@@ -1,0 +1,116 @@
+"""Placing an order: one validation per rule, then a pending order waiting for its payment."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from portal.auth.users import normalise_email
+from portal.errors import ValidationError
+from portal.models import User, utcnow
+from portal.models.orders import CARD_DESIGNS, Order, OrderLine
+from portal.money import Money
+from portal.orders.programme import Programme, check_amount_limits, check_order_limits
+from portal.payments import PaymentProvider
+
+UNPAID_HOURS = 24  # an order not paid by then expires
+MAX_DELIVERY_DAYS = 366
+MAX_MESSAGE = 500
+MAX_NAME = 120
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """One card as the buyer asked for it, before validation (amount in major units, as typed)."""
+
+    amount: str
+    design: str = "classic"
+    recipient_name: str = ""
+    recipient_email: str = ""
+    message: str = ""
+    deliver_on: date | None = None
+
+
+def check_amount(programme: Programme, raw: object) -> Money:
+    """The amount of one card, within the programme's limits."""
+    amount = Money.parse(raw, programme.currency)
+    check_amount_limits(programme, amount)
+    return amount
+
+
+def check_delivery(deliver_on: date | None, today: date) -> date | None:
+    """A delivery date from today up to a year ahead; None (or today) means now."""
+    if deliver_on is None or deliver_on == today:
+        return None
+    if deliver_on < today:
+        raise ValidationError("Choose a delivery date from today on", field="deliver_on")
+    if deliver_on > today + timedelta(days=MAX_DELIVERY_DAYS):
+        raise ValidationError("Choose a delivery date within a year", field="deliver_on")
+    return deliver_on
+
+
+def _line(programme: Programme, request: LineRequest, today: date) -> OrderLine:
+    amount = check_amount(programme, request.amount)
+    if request.design not in CARD_DESIGNS:
+        raise ValidationError("Choose one of the card designs", field="design")
+    name, message = (request.recipient_name or "").strip(), (request.message or "").strip()
+    if len(name) > MAX_NAME:
+        raise ValidationError(f"Keep the name to {MAX_NAME} characters", field="recipient_name")
+    if len(message) > MAX_MESSAGE:
+        raise ValidationError(f"Keep the message to {MAX_MESSAGE} characters", field="message")
+    recipient = normalise_email(request.recipient_email, field="recipient_email") if request.recipient_email else None
+    if recipient is None and (name or message or request.deliver_on):
+        raise ValidationError("Give your friend's e-mail address to send them the card", field="recipient_email")
+    return OrderLine(
+        amount=amount.minor, design=request.design, recipient_name=name, recipient_email=recipient,
+        message=message, deliver_on=check_delivery(request.deliver_on, today),
+    )
+
+
+def place_order(
+    session: Session,
+    provider: PaymentProvider,
+    programme: Programme,
+    *,
+    buyer: User | None,
+    buyer_email: str,
+    lines: list[LineRequest],
+    return_url: Callable[[str], str],
+    now: datetime | None = None,
+) -> tuple[Order, str]:
+    """Validate the lines, store a pending order and open the provider's checkout for it.
+
+    Returns the order and the URL to send the buyer to; the provider sends them back to
+    ``return_url(order reference)`` whether they paid or not. Raise ValidationError, or
+    LimitExceeded for a programme limit (nothing stored, nothing charged).
+    A signed-in buyer is billed at their own address whatever the form says.
+    """
+    now = now or utcnow()
+    if not lines:
+        raise ValidationError("Add a card to the order", field="amount")
+    email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
+    order_lines = [_line(programme, line, now.date()) for line in lines]
+    total = sum(line.amount for line in order_lines)
+    check_order_limits(
+        session, programme, cards=len(order_lines), total=total, buyer_id=buyer.id if buyer else None,
+        buyer_email=email, now=now,
+    )
+    order = Order(
+        reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer.id if buyer else None, buyer_email=email,
+        currency=programme.currency, total=total, state="pending", provider=provider.name,
+        created_at=now, expires_at=now + timedelta(hours=UNPAID_HOURS), lines=order_lines,
+        approval_required=programme.approval_above is not None and total > programme.approval_above,
+    )
+    checkout = provider.create_checkout(
+        order_reference=order.reference, amount=total, currency=programme.currency, email=email,
+        description=f"Giftloop gift cards ({len(order_lines)})",
+        success_url=return_url(order.reference), cancel_url=return_url(order.reference),
+    )
+    order.payment_reference = checkout.payment_reference
+    session.add(order)
+    session.flush()
+    return order, checkout.url

@@ -1,0 +1,39 @@
+"""The public shop: buy a gift card for yourself or a friend, pay, and follow the order (issue 25).
+
+Pages parse the form, call ``portal.orders`` and render. The provider's webhook lands on
+``/shop/webhooks/<provider>``, which has no session and so no CSRF token: its signature is its proof.
+"""
+
+from flask import Blueprint, Flask, current_app
+
+from portal.extensions import db
+from portal.payments import PaymentProvider, provider_from
+from portal.throttle import DatabaseCounters, LocalCounters, Throttle
+
+bp = Blueprint("shop", __name__)
+
+# Orders placed per buyer (account or e-mail) and per client address in a window: card testing
+# and mail bombing through the gift form both need many orders.
+PURCHASE_LIMIT, PURCHASE_IP_LIMIT, PURCHASE_WINDOW_SECONDS = 10, 30, 60 * 60
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["payments"] = provider_from(app.config)
+    client = app.extensions["giftloop"].redis
+    app.extensions["purchase_throttle"] = Throttle(
+        "purchase", app.config.get("SHOP_PURCHASE_LIMIT", PURCHASE_LIMIT),
+        app.config.get("SHOP_PURCHASE_WINDOW_SECONDS", PURCHASE_WINDOW_SECONDS), client,
+        fallback=DatabaseCounters(lambda: db.engine) if client is not None else LocalCounters(),
+        per_kind={"ip": app.config.get("SHOP_PURCHASE_IP_LIMIT", PURCHASE_IP_LIMIT)},
+    )
+
+
+def payments() -> PaymentProvider:
+    return current_app.extensions["payments"]
+
+
+def purchase_throttle() -> Throttle:
+    return current_app.extensions["purchase_throttle"]
+
+
+from portal.shop import routes, testpay  # noqa: E402,F401

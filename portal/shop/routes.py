@@ -1,0 +1,116 @@
+"""Choosing a card, placing the order, and the order's page; the payment webhook."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.errors import LimitExceeded, ValidationError
+from portal.extensions import csrf, db
+from portal.models.orders import Order
+from portal.orders.payment import receive_webhook
+from portal.orders.placing import LineRequest, place_order
+from portal.orders.programme import DESIGN_NAMES, programme_for
+from portal.payments import InvalidWebhook
+from portal.services import services
+from portal.shop import bp, payments, purchase_throttle
+
+
+def _programme():
+    return programme_for(db.session, current_app.config.get("SHOP_CURRENCY", "USD"))
+
+
+def _buyer():
+    return current_user if current_user.is_authenticated and current_user.role == "customer" else None
+
+
+def _date(raw: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError("Give the delivery date as a date, like 2027-05-01", field="deliver_on") from None
+
+
+def _line_from(form) -> LineRequest:
+    for_friend = form.get("for") == "friend"
+    amount = form.get("amount", "")
+    return LineRequest(
+        amount=form.get("custom_amount", "").strip() if amount == "other" else amount,
+        design=form.get("design", "classic"),
+        recipient_name=form.get("recipient_name", "") if for_friend else "",
+        recipient_email=form.get("recipient_email", "") if for_friend else "",
+        message=form.get("message", "") if for_friend else "",
+        deliver_on=_date(form.get("deliver_on", "")) if for_friend else None,
+    )
+
+
+def _render(form=None, error: ValidationError | LimitExceeded | None = None, status: int = 200):
+    return render_template(
+        "shop/index.html", programme=_programme(), designs=DESIGN_NAMES, buyer=_buyer(),
+        form=form or {}, error=error, today=date.today().isoformat(),
+    ), status
+
+
+@bp.get("/shop")
+def index():
+    """The shop: amounts, designs, for whom."""
+    return _render()
+
+
+@bp.post("/shop")
+def buy():
+    """Place the order and send the buyer to the provider's payment page. Nothing is charged here."""
+    buyer = _buyer()
+    who = f"user:{buyer.id}" if buyer else f"email:{request.form.get('buyer_email', '').strip().lower()[:254]}"
+    attempt = purchase_throttle().attempt(f"ip:{request.remote_addr}", who)
+    if attempt.wait:
+        minutes = max(1, round(attempt.wait / 60))
+        error = ValidationError(f"Too many orders. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.")
+        page, _ = _render(request.form, error)
+        return page, 429, {"Retry-After": str(attempt.wait)}
+    try:
+        order, checkout_url = place_order(
+            db.session, payments(), _programme(), buyer=buyer, buyer_email=request.form.get("buyer_email", ""),
+            lines=[_line_from(request.form)],
+            return_url=lambda reference: url_for("shop.order", reference=reference, _external=True),
+        )
+    except (ValidationError, LimitExceeded) as error:
+        db.session.rollback()
+        attempt.succeeded()  # a refused form is no order: it does not count
+        return _render(request.form, error, 400)
+    db.session.commit()
+    return redirect(checkout_url, code=303)
+
+
+def find_order(reference: str) -> Order:
+    order = db.session.scalar(sa.select(Order).where(Order.reference == reference))
+    if order is None:
+        abort(404)
+    return order
+
+
+@bp.get("/shop/orders/<reference>")
+def order(reference: str):
+    """Where the buyer comes back to: the order's state, read from the database (the return alone proves nothing)."""
+    return render_template("shop/order.html", order=find_order(reference), designs=DESIGN_NAMES)
+
+
+@bp.post("/shop/webhooks/<provider>")
+@csrf.exempt
+def webhook(provider: str):
+    """The provider tells us about a payment. 200 once handled (or already), 400 if it does not verify."""
+    if provider != payments().name:
+        abort(404)
+    try:
+        outcome = receive_webhook(db.session, services().vault, payments(), request.get_data(), request.headers)
+    except InvalidWebhook as error:
+        db.session.rollback()
+        current_app.logger.warning("payment webhook refused: %s", error)
+        return {"error": str(error)}, 400
+    db.session.commit()
+    return {"received": outcome}

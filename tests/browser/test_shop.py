@@ -1,0 +1,61 @@
+"""The shop in real Chromium: a guest buys a 25.00 card for a friend with the test provider, the
+friend's e-mail carries the code, and the card pays at a till; a declined payment issues nothing."""
+
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_merchant_till import fact, scan_like_a_usb_scanner
+from tests.browser.test_merchant_till import sign_in as sign_in_at_till
+from tests.unit.test_shop_orders import _cards
+
+pytestmark = pytest.mark.browser
+
+CARD_CODE = re.compile(r"GC(?:-[0-9A-Z]{4}){4}-[0-9A-Z]")
+
+
+def _choose_a_gift_for_fran(page) -> None:
+    page.goto("/")
+    page.get_by_role("link", name="Buy a gift card").click()
+    page.get_by_label("25.00 USD").check()
+    page.get_by_label("Birthday").check()
+    page.get_by_label("For a friend").check()
+    page.get_by_label("Friend's name").fill("Fran")
+    page.get_by_label("Friend's e-mail").fill("fran@example.com")
+    page.get_by_label("Message").fill("Happy birthday, Fran!")
+    page.get_by_label("Your e-mail").fill("guest@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+    expect(page.get_by_role("heading", name="Test payment")).to_be_visible()
+
+
+def test_a_guest_buys_a_card_for_a_friend_who_spends_it_at_a_till(app, people, phone, desktop, tmp_path):
+    app.config["OUTBOX_DIR"] = str(tmp_path / "outbox")
+    _choose_a_gift_for_fran(phone)
+    phone.get_by_role("button", name="Pay 25.00 USD").click()
+    expect(phone.get_by_role("status")).to_contain_text("Paid, thank you. Every card has been sent.")
+
+    (message,) = list((tmp_path / "outbox").glob("*-card_received.eml"))
+    mail = email.message_from_bytes(message.read_bytes(), policy=policy.default)
+    assert mail["To"] == "fran@example.com"
+    body = mail.get_body(preferencelist=("plain",)).get_content()
+    assert "25.00 USD" in body and "Happy birthday, Fran!" in body
+    code = CARD_CODE.search(body).group(0)
+
+    sign_in_at_till(desktop, people["merchant"])
+    desktop.get_by_label("Purchase total").fill("7.00")
+    scan_like_a_usb_scanner(desktop, code)
+    expect(fact(desktop, "Balance")).to_have_text("25.00 USD")
+    desktop.get_by_role("button", name="Apply", exact=True).click()
+    expect(fact(desktop, "Left on card")).to_have_text("18.00 USD")
+
+
+def test_a_declined_payment_issues_nothing(app, people, phone):
+    _choose_a_gift_for_fran(phone)
+    phone.get_by_role("button", name="Decline the payment").click()
+    expect(phone.get_by_role("status")).to_contain_text("The payment was declined. Nothing was charged")
+    assert _cards(app) == []

@@ -1,0 +1,89 @@
+"""Programme limits: set by an admin per currency, refused before payment with the reason, and the
+maximum card balance enforced in the ledger's own UPDATE."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from portal.cards.operations import load
+from portal.errors import LimitExceeded
+from portal.extensions import db
+from portal.ledger import SYSTEM
+from portal.models import GiftCard, ProgrammeLimits
+from portal.models.orders import Order
+from portal.money import Money
+from tests.conftest import submit
+from tests.unit.test_customer_helpers import card_balance, issue, snapshot, text
+from tests.unit.test_shop_orders import _buy, _cards, _deliver, _order, _webhook
+
+LIMITS = {"min_purchase": "5.00", "max_purchase": "100.00", "max_card_balance": "150.00",
+          "max_daily_per_customer": "120.00", "max_cards_per_order": "10"}
+
+
+def _set(client, auth, people, **changes):
+    auth.login(people["admin"])
+    answer = submit(client, "/admin/programme", {**LIMITS, **changes})
+    auth.logout()
+    return answer
+
+
+def _limits(app) -> ProgrammeLimits | None:
+    with app.app_context():
+        return db.session.get(ProgrammeLimits, "USD")
+
+
+def test_an_admin_sets_the_limits_and_a_bad_value_says_why_and_changes_nothing(app, client, auth, people):
+    """Are the limits saved from the admin page, and a maximum below the minimum refused with its reason?"""
+    assert _set(client, auth, people).status_code == 303
+    assert _limits(app).max_card_balance == 15000 and _limits(app).max_cards_per_order == 10
+    refused = _set(client, auth, people, max_purchase="1.00", max_card_balance="999.00")
+    assert refused.status_code == 400
+    assert "The maximum purchase must be at least the minimum" in text(refused)
+    assert _limits(app).max_card_balance == 15000
+    assert "a whole number" in text(_set(client, auth, people, max_cards_per_order="lots"))
+
+
+def test_a_purchase_above_the_maximum_balance_is_refused_before_payment(app, client, auth, people):
+    """Is a 200.00 card refused with the maximum balance as the reason, and no order made?"""
+    _set(client, auth, people)
+    refused = _buy(client, amount="other", custom_amount="200.00")
+    assert refused.status_code == 400 and "A gift card may hold at most 150.00 USD" in text(refused)
+    assert "Choose an amount from 5.00 USD to 100.00 USD" in text(_buy(client, amount="other", custom_amount="101.00"))
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
+
+
+def test_a_buyer_past_the_daily_maximum_is_told_what_is_left_today(app, client, auth, people):
+    """After 100.00 today, is a further 25.00 refused with 20.00 left, before payment?"""
+    _set(client, auth, people)
+    assert _buy(client, amount="100.00").status_code == 303
+    refused = _buy(client, amount="25.00")
+    assert "You can buy at most 120.00 USD a day (20.00 USD left today)" in text(refused)
+    assert _buy(client, amount="other", custom_amount="20.00").status_code == 303
+
+
+def test_the_ledger_refuses_a_load_past_the_maximum_balance_in_its_update(app, client, auth, people):
+    """Is a top-up that would take a card past the maximum refused with the reason, the card unchanged?"""
+    _set(client, auth, people)
+    card_id, _ = issue(app, amount="140.00")
+    before = snapshot(app)
+    with app.app_context():
+        card = db.session.get(GiftCard, card_id)
+        with pytest.raises(LimitExceeded, match="A gift card may hold at most 150.00 USD"):
+            load(db.session, card, Money.parse("20.00", "USD"), actor=SYSTEM, idempotency_key="t1", source="cash")
+        db.session.rollback()
+        load(db.session, card, Money.parse("10.00", "USD"), actor=SYSTEM, idempotency_key="t2", source="cash")
+        db.session.commit()
+    assert card_balance(app, card_id) == 15000
+    assert before["cards"] == snapshot(app)["cards"]
+
+
+def test_a_limit_lowered_between_order_and_payment_refunds_instead_of_issuing(app, client, auth, people):
+    """If an admin lowers the maximum after a 100.00 order, does its payment refund rather than issue?"""
+    _set(client, auth, people)
+    _buy(client, amount="100.00")
+    order = _order(app)
+    _set(client, auth, people, max_purchase="50.00", max_card_balance="50.00", max_daily_per_customer="50.00")
+    assert _deliver(client, *_webhook(app, order, "paid")).get_json()["received"] == "refunded"
+    assert _cards(app) == [] and _order(app).state == "refunded"
