@@ -32,7 +32,8 @@ def nullable(schema: dict) -> dict:
 
 
 def obj(properties: dict, required: tuple[str, ...] = (), *, closed: bool = True, **extra) -> dict:
-    """An object schema; a closed one has no fields but the documented ones (responses are)."""
+    """An object schema; a closed one has no fields but the documented ones. Responses are closed, and so
+    are request bodies: ``portal.api.strict`` refuses a field their schema does not name."""
     schema = {"type": "object", "properties": properties, **extra}
     if required:
         schema["required"] = list(required)
@@ -109,6 +110,7 @@ SCHEMAS: dict[str, dict] = {
             "code": {"type": "string", "enum": PROBLEM_CODES, "description": "Stable machine code of the refusal"},
             "detail": {"type": "string", "description": "What went wrong, in words for a person"},
             "field": {"type": "string", "description": "The request field at fault, when there is one"},
+            "pointer": {"type": "string", "description": "Where an unknown body field is, as a JSON pointer: /tenders/0/colour"},
             "use": {"type": "string", "description": "gone: the route to call instead"},
         },
         ("type", "title", "status", "code", "detail"),
@@ -317,17 +319,15 @@ REQUESTS: dict[str, dict] = {
             "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 36500},
         },
         ("amount",),
-        closed=False,
     ),
-    "Redeem": obj(REDEEM_FIELDS, ("amount",), closed=False),
-    "CardCode": obj({"code": CARD_CODE}, ("code",), closed=False),
-    "RedeemByCode": obj({"code": CARD_CODE, **REDEEM_FIELDS}, ("code", "amount"), closed=False),
+    "Redeem": obj(REDEEM_FIELDS, ("amount",)),
+    "CardCode": obj({"code": CARD_CODE}, ("code",)),
+    "RedeemByCode": obj({"code": CARD_CODE, **REDEEM_FIELDS}, ("code", "amount")),
     "Load": obj(
         {"amount": AMOUNT_INPUT, "currency": {"type": "string", "description": "If given, must be the card's"}},
         ("amount",),
-        closed=False,
     ),
-    "Reverse": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, ("reason",), closed=False),
+    "Reverse": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, ("reason",)),
     "CouponOrder": obj(
         {
             "code": {"type": "string", "minLength": 1},
@@ -335,7 +335,6 @@ REQUESTS: dict[str, dict] = {
             "customer_email": {"type": "string", "maxLength": 254},
         },
         ("code", "order_total"),
-        closed=False,
     ),
     "CouponOrderRedeem": obj(
         {
@@ -345,7 +344,6 @@ REQUESTS: dict[str, dict] = {
             "reference": {"type": "string", "maxLength": 100},
         },
         ("code", "order_total"),
-        closed=False,
     ),
     "CouponRules": obj(
         {
@@ -368,7 +366,6 @@ REQUESTS: dict[str, dict] = {
     "RedeemCode": obj(
         {"code": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A card code, a claim code or a campaign code"}},
         ("code",),
-        closed=False,
     ),
     "ConvertLoops": obj(
         {
@@ -377,16 +374,13 @@ REQUESTS: dict[str, dict] = {
             "merchant": {"type": "string", "maxLength": 40, "description": "Slug of a merchant: the card is only for it, at its rate"},
         },
         ("amount",),
-        closed=False,
     ),
     "StartTransfer": obj(
         {"to_email": {"type": "string", "maxLength": 254, "description": "Only this address may claim the card"}},
-        closed=False,
     ),
     "ClaimTransfer": obj(
         {"claim_code": {"type": "string", "minLength": 1, "maxLength": 40, "description": "GL-… in any spelling"}},
         ("claim_code",),
-        closed=False,
     ),
 }
 # One example body per request: the reference page's curl lines show them, and tools read them.
@@ -519,8 +513,11 @@ def operation(
     without it the 422 lists every code that comes with 422.
     """
     status, response = ok
-    # Any request may carry a NUL character (refused before any view runs); every token has its rate limit.
-    errors = tuple(sorted({*errors, 400, *((429,) if roles is not None else ())}))
+    if 422 not in errors and refusals is None:
+        refusals = ()  # only an undeclared field or query parameter (validation_error)
+    # Any request may carry a NUL character (refused before any view runs) or an undeclared field or
+    # query parameter (422, portal.api.strict); every token has its rate limit.
+    errors = tuple(sorted({*errors, 400, 422, *((429,) if roles is not None else ())}))
     if write and "headers" not in response and status != 204:
         response = {**response, "headers": REPLAYED}
     op = {
@@ -533,7 +530,7 @@ def operation(
         },
     }
     if refusals is not None and 422 in errors:
-        codes = [*refusals, *(["idempotency_conflict"] if write else [])]
+        codes = [*dict.fromkeys(["validation_error", *refusals]), *(["idempotency_conflict"] if write else [])]
         op["responses"]["422"] = _problem_response(422, RESPONSES["Refused"]["description"], codes=codes)
     if roles is None:
         op["security"] = []

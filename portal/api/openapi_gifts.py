@@ -74,12 +74,11 @@ GIFT_SCHEMAS: dict[str, dict] = {
             ),
         },
         ("subscription_identifier", "payment_method"),
-        closed=False,
         examples=[{"subscription_identifier": "plus", "payment_method": "wallet", "recipient_email": "friend@example.com",
                    "message": "Happy birthday!"}],
     ),
     "RedeemGift": obj(
-        {"gift_code": {"type": "string", "minLength": 1}}, ("gift_code",), closed=False,
+        {"gift_code": {"type": "string", "minLength": 1}}, ("gift_code",),
         examples=[{"gift_code": "GIFT-7K2M-Q9PD-4X1T-C8VN"}],
     ),
 }

@@ -90,4 +90,5 @@ def test_the_events_endpoint_answers_as_documented(app, api, contract):  # noqa:
     c.check(refused, "GET", "/events")
     c.past_the_rate_limit("/events")
     c.with_a_nul_character("/events")
+    c.with_an_unknown_query_parameter("/events")
     assert c.seen >= c.documented("/events")
