@@ -13,6 +13,7 @@ import json
 from flask import current_app, jsonify, render_template, request
 
 from portal.api import MAX_ID, bp
+from portal.api.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from portal.money import MAX_MAJOR
 from portal.web.guards import public
 from portal.web.problems import STATUS
@@ -415,10 +416,29 @@ PARAMETERS = {
         ),
         "schema": {"type": "string", "minLength": 1, "maxLength": 200},
     },
+    "PageLimit": {
+        "name": "limit", "in": "query", "required": False,
+        "description": f"How many items at most (1 to {MAX_LIMIT}, {DEFAULT_LIMIT} if not given)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+    "Cursor": {
+        "name": "cursor", "in": "query", "required": False,
+        "description": "The `next_cursor` of the page before; none: the first page. Pages do not shift when items are added.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
     "CardId": {"name": "card_id", "in": "path", "required": True, "schema": PATH_ID, "example": 12},
     "TransactionId": {"name": "transaction_id", "in": "path", "required": True, "schema": PATH_ID, "example": 345},
     "CouponId": {"name": "coupon_id", "in": "path", "required": True, "schema": PATH_ID, "example": 7},
 }
+
+
+NEXT_CURSOR = nullable({"type": "string", "description": "Give it as `cursor` for the next page; null on the last page"})
+PAGED = ("PageLimit", "Cursor")
+
+
+def page(items: dict, required: tuple[str, ...] = (), **more) -> dict:
+    """A page of a list: its items, and the cursor of the next page."""
+    return obj({**items, "next_cursor": NEXT_CURSOR}, (*required, "next_cursor"), **more)
 
 
 def param(name: str) -> dict:
@@ -610,11 +630,11 @@ PATHS = {
     "/cards/{card_id}/transactions": {
         "get": operation(
             "card_transactions", "A card's history, newest first", "Cards", TILL,
-            (200, json_response("The card and up to 200 transactions", obj(
+            (200, json_response("The card and a page of its transactions", page(
                 {"card": ref("Card"), "transactions": {"type": "array", "items": ref("Transaction")}},
                 ("card", "transactions"),
             ))),
-            (401, 403, 404, 410, 429), params=("CardId",),
+            (401, 403, 404, 410, 429), params=("CardId", *PAGED),
             description=f"{BY_ID} Staff see only cards of their own store or of the whole network.",
         ),
     },
@@ -637,17 +657,17 @@ PATHS = {
     "/me/cards": {
         "get": operation(
             "my_cards", "The customer's cards", "Me", ("customer",),
-            (200, json_response("Most urgent first", obj({"cards": {"type": "array", "items": ref("Card")}}, ("cards",)))),
-            (401, 403),
+            (200, json_response("Most urgent first", page({"cards": {"type": "array", "items": ref("Card")}}, ("cards",)))),
+            (401, 403), params=PAGED,
         ),
     },
     "/me/transactions": {
         "get": operation(
             "my_transactions", "The customer's history", "Me", ("customer",),
-            (200, json_response("Up to 200 entries on the customer's cards, wallet and Loops, newest first", obj(
+            (200, json_response("A page of entries on the customer's cards, wallet and Loops, newest first", page(
                 {"transactions": {"type": "array", "items": ref("WalletTransaction")}}, ("transactions",)
             ))),
-            (401, 403),
+            (401, 403), params=PAGED,
         ),
     },
     "/me/redeem": {

@@ -70,7 +70,7 @@ def test_me_refuses_an_unknown_field_or_query(app, contract):
     refused(contract.call("POST", "/me/redeem", {"code": "SPRING5", "pin": "0000"}, role="customer"), "pin", "/pin")
     refused(contract.call("POST", "/me/points/convert", {"amount": "1.00", "loops": 100}, role="customer"),
             "loops", "/loops")
-    refused(contract.call("GET", "/me/transactions", role="customer", query={"limit": "5"}), "limit")
+    refused(contract.call("GET", "/me/transactions", role="customer", query={"page": "2"}), "page")
     assert state(app) == before
 
 
