@@ -40,7 +40,7 @@ def requested_page() -> Page:
     name = "take" if "take" in args else "limit"
     limit = _whole(args.get(name), name, low=1, high=MAX_LIMIT, default=DEFAULT_LIMIT)
     offset = _whole(args.get("offset"), "offset", low=0, high=MAX_OFFSET, default=0)
-    return Page(limit=limit, after=_decode(args.get("cursor")), offset=offset)
+    return Page(limit=limit, after=decode_cursor(args.get("cursor")), offset=offset)
 
 
 def next_cursor(key: tuple) -> str:
@@ -81,7 +81,8 @@ def in_order(items: list, page: Page, key) -> tuple[list, str | None]:
 BAD_CURSOR = "Give cursor exactly as the last answer's next_cursor"
 
 
-def _decode(text: str | None) -> tuple | None:
+def decode_cursor(text: str | None, *, length: int | None = None) -> tuple | None:
+    """The sort key a cursor names (None for none); raise ValidationError for one we did not give out."""
     if text is None:
         return None
     try:
@@ -91,6 +92,8 @@ def _decode(text: str | None) -> tuple | None:
     if not isinstance(key, list) or not key or not all(
         isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**63 for v in key
     ):
+        raise ValidationError(BAD_CURSOR, field="cursor")
+    if length is not None and len(key) != length:
         raise ValidationError(BAD_CURSOR, field="cursor")
     return tuple(key)
 
