@@ -3,6 +3,7 @@
 from flask import Blueprint, abort
 
 from portal.api.ratelimit import count_request, tell_standing
+from portal.api.strict import refuse_unknown_input
 from portal.api.tokens import authenticate_request, token_user
 from portal.web.guards import protect
 from portal.errors import DomainError
@@ -24,6 +25,7 @@ protect(
     ),
     forbidden=lambda: problem("forbidden", "This token's role may not call this endpoint."),
 )
+bp.before_request(refuse_unknown_input)  # after the role check: a stranger learns nothing of the fields
 
 
 

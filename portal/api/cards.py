@@ -8,6 +8,7 @@ from flask import g, request
 from portal.api import bp
 from portal.api import schemas as out
 from portal.api.idempotency import idempotent, request_key
+from portal.api.paging import keyset, requested_page
 from portal.cards import operations
 from portal.cards.lookup import find_card, usable_at
 from portal.errors import CurrencyMismatch, DomainError, NotFound, ValidationError
@@ -180,12 +181,15 @@ def card_load(card_id: int):
 @bp.get("/cards/<int:card_id>/transactions")
 @roles(*TILL)
 def card_transactions(card_id: int):
-    """A card's history, newest first."""
+    """A card's history, newest first, a page at a time."""
     card = _card_by_id(card_id, own_store_only=True)
-    rows = db.session.scalars(
-        sa.select(Transaction).where(Transaction.card_id == card.id).order_by(Transaction.id.desc()).limit(200)
-    ).all()
-    return {"card": out.card(card), "transactions": [out.transaction(tx, account_id=card.account_id) for tx in rows]}
+    query = sa.select(Transaction.id, Transaction).where(Transaction.card_id == card.id)
+    rows, cursor = keyset(db.session, query, requested_page(), Transaction.id)
+    return {
+        "card": out.card(card),
+        "transactions": [out.transaction(tx, account_id=card.account_id) for tx in rows],
+        "next_cursor": cursor,
+    }
 
 
 # The routes that took a code in the path answer 410 Gone with where to go instead, never the code:

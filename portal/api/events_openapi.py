@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.api.openapi import BOOL, ID, TEXT, TIMESTAMP, json_response, nullable, obj, operation, ref
+from portal.api.openapi import BOOL, ID, NEXT_CURSOR, TEXT, TIMESTAMP, json_response, nullable, obj, operation, ref
 from portal.events.catalogue import EVENT_TYPES
 from portal.events.ordering import MAX_LIMIT
 
@@ -44,14 +44,15 @@ EVENT_SCHEMAS["EventPage"] = obj(
         "events": {"type": "array", "items": ref("Event"), "maxItems": MAX_LIMIT},
         "next_after": {"type": "integer", "minimum": 0, "description": "The `after` of the next call"},
         "has_more": BOOL,
+        "next_cursor": NEXT_CURSOR,
     },
-    ("events", "next_after", "has_more"),
+    ("events", "next_after", "has_more", "next_cursor"),
 )
 
 EVENT_PARAMETERS = {
     "After": {
         "name": "after", "in": "query", "required": False,
-        "description": "The sequence number of the last event you have; 0 or none: from the first",
+        "description": "The sequence number of the last event you have (0 or none: from the first); `cursor` is the same as every list spells it",
         "schema": {"type": "integer", "minimum": 0},
     },
     "Limit": {
@@ -66,7 +67,7 @@ EVENT_PATHS = {
         "get": operation(
             "events_list", "Events after a sequence number, in commit order", "Events", ("merchant", "admin"),
             (200, json_response("Up to `limit` events, oldest first", ref("EventPage"))),
-            (401, 403, 422), params=("After", "Limit"),
+            (401, 403, 422), params=("Cursor", "After", "Limit"),
             description=(
                 "A merchant's token sees its own events, an admin's every event. An event is listed once it is "
                 "committed, after every event committed before it, so resuming after the last sequence number "

@@ -3,16 +3,18 @@ domain calls as the pages."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import g, request
 
 from portal.api import bp
 from portal.api import schemas as out
 from portal.api.idempotency import idempotent, request_key
+from portal.api.paging import keyset, requested_page
 from portal.errors import NotFound, ValidationError
 from portal.extensions import db
 from portal.gifts import cancel_gift, check_gift, full_code, purchase_gift, redeem_gift_code, send_gift
 from portal.gifts.purchase import NOT_YOURS
-from portal.gifts.queries import gifts_received, gifts_sent, visible_gift
+from portal.gifts.queries import received_by, sent_by, visible_gift
 from portal.ledger import Actor
 from portal.models import User
 from portal.models.gifts import GiftSubscription
@@ -62,20 +64,25 @@ def _own_gift(gift_id: int) -> GiftSubscription:
     return gift
 
 
+def _gift_page(which) -> dict:
+    user = _customer()
+    query = sa.select(GiftSubscription.id, GiftSubscription).where(which(user))
+    gifts, cursor = keyset(db.session, query, requested_page(), GiftSubscription.id)
+    return {"gifts": [gift_body(gift, user) for gift in gifts], "next_cursor": cursor}
+
+
 @bp.get("/gifts/sent")
 @roles("customer")
 def gifts_sent_list():
-    """The gifts the customer bought, newest first."""
-    user = _customer()
-    return {"gifts": [gift_body(gift, user) for gift in gifts_sent(db.session, user)]}
+    """The gifts the customer bought, newest first, a page at a time."""
+    return _gift_page(sent_by)
 
 
 @bp.get("/gifts/received")
 @roles("customer")
 def gifts_received_list():
-    """Gifts sent to the customer's address, and open gifts they redeemed; newest first."""
-    user = _customer()
-    return {"gifts": [gift_body(gift, user) for gift in gifts_received(db.session, user)]}
+    """Gifts sent to the customer's address, and open gifts they redeemed; newest first, a page at a time."""
+    return _gift_page(received_by)
 
 
 @bp.get("/gifts/<int:gift_id>")

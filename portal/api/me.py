@@ -7,6 +7,7 @@ from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
+from portal.api.paging import in_order, keyset, requested_page
 from portal.campaigns import active_entitlements
 from portal.customer.queries import dashboard_for
 from portal.extensions import db
@@ -35,18 +36,19 @@ def me():
 @bp.get("/me/cards")
 @roles("customer")
 def my_cards():
-    """The customer's cards, most urgent first."""
+    """The customer's cards, most urgent first; the cursor names the last card seen."""
     view = dashboard_for(db.session, g.api_token.user)
-    return {"cards": [out.card(line.card) for line in view.cards]}
+    cards, cursor = in_order([line.card for line in view.cards], requested_page(), key=lambda card: card.id)
+    return {"cards": [out.card(card) for card in cards], "next_cursor": cursor}
 
 
 @bp.get("/me/transactions")
 @roles("customer")
 def my_transactions():
-    """Every transaction touching the customer's cards, wallet or Loops, newest first."""
+    """Every transaction touching the customer's cards, wallet or Loops, newest first, a page at a time."""
     user = g.api_token.user
-    rows = db.session.execute(
-        sa.select(Transaction, Entry)
+    query = (
+        sa.select(Transaction.id, Entry.id, Transaction, Entry)
         .join(Entry, Entry.transaction_id == Transaction.id)
         .join(Account, Account.id == Entry.account_id)
         .where(
@@ -55,9 +57,8 @@ def my_transactions():
                 Account.id.in_(sa.select(GiftCard.account_id).where(GiftCard.owner_id == user.id)),
             )
         )
-        .order_by(Transaction.id.desc())
-        .limit(200)
-    ).all()
+    )
+    rows, cursor = keyset(db.session, query, requested_page(), Transaction.id, Entry.id)
     items = []
     for tx, entry in rows:
         body = out.transaction(tx)
@@ -65,4 +66,4 @@ def my_transactions():
         if entry.account.kind == "card":
             body["card_id"] = tx.card_id
         items.append(body)
-    return {"transactions": items}
+    return {"transactions": items, "next_cursor": cursor}

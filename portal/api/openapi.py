@@ -14,6 +14,7 @@ from flask import current_app, jsonify, render_template, request
 from markupsafe import Markup, escape
 
 from portal.api import MAX_ID, bp
+from portal.api.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from portal.money import MAX_MAJOR
 from portal.web.guards import public
 from portal.web.problems import STATUS
@@ -33,7 +34,8 @@ def nullable(schema: dict) -> dict:
 
 
 def obj(properties: dict, required: tuple[str, ...] = (), *, closed: bool = True, **extra) -> dict:
-    """An object schema; a closed one has no fields but the documented ones (responses are)."""
+    """An object schema; a closed one has no fields but the documented ones. Responses are closed, and so
+    are request bodies: ``portal.api.strict`` refuses a field their schema does not name."""
     schema = {"type": "object", "properties": properties, **extra}
     if required:
         schema["required"] = list(required)
@@ -110,6 +112,7 @@ SCHEMAS: dict[str, dict] = {
             "code": {"type": "string", "enum": PROBLEM_CODES, "description": "Stable machine code of the refusal"},
             "detail": {"type": "string", "description": "What went wrong, in words for a person"},
             "field": {"type": "string", "description": "The request field at fault, when there is one"},
+            "pointer": {"type": "string", "description": "Where an unknown body field is, as a JSON pointer: /tenders/0/colour"},
             "use": {"type": "string", "description": "gone: the route to call instead"},
         },
         ("type", "title", "status", "code", "detail"),
@@ -318,17 +321,15 @@ REQUESTS: dict[str, dict] = {
             "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 36500},
         },
         ("amount",),
-        closed=False,
     ),
-    "Redeem": obj(REDEEM_FIELDS, ("amount",), closed=False),
-    "CardCode": obj({"code": CARD_CODE}, ("code",), closed=False),
-    "RedeemByCode": obj({"code": CARD_CODE, **REDEEM_FIELDS}, ("code", "amount"), closed=False),
+    "Redeem": obj(REDEEM_FIELDS, ("amount",)),
+    "CardCode": obj({"code": CARD_CODE}, ("code",)),
+    "RedeemByCode": obj({"code": CARD_CODE, **REDEEM_FIELDS}, ("code", "amount")),
     "Load": obj(
         {"amount": AMOUNT_INPUT, "currency": {"type": "string", "description": "If given, must be the card's"}},
         ("amount",),
-        closed=False,
     ),
-    "Reverse": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, ("reason",), closed=False),
+    "Reverse": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, ("reason",)),
     "CouponOrder": obj(
         {
             "code": {"type": "string", "minLength": 1},
@@ -336,7 +337,6 @@ REQUESTS: dict[str, dict] = {
             "customer_email": {"type": "string", "maxLength": 254},
         },
         ("code", "order_total"),
-        closed=False,
     ),
     "CouponOrderRedeem": obj(
         {
@@ -346,7 +346,6 @@ REQUESTS: dict[str, dict] = {
             "reference": {"type": "string", "maxLength": 100},
         },
         ("code", "order_total"),
-        closed=False,
     ),
     "CouponRules": obj(
         {
@@ -369,7 +368,6 @@ REQUESTS: dict[str, dict] = {
     "RedeemCode": obj(
         {"code": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A card code, a claim code or a campaign code"}},
         ("code",),
-        closed=False,
     ),
     "ConvertLoops": obj(
         {
@@ -378,16 +376,13 @@ REQUESTS: dict[str, dict] = {
             "merchant": {"type": "string", "maxLength": 40, "description": "Slug of a merchant: the card is only for it, at its rate"},
         },
         ("amount",),
-        closed=False,
     ),
     "StartTransfer": obj(
         {"to_email": {"type": "string", "maxLength": 254, "description": "Only this address may claim the card"}},
-        closed=False,
     ),
     "ClaimTransfer": obj(
         {"claim_code": {"type": "string", "minLength": 1, "maxLength": 40, "description": "GL-… in any spelling"}},
         ("claim_code",),
-        closed=False,
     ),
 }
 # One example body per request: the reference page's curl lines show them, and tools read them.
@@ -422,10 +417,29 @@ PARAMETERS = {
         ),
         "schema": {"type": "string", "minLength": 1, "maxLength": 200},
     },
+    "PageLimit": {
+        "name": "limit", "in": "query", "required": False,
+        "description": f"How many items at most (1 to {MAX_LIMIT}, {DEFAULT_LIMIT} if not given)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+    "Cursor": {
+        "name": "cursor", "in": "query", "required": False,
+        "description": "The `next_cursor` of the page before; none: the first page. Pages do not shift when items are added.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
     "CardId": {"name": "card_id", "in": "path", "required": True, "schema": PATH_ID, "example": 12},
     "TransactionId": {"name": "transaction_id", "in": "path", "required": True, "schema": PATH_ID, "example": 345},
     "CouponId": {"name": "coupon_id", "in": "path", "required": True, "schema": PATH_ID, "example": 7},
 }
+
+
+NEXT_CURSOR = nullable({"type": "string", "description": "Give it as `cursor` for the next page; null on the last page"})
+PAGED = ("PageLimit", "Cursor")
+
+
+def page(items: dict, required: tuple[str, ...] = (), **more) -> dict:
+    """A page of a list: its items, and the cursor of the next page."""
+    return obj({**items, "next_cursor": NEXT_CURSOR}, (*required, "next_cursor"), **more)
 
 
 def param(name: str) -> dict:
@@ -520,8 +534,11 @@ def operation(
     without it the 422 lists every code that comes with 422.
     """
     status, response = ok
-    # Any request may carry a NUL character (refused before any view runs); every token has its rate limit.
-    errors = tuple(sorted({*errors, 400, *((429,) if roles is not None else ())}))
+    if 422 not in errors and refusals is None:
+        refusals = ()  # only an undeclared field or query parameter (validation_error)
+    # Any request may carry a NUL character (refused before any view runs) or an undeclared field or
+    # query parameter (422, portal.api.strict); every token has its rate limit.
+    errors = tuple(sorted({*errors, 400, 422, *((429,) if roles is not None else ())}))
     if write and "headers" not in response and status != 204:
         response = {**response, "headers": REPLAYED}
     op = {
@@ -534,7 +551,7 @@ def operation(
         },
     }
     if refusals is not None and 422 in errors:
-        codes = [*refusals, *(["idempotency_conflict"] if write else [])]
+        codes = [*dict.fromkeys(["validation_error", *refusals]), *(["idempotency_conflict"] if write else [])]
         op["responses"]["422"] = _problem_response(422, RESPONSES["Refused"]["description"], codes=codes)
     if roles is None:
         op["security"] = []
@@ -614,11 +631,11 @@ PATHS = {
     "/cards/{card_id}/transactions": {
         "get": operation(
             "card_transactions", "A card's history, newest first", "Cards", TILL,
-            (200, json_response("The card and up to 200 transactions", obj(
+            (200, json_response("The card and a page of its transactions", page(
                 {"card": ref("Card"), "transactions": {"type": "array", "items": ref("Transaction")}},
                 ("card", "transactions"),
             ))),
-            (401, 403, 404, 410, 429), params=("CardId",),
+            (401, 403, 404, 410, 429), params=("CardId", *PAGED),
             description=f"{BY_ID} Staff see only cards of their own store or of the whole network.",
         ),
     },
@@ -641,17 +658,17 @@ PATHS = {
     "/me/cards": {
         "get": operation(
             "my_cards", "The customer's cards", "Me", ("customer",),
-            (200, json_response("Most urgent first", obj({"cards": {"type": "array", "items": ref("Card")}}, ("cards",)))),
-            (401, 403),
+            (200, json_response("Most urgent first", page({"cards": {"type": "array", "items": ref("Card")}}, ("cards",)))),
+            (401, 403), params=PAGED,
         ),
     },
     "/me/transactions": {
         "get": operation(
             "my_transactions", "The customer's history", "Me", ("customer",),
-            (200, json_response("Up to 200 entries on the customer's cards, wallet and Loops, newest first", obj(
+            (200, json_response("A page of entries on the customer's cards, wallet and Loops, newest first", page(
                 {"transactions": {"type": "array", "items": ref("WalletTransaction")}}, ("transactions",)
             ))),
-            (401, 403),
+            (401, 403), params=PAGED,
         ),
     },
     "/me/redeem": {

@@ -16,14 +16,15 @@ from portal.models.gifts import GiftSubscription, SubscriptionPlan
 
 def gifts_sent(session: Session, user: User) -> list[GiftSubscription]:
     """The gifts the user bought, newest first."""
-    return list(
-        session.scalars(
-            sa.select(GiftSubscription).where(GiftSubscription.buyer_id == user.id).order_by(GiftSubscription.id.desc())
-        )
-    )
+    return list(session.scalars(sa.select(GiftSubscription).where(sent_by(user)).order_by(GiftSubscription.id.desc())))
 
 
-def _received_by(user: User):
+def sent_by(user: User):
+    """Gifts the user bought."""
+    return GiftSubscription.buyer_id == user.id
+
+
+def received_by(user: User):
     """Gifts addressed to the user's e-mail (once sent), and open gifts the user redeemed."""
     return sa.or_(
         sa.and_(GiftSubscription.recipient_email == user.email.lower(), GiftSubscription.sent_at.is_not(None)),
@@ -34,7 +35,7 @@ def _received_by(user: User):
 def gifts_received(session: Session, user: User) -> list[GiftSubscription]:
     """The gifts the user was sent or redeemed, newest first."""
     return list(
-        session.scalars(sa.select(GiftSubscription).where(_received_by(user)).order_by(GiftSubscription.id.desc()))
+        session.scalars(sa.select(GiftSubscription).where(received_by(user)).order_by(GiftSubscription.id.desc()))
     )
 
 
@@ -42,7 +43,7 @@ def visible_gift(session: Session, user: User, gift_id: int) -> GiftSubscription
     """The gift if the user bought it or received it; None otherwise, as if it did not exist."""
     return session.scalar(
         sa.select(GiftSubscription).where(
-            GiftSubscription.id == gift_id, sa.or_(GiftSubscription.buyer_id == user.id, _received_by(user))
+            GiftSubscription.id == gift_id, sa.or_(GiftSubscription.buyer_id == user.id, received_by(user))
         )
     )
 

@@ -65,6 +65,8 @@ def problem(code: str, detail: str, *, status: int | None = None, headers: dict 
 def from_domain_error(error: DomainError):
     """Translate a refused domain operation into its problem document."""
     extra = {"field": error.field} if error.field else {}
+    if getattr(error, "pointer", None):
+        extra["pointer"] = error.pointer
     headers = {}
     if getattr(error, "retry_after", None):
         headers["Retry-After"] = str(error.retry_after)

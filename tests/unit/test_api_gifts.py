@@ -129,7 +129,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("GET", "/gifts/sent", role="customer").json["gifts"][0]["id"] == open_gift["id"]
     cancelled_unsent = buy(c)
     c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=cancelled_unsent["id"])
-    assert c.call("GET", "/gifts/received", role="friend").json == {"gifts": []}  # nothing sent yet
+    assert c.call("GET", "/gifts/received", role="friend").json == {"gifts": [], "next_cursor": None}  # nothing sent yet
     assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=cancelled_unsent["id"]).status_code == 404
     assert c.call("GET", "/gifts/{gift_id}", role="customer", gift_id=gift["id"]).json["gift_code"] == gift["gift_code"]
     assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=gift["id"]).status_code == 404
@@ -141,7 +141,8 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     # Send: once, by the buyer only.
     assert c.call("POST", "/gifts/{gift_id}/send", role="friend", gift_id=gift["id"]).status_code == 404
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
-        "POST", "/gifts/{gift_id}/send", None, {"other": "body"}, "customer", monkeypatch, gift_id=gift["id"],
+        "POST", "/gifts/{gift_id}/send", None, None, "customer", monkeypatch, other_params={"gift_id": open_gift["id"]},
+        gift_id=gift["id"],
     )
     assert c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=gift["id"]).json["code"] == "validation_error"
     c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=open_gift["id"])
@@ -167,7 +168,8 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("POST", "/gifts/{gift_id}/cancel", role="stranger", gift_id=open_gift["id"]).status_code == 404
     paid_before = wallet(app)
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
-        "POST", "/gifts/{gift_id}/cancel", None, {"other": "body"}, "customer", monkeypatch, gift_id=open_gift["id"],
+        "POST", "/gifts/{gift_id}/cancel", None, None, "customer", monkeypatch, other_params={"gift_id": gift["id"]},
+        gift_id=open_gift["id"],
     )
     assert wallet(app) == paid_before + 499
     assert c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=open_gift["id"]).json["code"] == \
@@ -191,6 +193,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("POST", "/gifts/redeem", {"gift_code": late["gift_code"]}, role="stranger").status_code == 429
     c.past_the_rate_limit(*GIFT_PATHS)
     c.with_a_nul_character(*GIFT_PATHS)
+    c.with_an_unknown_query_parameter(*GIFT_PATHS)
     assert c.documented(*GIFT_PATHS) - c.seen == set()
     assert c.documented_codes(*GIFT_PATHS) - c.answered == set(), "a documented code no test provoked"
     assert {"validation_error", "not_found", "forbidden", "insufficient_funds", "not_valid_here", "currency_mismatch",

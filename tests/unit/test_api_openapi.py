@@ -129,6 +129,15 @@ class Contract:
                                    code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1)
                 assert (answer.status_code, answer.json["code"]) == (400, "bad_request")
 
+    def with_an_unknown_query_parameter(self, *templates: str) -> None:
+        """Call every operation of ``templates`` with a query parameter it does not declare: 422 naming it."""
+        for template in templates:
+            for method, op in self.doc["paths"][template].items():
+                role = op.get("x-roles", [None])[0]
+                answer = self.call(method.upper(), template, {}, role=role, query={"colour": "red"},
+                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1)
+                assert (answer.status_code, answer.json["code"], answer.json["field"]) == (422, "validation_error", "colour")
+
     def documented_codes(self, *templates: str) -> set[tuple[str, str, str, str]]:
         """Every (path, method, status, code) the document says these operations can answer."""
         found = set()
@@ -147,15 +156,17 @@ class Contract:
             (t, m, s) for t in templates for m, op in self.doc["paths"][t].items() if m in METHODS for s in op["responses"]
         }
 
-    def writes_refuse_without_a_key_on_conflict_and_in_progress(self, method, template, first, other, role, monkeypatch, **params):
-        """400 without a key; the first answer again, then 422 for another body; 409 while it runs."""
+    def writes_refuse_without_a_key_on_conflict_and_in_progress(self, method, template, first, other, role, monkeypatch,
+                                                               other_params=None, **params):
+        """400 without a key; the first answer again, then 422 for another body (or, for a write that takes
+        none, ``other_params``: another path); 409 while it runs."""
         self.call(method, template, first, role=role, key=False, **params)
         key = str(uuid.uuid4())
         answer = self.call(method, template, first, role=role, key=key, **params)
         again = self.call(method, template, first, role=role, key=key, **params)
         assert (again.status_code, again.get_data()) == (answer.status_code, answer.get_data())
         assert again.headers["Idempotent-Replayed"] == "true"
-        conflict = self.call(method, template, other, role=role, key=key, **params)
+        conflict = self.call(method, template, other, role=role, key=key, **{**params, **(other_params or {})})
         assert conflict.json["code"] == "idempotency_conflict"
         with monkeypatch.context() as patch:
             patch.setattr("portal.api.idempotency._lock_and_find", lambda scope, key: (False, None))
@@ -410,9 +421,12 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("POST", "/cards/{card_id}/load", {"amount": "1"}, card_id=never_looked_up).status_code == 404
     while c.call("POST", "/cards/lookup", {"code": generate_card_code()}).status_code == 404:
         pass
-    for method, template in (("POST", "/cards/lookup"), ("POST", "/cards/redeem"), ("GET", "/cards/{card_id}/transactions"),
-                             ("POST", "/cards/{card_id}/redeem"), ("POST", "/cards/{card_id}/load")):
-        assert c.call(method, template, {"code": code, "amount": "1"}, card_id=card_id).status_code == 429
+    for method, template, body in (
+        ("POST", "/cards/lookup", {"code": code}), ("POST", "/cards/redeem", {"code": code, "amount": "1"}),
+        ("GET", "/cards/{card_id}/transactions", None), ("POST", "/cards/{card_id}/redeem", {"amount": "1"}),
+        ("POST", "/cards/{card_id}/load", {"amount": "1"}),
+    ):
+        assert c.call(method, template, body, card_id=card_id).status_code == 429
     # A code where an id goes: the retired route with a code in the path, 410 with the route to use.
     for method, template in (("POST", "/cards/{card_id}/redeem"), ("POST", "/cards/{card_id}/load"),
                              ("GET", "/cards/{card_id}/transactions")):
@@ -420,6 +434,7 @@ def test_every_card_endpoint_and_error_answers_as_documented(app, contract, monk
         assert gone.json["code"] == "gone" and code not in gone.get_data(as_text=True)
     c.past_the_rate_limit(*CARD_PATHS)
     c.with_a_nul_character(*CARD_PATHS)
+    c.with_an_unknown_query_parameter(*CARD_PATHS)
     assert c.documented(*CARD_PATHS) - c.seen == set()
     unprovoked = c.documented_codes(*CARD_PATHS) - c.answered
     assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"
@@ -446,6 +461,7 @@ def test_the_customers_own_endpoints_answer_as_documented(app, contract):
         assert c.call("GET", template, role="merchant").status_code == 403
     c.past_the_rate_limit("/me", "/me/cards", "/me/transactions")
     c.with_a_nul_character("/me", "/me/cards", "/me/transactions")
+    c.with_an_unknown_query_parameter("/me", "/me/cards", "/me/transactions")
     assert c.documented("/me", "/me/cards", "/me/transactions") - c.seen == set()
     unprovoked = c.documented_codes("/me", "/me/cards", "/me/transactions") - c.answered
     assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"
@@ -522,7 +538,8 @@ def test_every_coupon_endpoint_and_error_answers_as_documented(app, contract, mo
             assert c.call("POST", path, body).json["code"] == expected, (name, path)
     # Delete, then the code is unknown; unknown codes until the caller is locked out.
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
-        "DELETE", "/coupons/{coupon_id}", None, {"why": "other body"}, "admin", monkeypatch, coupon_id=coupon_id,
+        "DELETE", "/coupons/{coupon_id}", None, None, "admin", monkeypatch, other_params={"coupon_id": made.json["id"]},
+        coupon_id=coupon_id,
     )
     assert c.call("DELETE", "/coupons/{coupon_id}", role="admin", coupon_id=coupon_id).status_code == 404
     assert c.call("DELETE", "/coupons/{coupon_id}", role="merchant", coupon_id=coupon_id).status_code == 403
@@ -534,6 +551,7 @@ def test_every_coupon_endpoint_and_error_answers_as_documented(app, contract, mo
         assert c.call("POST", path, {"code": "TAKE5", "order_total": "30.00"}).status_code == 429
     c.past_the_rate_limit(*COUPON_PATHS)
     c.with_a_nul_character(*COUPON_PATHS)
+    c.with_an_unknown_query_parameter(*COUPON_PATHS)
     assert c.documented(*COUPON_PATHS) - c.seen == set()
     unprovoked = c.documented_codes(*COUPON_PATHS) - c.answered
     assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"
@@ -546,6 +564,7 @@ def test_the_reference_endpoints_answer_as_documented(contract):
     assert c.call("GET", "/openapi.json", role=None).status_code == 200
     assert c.call("GET", "/docs", role=None).status_code == 200
     c.with_a_nul_character("/openapi.json", "/docs")
+    c.with_an_unknown_query_parameter("/openapi.json", "/docs")
     assert c.documented("/openapi.json", "/docs") - c.seen == set()
 
 
@@ -662,6 +681,7 @@ def test_the_customers_writes_answer_as_documented(app, contract, monkeypatch):
     assert c.call("POST", "/transfers/claim", {"claim_code": to_friend}, role="customer").status_code == 429
     c.past_the_rate_limit(*CUSTOMER_PATHS)
     c.with_a_nul_character(*CUSTOMER_PATHS)
+    c.with_an_unknown_query_parameter(*CUSTOMER_PATHS)
     assert c.documented(*CUSTOMER_PATHS) - c.seen == set()
     unprovoked = c.documented_codes(*CUSTOMER_PATHS) - c.answered
     assert not unprovoked, f"documented codes no test provoked: {sorted(unprovoked)}"

@@ -56,7 +56,7 @@ def test_resuming_after_the_last_sequence_gives_the_rest_in_pages(app, api):  # 
     assert [e["sequence"] for e in second["events"] + third["events"]] == [3, 4, 5]
     assert third["has_more"] is False
     again = pull(api, after=third["next_after"], role="admin").json
-    assert again == {"events": [], "next_after": 5, "has_more": False}
+    assert again == {"events": [], "next_after": 5, "has_more": False, "next_cursor": None}
 
 
 def test_events_get_their_sequence_in_the_order_they_became_visible(app, api):  # noqa: F811
@@ -90,4 +90,18 @@ def test_the_events_endpoint_answers_as_documented(app, api, contract):  # noqa:
     c.check(refused, "GET", "/events")
     c.past_the_rate_limit("/events")
     c.with_a_nul_character("/events")
+    c.with_an_unknown_query_parameter("/events")
     assert c.seen >= c.documented("/events")
+
+
+def test_events_page_with_a_cursor_as_every_list_does(app, api):  # noqa: F811
+    """next_cursor leads to the same page as next_after; a cursor and after together are refused."""
+    for _ in range(3):
+        sell(app, None)
+    first = api.get("/events?limit=1", role="admin").json
+    assert first["has_more"] and first["next_cursor"]
+    by_cursor = api.get(f"/events?limit=1&cursor={first['next_cursor']}", role="admin").json
+    by_after = api.get(f"/events?limit=1&after={first['next_after']}", role="admin").json
+    assert by_cursor["events"] == by_after["events"] and by_cursor["events"][0]["sequence"] > first["next_after"]
+    both = api.get(f"/events?cursor={first['next_cursor']}&after=0", role="admin")
+    assert (both.status_code, both.json["field"]) == (422, "after")
