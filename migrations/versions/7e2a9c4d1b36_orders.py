@@ -1,7 +1,7 @@
 """Orders and their lines, and the programme limits: gift cards bought in the shop (issue 25)
 
 Revision ID: 7e2a9c4d1b36
-Revises: 4dccf6b75f05
+Revises: 3d5513956c84
 Create Date: 2026-12-07 14:30:00
 
 """
@@ -13,7 +13,7 @@ import portal.models.base
 
 # revision identifiers, used by Alembic.
 revision = '7e2a9c4d1b36'
-down_revision = '4dccf6b75f05'
+down_revision = '3d5513956c84'
 branch_labels = None
 depends_on = None
 
