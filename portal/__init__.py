@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     _trust_proxies(app)
 
+    import portal.events  # noqa: F401 - subscribes the events of transactions to the ledger's posts
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
     from portal.web import bounds, compression, errors, filters, logs, nul_guard, security, sessions

@@ -89,7 +89,7 @@ def record(
 
 
 def record_transaction(session: Session, transaction: Transaction, legs: list) -> int:
-    """The event of a ledger transaction just posted (``post`` calls this for every new one)."""
+    """The event of a ledger transaction just posted (subscribed to the ledger's after-post hook)."""
     movement = transaction_movement(session, transaction, legs)
     return record(
         session, TRANSACTION_EVENTS[transaction.kind], movement.data(), merchant_id=movement.routed_to,

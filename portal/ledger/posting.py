@@ -14,8 +14,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from portal.errors import IdempotencyConflict, InsufficientFunds, LimitExceeded
-from portal.events.record import record_transaction
 from portal.ledger.actors import Actor
+from portal.ledger.hooks import posted
 from portal.ledger.savepoints import savepoint
 from portal.models import Account, Entry, ProgrammeLimits, Transaction, utcnow
 from portal.models.ledger import TRANSACTION_KINDS
@@ -231,7 +231,7 @@ def post_or_replay(
             if earlier is None:
                 raise IdempotencyConflict("This idempotency key is being used by another request")
             return earlier, True
-        record_transaction(session, transaction, legs)  # events (issue 11): in the same transaction
+        posted(session, transaction, legs)  # its event (issue 11), in the same transaction
     return transaction, False
 
 
