@@ -7,11 +7,11 @@ from wtforms import SelectChoice
 
 from portal.admin import bp, queries
 from portal.admin.forms import AuditFilterForm
-from portal.admin.responses import refuse
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.money import Money
 from portal.web.render import page_or_fragment
+from portal.web.responses import refuse
 
 
 # Details counted in minor units of the event's ``currency``, by the name the log shows them under.

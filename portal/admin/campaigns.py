@@ -7,7 +7,7 @@ from wtforms import SelectChoice
 
 from portal.admin import bp, last_day, queries
 from portal.admin.forms import CampaignForm, DeleteCampaignForm, FullExportForm, GenerateForm, RecipientsForm
-from portal.admin.responses import actor, done, refuse, require_tick
+from portal.admin.responses import actor, require_tick
 from portal.campaigns import (
     CampaignInvalid, create_campaign, delete_campaign, read_spec, request_generation, update_campaign,
 )

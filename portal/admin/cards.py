@@ -8,7 +8,7 @@ from flask import request, url_for
 
 from portal.admin import bp, queries
 from portal.admin.forms import AdjustForm, CancelCardForm, CardSearchForm, ReasonForm, ReinstateForm
-from portal.admin.responses import actor, done, refuse, require_tick
+from portal.admin.responses import actor, require_tick
 from portal.cards import operations
 from portal.cards.expiry import reinstate
 from portal.errors import DomainError, ValidationError
@@ -18,7 +18,9 @@ from portal.models import GiftCard, utcnow
 from portal.models.campaigns import Campaign
 from portal.money import Money
 from portal.services import services
+from portal.web.render import done
 from portal.web.render import page_or_fragment
+from portal.web.responses import refuse
 
 
 # A code (or QR token) is as good as the money on the card: it is looked up by POST, so it stays out

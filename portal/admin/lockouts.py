@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import flash, request, url_for
 
 from portal.admin import bp
-from portal.admin.responses import actor, done
+from portal.admin.responses import actor
 from portal.extensions import db
 from portal.ledger import audit
 from portal.services import services
 from portal.throttle import Throttle
 from portal.web.guessing import LOCKED as CODE_GUESSING_LOCKED
+from portal.web.render import done
 
 SIGNIN_LOCKED = "signin_locked"
 

@@ -8,12 +8,14 @@ from flask import render_template, request, url_for
 
 from portal.admin import bp, queries
 from portal.admin.forms import MerchantForm, StaffForm
-from portal.admin.responses import actor, done, refuse
+from portal.admin.responses import actor
 from portal.auth.users import create_user
 from portal.errors import DomainError, ValidationError
 from portal.extensions import db
 from portal.ledger import audit
 from portal.merchants import create_merchant
+from portal.web.render import done
+from portal.web.responses import refuse
 
 
 def _rate(text: str | None) -> int:

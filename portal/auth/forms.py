@@ -5,7 +5,8 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from portal.api.tokens import check_expiry_days, check_token_name
-from portal.auth.users import check_password_rule, normalise_email
+from portal.auth.users import check_password_rule
+from portal.emails import normalise_email
 from portal.web.forms import rule
 
 

@@ -11,13 +11,14 @@ from flask_login import current_user, login_user, logout_user
 from portal.auth import signup as signups
 from portal.auth import users
 from portal.auth.forms import ConfirmSignUpForm, PasswordForm, SignInForm, SignUpForm
+from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.extensions import db
 from portal.models import SecurityEvent
-from portal.public.routes import home_for
 from portal.services import services
 from portal.web.forms import show_domain_error
 from portal.web.guards import protect, roles
+from portal.web.home import home_for
 
 bp = Blueprint("auth", __name__)
 protect(bp, None)
@@ -53,7 +54,7 @@ def signup():
     (see portal/auth/signup.py)."""
     form = SignUpForm()
     if form.validate_on_submit():
-        email = users.normalise_email(form.email.data)
+        email = normalise_email(form.email.data)
         # Each sign-up sends an e-mail: counted per client and per address, never given back.
         attempt = services().signup_throttle.attempt(f"ip:{request.remote_addr}", f"email:{email}")
         if attempt.wait:

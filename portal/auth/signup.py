@@ -22,8 +22,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.orm import Session
 
 from portal.auth.passwords import hash_password
-from portal.auth.users import add_user, check_password_rule, has_account, normalise_email
+from portal.auth.users import add_user, check_password_rule, has_account
 from portal.cards.codes import CodeVault
+from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.models import User
 from portal.notifications.outbox import queue_email

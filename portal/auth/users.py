@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from portal.auth.passwords import hash_password, verify_password
+from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.models import Merchant, User, utcnow
 from portal.models.users import ROLES
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
-
-
-def normalise_email(email: str, *, field: str = "email") -> str:
-    """Trim and lower-case an address; refuse what is not one by email-validator's syntax rules
-    (no DNS look-up: a till or a sign-up must not wait on a resolver). ``.test`` addresses are
-    allowed, as the demo's are."""
-    try:
-        checked = validate_email((email or "").strip(), check_deliverability=False, test_environment=True)
-    except EmailNotValidError:
-        raise ValidationError("Enter an e-mail address like name@example.com", field=field) from None
-    return checked.normalized.lower()
 
 
 def check_password_rule(password: str) -> None:

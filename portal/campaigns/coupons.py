@@ -11,11 +11,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from portal.auth.users import normalise_email
 from portal.campaigns import rules
 from portal.campaigns.codes import find_campaign_code
 from portal.campaigns.uses import count_use
 from portal.cards.codes import CodeVault
+from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.events import kinds as events
 from portal.models import Merchant, utcnow

@@ -15,11 +15,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.auth.users import normalise_email
 from portal.campaigns.rules import code_expiry, describe_value
 from portal.campaigns.uses import INSERTS
-from portal.cards.lookup import long_date
 from portal.cards.codes import CodeVault
+from portal.cards.lookup import long_date
+from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.ledger import Actor, audit
 from portal.models import Code, utcnow

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.auth.users import normalise_email
 from portal.cards.codes import ALPHABET, CodeVault
 from portal.cards.lookup import lock_card, locked_balance, long_date, usable_at
 from portal.cards.ownership import hand_over
-from portal.events import kinds as events
+from portal.emails import normalise_email
 from portal.errors import AlreadyRedeemed, CardExpired, Forbidden, TransferNotFound, ValidationError
+from portal.events import kinds as events
 from portal.ledger import Actor, audit
 from portal.models import GiftCard, Transfer, User, utcnow
 from portal.notifications.messages import transfer_invitation

@@ -11,12 +11,14 @@ from portal.customer import bp
 from portal.customer.forms import PasswordCheckForm, TransferForm
 from portal.customer.qr import qr_svg
 from portal.customer.queries import balance_etag, card_history, card_state, claimed_from, own_card
-from portal.customer.responses import confirm_password, done, no_store, refuse, retry_after, signed_in_recently
+from portal.customer.reauth import confirm_password, signed_in_recently
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import GiftCard
 from portal.services import services
+from portal.web.render import done
 from portal.web.render import is_htmx, page_or_fragment
+from portal.web.responses import no_store, refuse, retry_after
 from portal.web.sessions import background_poll
 
 POLL_SECONDS = 5  # how often an open card page asks whether its balance changed

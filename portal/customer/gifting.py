@@ -10,13 +10,13 @@ from portal.customer import bp
 from portal.customer.cards import own_or_404, qr_context
 from portal.customer.forms import CancelTransferForm, TransferForm
 from portal.customer.queries import card_state
-from portal.customer.responses import done, no_store, refuse
 from portal.errors import DomainError, TransferNotFound
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import Transfer
 from portal.services import services
-from portal.web.render import is_htmx, page_or_fragment
+from portal.web.render import done, is_htmx, page_or_fragment
+from portal.web.responses import no_store, refuse
 
 
 def _transfer_view(card, status: int = 200, **context):

@@ -12,9 +12,11 @@ from wtforms.validators import AnyOf, InputRequired, Length, Optional
 from portal.customer import bp
 from portal.customer.forms import PasswordCheckForm
 from portal.customer.queries import loops_balance, wallet_balance
-from portal.customer.responses import confirm_password, done, no_store, refuse, retry_after, signed_in_recently
+from portal.customer.reauth import confirm_password, signed_in_recently
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.web.render import done
+from portal.web.responses import no_store, refuse, retry_after
 from portal.gifts import (
     cancel_gift, create_gift, full_code, pay_gift, plans_on_sale, redeem_gift, send_gift,
 )

@@ -9,7 +9,6 @@ from wtforms import SelectChoice
 from portal.customer import bp
 from portal.customer.forms import ConvertForm
 from portal.customer.queries import convert_preview, currencies, loops_balance, merchants
-from portal.customer.responses import done, refuse
 from portal.errors import DomainError, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
@@ -18,7 +17,9 @@ from portal.loyalty.tiers import tier_for
 from portal.models import Merchant
 from portal.money import Money
 from portal.services import services
+from portal.web.render import done
 from portal.web.render import page_or_fragment
+from portal.web.responses import refuse
 
 
 def _form() -> ConvertForm:

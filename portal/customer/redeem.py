@@ -8,12 +8,13 @@ from flask_login import current_user
 from portal.customer import bp
 from portal.customer.claims import redeem_any
 from portal.customer.forms import RedeemForm
-from portal.customer.responses import done, refuse, retry_after
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.services import services
 from portal.web.guessing import guarded
+from portal.web.render import done
 from portal.web.render import page_or_fragment
+from portal.web.responses import refuse, retry_after
 
 
 @bp.route("/redeem", methods=["GET", "POST"])

@@ -12,12 +12,13 @@ from portal.customer import bp
 from portal.customer.cards import own_or_404
 from portal.customer.forms import TopUpForm
 from portal.customer.queries import loops_balance, topup_preview, wallet_balance
-from portal.customer.responses import done, refuse
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.money import Money
+from portal.web.render import done
 from portal.web.render import page_or_fragment
+from portal.web.responses import refuse
 
 
 @bp.route("/cards/<int:card_id>/topup", methods=["GET", "POST"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from portal.formatting import day
 from portal.models import User
 from portal.models.gifts import GiftSubscription
 from portal.notifications.outbox import queue_email
-from portal.web.filters import day
 
 
 def _name(user: User | None) -> str:

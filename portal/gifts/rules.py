@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from portal.auth.users import normalise_email
 from portal.cards.codes import CARD_CODE_RE
+from portal.emails import normalise_email
 from portal.errors import Forbidden, ValidationError
 from portal.models import User
 from portal.models.gifts import PAYMENT_METHODS

@@ -27,9 +27,9 @@ from portal.merchant.shopper import Shopper
 from portal.models import Merchant, utcnow
 from portal.money import Money
 from portal.services import services
-from portal.web.forms import show_domain_error
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
+from portal.web.responses import refuse
 from portal.web.sessions import background_poll
 
 ALREADY_PAID = "This payment was already made; it is shown below. Scan the card again to take more from it."
@@ -61,13 +61,6 @@ def customer_of(form) -> Shopper | None:
     return shopper.shopper_from_ticket(
         db.session, current_app.config["SECRET_KEY"], form.customer.data, current_user.id, form.sale.data
     )
-
-
-def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
-    """Undo whatever the refused call began, put its message on the form, and give the status."""
-    db.session.rollback()
-    show_domain_error(form, error, field_names)
-    return 429 if isinstance(error, RateLimited) else 422
 
 
 def answer(response: Response, error: DomainError | None = None) -> Response:

@@ -13,12 +13,13 @@ from portal.errors import DomainError, IdempotencyConflict
 from portal.extensions import db
 from portal.merchant import bp, checkout
 from portal.merchant.forms import LoadForm, SellForm, blank
-from portal.merchant.routes import actor, answer, refuse, store
+from portal.merchant.routes import actor, answer, store
 from portal.models import Merchant
 from portal.money import Money, exponent
 from portal.services import services
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
+from portal.web.responses import refuse
 
 USED = "This form was already sent with other details; nothing more was done. Please fill in the new form."
 

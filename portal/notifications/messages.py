@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from portal.formatting import day
 from portal.models import GiftCard, Merchant, Transaction, Transfer, User, utcnow
 from portal.models.outbox import OutboxMessage
 from portal.notifications.outbox import queue_email, remember
-from portal.web.filters import day
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, QrTokens
 from portal.cards.lookup import find_card, usable_at
-from portal.customer.responses import no_store, refuse, retry_after
 from portal.errors import DomainError, NotFound, ValidationError
 from portal.extensions import db
 from portal.models import GiftCard, utcnow
@@ -18,6 +17,7 @@ from portal.public.forms import BalanceForm
 from portal.services import services
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
+from portal.web.responses import no_store, refuse, retry_after
 
 # Unknown, expired, cancelled, frozen and empty cards all get this answer, so the page tells a
 # guesser nothing about which codes exist.

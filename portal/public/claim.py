@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import make_response, render_template, url_for
 
 from portal.customer.forms import RedeemForm
-from portal.customer.responses import no_store
 from portal.public import bp
+from portal.web.responses import no_store
 
 
 @bp.get("/claim")

@@ -1,16 +1,10 @@
 from pathlib import Path
 
-from flask import Response, current_app, redirect, render_template, url_for
+from flask import Response, current_app, redirect, render_template
 from flask_login import current_user
 
 from portal.public import bp
-
-HOME = {"customer": "customer.dashboard", "merchant": "merchant.checkout", "admin": "admin.overview"}
-
-
-def home_for(user) -> str:
-    """The URL a user lands on after signing in."""
-    return url_for(HOME[user.role])
+from portal.web.home import home_for
 
 
 @bp.get("/")

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
 
 from flask import Flask
 
+from portal.formatting import day
 from portal.money import Money
 
 
 def money(minor: int, currency: str) -> str:
     """``1250, "USD"`` → ``12.50 USD``; Loops read as Loops."""
     return Money(minor, currency).display()
-
-
-def day(value: datetime | None) -> str:
-    """``3 March 2027``: the form every message uses."""
-    return f"{value.day} {value:%B %Y}" if value else ""
 
 
 def one_line(text: str | None) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal.auth.users import normalise_email
+from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.extensions import db
 from portal.models import OutboxMessage, SecurityEvent, User

@@ -1,4 +1,4 @@
-"""How customer views answer: after a change, on a refusal, and for secrets."""
+"""How customer views ask for the password again before they show a code."""
 
 from __future__ import annotations
 
@@ -8,39 +8,12 @@ from flask import request, session
 from flask_login import current_user
 
 from portal.auth.passwords import verify_password
-from portal.errors import DomainError, IdempotencyConflict, RateLimited, ValidationError
+from portal.errors import RateLimited, ValidationError
 from portal.extensions import db
 from portal.models import SecurityEvent
 from portal.services import services
-from portal.web.forms import new_key, show_domain_error
-from portal.web.render import done  # noqa: F401 - views import it from here
 
 REAUTH_SECONDS = 10 * 60  # codes are shown only within ten minutes of typing the password
-ALREADY_SENT = "This form was already sent with other details. Please check the result, then try again."
-
-
-def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) -> int:
-    """Roll back, put the reason by its field, and give the status to answer with."""
-    db.session.rollback()
-    if isinstance(error, IdempotencyConflict) and hasattr(form, "idempotency_key"):
-        # The same form sent again with other values (say after the back button): a fresh key
-        # lets the next submission through as a new request.
-        error = ValidationError(ALREADY_SENT)
-        form.idempotency_key.data = new_key()
-    show_domain_error(form, error, field_names)
-    return 429 if isinstance(error, RateLimited) else 422
-
-
-def retry_after(error: DomainError) -> dict[str, str]:
-    """The Retry-After header a rate-limited answer carries."""
-    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
-
-
-def no_store(response):
-    """A response showing a code: kept by no cache and no back-button snapshot."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
 
 
 def signed_in_recently() -> bool:
