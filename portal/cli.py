@@ -84,7 +84,7 @@ def init_app(app: Flask) -> None:
     @click.option("--expires-in-days", type=int, default=None, help="Days until the token stops working (default: until revoked).")
     def tokens_create(email, name, rate_limit, expires_in_days):
         """Create an API token for a user and print it once."""
-        from portal.api.tokens import create_token
+        from portal.tokens import create_token
 
         user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
         if user is None:

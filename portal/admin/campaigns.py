@@ -26,7 +26,8 @@ from portal.money import format_minor
 from portal.services import services
 from portal.spreadsheets import csv_chunks
 from portal.web.bounds import accepts_upload
-from portal.web.render import page_or_fragment
+from portal.web.render import done, page_or_fragment
+from portal.web.responses import refuse
 
 # The largest file the list takes, plus room for the form around it; a file just over MAX_UPLOAD
 # still reaches read_addresses, which says how large a file may be.

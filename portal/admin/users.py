@@ -9,11 +9,11 @@ from portal.admin import bp, queries
 from portal.admin.forms import ReasonForm, RoleForm
 from portal.admin.people import change_role, disable_user, enable_user
 from portal.admin.responses import actor
-from portal.api.tokens import live_tokens, revoke_all_tokens
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Merchant, utcnow
 from portal.models.users import ROLES
+from portal.tokens import live_tokens, revoke_all_tokens
 from portal.web.render import done
 from portal.web.responses import refuse
 

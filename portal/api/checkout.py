@@ -18,11 +18,11 @@ from portal.cards.lookup import find_card
 from portal.errors import DomainError, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
-from portal.merchant import checkout, shopper
-from portal.merchant.checkout import Sale
 from portal.models import Merchant
 from portal.money import Money
 from portal.services import services
+from portal.till import checkout, shopper
+from portal.till.checkout import Sale
 from portal.web.guards import roles
 from portal.web.guessing import guarded
 

@@ -9,7 +9,7 @@ from portal.api import bp
 from portal.api import schemas as out
 from portal.api.idempotency import idempotent, request_key
 from portal.cards.transfers import claim_transfer, start_transfer
-from portal.customer.claims import redeem_any
+from portal.claims import redeem_any
 from portal.customer.queries import currencies
 from portal.errors import NotFound, ValidationError
 from portal.extensions import db

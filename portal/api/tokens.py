@@ -1,135 +1,14 @@
-"""API tokens: created once, stored as SHA-256, looked up per request."""
+"""The API's caller: the token of ``Authorization: Bearer …``, looked up once per request."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask import g, request
-from sqlalchemy.orm import Session, contains_eager
 
-from portal.errors import NotFound, ValidationError
 from portal.extensions import db
-from portal.ledger import Actor, audit, required_reason
-from portal.models import ApiToken, User, utcnow
-
-PREFIX = "glt_"
-MAX_EXPIRY_DAYS = 3650
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def check_token_name(name: str | None) -> str:
-    """The rule for a token's name: 1 to 80 characters. Raise ValidationError otherwise."""
-    name = (name or "").strip()
-    if not name or len(name) > 80:
-        raise ValidationError("Give the token a name of 1 to 80 characters", field="name")
-    return name
-
-
-def check_expiry_days(days: int | str | None) -> int | None:
-    """The rule for a token's lifetime, typed or given: empty for "until revoked", else 1 to 3650
-    whole days. Return the days (None for empty); raise ValidationError otherwise."""
-    text = "" if days is None else str(days).strip()
-    if not text:
-        return None
-    if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= MAX_EXPIRY_DAYS:
-        raise ValidationError(
-            f"Enter a whole number of days from 1 to {MAX_EXPIRY_DAYS}, or leave it empty for no expiry",
-            field="expires_in_days",
-        )
-    return int(text)
-
-
-def create_token(
-    session: Session, user: User, name: str, *, rate_limit: int | None = None, expires_in_days: int | str | None = None
-) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; return the row and the token, which is never shown again.
-
-    ``rate_limit`` is the token's own number of requests a minute (None: the app's default);
-    ``expires_in_days`` ends it by itself (None: it works until revoked). Raise ValidationError
-    for a bad name, a limit that is not a positive whole number, or a bad number of days.
-    """
-    name = check_token_name(name)
-    if rate_limit is not None and (type(rate_limit) is not int or rate_limit < 1):
-        raise ValidationError("A token's rate limit is a whole number of requests, at least 1", field="rate_limit")
-    expires_in_days = check_expiry_days(expires_in_days)
-    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-    token = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(
-        user=user, name=name, token_hash=_digest(token), prefix=token[:10], rate_limit=rate_limit, expires_at=expires_at
-    )
-    session.add(row)
-    session.flush()
-    audit(session, Actor(user_id=user.id), "token.created", f"token:{row.id}", name=name,
-          expires_at=expires_at.isoformat() if expires_at else None)
-    return row, token
-
-
-def live_tokens(session: Session, user: User) -> list[ApiToken]:
-    """The user's tokens not revoked (expired ones too, so their owner sees why a program stopped), newest first."""
-    return list(
-        session.scalars(
-            sa.select(ApiToken)
-            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-            .order_by(ApiToken.id.desc())
-        )
-    )
-
-
-def own_token(session: Session, user: User, token_id: int) -> ApiToken:
-    """One of the user's live tokens. Raise NotFound for anyone else's, or one already revoked."""
-    row = session.get(ApiToken, token_id)
-    if row is None or row.user_id != user.id or row.revoked_at is not None:
-        raise NotFound("You have no such token (it may be revoked already)")
-    return row
-
-
-def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
-    """Revoke one of the user's tokens: from now on it is refused. Raise NotFound as ``own_token``."""
-    row = own_token(session, user, token_id)
-    row.revoked_at = utcnow()
-    session.flush()
-    audit(session, Actor(user_id=user.id), "token.revoked", f"token:{row.id}", name=row.name)
-    return row
-
-
-def revoke_all_tokens(session: Session, user: User, *, actor: Actor, reason: str) -> int:
-    """Revoke every token of ``user`` (an admin's action, with a reason); return how many.
-    Raise ValidationError for a blank reason."""
-    reason = required_reason(reason)
-    revoked = session.execute(
-        sa.update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    audit(session, actor, "token.revoked_all", f"user:{user.id}", reason, count=revoked)
-    return revoked
-
-
-def find_token(session: Session, token: str) -> ApiToken | None:
-    """The token row for a presented token that still works: not revoked, not expired, and its
-    user not disabled. None otherwise."""
-    if not token.startswith(PREFIX):
-        return None
-    now = utcnow()
-    return session.scalar(
-        sa.select(ApiToken)
-        .join(ApiToken.user)
-        .options(contains_eager(ApiToken.user))
-        .where(
-            ApiToken.token_hash == _digest(token),
-            ApiToken.revoked_at.is_(None),
-            sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
-            User.disabled_at.is_(None),
-        )
-    )
+from portal.models import User, utcnow
+from portal.tokens import find_token
 
 
 def authenticate_request() -> None:

@@ -4,9 +4,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
-from portal.api.tokens import check_expiry_days, check_token_name
 from portal.auth.users import check_password_rule
 from portal.emails import normalise_email
+from portal.tokens import check_expiry_days, check_token_name
 from portal.web.forms import rule
 
 

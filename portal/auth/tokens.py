@@ -9,12 +9,12 @@ from __future__ import annotations
 from flask import render_template, url_for
 from flask_login import current_user
 
-from portal.api.tokens import create_token, live_tokens, own_token, revoke_token
 from portal.auth.forms import TokenForm
 from portal.auth.routes import bp
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import utcnow
+from portal.tokens import create_token, live_tokens, own_token, revoke_token
 from portal.web.forms import show_domain_error
 from portal.web.guards import roles
 from portal.web.render import done, page_or_fragment

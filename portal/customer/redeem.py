@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import url_for
 from flask_login import current_user
 
+from portal.claims import redeem_any
 from portal.customer import bp
-from portal.customer.claims import redeem_any
 from portal.customer.forms import RedeemForm
 from portal.errors import DomainError
 from portal.extensions import db

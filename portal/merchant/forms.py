@@ -8,7 +8,7 @@ so a double click, a reload or a retry after a dropped connection charges once.
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField, TextAreaField
 
-from portal.merchant.checkout import new_id
+from portal.till.checkout import new_id
 
 
 def blank(form_class, *, prefix: str = "", **data):

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.errors import ValidationError
-from portal.merchant.queries import KIND_LABELS, at_counter, day_bounds
 from portal.models import Account, Entry, GiftCard, Merchant, Transaction
 from portal.money import Money
 from portal.spreadsheets import csv_text
+from portal.till.queries import KIND_LABELS, at_counter, day_bounds
 
 MAX_DAYS = 366
 

@@ -18,15 +18,17 @@ from portal.errors import DomainError, IdempotencyConflict, NotFound, RateLimite
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.loyalty import points
-from portal.merchant import bp, checkout, queries, reports, shopper
-from portal.merchant.checkout import Sale
+from portal.merchant import bp, reports
+from portal.till import checkout, queries, shopper
+from portal.till.card_check import check_card
+from portal.till.checkout import Sale
 from portal.merchant.forms import (
     ApplyForm, CouponForm, CustomerForm, LookupForm, LoopsForm, SpendLoopsForm, UndoForm, WalletForm, blank,
 )
-from portal.merchant.shopper import Shopper
 from portal.models import Merchant, utcnow
 from portal.money import Money
 from portal.services import services
+from portal.till.shopper import Shopper
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
 from portal.web.responses import refuse
@@ -191,7 +193,7 @@ def lookup():
         return screen(sale, status=refuse(form, error), error=error, lookup=form)
     if sale.customer is None and card.owner is not None and is_qr_token(form.code.data):
         sale.customer = Shopper(card.owner, present=True)  # the QR is on the owner's phone: they are here
-    return screen(sale, check=checkout.check_card(db.session, card, merchant, utcnow()))
+    return screen(sale, check=check_card(db.session, card, merchant, utcnow()))
 
 
 @bp.post("/customer")
@@ -240,7 +242,7 @@ def apply():
         status = refuse(form, error)
         if card is None:  # the look-up is too old or was tampered with: scan the card again
             return screen(sale_of(form), status=status, notice=error.message)
-        return screen(sale_of(form), status=status, check=checkout.check_card(db.session, card, merchant, utcnow()), apply=form)
+        return screen(sale_of(form), status=status, check=check_card(db.session, card, merchant, utcnow()), apply=form)
     return screen(sale_of(form), receipt=paid)
 
 

@@ -11,12 +11,13 @@ from portal.cards import operations
 from portal.cards.lookup import find_card
 from portal.errors import DomainError, IdempotencyConflict
 from portal.extensions import db
-from portal.merchant import bp, checkout
+from portal.merchant import bp
 from portal.merchant.forms import LoadForm, SellForm, blank
 from portal.merchant.routes import actor, answer, store
 from portal.models import Merchant
 from portal.money import Money, exponent
 from portal.services import services
+from portal.till import checkout
 from portal.web.guessing import guarded
 from portal.web.render import page_or_fragment
 from portal.web.responses import refuse

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.campaigns.generation import generate_batch, request_generation
 from portal.cards import operations
@@ -16,6 +15,7 @@ from portal.ledger import Actor, audit
 from portal.models import GiftCard, User
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from tests.conftest import PASSWORD
 from tests.browser.axe import audited_page, serious_violations
 

@@ -13,12 +13,12 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
-from portal.api.tokens import create_token
 from portal.cards.codes import QrTokens
 from portal.cards.lookup import find_card
 from portal.extensions import db
 from portal.models import GiftCard
 from portal.services import services
+from portal.tokens import create_token
 from tests.conftest import PASSWORD, TEST_SECRET, signup_link
 from tests.unit.test_customer_helpers import add_loops, issue, owner_of, pay_at_till, user, user_id
 

@@ -8,7 +8,6 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.cards import operations
@@ -21,6 +20,7 @@ from portal.models.campaigns import Campaign
 from portal.models.outbox import OutboxMessage
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from portal.wallet import credit_wallet
 
 pytestmark = pytest.mark.postgres

@@ -9,7 +9,6 @@ from collections import Counter
 import pytest
 import requests
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.cards import operations
 from portal.extensions import db
@@ -18,6 +17,7 @@ from portal.merchants import create_merchant
 from portal.models import Transaction
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

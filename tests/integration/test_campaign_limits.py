@@ -156,7 +156,7 @@ def test_a_redeem_still_running_under_the_same_key_answers_409(burst_app, pg_url
     import sqlalchemy as sa
 
     from portal.api.idempotency import _lock_key
-    from portal.api.tokens import create_token
+    from portal.tokens import create_token
 
     campaign(burst_app, kind="coupon", discount_type="percent", discount_value="10", code_mode="vanity", code="SLOW")
     with burst_app.app_context():

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.cards.codes import generate_card_code
 from portal.extensions import db
@@ -17,6 +16,7 @@ from portal.merchants import create_merchant
 from portal.models import GiftCard, OutboxMessage
 from portal.notifications.delivery import deliver
 from portal.services import services
+from portal.tokens import create_token
 from tests.conftest import make_app, serve_gunicorn
 from tests.security.conftest import ADMIN, CUSTOMERS, STAFF, Stack, hidden_fields, seed_people
 

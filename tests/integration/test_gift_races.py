@@ -8,7 +8,6 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.extensions import db
 from portal.gifts import create_gift, ensure_plans, pay_gift, send_gift
@@ -18,6 +17,7 @@ from portal.models.campaigns import Entitlement
 from portal.models.gifts import GiftSubscription
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from portal.wallet import credit_wallet
 from tests.integration.test_api_concurrency import together
 

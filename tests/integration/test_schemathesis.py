@@ -19,7 +19,6 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 from schemathesis.core.failures import FailureGroup
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.cards import operations
 from portal.extensions import db
@@ -27,6 +26,7 @@ from portal.ledger import Actor
 from portal.merchants import create_merchant
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -12,11 +12,11 @@ from portal.auth.users import create_user
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import Actor, verify
-from portal.merchant import checkout
-from portal.merchant.shopper import Shopper, held
 from portal.merchants import create_merchant
 from portal.models import Merchant, User
 from portal.money import Money
+from portal.till import checkout
+from portal.till.shopper import Shopper, held
 from portal.wallet import credit_wallet
 
 pytestmark = pytest.mark.postgres

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.cards import operations
 from portal.events import endpoints, record
@@ -24,6 +23,7 @@ from portal.merchants import create_merchant
 from portal.models import Merchant, OutboxMessage, Transaction, User, WebhookDelivery, WebhookEndpoint
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from tests.conftest import PASSWORD, make_app, submit
 from tests.unit.test_events_webhooks import receiver  # noqa: F401 - a fixture
 from tests.unit.test_events_webhooks import redeem_at_cafe, rows

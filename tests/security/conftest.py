@@ -13,7 +13,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.cards import operations
 from portal.extensions import db
@@ -22,6 +21,7 @@ from portal.merchants import create_merchant
 from portal.models import GiftCard, Transaction, User
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from tests.conftest import PASSWORD
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

@@ -13,7 +13,6 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.cards import operations
 from portal.cards.transfers import start_transfer
 from portal.events import endpoints
@@ -23,6 +22,7 @@ from portal.ledger import SYSTEM, Actor
 from portal.models import GiftCard, Merchant, User
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from portal.web.guards import allowed_roles
 from tests.conftest import AuthActions
 from tests.security.conftest import CUSTOMERS, STAFF, database_state, seed_people

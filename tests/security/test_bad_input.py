@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.cards import operations
 from portal.extensions import db
 from portal.ledger import SYSTEM
 from portal.models import User
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from portal.web.guards import allowed_roles
 from tests.conftest import AuthActions, make_app
 from tests.security.conftest import ADMIN, CUSTOMERS, STAFF, database_state, seed_people

@@ -7,7 +7,6 @@ import random
 import pytest
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.cards import operations
 from portal.cards.codes import ALPHABET, CARD_CODE_RE, generate_card_code, normalise
@@ -18,6 +17,7 @@ from portal.merchants import create_merchant
 from portal.models import User
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from tests.conftest import AuthActions, csrf_token
 from tests.security.conftest import ADMIN, CUSTOMERS, STAFF, database_state, hidden_fields, seed_people
 

@@ -11,10 +11,10 @@ import pytest
 import redis
 import requests
 
-from portal.api.tokens import create_token
 from portal.cards.codes import generate_card_code
 from portal.extensions import db
 from portal.models import SecurityEvent, User
+from portal.tokens import create_token
 from tests.conftest import REDIS_URL, serve_gunicorn
 from tests.security.conftest import ADMIN, CUSTOMERS, STAFF, Stack, Visitor, hidden_fields, seed_people
 

@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 
 import portal.auth
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.extensions import db
 from portal.models import ApiToken, AuditEvent, User, utcnow
+from portal.tokens import create_token
 from tests.conftest import PASSWORD, AuthActions, csrf_token, submit
 
 BOSS = "boss@example.com"  # a second admin, who disables the first

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.cards import operations
 from portal.extensions import db
 from portal.ledger import Actor, verify
@@ -15,6 +14,7 @@ from portal.merchants import create_merchant
 from portal.models import Account, GiftCard, SecurityEvent, Transaction, User, utcnow
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 
 ADMIN = Actor()
 

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.merchants import create_merchant
 from portal.models import AuditEvent, User
 from portal.models.campaigns import Campaign, CampaignUse
+from portal.tokens import create_token
 
 SAVE15 = {"code": "SAVE15", "discount_type": "percent", "discount_value": "15", "max_uses": 5}
 

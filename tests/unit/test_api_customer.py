@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.cards.codes import generate_card_code
 from portal.extensions import db
@@ -15,6 +14,7 @@ from portal.ledger import Actor
 from portal.models import User, utcnow
 from portal.models.campaigns import CampaignUse, Entitlement
 from portal.services import services
+from portal.tokens import create_token
 from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
 from tests.unit.test_customer_helpers import add_customer, add_loops, issue, loops_of, owner_of, snapshot, user_id
 

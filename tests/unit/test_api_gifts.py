@@ -8,11 +8,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.ledger import verify
 from portal.models import utcnow
 from portal.models.campaigns import Campaign
+from portal.tokens import create_token
 from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
 from tests.unit.test_api_openapi import Contract
 from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture

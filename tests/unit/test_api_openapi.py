@@ -105,7 +105,7 @@ class Contract:
 
     def past_the_rate_limit(self, *templates: str) -> None:
         """Call every operation of ``templates`` with a token of its role that has spent its limit: 429."""
-        from portal.api.tokens import create_token
+        from portal.tokens import create_token
         from portal.models import User
 
         for template in templates:
@@ -574,7 +574,7 @@ CUSTOMER_PATHS = ("/me/redeem", "/me/points/convert", "/me/cards/{card_id}/trans
 
 
 def test_the_customers_writes_answer_as_documented(app, contract, monkeypatch):
-    from portal.api.tokens import create_token
+    from portal.tokens import create_token
     from portal.cards.codes import generate_card_code
     from portal.models import User
     from tests.unit.test_api_customer import credit, plus

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import IdempotencyRecord, User
+from portal.tokens import create_token
 from tests.conftest import make_app
 from tests.unit.test_api_cards import api, issue, state  # noqa: F401 - api is a fixture
 
@@ -65,7 +65,7 @@ def test_a_write_refused_by_the_limit_changes_nothing_and_runs_later_under_its_k
 
 
 def token_id(app, token: str) -> int:
-    from portal.api.tokens import find_token
+    from portal.tokens import find_token
 
     with app.app_context():
         return find_token(db.session, token).id

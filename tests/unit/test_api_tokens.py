@@ -108,7 +108,7 @@ def test_revoking_asks_first_then_the_token_is_refused(app, client, people):
 
 def test_nobody_can_revoke_another_persons_token(app, client, people):
     """Does a user who guesses another's token id find nothing, and does that token keep working?"""
-    from portal.api.tokens import create_token
+    from portal.tokens import create_token
 
     with app.app_context():
         staff = db.session.scalar(db.select(User).where(User.email == people["merchant"]))

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from portal.cards.codes import generate_card_code
 from portal.cards.lookup import find_card
 from portal.cards.operations import issue_card, redeem
-from portal.customer.claims import claim_bearer_card
+from portal.claims import claim_bearer_card
 from portal.errors import AlreadyRedeemed, NotFound
 from portal.extensions import db
 from portal.ledger import SYSTEM, Actor, verify

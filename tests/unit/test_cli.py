@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from portal.api.tokens import find_token
 from portal.extensions import db
 from portal.ledger import verify
 from portal.models import Campaign, GiftCard, Merchant, Transaction, User
+from portal.tokens import find_token
 
 
 def count(app, model) -> int:

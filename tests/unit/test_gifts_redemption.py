@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.campaigns.entitlements import grant
-from portal.customer.claims import redeem_any
+from portal.claims import redeem_any
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gifts import cancel_gift, check_gift, redeem_gift_code

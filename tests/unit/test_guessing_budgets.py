@@ -8,11 +8,11 @@ import secrets
 
 import pytest
 
-from portal.api.tokens import create_token
 from portal.auth.users import create_user
 from portal.cards.codes import ALPHABET, check_character, generate_card_code
 from portal.extensions import db
 from portal.models import AuditEvent, SecurityEvent, User
+from portal.tokens import create_token
 from tests.conftest import PASSWORD, AuthActions, make_app, submit
 from tests.unit.test_api_cards import issue
 from tests.unit.test_merchant_fixtures import Till, forms_of

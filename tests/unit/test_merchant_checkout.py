@@ -336,7 +336,7 @@ def test_a_payment_in_the_sale_can_be_undone_with_a_reason(app, till):
 
 def test_an_old_look_up_must_be_scanned_again_and_the_sale_is_kept(app, till, monkeypatch):
     """If the card was looked up too long ago, is the apply refused with the sale still there?"""
-    from portal.merchant import checkout
+    from portal.till import checkout
 
     first, second = make_card(app, "10.00"), make_card(app, "10.00")
     till.open()

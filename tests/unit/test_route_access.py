@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from werkzeug.routing import Rule
 
-from portal.api.tokens import create_token
 from portal.extensions import db
 from portal.models import User
+from portal.tokens import create_token
 from portal.web.guards import allowed_roles
 from tests.conftest import AuthActions
 

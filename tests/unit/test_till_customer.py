@@ -191,7 +191,7 @@ def test_loops_go_to_the_named_customer_without_typing_again(app, till, people):
 
 
 def wallet_of(app, email: str) -> str:
-    from portal.merchant.shopper import held
+    from portal.till.shopper import held
 
     with app.app_context():
         user = db.session.scalar(sa.select(User).where(User.email == email))
@@ -199,7 +199,7 @@ def wallet_of(app, email: str) -> str:
 
 
 def loops_of(app, email: str) -> int:
-    from portal.merchant.shopper import held
+    from portal.till.shopper import held
 
     with app.app_context():
         user = db.session.scalar(sa.select(User).where(User.email == email))
@@ -286,7 +286,7 @@ def test_loops_take_whole_loops_off_at_the_rate_here(app, till, people):
     assert "300 Loops: 3.00 USD paid; 2.00 USD still to pay." in text(till.html)
     assert loops_of(app, people["customer"]) == 0 and ledger_clean(app)
     with app.app_context():
-        from portal.merchant.shopper import held
+        from portal.till.shopper import held
 
         assert held(db.session, "settlement:1:USD") == 300
 

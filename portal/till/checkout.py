@@ -11,7 +11,6 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -20,18 +19,15 @@ from sqlalchemy.orm import Session
 from portal.campaigns.codes import display_code
 from portal.campaigns.coupons import redeem_coupon
 from portal.cards.codes import CodeVault
-from portal.cards.lookup import usable_at
-from portal.cards.operations import HELD
-from portal.cards.transfers import is_held
-from portal.errors import CardExpired, DomainError, ValidationError
+from portal.errors import ValidationError
 from portal.ledger import Actor
 from portal.loyalty.points import loops_for_purchase, pay_with_loops, quote
-from portal.merchant.queries import at_counter, masked_codes, tender_source, undone_ids
-from portal.merchant.shopper import NOT_PRESENT, Shopper
 from portal.models import GiftCard, Merchant, Transaction, User
 from portal.models.campaigns import CampaignCode, CampaignUse
 from portal.money import Money
 from portal.notifications.messages import sale_receipt
+from portal.till.queries import at_counter, masked_codes, tender_source, undone_ids
+from portal.till.shopper import NOT_PRESENT, Shopper
 from portal.wallet import pay_from_wallet
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -88,41 +84,6 @@ def card_from_ticket(session: Session, secret: str, ticket: str | None, user_id:
     if card is None:
         raise ValidationError(STALE_FORM)
     return card
-
-
-@dataclass
-class CardCheck:
-    """A card as the till sees it: its balance and whether it can pay here, or why not."""
-
-    card: GiftCard
-    balance: Money
-    refusal: DomainError | None
-
-    @property
-    def status(self) -> str:
-        """The card's status as the till must treat it: past its date it is expired, swept or not."""
-        return "expired" if isinstance(self.refusal, CardExpired) else self.card.status
-
-    @property
-    def can_pay(self) -> bool:
-        return self.refusal is None and self.balance.minor > 0
-
-    def suggested(self, due: Money | None) -> Money:
-        """What to apply by default: the lesser of the balance and what is still due."""
-        return self.balance if due is None or due.minor <= 0 else min(self.balance, due)
-
-
-def check_card(session: Session, card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
-    """Whether a card can pay at this merchant now, with the reason when it cannot: the same refusals
-    a payment would meet (redeem), a friend's hold included, so the panel never says "Yes" to a card
-    that Apply will refuse."""
-    try:
-        usable_at(card, merchant, now)
-        if is_held(session, card, now):
-            raise ValidationError(f"{HELD}: it cannot pay until they claim it or the giver takes it back")
-    except DomainError as refusal:
-        return CardCheck(card, Money(card.account.balance, card.currency), refusal)
-    return CardCheck(card, Money(card.account.balance, card.currency), None)
 
 
 # --- The sale ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from portal.errors import NotFound, ValidationError
 from portal.loyalty.points import conversion_rate, loops_value
 from portal.models import Account, GiftCard, Merchant, User
 from portal.money import Money
+from portal.till.card_check import check_card
 
 # A customer named at the till stays on the sale's forms this long; then they are named again.
 TICKET_SECONDS = 30 * 60
@@ -121,7 +122,6 @@ class Holdings:
 
 def holdings(session: Session, shopper: Shopper, merchant: Merchant, now: datetime) -> Holdings:
     """What the customer holds that pays at this store now."""
-    from portal.merchant.checkout import check_card  # checkout imports this module
 
     cards = session.scalars(
         sa.select(GiftCard).where(GiftCard.owner_id == shopper.user.id, GiftCard.status == "active").order_by(GiftCard.id)

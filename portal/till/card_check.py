@@ -1,0 +1,50 @@
+"""A card as the till sees it: its balance, and whether it can pay at this store now. No HTTP here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from portal.cards.lookup import usable_at
+from portal.cards.operations import HELD
+from portal.cards.transfers import is_held
+from portal.errors import CardExpired, DomainError, ValidationError
+from portal.models import GiftCard, Merchant
+from portal.money import Money
+
+
+@dataclass
+class CardCheck:
+    """A card as the till sees it: its balance and whether it can pay here, or why not."""
+
+    card: GiftCard
+    balance: Money
+    refusal: DomainError | None
+
+    @property
+    def status(self) -> str:
+        """The card's status as the till must treat it: past its date it is expired, swept or not."""
+        return "expired" if isinstance(self.refusal, CardExpired) else self.card.status
+
+    @property
+    def can_pay(self) -> bool:
+        return self.refusal is None and self.balance.minor > 0
+
+    def suggested(self, due: Money | None) -> Money:
+        """What to apply by default: the lesser of the balance and what is still due."""
+        return self.balance if due is None or due.minor <= 0 else min(self.balance, due)
+
+
+def check_card(session: Session, card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
+    """Whether a card can pay at this merchant now, with the reason when it cannot: the same refusals
+    a payment would meet (redeem), a friend's hold included, so the panel never says "Yes" to a card
+    that Apply will refuse."""
+    try:
+        usable_at(card, merchant, now)
+        if is_held(session, card, now):
+            raise ValidationError(f"{HELD}: it cannot pay until they claim it or the giver takes it back")
+    except DomainError as refusal:
+        return CardCheck(card, Money(card.account.balance, card.currency), refusal)
+    return CardCheck(card, Money(card.account.balance, card.currency), None)
