@@ -14,7 +14,8 @@ from portal.customer.queries import currencies
 from portal.errors import NotFound, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
-from portal.loyalty.points import convert, loops_account
+from portal.loyalty.conversion import convert
+from portal.loyalty.points import loops_account
 from portal.models import GiftCard, Merchant, User
 from portal.models.campaigns import Entitlement
 from portal.money import Money

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth import signup as signups
+from portal.auth import tokens  # noqa: F401 - the API token pages join the blueprint
 from portal.auth import users
+from portal.auth.blueprint import bp
 from portal.auth.forms import ConfirmSignUpForm, PasswordForm, SignInForm, SignUpForm
 from portal.emails import normalise_email
 from portal.errors import ValidationError
@@ -17,11 +19,8 @@ from portal.extensions import db
 from portal.models import SecurityEvent
 from portal.services import services
 from portal.web.forms import show_domain_error
-from portal.web.guards import protect, roles
+from portal.web.guards import roles
 from portal.web.home import home_for
-
-bp = Blueprint("auth", __name__)
-protect(bp, None)
 
 
 def _safe_next(default: str) -> str:
@@ -180,5 +179,3 @@ def password():
             return redirect(home_for(current_user))
     return render_template("auth/password.html", form=form), 422 if form.errors else 200
 
-
-from portal.auth import tokens  # noqa: E402,F401 - the API token pages, on this blueprint

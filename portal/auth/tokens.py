@@ -10,7 +10,7 @@ from flask import render_template, url_for
 from flask_login import current_user
 
 from portal.auth.forms import TokenForm
-from portal.auth.routes import bp
+from portal.auth.blueprint import bp
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import utcnow

@@ -12,7 +12,8 @@ from portal.customer.queries import convert_preview, currencies, loops_balance, 
 from portal.errors import DomainError, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
-from portal.loyalty.points import convert, conversion_rate
+from portal.loyalty.conversion import convert
+from portal.loyalty.points import conversion_rate
 from portal.loyalty.tiers import tier_for
 from portal.models import Merchant
 from portal.money import Money

@@ -23,7 +23,7 @@ from portal.errors import (
 )
 from portal.extensions import db
 from portal.ledger import Actor, balance_of, history, system_account, verify
-from portal.loyalty import points
+from portal.loyalty import conversion, points
 from portal.models import Account, AuditEvent, GiftCard, Merchant, Transaction, Transfer, User, utcnow
 from portal.money import Money
 from portal.services import services
@@ -590,14 +590,14 @@ def test_loops_become_a_promotional_card_owned_by_the_customer(world):
     """Does converting 450 Loops give a $5 Book Nook card that is the customer's, and refuse a shortfall?"""
     points.earn(world.session, world.cara, usd("50.00"), world.cafe, actor=world.till, idempotency_key=key())
     me = Actor(user_id=world.cara.id)
-    issued = points.convert(world.session, world.vault, world.cara, usd("5.00"), actor=me, idempotency_key="conv-1", merchant=world.books)
+    issued = conversion.convert(world.session, world.vault, world.cara, usd("5.00"), actor=me, idempotency_key="conv-1", merchant=world.books)
     assert (issued.card.owner_id, issued.card.kind, issued.card.merchant_id) == (world.cara.id, "promotional", world.books.id)
     assert world.balance(issued.card) == usd("5.00") and world.account(f"loops:{world.cara.id}") == 50
-    again = points.convert(world.session, world.vault, world.cara, usd("5.00"), actor=me, idempotency_key="conv-1", merchant=world.books)
+    again = conversion.convert(world.session, world.vault, world.cara, usd("5.00"), actor=me, idempotency_key="conv-1", merchant=world.books)
     assert again.card is issued.card and again.code == issued.code
-    refused(world, InsufficientFunds, lambda: points.convert(world.session, world.vault, world.cara, usd("1.00"), actor=me, idempotency_key=key()),
+    refused(world, InsufficientFunds, lambda: conversion.convert(world.session, world.vault, world.cara, usd("1.00"), actor=me, idempotency_key=key()),
             "You have 50 Loops; this needs 100")
-    refused(world, ValidationError, lambda: points.convert(world.session, world.vault, world.cara, Money(5, "LOOP"), actor=me, idempotency_key=key()))
+    refused(world, ValidationError, lambda: conversion.convert(world.session, world.vault, world.cara, Money(5, "LOOP"), actor=me, idempotency_key=key()))
 
 
 # --- Giving a card away ---------------------------------------------------------------------------

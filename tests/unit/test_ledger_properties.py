@@ -27,7 +27,7 @@ from portal.cards.transfers import cancel_transfer, claim_transfer, lapse_transf
 from portal.errors import DomainError, IdempotencyConflict
 from portal.extensions import db
 from portal.ledger import Actor, verify
-from portal.loyalty import points
+from portal.loyalty import conversion, points
 from portal.loyalty.tiers import tier_for
 from portal.models import Account, Entry, GiftCard, Merchant, Transaction, Transfer, User, utcnow
 from portal.money import Money
@@ -381,7 +381,7 @@ class LedgerMachine(RuleBasedStateMachine):
         key = uuid.uuid4().hex
 
         def call():
-            return points.convert(self.s, self.vault, self.cara, Money(minor, "USD"), actor=Actor(user_id=self.cara.id),
+            return conversion.convert(self.s, self.vault, self.cara, Money(minor, "USD"), actor=Actor(user_id=self.cara.id),
                                   idempotency_key=key, merchant=merchant, now=self.now)
 
         issued = self.attempt(self.balances[f"loops:{self.cara.id}"] >= needed, call)
