@@ -8,7 +8,6 @@ counts against the caller.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -17,6 +16,7 @@ from portal.cards.codes import CodeVault, QrTokens, is_card_code
 from portal.cards.lookup import find_card, lock_card, locked_balance, usable_at
 from portal.cards.ownership import hand_over
 from portal.cards.transfers import claim_transfer
+from portal.cards.typed import squeezed
 from portal.campaigns import RedeemedCode, redeem_code
 from portal.errors import AlreadyRedeemed, Forbidden, NotFound, TransferNotFound, ValidationError
 from portal.gifts import RedeemedGift, looks_like_gift_code, redeem_gift_code
@@ -24,7 +24,6 @@ from portal.models import GiftCard, User
 
 NOT_RECOGNISED = "We don't recognise that code"
 NEW_CODE = " It has a new code now: the old one no longer works."
-_COMPACT = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
 
 
 @dataclass
@@ -69,7 +68,7 @@ def redeem_any(
     Raise ValidationError for a card code with a typo, NotFound for a code that names nothing,
     and the refusal of the card, transfer or campaign it names.
     """
-    compact = _COMPACT.sub("", text or "").upper()
+    compact = squeezed(text or "")
     if is_card_code(text) or (compact.startswith("GC") and len(compact) == 19):
         card = claim_bearer_card(session, vault, find_card(session, text, vault, qr), user)
         return Redeemed("card", "The gift card is now in your wallet." + NEW_CODE, card)

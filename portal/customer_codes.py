@@ -15,17 +15,17 @@ import re
 import time
 
 from portal.cards.codes import ALPHABET, _b32, _derive, _unb32
+from portal.cards.typed import LOOKALIKES
 
 WINDOW = 15 * 60  # seconds a code is shown before it changes
 _MAC_SYMBOLS = 6  # 30 bits; guesses at the till count towards the guessing lock-out
 _CODE_RE = re.compile(r"C([0-9A-HJKMNP-TV-Z]{1,8})-?([0-9A-HJKMNP-TV-Z]{6})")
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 def _tidy(text: str) -> str:
     """Upper case, no spaces, look-alike letters read as digits (the leading C stays a C)."""
     text = re.sub(r"\s+", "", text or "").upper()
-    return text[:1] + text[1:].translate(_LOOKALIKES)
+    return text[:1] + text[1:].translate(LOOKALIKES)
 
 
 def is_customer_code(text: str | None) -> bool:

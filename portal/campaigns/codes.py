@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.cards.codes import ALPHABET, CodeVault, canonical, is_card_code
+from portal.cards.typed import LOOKALIKES
 from portal.errors import NotFound, ValidationError
 from portal.models import Code
 from portal.models.campaigns import CODE_MODES, Campaign, CampaignCode
@@ -25,7 +26,6 @@ MAX_RANDOM = 24
 DEFAULT_RANDOM = 12
 _VANITY = re.compile(r"[A-Z0-9]{3,32}")
 _PREFIX = re.compile(r"[A-Z0-9]{0,12}")
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 NO_SUCH_CODE = "We don't recognise that code: please check it and try again"
 
 
@@ -115,7 +115,7 @@ def _candidates(session: Session, text: str) -> list[str]:
     ).all()
     for prefix in prefixes:
         if typed.startswith(prefix):
-            fixed = prefix + typed[len(prefix) :].translate(_LOOKALIKES)
+            fixed = prefix + typed[len(prefix) :].translate(LOOKALIKES)
             if fixed not in spellings:
                 spellings.append(fixed)
     return spellings

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from portal.cards.typed import LOOKALIKES, SEPARATORS, squeezed
 from portal.errors import ValidationError
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -26,9 +27,7 @@ _GUESSED_PREFIX = 6
 _PREFIX = "GC"
 
 # Crockford's decoding rules for look-alikes; U stays invalid (it was left out to avoid accidental obscenity).
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 # Spaces, dashes (including the typographic ones mail clients substitute) and underscores are ignored.
-_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
 _CAMPAIGN_SEPARATORS = re.compile(r"[\s\-]+")  # campaign codes keep their underscores
 CARD_CODE_RE = re.compile(r"GC-[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){3}-[0-9A-HJKMNP-TV-Z]")
 
@@ -98,14 +97,14 @@ def _parse(text: object) -> tuple[str | None, str]:
     # The length cap keeps a pasted essay from doing work; isascii keeps "ß".upper() == "SS" out.
     if not isinstance(text, str) or len(text) > 80:
         return None, _NOT_A_CODE
-    s = _SEPARATORS.sub("", text)
+    s = SEPARATORS.sub("", text)
     if not s.isascii():
         return None, _NOT_A_CODE
     s = s.upper()
     # "GC" are valid symbols too, so only the length tells the prefix from data.
     if len(s) == len(_PREFIX) + _DATA_SYMBOLS + 1 and s.startswith(_PREFIX):
         s = s[len(_PREFIX) :]
-    s = s.translate(_LOOKALIKES)
+    s = s.translate(LOOKALIKES)
     if len(s) != _DATA_SYMBOLS + 1 or any(ch not in _VALUE for ch in s):
         return None, _NOT_A_CODE
     if _syndrome(s) != 0:
@@ -160,7 +159,7 @@ _MASK = "••••"
 def _mask_prefixed(match: re.Match) -> str:
     if is_card_code(match.group(0)):
         return mask(match.group(0))
-    symbols = _SEPARATORS.sub("", match.group(2)).upper()
+    symbols = squeezed(match.group(2))
     return f"{match.group(1).upper()}-{_MASK}-{symbols[-4:]}"
 
 

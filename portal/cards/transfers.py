@@ -7,7 +7,6 @@ under a new code (``portal.cards.ownership``): the giver's copy of the old one s
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from portal.cards.codes import ALPHABET, CodeVault
 from portal.cards.lookup import lock_card, locked_balance, long_date, usable_at
 from portal.cards.ownership import hand_over
+from portal.cards.typed import LOOKALIKES, squeezed
 from portal.emails import normalise_email
 from portal.errors import AlreadyRedeemed, CardExpired, Forbidden, TransferNotFound, ValidationError
 from portal.events import kinds as events
@@ -27,8 +27,6 @@ from portal.notifications.messages import transfer_invitation
 HOLD_DAYS = 14
 _PREFIX = "GL"
 _SYMBOLS = 12  # 60 random bits: the code also needs the sender's card to be pending, and lives 14 days
-_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _NOT_A_CLAIM_CODE = "That doesn't look like a claim code: it should look like GL-XXXX-XXXX-XXXX"
 
 
@@ -48,10 +46,10 @@ def normalise_claim_code(text: str) -> str:
     """
     if not isinstance(text, str) or len(text) > 60:
         raise ValidationError(_NOT_A_CLAIM_CODE, field="claim_code")
-    s = _SEPARATORS.sub("", text).upper()
+    s = squeezed(text)
     if len(s) == len(_PREFIX) + _SYMBOLS and s.startswith(_PREFIX):
         s = s[len(_PREFIX) :]
-    s = s.translate(_LOOKALIKES)
+    s = s.translate(LOOKALIKES)
     if len(s) != _SYMBOLS or any(ch not in ALPHABET for ch in s):
         raise ValidationError(_NOT_A_CLAIM_CODE, field="claim_code")
     return _display(s)

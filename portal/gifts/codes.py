@@ -7,21 +7,18 @@ O→0, I/L→1 after the prefix.
 
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.campaigns.codes import random_code
 from portal.cards.codes import ALPHABET, CodeVault
+from portal.cards.typed import LOOKALIKES, squeezed
 from portal.errors import NotFound, ValidationError
 from portal.models import Code
 from portal.models.gifts import GiftSubscription
 
 PREFIX = "GIFT"
 SYMBOLS = 16
-_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 NO_SUCH_GIFT = "We don't recognise that gift code: please check it and try again"
 
 
@@ -34,8 +31,8 @@ def looks_like_gift_code(text: object) -> bool:
     """Whether the text has a gift code's shape (GIFT and 16 more letters and digits)."""
     if not isinstance(text, str) or len(text) > 80:
         return False
-    squeezed = _SEPARATORS.sub("", text).upper()
-    return squeezed.startswith(PREFIX) and len(squeezed) == len(PREFIX) + SYMBOLS
+    compact = squeezed(text)
+    return compact.startswith(PREFIX) and len(compact) == len(PREFIX) + SYMBOLS
 
 
 def normalise_gift_code(text: object) -> str:
@@ -44,7 +41,7 @@ def normalise_gift_code(text: object) -> str:
         raise ValidationError(
             "That doesn't look like a gift code: it should look like GIFT-XXXX-XXXX-XXXX-XXXX", field="gift_code"
         )
-    symbols = _SEPARATORS.sub("", text).upper()[len(PREFIX):].translate(_LOOKALIKES)
+    symbols = squeezed(text)[len(PREFIX):].translate(LOOKALIKES)
     if any(ch not in ALPHABET for ch in symbols):
         raise ValidationError("That gift code has a letter that is never used in codes", field="gift_code")
     return "-".join([PREFIX, *(symbols[i : i + 4] for i in range(0, SYMBOLS, 4))])
