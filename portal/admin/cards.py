@@ -18,8 +18,7 @@ from portal.models import GiftCard, utcnow
 from portal.models.campaigns import Campaign
 from portal.money import Money
 from portal.services import services
-from portal.web.render import done
-from portal.web.render import page_or_fragment
+from portal.web.render import done, page_or_fragment
 from portal.web.responses import refuse
 
 

@@ -16,8 +16,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import GiftCard
 from portal.services import services
-from portal.web.render import done
-from portal.web.render import is_htmx, page_or_fragment
+from portal.web.render import done, is_htmx, page_or_fragment, varies_with_htmx
 from portal.web.responses import no_store, refuse, retry_after
 from portal.web.sessions import background_poll
 
@@ -98,8 +97,7 @@ def card_balance(card_id: int):
             # The QR code and actions depend on the same state: let them refresh now too.
             response.headers["HX-Trigger"] = "card-changed"
     response.set_etag(etag)
-    response.vary.add("HX-Request")
-    return response
+    return varies_with_htmx(response)
 
 
 @bp.get("/cards/<int:card_id>/qr")
@@ -110,8 +108,7 @@ def card_qr(card_id: int):
         return redirect(url_for(".card", card_id=card_id))
     state = card_state(db.session, card)
     response = make_response(render_template("customer/cards/_qr.html", card=card, state=state, qr=qr_context(state)))
-    response.vary.add("HX-Request")
-    return no_store(response)
+    return no_store(varies_with_htmx(response))
 
 
 def _code(card: GiftCard, mode: str, form: PasswordCheckForm, status: int = 200, headers: dict | None = None):
@@ -177,5 +174,4 @@ def card_history_fragment(card_id: int):
     response = make_response(
         render_template("customer/cards/_history.html", card=card, history=card_history(db.session, card))
     )
-    response.vary.add("HX-Request")
-    return response
+    return varies_with_htmx(response)

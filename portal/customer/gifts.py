@@ -15,7 +15,7 @@ from portal.customer.queries import loops_balance, wallet_balance
 from portal.customer.reauth import confirm_password, signed_in_recently
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.web.render import done
+from portal.web.render import done, page_or_fragment
 from portal.web.responses import no_store, refuse, retry_after
 from portal.gifts import (
     cancel_gift, create_gift, full_code, pay_gift, plans_on_sale, redeem_gift, send_gift,
@@ -29,7 +29,6 @@ from portal.money import Money
 from portal.services import services
 from portal.web.forms import KeyedForm
 from portal.web.guessing import guarded
-from portal.web.render import page_or_fragment
 
 PAY_WITH = "Choose wallet credit or Loops"
 # Where the domain's fields show on the form: the coupon's refusals name the code, order or address.

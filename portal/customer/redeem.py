@@ -12,8 +12,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.services import services
 from portal.web.guessing import guarded
-from portal.web.render import done
-from portal.web.render import page_or_fragment
+from portal.web.render import done, page_or_fragment
 from portal.web.responses import refuse, retry_after
 
 

@@ -16,8 +16,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.money import Money
-from portal.web.render import done
-from portal.web.render import page_or_fragment
+from portal.web.render import done, page_or_fragment
 from portal.web.responses import refuse
 
 

@@ -15,8 +15,12 @@ def is_htmx() -> bool:
 
 def page_or_fragment(page: str, fragment: str, status: int = 200, **context):
     """Render the fragment for htmx, the page (which includes it) otherwise."""
-    response = make_response(render_template(fragment if is_htmx() else page, **context), status)
-    # Caches must keep the two answers of this URL apart (htmx's caching advice).
+    return varies_with_htmx(make_response(render_template(fragment if is_htmx() else page, **context), status))
+
+
+def varies_with_htmx(response):
+    """Mark an answer that depends on ``HX-Request``: caches must keep the htmx and the plain
+    answer of one URL apart (htmx's caching advice). The one place that sets this Vary."""
     response.vary.add("HX-Request")
     return response
 
