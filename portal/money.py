@@ -191,3 +191,8 @@ class Money:
         pattern = "#,##0" + ("." + "0" * exp if exp else "")
         amount = Decimal(self.minor).scaleb(-exp)
         return f"{format_decimal(amount, format=pattern, locale=DISPLAY_LOCALE)} {self.currency}"
+
+
+def display(minor: int, currency: str) -> str:
+    """``1250, "USD"`` → ``12.50 USD``; Loops read as Loops: how pages, e-mails and messages write an amount."""
+    return Money(minor, currency).display()

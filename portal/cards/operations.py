@@ -32,7 +32,7 @@ from portal.ledger.posting import Leg, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
 from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow
 from portal.models.cards import CARD_KINDS
-from portal.money import Money
+from portal.money import Money, display
 from portal.notifications.messages import card_received, redemption_receipt, topup_receipt
 from portal.wallet import wallet_account
 
@@ -57,10 +57,6 @@ class Redemption:
     card: GiftCard
     applied: Money
     remaining_due: Money
-
-
-def _money(minor: int, currency: str) -> str:
-    return Money(minor, currency).display()
 
 
 def _expiry_days(kind: str, days: int | None) -> int:
@@ -264,12 +260,12 @@ def redeem(
             session, kind="redeem", actor=actor, idempotency_key=idempotency_key, request_hash=request,
             legs=[(card.account, -applied), (payee, applied)], card_id=card.id,
             merchant_id=merchant.id if merchant else None, reference=reference,
-            memo=f"Paid {_money(applied, card.currency)}" + (f" at {merchant.name}" if merchant else ""),
+            memo=f"Paid {display(applied, card.currency)}" + (f" at {merchant.name}" if merchant else ""),
         )
     except InsufficientFunds:
         held = balance_of(session, card.account_id)
         raise InsufficientFunds(
-            f"This card holds {_money(held, card.currency)}; {amount.display()} is more than that"
+            f"This card holds {display(held, card.currency)}; {amount.display()} is more than that"
         ) from None
     if receipt:
         redemption_receipt(session, card, transaction)
@@ -288,7 +284,7 @@ def _load_legs(session: Session, card: GiftCard, amount: Money, source: str, cus
         def short():
             held = balance_of(session, wallet.id)
             return InsufficientFunds(
-                f"Your wallet holds {_money(held, amount.currency)}; this needs {amount.display()}"
+                f"Your wallet holds {display(held, amount.currency)}; this needs {amount.display()}"
             )
 
         return [(wallet, -amount.minor)], short
@@ -469,7 +465,7 @@ def adjust(
     except InsufficientFunds:
         held = balance_of(session, card.account_id)
         raise InsufficientFunds(
-            f"This card holds {_money(held, card.currency)}; it cannot go below zero"
+            f"This card holds {display(held, card.currency)}; it cannot go below zero"
         ) from None
     if not replayed:
         audit(session, actor, "card.adjusted", f"card:{card.id}", reason, delta=delta, currency=card.currency,

@@ -7,12 +7,7 @@ import unicodedata
 from flask import Flask
 
 from portal.formatting import day
-from portal.money import Money
-
-
-def money(minor: int, currency: str) -> str:
-    """``1250, "USD"`` → ``12.50 USD``; Loops read as Loops."""
-    return Money(minor, currency).display()
+from portal.money import display
 
 
 def one_line(text: str | None) -> str:
@@ -25,6 +20,6 @@ def one_line(text: str | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.add_template_filter(money)
+    app.add_template_filter(display, "money")
     app.add_template_filter(day)
     app.add_template_filter(one_line)
