@@ -11,15 +11,15 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.auth.users import create_user
+from portal.auth.users import by_email, create_user
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.cards.codes import CodeVault
 from portal.cards.operations import issue_card
 from portal.gifts import create_gift, ensure_plans, pay_gift, send_gift
 from portal.ledger import SYSTEM, Actor
 from portal.loyalty.points import earn
-from portal.merchants import create_merchant
-from portal.models import Campaign, Merchant, User
+from portal.merchants import by_slug, create_merchant
+from portal.models import Campaign
 from portal.models.gifts import GiftSubscription
 from portal.money import Money
 from portal.wallet import credit_wallet
@@ -49,14 +49,14 @@ def load_demo(session: Session, vault: CodeVault) -> Iterator[str]:
     """Create what is missing of the demo; report each thing created."""
     merchants = {}
     for slug, name, rules in MERCHANTS:
-        merchant = session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
+        merchant = by_slug(session, slug)
         if merchant is None:
             merchant = create_merchant(session, slug, name, "USD", **rules)
             yield f"merchant {slug}"
         merchants[slug] = merchant
     people = {}
     for email, role, slug, name in USERS:
-        user = session.scalar(sa.select(User).where(User.email == email))
+        user = by_email(session, email)
         if user is None:
             user = create_user(session, email, DEMO_PASSWORD, role=role, name=name, merchant=merchants.get(slug))
             yield f"{role} {email} / {DEMO_PASSWORD}"

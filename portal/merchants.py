@@ -38,3 +38,8 @@ def create_merchant(session: Session, slug: str, name: str, currency: str = "USD
     session.add(merchant)
     session.flush()
     return merchant
+
+
+def by_slug(session: Session, slug: str) -> Merchant | None:
+    """The merchant with this slug, or None."""
+    return session.scalar(sa.select(Merchant).where(Merchant.slug == slug))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from portal.cards.codes import CodeVault, QrTokens
 from portal.cards.lookup import find_card
 from portal.errors import NotFound, ValidationError
+from portal.merchants import by_slug
 from portal.models import AuditEvent, GiftCard, Merchant, User
 from portal.models.campaigns import Campaign, CampaignCode, CampaignJob, CampaignRecipient
 
@@ -243,7 +244,7 @@ def merchants(session: Session) -> list[tuple[Merchant, int]]:
 
 
 def merchant(session: Session, slug: str) -> Merchant:
-    found = session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
+    found = by_slug(session, slug)
     if found is None:
         raise NotFound("No merchant has that slug")
     return found

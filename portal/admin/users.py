@@ -11,6 +11,7 @@ from portal.admin.people import change_role, disable_user, enable_user
 from portal.admin.responses import actor
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.merchants import by_slug
 from portal.models import Merchant, utcnow
 from portal.models.users import ROLES
 from portal.tokens import live_tokens, revoke_all_tokens
@@ -47,7 +48,7 @@ def user(user_id: int):
     if form.validate_on_submit():
         merchant = None
         if form.merchant.data:
-            merchant = db.session.scalar(db.select(Merchant).where(Merchant.slug == form.merchant.data))
+            merchant = by_slug(db.session, form.merchant.data)
         try:
             change_role(db.session, found, form.role.data, merchant, actor=actor(), reason=form.reason.data)
         except DomainError as error:

@@ -16,7 +16,8 @@ from portal.extensions import db
 from portal.ledger import Actor
 from portal.loyalty.conversion import convert
 from portal.loyalty.points import loops_account
-from portal.models import GiftCard, Merchant, User
+from portal.merchants import by_slug
+from portal.models import GiftCard, User
 from portal.models.campaigns import Entitlement
 from portal.money import Money
 from portal.services import services
@@ -75,7 +76,7 @@ def my_points_convert():
     body = out.json_object(request)
     merchant = None
     if slug := out.optional_str(body, "merchant", max_length=40):
-        merchant = db.session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
+        merchant = by_slug(db.session, slug)
         if merchant is None:
             raise ValidationError(f"No merchant with slug {slug}", field="merchant")
     currency = (out.optional_str(body, "currency", max_length=8) or "").upper()

@@ -64,6 +64,11 @@ def add_user(
     return user
 
 
+def by_email(session: Session, email: str) -> User | None:
+    """The user with this address as stored (normalised: trimmed, lower case), or None."""
+    return session.scalar(sa.select(User).where(User.email == email))
+
+
 def has_account(session: Session, email: str) -> bool:
     """Whether a normalised address belongs to an account."""
     return session.scalar(sa.select(User.id).where(User.email == email)) is not None
@@ -81,7 +86,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
         email = normalise_email(email)
     except ValidationError:
         email = ""
-    user = session.scalar(sa.select(User).where(User.email == email)) if email else None
+    user = by_email(session, email) if email else None
     if not verify_password(user.password_hash if user else None, password or ""):
         return None
     if not user.is_active:
