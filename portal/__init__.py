@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     _trust_proxies(app)
 
+    # Imported here, not above: they import the models and the domain, which import ``portal``.
     import portal.events  # noqa: F401 - subscribes the events of transactions to the ledger's posts
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate

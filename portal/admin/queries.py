@@ -12,8 +12,9 @@ from portal.cards.codes import CodeVault, QrTokens
 from portal.cards.lookup import find_card
 from portal.errors import NotFound, ValidationError
 from portal.merchants import by_slug
-from portal.models import AuditEvent, GiftCard, Merchant, User
+from portal.models import AuditEvent, Code, GiftCard, Merchant, SecurityEvent, User
 from portal.models.campaigns import Campaign, CampaignCode, CampaignJob, CampaignRecipient
+from portal.models.outbox import OutboxMessage
 
 PAGE = 50
 
@@ -89,9 +90,6 @@ class RecipientLine:
 
 def recipients(session: Session, campaign_id: int, number: int) -> Page:
     """The campaign's e-mail list, with the masked code each was given and their e-mail's status."""
-    from portal.models import Code
-    from portal.models.outbox import OutboxMessage
-
     query = (
         sa.select(CampaignRecipient.email, Code.masked, OutboxMessage.status)
         .select_from(CampaignRecipient)
@@ -112,8 +110,6 @@ def recipients(session: Session, campaign_id: int, number: int) -> Page:
 
 def recipient_counts(session: Session, campaign_id: int) -> dict[str, int]:
     """Recipients by the state of their e-mail: queued, sent, failed."""
-    from portal.models.outbox import OutboxMessage
-
     state = sa.case(
         (OutboxMessage.status == "sent", "sent"), (OutboxMessage.status == "failed", "failed"), else_="queued"
     )
@@ -284,8 +280,6 @@ def headcounts(session: Session) -> dict[str, int]:
 
 
 def security_events(session: Session, limit: int = 20) -> list:
-    from portal.models import SecurityEvent
-
     newest = sa.select(SecurityEvent).order_by(SecurityEvent.at.desc(), SecurityEvent.id.desc()).limit(limit)
     return list(session.scalars(newest))
 

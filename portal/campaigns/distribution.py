@@ -25,6 +25,7 @@ from portal.ledger import Actor, audit
 from portal.models import Code, utcnow
 from portal.models.campaigns import Campaign, CampaignCode, CampaignJob, CampaignRecipient
 from portal.models.outbox import OutboxMessage
+from portal.notifications.outbox import queue_email
 
 MAX_RECIPIENTS = 100_000
 MAX_UPLOAD = 10 * 1024 * 1024
@@ -118,8 +119,6 @@ def add_recipients(
 
 def send_batch(session: Session, vault: CodeVault, job: CampaignJob, count: int, *, now: datetime | None = None) -> int:
     """Give the next ``count`` recipients of the job a code and queue their e-mails. Flushes, never commits."""
-    from portal.notifications.outbox import queue_email
-
     campaign = job.campaign
     waiting = session.scalars(
         sa.select(CampaignRecipient)

@@ -16,14 +16,17 @@ import threading
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
-from rq import get_current_job
+from redis import Redis, RedisError
+from rq import Queue, get_current_job
 
 from portal.campaigns.distribution import send_batch
 from portal.campaigns.generation import BATCH, generate_batch
 from portal.extensions import db
 from portal.jobs.lanes import lanes_setting, run_in_lanes
+from portal.jobs.runtime import app_context
 from portal.models import utcnow
 from portal.models.campaigns import CampaignJob
+from portal.services import services
 
 QUEUE = "default"  # one of the queues every `portal worker` listens on (portal.jobs.QUEUES)
 EMAIL_BATCH = 200
@@ -36,9 +39,6 @@ def rq_job_id(job_id: int) -> str:
 
 
 def _enqueue(app: Flask, job_id: int) -> None:
-    from redis import Redis
-    from rq import Queue
-
     connection = Redis.from_url(app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
     Queue(QUEUE, connection=connection).enqueue(
         run_job, job_id, job_id=rq_job_id(job_id), job_timeout=6 * 3600, result_ttl=3600, failure_ttl=7 * 86400,
@@ -53,7 +53,6 @@ def start_job(job_id: int) -> None:
     """
     app = current_app._get_current_object()
     if app.config.get("REDIS_URL"):
-        from redis import RedisError
 
         try:
             _enqueue(app, job_id)
@@ -90,8 +89,6 @@ def run_job(job_id: int) -> None:
     if has_app_context():
         _run(job_id)
         return
-    from portal.jobs.runtime import app_context
-
     with app_context():
         _run(job_id)
 
@@ -133,8 +130,6 @@ def _lanes(kind: str) -> int:
 
 def _generate_in_lanes(job_id: int, left: int, batch: int, lanes: int) -> None:
     """Generation's batches handed out to lanes (portal.jobs.lanes), ``batch`` codes at a time."""
-    from portal.services import services
-
     taking = threading.Lock()
 
     def step(session) -> bool:
@@ -150,8 +145,6 @@ def _generate_in_lanes(job_id: int, left: int, batch: int, lanes: int) -> None:
 
 
 def _run(job_id: int) -> None:
-    from portal.services import services
-
     session, vault = db.session, services().vault
     if not _claim(job_id):
         return

@@ -18,6 +18,7 @@ from portal.models import utcnow
 from portal.models.events import WebhookDelivery
 from portal.notifications.outbox import CLAIM_TIMEOUT
 from portal.notifications.relay import Route, relay_after_commit
+from portal.notifications.relay import relay as relay_rows
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ SEND_TIMEOUT_SECONDS = 60
 
 def _inline(ids: list[int]) -> int:
     """The embedded default (no Redis): one try now; a failure shows in the endpoint's log."""
-    from portal.events.sending import deliver
+    from portal.events.sending import deliver  # sending imports this module (claim, mark_delivered)
 
     done = 0
     for delivery_id in ids:
@@ -58,8 +59,6 @@ def remember(session: Session, ids: list[int]) -> None:
 
 def relay(ids: list[int], connection=None) -> int:
     """Hand deliveries to their send jobs (job id ``webhook-<id>``), or send them inline without Redis."""
-    from portal.notifications.relay import relay as relay_rows
-
     return relay_rows(ids, connection, ROUTE)
 
 

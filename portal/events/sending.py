@@ -20,6 +20,7 @@ from portal.events.signing import HEADER, sign
 from portal.events.transport import post
 from portal.extensions import db
 from portal.models.events import WebhookEndpoint
+from portal.services import services
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Giftloop-Webhooks/1"
@@ -47,8 +48,6 @@ def deliver(delivery_id: int, *, final: bool, disable: bool = True) -> str:
             mark_failed(session, delivery_id, "Not sent: the endpoint is disabled", None, final=True)
             session.commit()
             return "failed"
-        from portal.services import services
-
         body, url = body_of(delivery), endpoint.url
         # Plain values: the rollback below expires the loaded rows.
         attempt, queued_at, endpoint_id = delivery.attempts, delivery.created_at, delivery.endpoint_id

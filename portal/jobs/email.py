@@ -7,7 +7,11 @@ import logging
 from rq import get_current_job
 from sqlalchemy.orm import Session
 
+from portal.extensions import db
 from portal.jobs.runtime import app_context
+from portal.notifications.delivery import deliver
+from portal.notifications.outbox import waiting_ids
+from portal.notifications.relay import relay
 
 log = logging.getLogger(__name__)
 
@@ -20,18 +24,12 @@ def _last_try() -> bool:
 
 def send_email(outbox_id: int) -> str:
     """Send one outbox message (queue "emails"); a failure raises so RQ retries it with backoff."""
-    from portal.notifications.delivery import deliver
-
     with app_context():
         return deliver(outbox_id, final=_last_try())
 
 
 def relay_outbox() -> int:
     """Offer every message that waits (Redis was down, a worker died) to its send job again."""
-    from portal.extensions import db
-    from portal.notifications.outbox import waiting_ids
-    from portal.notifications.relay import relay
-
     with app_context():
         with Session(db.engine) as session:
             ids = waiting_ids(session)

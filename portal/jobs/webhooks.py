@@ -6,6 +6,9 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from portal.events.deliveries import relay, waiting_ids
+from portal.events.sending import deliver
+from portal.extensions import db
 from portal.jobs.email import _last_try
 from portal.jobs.runtime import app_context
 
@@ -14,17 +17,12 @@ log = logging.getLogger(__name__)
 
 def send_webhook(delivery_id: int) -> str:
     """Send one webhook delivery (queue "webhooks"); a failure raises so RQ retries it with backoff."""
-    from portal.events.sending import deliver
-
     with app_context():
         return deliver(delivery_id, final=_last_try())
 
 
 def relay_webhooks() -> int:
     """Offer every delivery that waits (Redis was down, a worker died) to its send job again."""
-    from portal.events.deliveries import relay, waiting_ids
-    from portal.extensions import db
-
     with app_context():
         with Session(db.engine) as session:
             ids = waiting_ids(session)

@@ -16,8 +16,11 @@ from rq.cron import CronScheduler
 from rq.worker import WorkerStatus
 from sqlalchemy.orm import Session
 
+from portal.events import deliveries
+from portal.extensions import db
 from portal.jobs import QUEUES
 from portal.jobs.runtime import bind, prepare
+from portal.notifications import outbox, relay
 
 log = logging.getLogger(__name__)
 SCHEDULE = "portal.jobs.schedule"
@@ -47,10 +50,6 @@ def _logging() -> None:
 
 def relay_waiting(app: Flask, connection: redis.Redis) -> int:
     """Offer whatever waits (e-mails, webhook deliveries) to its send job; returns how many were enqueued."""
-    from portal.events import deliveries
-    from portal.extensions import db
-    from portal.notifications import outbox, relay
-
     with app.app_context():
         with Session(db.engine) as session:
             emails, webhooks = outbox.waiting_ids(session), deliveries.waiting_ids(session)

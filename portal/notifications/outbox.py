@@ -21,6 +21,7 @@ from portal.cards.codes import CARD_CODE_RE
 from portal.models import utcnow
 from portal.models.outbox import OutboxMessage
 from portal.notifications.relay import EMAIL, relay_after_commit
+from portal.services import services
 
 # A claim older than this is taken to belong to a sender that died. Every send job times out
 # well before it (see portal/jobs/email.py), so a live sender never loses its claim.
@@ -81,7 +82,6 @@ def queue_email(
         status="pending", attempts=0, created_at=utcnow(),
     )
     if code is not None:
-        from portal.services import services
 
         values["code_ciphertext"] = services().vault.encrypt(code)
     insert = _INSERTS[session.connection().dialect.name]

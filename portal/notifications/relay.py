@@ -19,6 +19,7 @@ from flask import current_app, has_app_context
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from sqlalchemy.orm import Session
+from portal.services import services
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ def relay(ids: list[int], connection: redis.Redis | None = None, route: Route | 
     if connection is None:
         if not current_app.config.get("REDIS_URL"):
             return route.inline(ids)
-        from portal.services import services
-
         connection = services().redis
     state = current_app.extensions.setdefault("giftloop.relay", {"resume_at": 0.0})
     if time.monotonic() < state["resume_at"]:
@@ -140,7 +139,7 @@ def _enqueue(connection: redis.Redis, route: Route, ids: list[int]) -> int:
 
 def _inline(ids: list[int]) -> int:
     """The embedded default: deliver each row now, never raising into the request that queued it."""
-    from portal.notifications.delivery import deliver
+    from portal.notifications.delivery import deliver  # delivery imports outbox, which imports this module
 
     done = 0
     for outbox_id in ids:

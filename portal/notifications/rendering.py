@@ -27,6 +27,7 @@ from werkzeug.routing import BuildError
 from portal.cards.codes import CARD_CODE_RE, mask
 from portal.models import GiftCard, utcnow
 from portal.models.outbox import OutboxMessage
+from portal.services import services
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,6 @@ def render(session: Session, row: OutboxMessage) -> Rendered:
     """Build the e-mail for an outbox row: plain text and HTML, and the QR code inline where a
     card code is carried. Raise jinja2's TemplateError for a broken template, ValueError if the
     carried code does not decrypt."""
-    from portal.services import services
-
     code = services().vault.decrypt(row.code_ciphertext) if row.code_ciphertext else None
     card = session.get(GiftCard, row.card_id) if row.card_id is not None else None
     view = card_view(card) if card is not None else None
