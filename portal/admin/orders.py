@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import abort, flash, render_template, request, url_for
 
 from portal.admin import bp
-from portal.admin.responses import actor, done
+from portal.admin.responses import actor
 from portal.errors import ValidationError
 from portal.extensions import db
 from portal.models.orders import Order
@@ -14,6 +14,7 @@ from portal.orders.payment import approve
 from portal.orders.refunds import refund_order
 from portal.services import services
 from portal.shop import payments
+from portal.web.render import done
 
 RECENT = 100
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import current_app, render_template, request, url_for
 
 from portal.admin import bp
-from portal.admin.responses import actor, done
+from portal.admin.responses import actor
 from portal.errors import ValidationError
 from portal.extensions import db
 from portal.orders.programme import LIMIT_NAMES, programme_for, set_limits
+from portal.web.render import done
 
 
 def _currency() -> str:

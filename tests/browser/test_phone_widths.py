@@ -13,7 +13,6 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from portal.api.tokens import create_token
 from portal.cards.operations import redeem
 from portal.demo import DEMO_PASSWORD, load_demo
 from portal.events.catalogue import EVENT_TYPES
@@ -26,6 +25,7 @@ from portal.models.events import WebhookEndpoint
 from portal.models.gifts import GiftSubscription
 from portal.money import Money
 from portal.services import services
+from portal.tokens import create_token
 from tests.browser.axe import audited_page, serious_violations
 
 pytestmark = pytest.mark.browser
