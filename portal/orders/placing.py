@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from portal.auth.users import normalise_email
+from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.models import User, utcnow
 from portal.models.orders import CARD_DESIGNS, Order, OrderLine
