@@ -23,10 +23,12 @@ from portal.models import ApiToken, Campaign, GiftCard, Merchant, Transaction, U
 from portal.models.campaigns import CampaignJob
 from portal.models.events import WebhookEndpoint
 from portal.models.gifts import GiftSubscription
+from portal.models.orders import Order
 from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
 from tests.browser.axe import audited_page, serious_violations
+from tests.conftest import submit
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +65,12 @@ def seed(app) -> None:
         for user in db.session.scalars(sa.select(User)):
             create_token(db.session, user, "Till integration")
         db.session.commit()
+    # A guest's order in the shop, for its order and payment pages.
+    ordered = submit(app.test_client(), "/shop", {
+        "amount": "25.00", "design": "birthday", "for": "friend", "recipient_name": "Fran",
+        "recipient_email": "fran@example.com", "message": "Happy birthday!", "buyer_email": "guest@example.com",
+    }, page="/shop")
+    assert ordered.status_code == 303, ordered.get_data(as_text=True)
 
 
 def path_values(app, email: str | None) -> dict[str, object]:
@@ -88,6 +96,7 @@ def path_values(app, email: str | None) -> dict[str, object]:
                                     .order_by(Transaction.id.desc())),
             "gift_id": first(sa.select(GiftSubscription.id)),
             "token_id": first(sa.select(ApiToken.id).where(ApiToken.user_id == me.id)) if me else None,
+            "reference": first(sa.select(Order.reference)),
             "claim_code": "GL-ABCD-EFGH-JKMN",
             "token": "not-a-real-token",
         }

@@ -152,6 +152,9 @@ class WorkerProcess:
             "SMTP_URL": smtp_url,
             "SECRET_KEY": TEST_SECRET,
             "PORTAL_CODE_KEY": TEST_SECRET + "-codes",
+            # The checkout first, so the worker runs this tree's code and can import jobs the
+            # tests define (tests/integration/flaky_jobs.py), not only the installed package.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         self.redis_url, self.log = redis_url, log
         self.process: subprocess.Popen | None = None
