@@ -284,4 +284,7 @@ def test_the_activity_list_refreshing_itself_does_not_keep_a_till_session_alive(
     later(monkeypatch, 20)
     assert client.get("/till/activity", headers=poll).status_code == 200
     later(monkeypatch, 31)
-    assert client.get("/till/activity", headers=poll).status_code == 302
+    ended = client.get("/till/activity", headers=poll)
+    # htmx is sent the whole page's way to sign-in (HX-Redirect), as a plain request is (302).
+    assert ended.status_code == 401 and ended.headers["HX-Redirect"].startswith("/signin")
+    assert client.get("/till/activity").status_code == 302
