@@ -108,12 +108,7 @@ def sale_checkout():
     """A sale at the caller's store: total, customer, coupon, then each tender in order; all or nothing."""
     body = out.json_object(request)
     merchant = g.api_token.user.merchant
-    if "total" not in body:
-        raise ValidationError('Give the purchase total, like "20.00"', field="total")
-    try:
-        total = Money.parse(body["total"], merchant.currency)
-    except ValidationError as error:
-        raise ValidationError(error.message, field="total") from None
+    total = out.required_money(body, "total", merchant.currency, missing='Give the purchase total, like "20.00"')
     tenders = _tenders(body)
     sale = checkout.open_sale(db.session, merchant, checkout.new_id(), total, vault=services().vault)
     if who := out.optional_str(body, "customer", max_length=254):

@@ -41,12 +41,7 @@ def _order(body: dict) -> tuple[str, Money, str | None]:
     if not isinstance(code, str) or not code.strip():
         raise ValidationError("Give the coupon code", field="code")
     merchant = g.api_token.user.merchant
-    if "order_total" not in body:
-        raise ValidationError('Give the order total, like "40.00"', field="order_total")
-    try:
-        total = Money.parse(body["order_total"], merchant.currency)
-    except ValidationError as error:
-        raise ValidationError(error.message, field="order_total") from None
+    total = out.required_money(body, "order_total", merchant.currency, missing='Give the order total, like "40.00"')
     return code, total, out.optional_str(body, "customer_email", max_length=254)
 
 

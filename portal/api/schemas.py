@@ -8,7 +8,7 @@ from portal.api.body import NOT_AN_OBJECT, json_body
 from portal.errors import DomainError, ValidationError
 from portal.models import GiftCard, Transaction
 from portal.models.campaigns import Entitlement
-from portal.money import format_minor
+from portal.money import Money, format_minor
 
 
 def amount(minor: int, currency: str) -> str:
@@ -69,6 +69,16 @@ def json_object(request) -> dict:
     if not isinstance(body, dict):
         raise ValidationError(NOT_AN_OBJECT)
     return body
+
+
+def required_money(body: dict, name: str, currency: str, *, missing: str) -> Money:
+    """A required amount, read by the one money parser; every refusal names the field."""
+    if name not in body:
+        raise ValidationError(missing, field=name)
+    try:
+        return Money.parse(body[name], currency)
+    except ValidationError as error:
+        raise ValidationError(error.message, field=name) from None
 
 
 def optional_str(body: dict, name: str, *, max_length: int = 200) -> str | None:
