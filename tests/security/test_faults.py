@@ -240,11 +240,10 @@ def test_two_expiry_sweeps_at_the_same_moment_expire_each_card_once(pg_app, pg_u
     barrier = threading.Barrier(2)
     errors = []
 
-    def sweep(barrier=None):
-        app = make_app(pg_url)
+    def sweep(app, barrier=None):
         with app.app_context():
             if barrier is not None:
-                barrier.wait(timeout=30)
+                barrier.wait(timeout=120)
             try:
                 run_expiry()
             except Exception as error:  # noqa: BLE001 - a refused duplicate is fine, a half sweep is not
@@ -253,12 +252,14 @@ def test_two_expiry_sweeps_at_the_same_moment_expire_each_card_once(pg_app, pg_u
             db.session.remove()
             db.engine.dispose()
 
-    threads = [threading.Thread(target=sweep, args=(barrier,)) for _ in range(2)]
+    # Each sweep's app is built here, so the barrier waits only for the two sweeps to start
+    # (building an app inside the thread took over 30 s once on a loaded CI machine).
+    threads = [threading.Thread(target=sweep, args=(make_app(pg_url), barrier)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    sweep()  # and once more the same day, alone
+    sweep(make_app(pg_url))  # and once more the same day, alone
     with pg_app.app_context():
         per_card = db.session.execute(
             sa.select(Transaction.card_id, sa.func.count()).where(Transaction.kind == "expire").group_by(Transaction.card_id)
