@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.extensions import db
+from tests.factories import PASSWORD, add_credit, add_customer, add_loops
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -71,10 +72,13 @@ def sqlite_schema(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def app(tmp_path, sqlite_schema):
-    """The app on a fresh SQLite file with the schema of the models (a copy of the built one)."""
+def app(request, tmp_path, sqlite_schema):
+    """The app on a fresh SQLite file with the schema of the models (a copy of the built one);
+    a test or module marked ``app_config(NAME=value, ...)`` gets those settings too."""
     shutil.copyfile(sqlite_schema, tmp_path / "portal.db")
-    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(tmp_path / "outbox"))
+    marker = request.node.get_closest_marker("app_config")
+    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(tmp_path / "outbox"),
+                   **(marker.kwargs if marker else {}))
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -218,7 +222,6 @@ def desktop(browser, live_server):
 
 # --- People ---------------------------------------------------------------------------
 
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -356,3 +359,38 @@ def serve_gunicorn(pg_url: str, redis_url: str, *, logs: str | None = None, **mo
         except subprocess.TimeoutExpired:  # never leave a server running into the next test
             process.kill()
             process.wait()
+
+
+# --- Gifts and webhooks -----------------------------------------------------------------
+
+
+@pytest.fixture
+def gifting(app, people):
+    """The plus plan on sale, a buyer with 20.00 USD and 1000 Loops, a friend and a stranger."""
+    from portal.gifts import ensure_plans
+    from tests.gifts import BUYER, FRIEND, STRANGER
+
+    add_customer(app, FRIEND, "Fran")
+    add_customer(app, STRANGER)
+    with app.app_context():
+        list(ensure_plans(db.session))
+        db.session.commit()
+    add_credit(app, BUYER, "20.00")
+    add_loops(app, BUYER, 1000)
+    return app
+
+
+@pytest.fixture
+def receiver():
+    """Start webhook receivers (``receiver(200, 500, "hang")``); all are stopped after the test."""
+    from tests.receivers import Receiver
+
+    started = []
+
+    def start(*script):
+        started.append(Receiver(script or (200,)))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()

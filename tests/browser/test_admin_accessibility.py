@@ -16,8 +16,8 @@ from portal.models import GiftCard, User
 from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
-from tests.conftest import PASSWORD
 from tests.browser.axe import audited_page, serious_violations
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 

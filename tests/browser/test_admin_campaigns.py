@@ -8,22 +8,14 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import AuditEvent, GiftCard
 from portal.models.campaigns import Campaign
-from tests.conftest import PASSWORD
+from tests.browser.pages import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page: Page, email: str, home: str) -> None:
-    page.goto("/signin")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(home))
 
 
 @pytest.fixture

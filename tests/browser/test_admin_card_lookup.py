@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.ledger import Actor
 from portal.money import Money
 from portal.services import services
-from tests.browser.test_admin_campaigns import sign_in
+from tests.browser.pages import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_admin_campaigns import sign_in
+from tests.browser.pages import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_merchant_till import sign_in
-from tests.unit.test_merchant_fixtures import count
+from tests.browser.pages import sign_in
+from tests.reads import count
 
 pytestmark = pytest.mark.browser
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.unit.test_customer_helpers import add_loops, issue
 from tests.browser.axe import audited_page, serious_violations
+from tests.conftest import PASSWORD
+from tests.factories import add_loops, issue
 
 pytestmark = pytest.mark.browser
 

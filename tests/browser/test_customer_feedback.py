@@ -10,9 +10,8 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import GiftCard
-from tests.browser.test_customer_wallet import patient_expectations, sign_in  # noqa: F401 - fixture
-from tests.unit.test_customer_helpers import add_loops
-from tests.unit.test_merchant_fixtures import make_card
+from tests.browser.pages import sign_in
+from tests.factories import add_loops, make_card
 
 pytestmark = pytest.mark.browser
 

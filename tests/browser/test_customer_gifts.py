@@ -12,10 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import audited_page, serious_violations
-from tests.browser.test_customer_wallet import no_sideways_scroll, patient_expectations, sign_in  # noqa: F401 - a fixture
-from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
-    BUYER, FRIEND, STRANGER, everything, gifting, loops, make_gift, subscription_end, wallet,
-)
+from tests.browser.pages import no_sideways_scroll, sign_in
+from tests.gifts import BUYER, FRIEND, STRANGER, everything, make_gift, subscription_end
+from tests.reads import loops_of, wallet_of
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +39,12 @@ def test_a_gift_is_bought_for_a_friend_who_redeems_it_from_their_gifts(gifting, 
     expect(phone.get_by_role("heading", name="Check and pay")).to_be_visible()
     expect(phone.locator("#gift")).to_contain_text("You pay")
     expect(phone.locator("#gift")).to_contain_text("4.99 USD from your wallet credit")
-    assert wallet(app) == 2000
+    assert wallet_of(app, BUYER) == 2000
     assert no_sideways_scroll(phone)
     phone.get_by_role("button", name="Pay and send").click()
     expect(phone.get_by_text("Paid and sent. Your friend will get an e-mail with the code.")).to_be_visible()
     expect(phone.locator("#gift")).to_contain_text(f"Sent to {FRIEND}")
-    assert wallet(app) == 2000 - 499
+    assert wallet_of(app, BUYER) == 2000 - 499
 
     (message,) = list((tmp_path / "outbox").glob("*-gift_received.eml"))
     mail = email.message_from_bytes(message.read_bytes(), policy=policy.default)
@@ -79,7 +78,7 @@ def test_an_open_gift_paid_with_loops_is_handed_on_and_redeemed_by_code(gifting,
     expect(phone.locator("#gift")).to_contain_text("499 Loops")
     phone.get_by_role("button", name="Pay and send").click()
     expect(phone.get_by_text("Paid and sent. Hand the code below to your friend.")).to_be_visible()
-    assert loops(app) == 1000 - 499
+    assert loops_of(app, BUYER) == 1000 - 499
     show = phone.get_by_role("button", name="Show the gift code")
     for _ in range(40):
         phone.keyboard.press("Tab")
@@ -135,7 +134,7 @@ def test_the_buyer_cancels_a_sent_gift_and_gets_the_money_back(gifting, phone):
     phone.get_by_role("button", name="Cancel and refund").click()
     expect(phone.get_by_text("The gift is cancelled; anything you paid is back where it came from.")).to_be_visible()
     expect(phone.locator("#gift")).to_contain_text("Cancelled, refunded")
-    assert wallet(app) == 2000
+    assert wallet_of(app, BUYER) == 2000
 
 
 def test_the_gift_pages_pass_an_axe_audit_and_fit_the_phone(gifting, browser, live_server):

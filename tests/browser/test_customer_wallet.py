@@ -19,32 +19,14 @@ from portal.extensions import db
 from portal.models import GiftCard
 from portal.services import services
 from portal.tokens import create_token
-from tests.conftest import PASSWORD, TEST_SECRET, signup_link
-from tests.unit.test_customer_helpers import add_loops, issue, owner_of, pay_at_till, user, user_id
+from tests.browser.pages import no_sideways_scroll, sign_in
+from tests.conftest import TEST_SECRET, signup_link
+from tests.factories import add_loops, issue, pay_at_till, user
+from tests.reads import owner_of, user_id
 
 pytestmark = pytest.mark.browser
 
 CLAIM = re.compile(r"GL-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}")
-
-
-@pytest.fixture(autouse=True)
-def patient_expectations():
-    """Assertions wait as long as the pages' actions do: a machine busy with other tests is slow."""
-    expect.set_options(timeout=10_000)
-    yield
-    expect.set_options(timeout=None)
-
-
-def sign_in(page, email_address: str, password: str = PASSWORD) -> None:
-    page.goto("/signin")
-    page.get_by_label("E-mail address").fill(email_address)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/wallet/$"))
-
-
-def no_sideways_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
 def read_qr(locator) -> str:
@@ -165,7 +147,7 @@ def test_a_card_given_by_email_is_claimed_by_a_friend_who_signs_up(app, browser,
 
 def test_a_claim_code_is_redeemed_in_another_browser_and_leaves_the_givers_list(app, browser, live_server, phone, people):
     """Given by claim code, is the card claimed by a second customer in another browser context?"""
-    from tests.unit.test_customer_helpers import add_customer
+    from tests.factories import add_customer
 
     add_customer(app, "gus@example.com")
     card_id, _ = issue(app, owner=people["customer"], amount="9.00")

@@ -9,32 +9,12 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from portal.extensions import db
-from tests.conftest import CHROMIUM_FLAGS, PASSWORD, AuthActions, submit
-from tests.unit.test_customer_helpers import add_customer
-from tests.unit.test_merchant_fixtures import add_merchant, balance, count, make_card
+from tests.browser.pages import fact, scan_like_a_usb_scanner, sign_in
+from tests.conftest import CHROMIUM_FLAGS, AuthActions, submit
+from tests.factories import add_customer, add_merchant, make_card
+from tests.reads import balance, count
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page: Page, email: str) -> None:
-    page.goto("/signin")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/till/$"))
-
-
-def fact(page: Page, name: str):
-    """The value shown beside a label in the sale (Balance, Applied, Left on card, Still to pay…)."""
-    return page.locator("#sale dt", has_text=re.compile(f"^{name}$")).locator("xpath=following-sibling::dd[1]")
-
-
-def scan_like_a_usb_scanner(page: Page, code: str) -> None:
-    """A USB scanner types the code and presses Enter."""
-    field = page.get_by_label("Gift card code")
-    field.click()
-    field.press_sequentially(code, delay=5)
-    field.press("Enter")
 
 
 @pytest.fixture
@@ -341,7 +321,7 @@ def settled(page: Page) -> None:
 
 def save10(app) -> None:
     """The README demo's coupon: 10% at Corner Café, once per customer."""
-    from tests.unit.test_merchant_coupons import make_coupon
+    from tests.factories import make_coupon
 
     make_coupon(app, "SAVE10", discount_value="10", uses_per_user="1", merchants="corner-cafe")
 
@@ -390,7 +370,8 @@ def test_a_coupon_is_refused_for_a_customer_past_its_limit(till, app, people):
 
 def test_loops_a_card_and_wallet_credit_pay_one_sale_and_undo_gives_each_back(till, app, people):
     """Customer code from their wallet page; 200 Loops, 3.00 credit and a card pay 10.00; undo all three."""
-    from tests.unit.test_till_customer import customer_code, give, loops_of, wallet_of
+    from tests.factories import give
+    from tests.reads import customer_code, loops_of, wallet_of
 
     give(app, people["customer"], credit="3.00", loops=200)
     code = make_card(app, "20.00", owner=people["customer"])
@@ -416,7 +397,7 @@ def test_loops_a_card_and_wallet_credit_pay_one_sale_and_undo_gives_each_back(ti
     settled(till)
     till.get_by_role("button", name="Apply", exact=True).click()
     expect(till.get_by_text("Paid in full")).to_be_visible()
-    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (0, "0.00", "15.00")
+    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (0, 0, "15.00")
 
     for label, back in (("200 Loops", "their Loops back"), ("Wallet credit", "their wallet credit back"),
                         (code[:3], "the card has its money back")):
@@ -426,13 +407,14 @@ def test_loops_a_card_and_wallet_credit_pay_one_sale_and_undo_gives_each_back(ti
         row.get_by_label("Why undo it?").fill("Customer paid cash instead")
         row.get_by_role("button", name="Undo this payment").click()
         expect(till.get_by_text(back)).to_be_visible()
-    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (200, "3.00", "20.00")
+    assert (loops_of(app, people["customer"]), wallet_of(app, people["customer"]), balance(app, code)) == (200, 300, "20.00")
 
 
 def test_the_till_with_a_customer_has_no_serious_accessibility_violations(browser, live_server, app, people):
     """axe on the sale with the customer panel: a refusal by the customer field, then the customer's holdings."""
     from tests.browser.axe import audited_page, serious_violations
-    from tests.unit.test_till_customer import customer_code, give
+    from tests.factories import give
+    from tests.reads import customer_code
 
     give(app, people["customer"], credit="3.00", loops=200)
     with audited_page(browser, live_server, viewport={"width": 1280, "height": 800}) as page:

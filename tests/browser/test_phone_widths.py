@@ -18,7 +18,7 @@ from portal.demo import DEMO_PASSWORD, load_demo
 from portal.events.catalogue import EVENT_TYPES
 from portal.events.endpoints import create_endpoint
 from portal.extensions import db
-from portal.ledger import SYSTEM, Actor
+from portal.ledger import Actor
 from portal.models import ApiToken, Campaign, GiftCard, Merchant, Transaction, User
 from portal.models.campaigns import CampaignJob
 from portal.models.events import WebhookEndpoint
@@ -28,6 +28,7 @@ from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
 from tests.browser.axe import audited_page, serious_violations
+from tests.browser.pages import sign_in
 from tests.conftest import submit
 
 pytestmark = pytest.mark.browser
@@ -120,14 +121,6 @@ def pages_of(app, audience: str) -> list[str]:
     return sorted(set(paths))
 
 
-def sign_in(page, email: str) -> None:
-    page.goto("/signin")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign out").wait_for()
-
-
 def overflowing_pages(page, paths: list[str]) -> dict[str, int]:
     """The HTML pages among ``paths`` wider than the phone, with their width."""
     wide = {}
@@ -151,14 +144,14 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(app, phone, audience
     assert len(paths) >= 3
     email, _ = AUDIENCES[audience]
     if email:
-        sign_in(phone, email)
+        sign_in(phone, email, password=DEMO_PASSWORD)
     assert overflowing_pages(phone, paths) == {}
 
 
 def test_the_tills_menu_keeps_each_section_on_one_line_on_a_phone(app, phone):
     """"Sell or top up" wraps onto four lines and "Webhooks" is clipped today; is each link one line?"""
     seed(app)
-    sign_in(phone, "staff@corner-cafe.test")
+    sign_in(phone, "staff@corner-cafe.test", password=DEMO_PASSWORD)
     phone.goto("/till/")
     nav = phone.get_by_role("navigation", name="Sections")
     for name in ("Checkout", "Sell or top up", "Activity", "Reports", "Webhooks"):
@@ -171,7 +164,7 @@ def test_the_tills_menu_keeps_each_section_on_one_line_on_a_phone(app, phone):
 def test_the_tills_totals_and_stacked_rows_stay_inside_their_boxes_on_a_phone(app, phone):
     """Activity at 390 px: does each total fit its tile, and does each row read "Amount: 2.50 USD"?"""
     seed(app)
-    sign_in(phone, "staff@corner-cafe.test")
+    sign_in(phone, "staff@corner-cafe.test", password=DEMO_PASSWORD)
     phone.goto("/till/activity")
     tiles = phone.get_by_role("list", name="Totals").get_by_role("listitem")
     assert tiles.count() >= 2
@@ -190,7 +183,7 @@ def test_stacked_tables_and_the_history_page_pass_the_axe_audit_on_a_phone(app, 
                          ("staff@corner-cafe.test", ("/till/activity", "/till/reports")),
                          ("admin@giftloop.test", ("/admin/", "/admin/audit", "/admin/cards"))):
         with audited_page(browser, live_server, viewport={"width": PHONE, "height": 844}, is_mobile=True) as page:
-            sign_in(page, email)
+            sign_in(page, email, password=DEMO_PASSWORD)
             for path in paths:
                 page.goto(path)
                 found[path] = serious_violations(page)

@@ -8,9 +8,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_merchant_till import scan_like_a_usb_scanner, sign_in
+from tests.browser.pages import scan_like_a_usb_scanner, sign_in
 from tests.conftest import PASSWORD
-from tests.unit.test_merchant_fixtures import balance, make_card
+from tests.factories import make_card
+from tests.reads import balance
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,8 @@ from email import policy
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_merchant_till import fact, scan_like_a_usb_scanner
-from tests.browser.test_merchant_till import sign_in as sign_in_at_till
+from tests.browser.pages import fact, scan_like_a_usb_scanner
+from tests.browser.pages import sign_in as sign_in_at_till
 from tests.unit.test_shop_orders import _cards
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_api_tokens import sign_in
+from tests.browser.pages import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -11,10 +11,10 @@ from playwright.sync_api import Page, expect
 
 from portal.events.signing import HEADER, verify
 from tests.browser.axe import audited_page, serious_violations
-from tests.browser.test_merchant_till import sign_in
-from tests.unit.test_events_webhooks import app, receiver  # noqa: F401 - fixtures: the app may post to 127.0.0.1
+from tests.browser.pages import sign_in
 
-pytestmark = pytest.mark.browser
+# The till may send its events to a receiver on 127.0.0.1.
+pytestmark = [pytest.mark.browser, pytest.mark.app_config(WEBHOOK_ALLOW_PRIVATE_URLS=True, WEBHOOK_TIMEOUT_SECONDS=2)]
 
 
 def add_endpoint(page: Page, url: str) -> str:
@@ -27,7 +27,7 @@ def add_endpoint(page: Page, url: str) -> str:
     return page.get_by_role("textbox", name="Signing secret").input_value()
 
 
-def test_staff_add_an_endpoint_and_a_test_event_reaches_the_receiver_signed(desktop, app, people, receiver):  # noqa: F811
+def test_staff_add_an_endpoint_and_a_test_event_reaches_the_receiver_signed(desktop, app, people, receiver):
     hook = receiver()
     sign_in(desktop, people["merchant"])
     secret = add_endpoint(desktop, hook.url)
@@ -58,7 +58,7 @@ def test_a_refused_url_is_explained_by_its_field(desktop, people):
     expect(desktop.get_by_text("No endpoints yet.")).to_be_visible()
 
 
-def test_the_webhook_pages_have_no_serious_accessibility_violations(browser, live_server, people, receiver):  # noqa: F811
+def test_the_webhook_pages_have_no_serious_accessibility_violations(browser, live_server, people, receiver):
     hook = receiver()
     with audited_page(browser, live_server, viewport={"width": 1280, "height": 800}) as page:
         sign_in(page, people["merchant"])

@@ -24,10 +24,17 @@ from portal.money import Money
 from portal.services import services
 from tests.conftest import PASSWORD
 from tests.integration.test_jobs_email import (  # noqa: F401  (fixtures)
-    PORTAL, ROOT, WorkerProcess, jobs_app, outbox, redis_down_app, smtp, start_worker, wait_for,
+    PORTAL,
+    ROOT,
+    WorkerProcess,
+    jobs_app,
+    outbox,
+    redis_down_app,
+    smtp,
+    start_worker,
+    wait_for,
 )
 from tests.integration.test_webhooks import endpoint_for_cafe, hooks_app, run_jobs  # noqa: F401  (a fixture)
-from tests.unit.test_events_webhooks import receiver  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -20,13 +20,13 @@ from portal.events.signing import HEADER, verify
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.merchants import create_merchant
-from portal.models import Merchant, OutboxMessage, Transaction, User, WebhookDelivery, WebhookEndpoint
+from portal.models import OutboxMessage, Transaction, User, WebhookDelivery, WebhookEndpoint
 from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
 from tests.conftest import PASSWORD, make_app, submit
-from tests.unit.test_events_webhooks import receiver  # noqa: F401 - a fixture
-from tests.unit.test_events_webhooks import redeem_at_cafe, rows
+from tests.factories import redeem_at_cafe
+from tests.reads import rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -70,7 +70,7 @@ def endpoint_for_cafe(app, url: str, *types: str) -> tuple[int, str]:
 # --- Delivery ---------------------------------------------------------------------------------
 
 
-def test_a_redemption_delivers_one_signed_event_whose_signature_verifies(hooks_app, receiver):  # noqa: F811
+def test_a_redemption_delivers_one_signed_event_whose_signature_verifies(hooks_app, receiver):
     hook = receiver(200)
     _, secret = endpoint_for_cafe(hooks_app, hook.url, "card.redeemed")
     code = redeem_at_cafe(hooks_app)
@@ -86,7 +86,7 @@ def test_a_redemption_delivers_one_signed_event_whose_signature_verifies(hooks_a
     assert len(hook.requests) == 1
 
 
-def test_a_receiver_that_answers_500_three_times_gets_the_event_on_the_fourth_try(hooks_app, receiver):  # noqa: F811
+def test_a_receiver_that_answers_500_three_times_gets_the_event_on_the_fourth_try(hooks_app, receiver):
     hook = receiver(500, 500, 500, 200)
     _, secret = endpoint_for_cafe(hooks_app, hook.url, "card.redeemed")
     redeem_at_cafe(hooks_app)
@@ -100,7 +100,7 @@ def test_a_receiver_that_answers_500_three_times_gets_the_event_on_the_fourth_tr
     assert rows(hooks_app, WebhookEndpoint)[0].status == "enabled"
 
 
-def test_a_receiver_that_never_answers_ends_disabled_and_its_owner_is_told(hooks_app, receiver):  # noqa: F811
+def test_a_receiver_that_never_answers_ends_disabled_and_its_owner_is_told(hooks_app, receiver):
     hook = receiver("hang")
     endpoint_id, _ = endpoint_for_cafe(hooks_app, hook.url, "card.redeemed")
     hooks_app.config["WEBHOOK_RETRY_INTERVALS"] = [0, 0]  # three tries in all
@@ -121,7 +121,7 @@ def test_a_receiver_that_never_answers_ends_disabled_and_its_owner_is_told(hooks
     assert len(rows(hooks_app, WebhookDelivery)) == 1
 
 
-def test_a_delivery_written_while_redis_was_down_goes_out_with_the_periodic_relay(hooks_app, pg_url, receiver):  # noqa: F811
+def test_a_delivery_written_while_redis_was_down_goes_out_with_the_periodic_relay(hooks_app, pg_url, receiver):
     """The event and its delivery commit with the redemption; the cron's relay hands it on later."""
     from portal.jobs.webhooks import relay_webhooks
     from tests.integration.test_jobs_email import free_port

@@ -15,8 +15,9 @@ from portal.models import User, utcnow
 from portal.models.campaigns import CampaignUse, Entitlement
 from portal.services import services
 from portal.tokens import create_token
+from tests.factories import add_customer, add_loops, issue
+from tests.reads import loops_of, owner_of, snapshot, user_id
 from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
-from tests.unit.test_customer_helpers import add_customer, add_loops, issue, loops_of, owner_of, snapshot, user_id
 
 CLAIM = re.compile(r"^GL-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
 

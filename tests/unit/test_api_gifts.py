@@ -13,11 +13,11 @@ from portal.ledger import verify
 from portal.models import utcnow
 from portal.models.campaigns import Campaign
 from portal.tokens import create_token
+from tests.factories import add_credit, user
+from tests.gifts import BUYER, FRIEND, STRANGER, age, coupon, everything, mail, subscription_end
+from tests.reads import loops_of, wallet_of
 from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
 from tests.unit.test_api_openapi import Contract
-from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
-    BUYER, FRIEND, STRANGER, add_credit, age, coupon, everything, gifting, loops, mail, subscription_end, user, wallet,
-)
 
 GIFT_PATHS = ("/gifts/sent", "/gifts/received", "/gifts/{gift_id}", "/gifts/purchase", "/gifts/check/{code}",
               "/gifts/redeem", "/gifts/{gift_id}/send", "/gifts/{gift_id}/cancel")
@@ -47,7 +47,7 @@ def test_a_gift_lives_from_purchase_to_redemption_through_the_api(app, contract)
     bought = buy(c)
     assert (bought["status"], bought["paid"], bought["amount_paid"], bought["currency"]) == ("created", True, "4.99", "USD")
     assert bought["gift_code"].startswith("GIFT-") and bought["recipient_email"] == FRIEND
-    assert wallet(app) == 2000 - 499
+    assert wallet_of(app, BUYER) == 2000 - 499
     assert mail(app, "gift_received") == []
     sent = c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=bought["id"]).json
     assert sent["status"] == "sent" and sent["sent_at"]
@@ -77,7 +77,7 @@ def test_a_gift_code_redeems_through_me_redeem_too(app, contract):
     c = contract
     bought = buy(c, {**TO_FRIEND, "recipient_email": None, "payment_method": "loops"})
     c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=bought["id"])
-    assert loops(app) == 1000 - 499
+    assert loops_of(app, BUYER) == 1000 - 499
     answer = c.call("POST", "/me/redeem", {"code": bought["gift_code"]}, role="stranger").json
     assert answer["kind"] == "gift" and answer["entitlement"]["feature"] == "plus"
     assert answer["message"].startswith("Giftloop Plus is yours until ")
@@ -166,12 +166,12 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=gift["id"]).json["code"] == \
         "already_redeemed"
     assert c.call("POST", "/gifts/{gift_id}/cancel", role="stranger", gift_id=open_gift["id"]).status_code == 404
-    paid_before = wallet(app)
+    paid_before = wallet_of(app, BUYER)
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
         "POST", "/gifts/{gift_id}/cancel", None, None, "customer", monkeypatch, other_params={"gift_id": gift["id"]},
         gift_id=open_gift["id"],
     )
-    assert wallet(app) == paid_before + 499
+    assert wallet_of(app, BUYER) == paid_before + 499
     assert c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=open_gift["id"]).json["code"] == \
         "validation_error"
     assert c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=open_gift["id"]).json["code"] == "cancelled"

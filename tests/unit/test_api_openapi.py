@@ -105,8 +105,8 @@ class Contract:
 
     def past_the_rate_limit(self, *templates: str) -> None:
         """Call every operation of ``templates`` with a token of its role that has spent its limit: 429."""
-        from portal.tokens import create_token
         from portal.models import User
+        from portal.tokens import create_token
 
         for template in templates:
             for method, op in self.doc["paths"][template].items():
@@ -574,12 +574,12 @@ CUSTOMER_PATHS = ("/me/redeem", "/me/points/convert", "/me/cards/{card_id}/trans
 
 
 def test_the_customers_writes_answer_as_documented(app, contract, monkeypatch):
-    from portal.tokens import create_token
     from portal.cards.codes import generate_card_code
     from portal.models import User
+    from portal.tokens import create_token
+    from tests.factories import add_customer, add_loops
     from tests.unit.test_api_customer import credit, plus
-    from tests.unit.test_customer_helpers import add_customer, add_loops
-    from tests.unit.test_customer_helpers import issue as issue_owned
+    from tests.factories import issue as issue_owned
 
     c = contract
     for template in CUSTOMER_PATHS:

@@ -9,9 +9,10 @@ from portal.api.paging import DEFAULT_LIMIT, MAX_LIMIT
 from portal.extensions import db
 from portal.gifts import create_gift
 from portal.services import services
+from tests.factories import user
+from tests.gifts import BUYER, FRIEND
 from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
 from tests.unit.test_api_gifts import contract  # noqa: F401 - a fixture
-from tests.unit.test_gifts_helpers import BUYER, FRIEND, gifting, user  # noqa: F401 - gifting is a fixture
 
 
 def new_gifts(app, count: int) -> list[int]:

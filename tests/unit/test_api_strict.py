@@ -7,9 +7,10 @@ import pytest
 
 from portal.extensions import db
 from portal.models.gifts import GiftSubscription
+from tests.gifts import BUYER, FRIEND
+from tests.reads import wallet_of
 from tests.unit.test_api_cards import api, issue, state  # noqa: F401 - api is a fixture
 from tests.unit.test_api_gifts import TO_FRIEND, contract  # noqa: F401 - a fixture
-from tests.unit.test_gifts_helpers import FRIEND, gifting, wallet  # noqa: F401 - gifting is a fixture
 
 
 def refused(response, field: str, pointer: str | None = None) -> None:
@@ -28,7 +29,7 @@ def test_a_misspelt_recipient_is_refused_not_made_into_an_open_gift(app, contrac
     """recipient_id for recipient_email was ignored and made a gift anyone holding its code could redeem."""
     body = {**{k: v for k, v in TO_FRIEND.items() if k != "recipient_email"}, "recipient_id": FRIEND}
     refused(contract.call("POST", "/gifts/purchase", body, role="customer"), "recipient_id", "/recipient_id")
-    assert gifts(app) == 0 and wallet(app) == 2000
+    assert gifts(app) == 0 and wallet_of(app, BUYER) == 2000
 
 
 @pytest.mark.parametrize("method, template, body, role", [

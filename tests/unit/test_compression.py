@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import HTMX, issue
+from tests.factories import issue
+from tests.pages import HTMX
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 

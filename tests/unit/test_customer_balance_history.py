@@ -11,7 +11,8 @@ from portal.loyalty.points import earn
 from portal.models import Merchant
 from portal.money import Money
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import add_credit, new_key, text, user
+from tests.factories import add_credit, new_key, user
+from tests.pages import text
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import HTMX, add_customer, freeze_card, issue, text
+from tests.factories import add_customer, freeze_card, issue
+from tests.pages import HTMX, text
 
 
 @pytest.fixture

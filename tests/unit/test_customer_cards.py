@@ -9,9 +9,8 @@ import pytest
 
 from portal.cards.codes import QrTokens
 from tests.conftest import PASSWORD, TEST_SECRET, submit
-from tests.unit.test_customer_helpers import (
-    HTMX, add_customer, expire, freeze_card, issue, pay_at_till, text,
-)
+from tests.factories import add_customer, expire, freeze_card, issue, pay_at_till
+from tests.pages import HTMX, text
 
 
 @pytest.fixture

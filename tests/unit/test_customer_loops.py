@@ -9,7 +9,9 @@ import pytest
 from portal.extensions import db
 from portal.merchants import create_merchant
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import HTMX, add_loops, loops_of, new_key, snapshot, text
+from tests.factories import add_loops, new_key
+from tests.pages import HTMX, text
+from tests.reads import loops_of, snapshot
 
 
 @pytest.fixture

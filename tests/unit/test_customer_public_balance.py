@@ -8,7 +8,9 @@ import pytest
 
 from portal.cards.codes import generate_card_code
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import HTMX, expire, freeze_card, issue, pay_at_till, snapshot, text
+from tests.factories import expire, freeze_card, issue, pay_at_till
+from tests.pages import HTMX, text
+from tests.reads import snapshot
 
 NO_BALANCE = "We can't show a balance for that code"
 

@@ -8,9 +8,9 @@ import pytest
 
 from portal.cards.codes import generate_card_code
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import (
-    HTMX, add_customer, expire, freeze_card, issue, owner_of, pay_at_till, snapshot, text, user_id,
-)
+from tests.factories import add_customer, expire, freeze_card, issue, pay_at_till
+from tests.pages import HTMX, text
+from tests.reads import owner_of, snapshot, user_id
 
 
 @pytest.fixture

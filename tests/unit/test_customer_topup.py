@@ -7,9 +7,9 @@ import re
 import pytest
 
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import (
-    HTMX, add_credit, add_loops, card_balance, expire, freeze_card, issue, loops_of, new_key, snapshot, text,
-)
+from tests.factories import add_credit, add_loops, expire, freeze_card, issue, new_key
+from tests.pages import HTMX, text
+from tests.reads import card_balance, loops_of, snapshot
 
 
 @pytest.fixture
@@ -46,9 +46,10 @@ def test_a_purchased_card_topped_up_shows_its_expiry_moving_to_five_years_from_t
     assert "(unchanged)" in words  # a promotional card keeps its date
     paid_id, _ = issue(app, owner=cara, amount="25.00")
     with app.app_context():
+        from datetime import timedelta
+
         from portal.extensions import db
         from portal.models import GiftCard, utcnow
-        from datetime import timedelta
 
         db.session.get(GiftCard, paid_id).expires_at = utcnow() + timedelta(days=100)
         db.session.commit()

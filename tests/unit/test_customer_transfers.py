@@ -7,9 +7,9 @@ import re
 import pytest
 
 from tests.conftest import AuthActions, sign_up, submit
-from tests.unit.test_customer_helpers import (
-    HTMX, add_customer, issue, owner_of, pay_at_till, snapshot, text, user_id,
-)
+from tests.factories import add_customer, issue, pay_at_till
+from tests.pages import HTMX, text
+from tests.reads import owner_of, snapshot, user_id
 
 CLAIM = re.compile(r"GL-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}")
 

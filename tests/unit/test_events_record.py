@@ -18,16 +18,16 @@ from portal.cards.expiry import expire_due
 from portal.cards.transfers import claim_transfer, start_transfer
 from portal.events import endpoints, record
 from portal.events.payloads import envelope
-from portal.gifts import redeem_gift_code
 from portal.extensions import db
+from portal.gifts import redeem_gift_code
 from portal.ledger import SYSTEM, Actor, fingerprint, post, system_account
 from portal.merchants import create_merchant
 from portal.models import Event, GiftCard, Merchant, Transaction, User, WebhookDelivery, utcnow
 from portal.money import Money
 from portal.services import services
 from tests.conftest import PASSWORD, make_app
-from tests.unit.test_events_webhooks import receiver  # noqa: F401 - a fixture
-from tests.unit.test_gifts_helpers import FRIEND, gifting, make_gift, user  # noqa: F401 - gifting is a fixture
+from tests.factories import user
+from tests.gifts import FRIEND, make_gift
 
 ADMIN = Actor()
 

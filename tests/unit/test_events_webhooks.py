@@ -7,14 +7,10 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
 
-from portal.cards import operations
 from portal.errors import ValidationError
 from portal.events import endpoints
 from portal.events.signing import HEADER, SignatureError, sign, verify
@@ -22,72 +18,13 @@ from portal.events.transport import check_url, post
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import Merchant, OutboxMessage, User, WebhookDelivery, WebhookEndpoint, utcnow
-from portal.money import Money
 from portal.services import services
-from tests.conftest import make_app, submit
+from tests.conftest import submit
+from tests.factories import redeem_at_cafe
+from tests.reads import rows
 
-
-class Receiver:
-    """An HTTP server on a free port that keeps every POST and answers from a script:
-    a status code per request (the last one repeats), or "hang" to never answer."""
-
-    def __init__(self, script=(200,)):
-        self.script, self.requests, self.release = list(script), [], threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                step = receiver.script[min(len(receiver.requests), len(receiver.script)) - 1]
-                if step == "hang":
-                    receiver.release.wait(30)
-                    return
-                self.send_response(step)
-                self.end_headers()
-                self.wfile.write(b"ok" if step < 300 else b"receiver broke")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def bodies(self) -> list[dict]:
-        return [json.loads(body) for _, body in self.requests]
-
-    def stop(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    started = []
-
-    def start(*script):
-        started.append(Receiver(script or (200,)))
-        return started[-1]
-
-    yield start
-    for one in started:
-        one.stop()
-
-
-@pytest.fixture
-def app(tmp_path):
-    """The embedded app (no Redis: deliveries go out inline after the commit), allowed to send to 127.0.0.1."""
-    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(tmp_path / "outbox"),
-                   WEBHOOK_ALLOW_PRIVATE_URLS=True, WEBHOOK_TIMEOUT_SECONDS=2)
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+# Deliveries go out inline after the commit (no Redis), to receivers on 127.0.0.1.
+pytestmark = pytest.mark.app_config(WEBHOOK_ALLOW_PRIVATE_URLS=True, WEBHOOK_TIMEOUT_SECONDS=2)
 
 
 def staff_in(client, auth, who="staff@example.com"):
@@ -103,26 +40,6 @@ def secret_of(response) -> str:
     match = re.search(r'value="(whsec_[^"]+)"', response.get_data(as_text=True))
     assert match, "no secret shown"
     return match.group(1)
-
-
-def redeem_at_cafe(app, amount="3.00") -> str:
-    """A card sold at the café, then paid with there; returns its full code."""
-    with app.app_context():
-        cafe = db.session.scalar(sa.select(Merchant).where(Merchant.slug == "corner-cafe"))
-        issued = operations.issue_card(db.session, services().vault, amount=Money.parse("10.00", "USD"),
-                                       actor=Actor(), idempotency_key=str(uuid.uuid4()), merchant=cafe)
-        db.session.commit()
-        operations.redeem(db.session, issued.card, Money.parse(amount, "USD"), actor=Actor(merchant_id=cafe.id),
-                          idempotency_key=str(uuid.uuid4()), merchant=cafe)
-        db.session.commit()
-        return issued.code
-
-
-def rows(app, model):
-    with app.app_context():
-        found = list(db.session.scalars(sa.select(model).order_by(model.id)))
-        db.session.expunge_all()
-        return found
 
 
 # --- Adding an endpoint -----------------------------------------------------------------------

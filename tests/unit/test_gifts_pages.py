@@ -11,10 +11,9 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models.gifts import GiftSubscription
 from tests.conftest import PASSWORD, csrf_token, submit
-from tests.unit.test_customer_helpers import HTMX, text
-from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
-    BUYER, FRIEND, STRANGER, coupon, everything, gift_row, gifting, mail, make_gift, subscription_end, wallet,
-)
+from tests.gifts import BUYER, FRIEND, STRANGER, coupon, everything, gift_row, mail, make_gift, subscription_end
+from tests.pages import HTMX, text
+from tests.reads import wallet_of
 
 
 def sign_in(client, email):
@@ -53,13 +52,13 @@ def test_a_gift_is_bought_reviewed_paid_and_sent_by_the_pages(gifting, client):
     shown = text(client.get(f"/wallet/gifts/{gift_id}"))
     assert "Check and pay" in shown and "Price 4.99 USD" in shown and "Coupon −0.50 USD" in shown
     assert "You pay 4.49 USD from your wallet credit" in shown
-    assert wallet(app) == 2000 and everything(app)["uses"] == 0
+    assert wallet_of(app, BUYER) == 2000 and everything(app)["uses"] == 0
     key = form_key(client.get(f"/wallet/gifts/{gift_id}").get_data(as_text=True))
     token = csrf_token(client, f"/wallet/gifts/{gift_id}")
     for _ in range(2):  # a double click pays once
         paid = client.post(f"/wallet/gifts/{gift_id}/pay", data={"csrf_token": token, "idempotency_key": key})
         assert paid.status_code == 303
-    assert wallet(app) == 2000 - 449 and everything(app)["uses"] == 1
+    assert wallet_of(app, BUYER) == 2000 - 449 and everything(app)["uses"] == 1
     after = text(client.get(f"/wallet/gifts/{gift_id}"))
     assert "Paid and sent. Your friend will get an e-mail with the code." in after
     assert f"Sent to {FRIEND}" in after and "You paid 4.49 USD" in after
@@ -159,7 +158,7 @@ def test_the_buyer_cancels_and_is_refunded_and_the_friend_cannot_cancel(gifting,
     client.post("/signout", data={"csrf_token": csrf_token(client, "/wallet/")})
     sign_in(client, BUYER)
     cancelled = client.post(f"/wallet/gifts/{gift_id}/cancel", data={"csrf_token": csrf_token(client, "/wallet/gifts")})
-    assert cancelled.status_code == 303 and wallet(app) == 2000
+    assert cancelled.status_code == 303 and wallet_of(app, BUYER) == 2000
     assert "Cancelled, refunded" in text(client.get(f"/wallet/gifts/{gift_id}"))
     assert gift_row(app, gift_id).status == "cancelled"
 
@@ -177,7 +176,7 @@ def test_the_buyer_is_warned_before_paying_when_the_friend_already_has_the_plan(
     first, _ = make_gift(app)
     with app.app_context():
         from portal.gifts.redemption import redeem_gift
-        from tests.unit.test_customer_helpers import user
+        from tests.factories import user
 
         redeem_gift(db.session, db.session.get(GiftSubscription, first), user(FRIEND))
         db.session.commit()

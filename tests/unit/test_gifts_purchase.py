@@ -13,9 +13,9 @@ from portal.gifts import cancel_gift, create_gift, pay_gift, send_gift
 from portal.ledger import Actor, verify
 from portal.models.gifts import GiftSubscription
 from portal.services import services
-from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
-    BUYER, FRIEND, STRANGER, coupon, everything, gift_row, gifting, loops, mail, make_gift, user, wallet,
-)
+from tests.factories import user
+from tests.gifts import BUYER, FRIEND, STRANGER, coupon, everything, gift_row, mail, make_gift
+from tests.reads import loops_of, wallet_of
 
 
 def test_a_gift_from_the_wallet_is_priced_charged_once_and_mailed_to_the_friend(gifting):
@@ -25,13 +25,13 @@ def test_a_gift_from_the_wallet_is_priced_charged_once_and_mailed_to_the_friend(
     gift = gift_row(app, gift_id)
     assert (gift.status, gift.paid, gift.price, gift.currency) == ("created", False, 499, "USD")
     assert code.startswith("GIFT-") and gift.subscription_duration_days == 30
-    assert wallet(app) == 2000
+    assert wallet_of(app, BUYER) == 2000
     with app.app_context():
         buyer, row = user(BUYER), db.session.get(GiftSubscription, gift_id)
         for _ in range(2):  # a double click: the same key charges once
             pay_gift(db.session, services().vault, row, actor=Actor(user_id=buyer.id), idempotency_key="web:pay-1")
         db.session.commit()
-    assert wallet(app) == 2000 - 499
+    assert wallet_of(app, BUYER) == 2000 - 499
     assert (gift_row(app, gift_id).status, gift_row(app, gift_id).paid) == ("created", True)
     assert mail(app, "gift_received") == []
     with app.app_context():
@@ -47,7 +47,7 @@ def test_a_gift_from_the_wallet_is_priced_charged_once_and_mailed_to_the_friend(
 
 def test_loops_pay_the_plans_price_in_loops(gifting):
     make_gift(gifting, method="loops")
-    assert loops(gifting) == 1000 - 499 and wallet(gifting) == 2000
+    assert loops_of(gifting, BUYER) == 1000 - 499 and wallet_of(gifting, BUYER) == 2000
 
 
 def test_a_coupon_shows_its_discount_at_once_and_is_counted_only_when_paid(gifting):
@@ -60,12 +60,12 @@ def test_a_coupon_shows_its_discount_at_once_and_is_counted_only_when_paid(gifti
         pay_gift(db.session, services().vault, db.session.get(GiftSubscription, gift_id),
                  actor=Actor(user_id=buyer.id), idempotency_key="web:pay")
         db.session.commit()
-    assert everything(app)["uses"] == 1 and wallet(app) == 2000 - 449
+    assert everything(app)["uses"] == 1 and wallet_of(app, BUYER) == 2000 - 449
 
 
 def test_a_longer_gift_costs_whole_periods(gifting):
     gift_id, _ = make_gift(gifting, subscription_duration_days=90)
-    assert gift_row(gifting, gift_id).price == 3 * 499 and wallet(gifting) == 2000 - 1497
+    assert gift_row(gifting, gift_id).price == 3 * 499 and wallet_of(gifting, BUYER) == 2000 - 1497
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_cancelling_refunds_the_wallet_or_the_loops_once(gifting):
     by_wallet, _ = make_gift(app)
     by_loops, _ = make_gift(app, method="loops", send=False)
     unpaid, _ = make_gift(app, pay=False)
-    assert (wallet(app), loops(app)) == (2000 - 499, 1000 - 499)
+    assert (wallet_of(app, BUYER), loops_of(app, BUYER)) == (2000 - 499, 1000 - 499)
     with app.app_context():
         buyer = user(BUYER)
         for gift_id in (by_wallet, by_loops, unpaid):
@@ -167,7 +167,7 @@ def test_cancelling_refunds_the_wallet_or_the_loops_once(gifting):
             cancel_gift(db.session, db.session.get(GiftSubscription, by_wallet), user=buyer)
         db.session.rollback()
         assert verify(db.session) == []
-    assert (wallet(app), loops(app)) == (2000, 1000)
+    assert (wallet_of(app, BUYER), loops_of(app, BUYER)) == (2000, 1000)
     assert {gift_row(app, g).status for g in (by_wallet, by_loops, unpaid)} == {"cancelled"}
     assert gift_row(app, unpaid).refund_transaction_id is None
 
@@ -188,7 +188,7 @@ def test_only_the_buyer_cancels_and_never_after_the_friend_redeemed(gifting):
         db.session.rollback()
     assert stranger.value.code == "not_found"
     assert (late.value.code, late.value.message) == ("already_redeemed", "Your friend has already redeemed this gift")
-    assert wallet(app) == 2000 - 499
+    assert wallet_of(app, BUYER) == 2000 - 499
 
 
 def test_the_demo_puts_plus_on_sale_and_gives_bob_a_gift_once(app, runner):

@@ -19,9 +19,9 @@ from portal.ledger import verify
 from portal.models import Code, utcnow
 from portal.models.gifts import GiftSubscription
 from portal.services import services
-from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
-    BUYER, FRIEND, STRANGER, age, everything, gift_row, gifting, mail, make_gift, subscription_end, user, wallet,
-)
+from tests.factories import user
+from tests.gifts import BUYER, FRIEND, STRANGER, age, everything, gift_row, mail, make_gift, subscription_end
+from tests.reads import wallet_of
 
 
 def redeem(app, code: str, email: str):
@@ -180,14 +180,14 @@ def test_the_sweep_expires_paid_gifts_past_their_date_sent_or_not_and_refunds_on
     on_time, _ = make_gift(app)
     for gift_id in (late, never_sent, unpaid):
         age(app, gift_id, expired=True)
-    assert wallet(app) == 2000 - 3 * 499
+    assert wallet_of(app, BUYER) == 2000 - 3 * 499
     with app.app_context():
         assert run_gifts() == {"removed": 0, "expired": 2}
         assert run_gifts() == {"removed": 0, "expired": 0}
         assert verify(db.session) == []
     statuses = [gift_row(app, gift_id).status for gift_id in (late, never_sent, unpaid, on_time)]
     assert statuses == ["expired", "expired", "created", "sent"]
-    assert wallet(app) == 2000 - 499
+    assert wallet_of(app, BUYER) == 2000 - 499
 
 
 def _count(app, model) -> int:

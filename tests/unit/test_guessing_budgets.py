@@ -14,8 +14,8 @@ from portal.extensions import db
 from portal.models import AuditEvent, SecurityEvent, User
 from portal.tokens import create_token
 from tests.conftest import PASSWORD, AuthActions, make_app, submit
+from tests.pages import Till, forms_of
 from tests.unit.test_api_cards import issue
-from tests.unit.test_merchant_fixtures import Till, forms_of
 
 ACCOUNT_LIMIT = 10  # the default: failed look-ups per account in 15 minutes
 

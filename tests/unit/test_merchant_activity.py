@@ -8,9 +8,9 @@ from datetime import timedelta
 from portal.extensions import db
 from portal.models import Transaction
 from tests.conftest import AuthActions
-from tests.unit.test_merchant_fixtures import (  # noqa: F401 - fixtures
-    Till, add_merchant, balance, count, make_card, pay, staff, text, till,
-)
+from tests.factories import add_merchant, make_card
+from tests.pages import Till, pay, text
+from tests.reads import balance, count
 
 
 def test_todays_activity_lists_payments_and_refreshes_itself(app, till):

@@ -10,9 +10,9 @@ from portal.cards.codes import generate_card_code
 from portal.extensions import db
 from portal.models import GiftCard, User
 from tests.conftest import AuthActions
-from tests.unit.test_merchant_fixtures import (  # noqa: F401 - fixtures
-    Till, add_merchant, balance, count, forms_of, make_card, staff, text, till,
-)
+from tests.factories import add_merchant, make_card
+from tests.pages import Till, forms_of, text
+from tests.reads import balance, count
 
 
 def test_a_looked_up_card_shows_its_balance_expiry_status_and_that_it_is_valid_here(app, till):

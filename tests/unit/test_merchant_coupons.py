@@ -8,39 +8,12 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from portal.campaigns.definitions import create_campaign, read_spec
 from portal.extensions import db
-from portal.ledger import Actor
 from portal.models.campaigns import Campaign, CampaignUse
 from portal.services import services
-from tests.unit.test_merchant_fixtures import (  # noqa: F401 - fixtures
-    balance, count, make_card, staff, text, till,
-)
-
-
-def make_coupon(app, code: str = "SAVE20", **rules) -> int:
-    """A coupon campaign with one shared code, made through the domain; its id."""
-    raw = {"name": "Spring", "kind": "coupon", "discount_type": "percent", "discount_value": "20",
-           "code_mode": "vanity", "code": code}
-    raw.update(rules)
-    with app.app_context():
-        campaign = create_campaign(db.session, services().vault, read_spec(db.session, raw), actor=Actor())
-        db.session.commit()
-        return campaign.id
-
-
-def uses(app, campaign_id: int) -> tuple[int, int]:
-    """The campaign's use counter and how many uses are recorded."""
-    with app.app_context():
-        counter = db.session.get(Campaign, campaign_id).uses
-        rows = db.session.scalar(sa.select(sa.func.count(CampaignUse.id)).where(CampaignUse.campaign_id == campaign_id))
-        return counter, rows
-
-
-def start_sale(till, total: str):
-    """Open the checkout and enter the total (no card yet): the coupon field appears."""
-    till.open()
-    return till.send("/till/lookup", total=total, code="")
+from tests.factories import make_card, make_coupon
+from tests.pages import start_sale, text
+from tests.reads import balance, count, uses
 
 
 def test_the_coupon_field_waits_for_the_total(app, till):

@@ -9,7 +9,9 @@ import pytest
 from portal.extensions import db
 from portal.ledger import verify
 from tests.conftest import PASSWORD, AuthActions
-from tests.unit.test_merchant_fixtures import Till, balance, count, make_card, text
+from tests.factories import make_card
+from tests.pages import Till, text
+from tests.reads import balance, count
 
 pytestmark = pytest.mark.postgres
 

@@ -7,9 +7,8 @@ import io
 from datetime import timedelta
 
 from portal.models import utcnow
-from tests.unit.test_merchant_fixtures import (  # noqa: F401 - fixtures
-    make_card, pay, staff, text, till,
-)
+from tests.factories import make_card
+from tests.pages import pay, text
 
 
 def rows(response) -> list[dict]:

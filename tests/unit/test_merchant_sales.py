@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from portal.cards.codes import CARD_CODE_RE, generate_card_code
 from portal.extensions import db
 from portal.models import GiftCard, User
-from tests.unit.test_merchant_fixtures import (  # noqa: F401 - fixtures
-    add_merchant, balance, count, make_card, set_merchant, staff, text, till,
-)
+from tests.factories import add_merchant, make_card, set_merchant
+from tests.pages import text
+from tests.reads import balance, count
 
 
 def sold_code(html: str) -> str:

@@ -10,7 +10,6 @@ from email import policy
 import pytest
 import sqlalchemy as sa
 
-from portal.auth.users import create_user
 from portal.cards.operations import issue_card, load, redeem
 from portal.errors import IdempotencyConflict
 from portal.extensions import db
@@ -21,30 +20,6 @@ from portal.notifications import failed_messages, queue_email, requeue
 from portal.notifications.delivery import deliver
 from portal.notifications.outbox import claim
 from portal.services import services
-from tests.conftest import PASSWORD, make_app
-
-
-@pytest.fixture
-def outbox_dir(tmp_path):
-    return tmp_path / "outbox"
-
-
-@pytest.fixture
-def mail_app(tmp_path, outbox_dir):
-    """The app on SQLite with e-mail as .eml files in a folder of the test's own."""
-    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(outbox_dir))
-    with app.app_context():
-        db.create_all()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def customer(mail_app):
-    user = create_user(db.session, "cara@example.com", PASSWORD, role="customer", name="Cara")
-    db.session.commit()
-    return user
 
 
 def issue(owner=None, amount="25.00", key="issue-1", **options):

@@ -22,7 +22,6 @@ from portal.notifications.outbox import queue_email
 from portal.notifications.rendering import message_id, render
 from portal.services import services
 from tests.conftest import PASSWORD
-from tests.unit.test_notifications_outbox import customer, mail_app, outbox_dir  # noqa: F401 - fixtures
 
 
 def issue(amount="25.00", owner=None, key="issue-1"):

@@ -9,7 +9,9 @@ from portal.extensions import db
 from portal.ledger.verify import verify
 from portal.models import Account, GiftCard
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import pay_at_till, snapshot, text
+from tests.factories import pay_at_till
+from tests.pages import text
+from tests.reads import snapshot
 from tests.unit.test_shop_orders import _buy, _cards, _order
 
 

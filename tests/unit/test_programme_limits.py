@@ -14,7 +14,9 @@ from portal.models import GiftCard, ProgrammeLimits
 from portal.models.orders import Order
 from portal.money import Money
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import card_balance, issue, snapshot, text
+from tests.factories import issue
+from tests.pages import text
+from tests.reads import card_balance, snapshot
 from tests.unit.test_shop_orders import _buy, _cards, _deliver, _order, _webhook
 
 LIMITS = {"min_purchase": "5.00", "max_purchase": "100.00", "max_card_balance": "150.00",

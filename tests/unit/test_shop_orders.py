@@ -16,7 +16,9 @@ from portal.orders.payment import expire_unpaid
 from portal.payments import EXPIRED, FAILED, PAID
 from portal.shop import payments
 from tests.conftest import submit
-from tests.unit.test_customer_helpers import pay_at_till, snapshot, text
+from tests.factories import pay_at_till
+from tests.pages import text
+from tests.reads import snapshot
 
 FRIEND = {
     "amount": "25.00", "design": "birthday", "for": "friend", "recipient_name": "Fran",

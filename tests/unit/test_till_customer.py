@@ -10,43 +10,10 @@ import sqlalchemy as sa
 
 from portal.customer_codes import WINDOW, CustomerCodes
 from portal.extensions import db
-from portal.ledger import Actor
-from portal.models import Merchant, User
-from portal.money import Money
 from portal.services import services
-from tests.unit.test_merchant_coupons import make_coupon, start_sale, uses
-from tests.unit.test_merchant_fixtures import (  # noqa: F401 - fixtures
-    count, make_card, staff, text, till,
-)
-
-
-def customer_code(app, email: str) -> str:
-    """The code the customer's wallet page shows now."""
-    with app.app_context():
-        user = db.session.scalar(sa.select(User).where(User.email == email))
-        return services().customer_codes.issue(user.id)
-
-
-def give(app, email: str, *, credit: str | None = None, loops: int = 0) -> None:
-    """Wallet credit and Loops for a customer, through the domain."""
-    from portal.loyalty.points import earn
-    from portal.wallet import credit_wallet
-
-    with app.app_context():
-        user = db.session.scalar(sa.select(User).where(User.email == email))
-        cafe = db.session.scalar(sa.select(Merchant).where(Merchant.slug == "corner-cafe"))
-        if credit:
-            credit_wallet(db.session, user, Money.parse(credit, "USD"), actor=Actor(), idempotency_key=uuid.uuid4().hex,
-                          reason="Goodwill")
-        if loops:
-            # corner-cafe awards 10 Loops per 1.00: loops/10 is the purchase that earns them
-            earn(db.session, user, Money(loops * 10, "USD"), cafe, actor=Actor(), idempotency_key=uuid.uuid4().hex)
-        db.session.commit()
-
-
-def name_customer(till, who: str):
-    return till.send("/till/customer", who=who)
-
+from tests.factories import give, make_card, make_coupon
+from tests.pages import name_customer, start_sale, text
+from tests.reads import count, customer_code, loops_of, uses, wallet_of
 
 # --- The customer code ---------------------------------------------------------------------------
 
@@ -190,22 +157,6 @@ def test_loops_go_to_the_named_customer_without_typing_again(app, till, people):
 # --- Wallet credit and Loops as tenders ----------------------------------------------------------
 
 
-def wallet_of(app, email: str) -> str:
-    from portal.till.shopper import held
-
-    with app.app_context():
-        user = db.session.scalar(sa.select(User).where(User.email == email))
-        return str(Money(held(db.session, f"wallet:{user.id}:USD"), "USD"))
-
-
-def loops_of(app, email: str) -> int:
-    from portal.till.shopper import held
-
-    with app.app_context():
-        user = db.session.scalar(sa.select(User).where(User.email == email))
-        return held(db.session, f"loops:{user.id}")
-
-
 def ledger_clean(app) -> bool:
     from portal.ledger import verify
 
@@ -233,7 +184,7 @@ def test_wallet_credit_pays_part_of_the_sale_and_a_card_the_rest(app, till, peop
     assert till.form("/till/apply").fields["amount"] == "7.00"
     till.apply()
     assert "Paid in full" in text(till.html)
-    assert wallet_of(app, people["customer"]) == "0.00" and ledger_clean(app)
+    assert wallet_of(app, people["customer"]) == 0 and ledger_clean(app)
 
 
 def test_wallet_credit_over_the_balance_or_the_due_is_refused_and_nothing_moves(app, till, people):
@@ -245,7 +196,7 @@ def test_wallet_credit_over_the_balance_or_the_due_is_refused_and_nothing_moves(
     present(till, app, people, "40.00")
     assert till.send("/till/wallet", **{"wallet-amount": "6.00"}).status_code == 422
     assert "The wallet holds 5.00 USD; 6.00 USD is more than that" in text(till.html)
-    assert wallet_of(app, people["customer"]) == "5.00" and count(app, "redeem") == 0
+    assert wallet_of(app, people["customer"]) == 500 and count(app, "redeem") == 0
 
 
 def test_a_customer_named_by_e_mail_cannot_spend_their_credit(app, till, people):
@@ -262,7 +213,7 @@ def test_a_customer_named_by_e_mail_cannot_spend_their_credit(app, till, people)
         response = till.client.post(action, data=data, headers={"HX-Request": "true"})
         assert response.status_code == 422
         assert "an e-mail address cannot spend their" in text(response.get_data(as_text=True))
-    assert wallet_of(app, people["customer"]) == "5.00" and loops_of(app, people["customer"]) == 300
+    assert wallet_of(app, people["customer"]) == 500 and loops_of(app, people["customer"]) == 300
 
 
 def test_a_customer_proved_present_for_one_sale_is_not_so_for_another(app, till, people):
@@ -274,7 +225,7 @@ def test_a_customer_proved_present_for_one_sale_is_not_so_for_another(app, till,
     form = till.form("/till/lookup").fields
     response = till.client.post("/till/lookup", data={**form, "customer": proved}, headers={"HX-Request": "true"})
     assert response.status_code == 422 and "This form is out of date" in text(response.get_data(as_text=True))
-    assert wallet_of(app, people["customer"]) == "5.00"
+    assert wallet_of(app, people["customer"]) == 500
 
 
 def test_loops_take_whole_loops_off_at_the_rate_here(app, till, people):
@@ -303,7 +254,7 @@ def test_loops_are_capped_at_what_is_due(app, till, people):
 
 
 def test_the_stores_own_rate_prices_the_loops(app, till, people):
-    from tests.unit.test_merchant_fixtures import set_merchant
+    from tests.factories import set_merchant
 
     set_merchant(app, "corner-cafe", conversion_rate=50)
     give(app, people["customer"], loops=100)
@@ -325,7 +276,7 @@ def test_undo_gives_back_wallet_credit_and_loops(app, till, people):
     for number, back in zip(sorted(set(ids)), ("wallet credit", "Loops")):
         till.send(f"/till/transactions/{number}/undo", **{f"undo-{number}-reason": "Customer changed their mind"})
         assert f"was undone: the customer has their {back} back" in text(till.html)
-    assert wallet_of(app, people["customer"]) == "2.00" and loops_of(app, people["customer"]) == 300
+    assert wallet_of(app, people["customer"]) == 200 and loops_of(app, people["customer"]) == 300
     assert ledger_clean(app)
 
 
@@ -391,7 +342,7 @@ def test_the_demo_customers_can_use_save10_credit_and_loops_at_corner_cafe(app, 
     """`portal demo`, then the README's steps at Corner Café's till with the demo staff sign-in."""
     from portal.demo import DEMO_PASSWORD
     from tests.conftest import AuthActions
-    from tests.unit.test_merchant_fixtures import Till
+    from tests.pages import Till
 
     assert runner.invoke(args=["demo"]).exit_code == 0
     AuthActions(client).login("staff@corner-cafe.test", DEMO_PASSWORD)

@@ -1,6 +1,7 @@
-"""Helpers for the gift subscription tests: plans on sale, money to pay with, gifts in each state.
+"""Gift subscriptions in tests: plans on sale, gifts in each state, and what a refusal must leave.
 
-No tests here; the gift test modules (unit, API, browser, races) import these.
+The ``gifting`` fixture (tests/conftest.py) sets the stage; the gift tests (unit, API, browser,
+races) use these.
 """
 
 from __future__ import annotations
@@ -8,44 +9,25 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
-from portal.campaigns.definitions import create_campaign, read_spec
 from portal.extensions import db
-from portal.gifts import create_gift, ensure_plans, pay_gift, send_gift
+from portal.gifts import create_gift, pay_gift, send_gift
 from portal.ledger import Actor
 from portal.models import Account, OutboxMessage, Transaction, utcnow
 from portal.models.campaigns import CampaignUse, Entitlement
 from portal.models.gifts import GiftSubscription
 from portal.services import services
-from tests.unit.test_customer_helpers import add_credit, add_customer, add_loops, user  # noqa: F401 - re-exported
+from tests.factories import make_coupon, user
 
 BUYER = "customer@example.com"
 FRIEND = "friend@example.com"
 STRANGER = "stranger@example.com"
 
 
-@pytest.fixture
-def gifting(app, people):
-    """The plus plan on sale, a buyer with 20.00 USD and 1000 Loops, a friend and a stranger."""
-    add_customer(app, FRIEND, "Fran")
-    add_customer(app, STRANGER)
-    with app.app_context():
-        list(ensure_plans(db.session))
-        db.session.commit()
-    add_credit(app, BUYER, "20.00")
-    add_loops(app, BUYER, 1000)
-    return app
-
-
 def coupon(app, code="GIFT10", **rules) -> None:
-    """A coupon campaign (10% off by default) the gift purchase may use."""
-    with app.app_context():
-        raw = {"name": f"Coupon {code}", "kind": "coupon", "code_mode": "vanity", "code": code,
-               "discount_type": "percent", "discount_value": "10", **rules}
-        create_campaign(db.session, services().vault, read_spec(db.session, raw, now=utcnow()), actor=Actor())
-        db.session.commit()
+    """A coupon (10% off unless told) the gift purchase may use."""
+    make_coupon(app, code, **{"discount_value": "10", **rules})
 
 
 def make_gift(app, *, to=FRIEND, method="wallet", pay=True, send=True, coupon_code=None, **choices) -> tuple[int, str]:
@@ -80,21 +62,6 @@ def age(app, gift_id: int, *, created_hours: int = 0, expired: bool = False) -> 
         if expired:
             gift.expires_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
-
-
-def balance(app, key: str) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.select(Account.balance).where(Account.key == key)) or 0
-
-
-def wallet(app, email: str = BUYER, currency: str = "USD") -> int:
-    with app.app_context():
-        return balance(app, f"wallet:{user(email).id}:{currency}")
-
-
-def loops(app, email: str = BUYER) -> int:
-    with app.app_context():
-        return balance(app, f"loops:{user(email).id}")
 
 
 def subscription_end(app, email: str, feature: str = "plus"):
