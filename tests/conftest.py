@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -71,14 +72,51 @@ def sqlite_schema(tmp_path_factory) -> str:
     return str(path)
 
 
+class SharedApp:
+    """One app per test process, given to each test as if new: building an app (its routes and,
+    on first use, its templates) cost more than most tests. Before each test its database file
+    is a fresh copy of the schema and its state (throttles, caches, payment provider) is rebuilt;
+    after it, its settings are put back."""
+
+    def __init__(self, folder, schema: str):
+        self.database, self.schema = folder / "portal.db", schema
+        self.app = make_app(f"sqlite:///{self.database}")
+        self.settings = dict(self.app.config)
+
+    def fresh(self, outbox) -> Flask:
+        from portal import services, shop
+
+        shutil.copyfile(self.schema, self.database)
+        self.app.config["OUTBOX_DIR"] = str(outbox)
+        services.init_app(self.app)
+        shop.init_app(self.app)
+        return self.app
+
+    def reset(self) -> None:
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        self.app.config.clear()
+        self.app.config.update(self.settings)
+
+
+@pytest.fixture(scope="session")
+def shared_app(tmp_path_factory, sqlite_schema) -> SharedApp:
+    return SharedApp(tmp_path_factory.mktemp("app"), sqlite_schema)
+
+
 @pytest.fixture
-def app(request, tmp_path, sqlite_schema):
+def app(request, tmp_path, sqlite_schema, shared_app):
     """The app on a fresh SQLite file with the schema of the models (a copy of the built one);
-    a test or module marked ``app_config(NAME=value, ...)`` gets those settings too."""
-    shutil.copyfile(sqlite_schema, tmp_path / "portal.db")
+    a test or module marked ``app_config(NAME=value, ...)`` gets an app of its own built with
+    those settings."""
     marker = request.node.get_closest_marker("app_config")
-    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(tmp_path / "outbox"),
-                   **(marker.kwargs if marker else {}))
+    if marker is None:
+        yield shared_app.fresh(tmp_path / "outbox")
+        shared_app.reset()
+        return
+    shutil.copyfile(sqlite_schema, tmp_path / "portal.db")
+    app = make_app(f"sqlite:///{tmp_path / 'portal.db'}", OUTBOX_DIR=str(tmp_path / "outbox"), **marker.kwargs)
     yield app
     with app.app_context():
         db.engine.dispose()
