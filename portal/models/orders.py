@@ -103,3 +103,20 @@ class ProgrammeLimits(Base):
     max_cards_per_order: Mapped[int]
     approval_above: Mapped[int | None]
     updated_at: Mapped[created_at]
+
+
+class DailyLoad(Base):
+    """What one customer has had loaded in one currency on one day (UTC), from paid orders.
+
+    The row is the limit's counter: a payment adds to it in one UPDATE whose WHERE holds the
+    programme's daily maximum (portal/orders/daily_loads.py), so two payments at once cannot both
+    pass it. ``customer`` is ``user:<id>`` for a signed-in buyer, ``email:<address>`` for a guest.
+    """
+
+    __tablename__ = "daily_loads"
+    __table_args__ = (sa.CheckConstraint("loaded >= 0", name="loaded_not_negative"),)
+
+    customer: Mapped[str] = mapped_column(sa.String(260), primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.String(4), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    loaded: Mapped[int]

@@ -24,6 +24,7 @@ from portal.ledger import SYSTEM, audit, fingerprint, savepoint, system_account
 from portal.models import utcnow
 from portal.models.orders import Order, OrderLine
 from portal.money import Money
+from portal.orders.daily_loads import record_load
 from portal.orders.delivery import deliver, fulfil_if_done
 from portal.payments import EXPIRED, FAILED, PAID, PaymentEvent, PaymentProvider
 
@@ -50,7 +51,8 @@ def receive_webhook(
             with savepoint(session):
                 return _paid(session, vault, order, event, now or utcnow())
         except LimitExceeded:
-            # An admin lowered a limit between the order and its payment: the buyer gets the money back.
+            # A limit passed since the order (an admin lowered it, or another payment of the buyer's
+            # filled the day or the card first): nothing is issued and the buyer gets the money back.
             return _refund_refused(session, provider, order, now or utcnow())
     if event.outcome == EXPIRED:
         return "expired" if _expire(session, order.id, now or utcnow()) else "already"
@@ -72,6 +74,7 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
     if won is None:
         return "already"
     session.refresh(order)
+    record_load(session, order, now)  # the daily maximum, in its own conditional UPDATE
     events.order_changed(session, "order.paid", order)
     if order.approval_required:
         session.flush()

@@ -14,7 +14,8 @@ from portal.errors import ValidationError
 from portal.models import User, utcnow
 from portal.models.orders import CARD_DESIGNS, Order, OrderLine
 from portal.money import Money
-from portal.orders.programme import Programme, check_amount_limits, check_order_limits
+from portal.orders.daily_loads import check_room
+from portal.orders.programme import Programme, check_amount_limits, check_cards_per_order
 from portal.payments import PaymentProvider
 
 UNPAID_HOURS = 24  # an order not paid by then expires
@@ -95,10 +96,8 @@ def place_order(
     email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
     order_lines = [_line(programme, line, now.date()) for line in lines]
     total = sum(line.amount for line in order_lines)
-    check_order_limits(
-        session, programme, cards=len(order_lines), total=total, buyer_id=buyer.id if buyer else None,
-        buyer_email=email, now=now,
-    )
+    check_cards_per_order(programme, len(order_lines))
+    check_room(session, programme, total=total, buyer_id=buyer.id if buyer else None, buyer_email=email, now=now)
     order = Order(
         reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer.id if buyer else None, buyer_email=email,
         currency=programme.currency, total=total, state="pending", provider=provider.name,

@@ -11,7 +11,7 @@ from portal.errors import LimitExceeded
 from portal.extensions import db
 from portal.ledger import SYSTEM
 from portal.models import GiftCard, ProgrammeLimits
-from portal.models.orders import Order
+from portal.models.orders import DailyLoad, Order
 from portal.money import Money
 from tests.conftest import submit
 from tests.unit.test_customer_helpers import card_balance, issue, snapshot, text
@@ -61,6 +61,23 @@ def test_a_buyer_past_the_daily_maximum_is_told_what_is_left_today(app, client, 
     refused = _buy(client, amount="25.00")
     assert "You can buy at most 120.00 USD a day (20.00 USD left today)" in text(refused)
     assert _buy(client, amount="other", custom_amount="20.00").status_code == 303
+
+
+def test_a_payment_that_would_pass_the_day_is_refunded_and_what_was_loaded_counts(app, client, auth, people):
+    """With 60.00 paid today, is a second 60.00 paid after the maximum fell to 100.00 refunded, and the
+    next buy told 40.00 is left?"""
+    _set(client, auth, people)
+    _buy(client, amount="other", custom_amount="60.00")
+    assert _deliver(client, *_webhook(app, _order(app), "paid")).get_json()["received"] == "issued"
+    assert _buy(client, amount="other", custom_amount="60.00").status_code == 303
+    second = _order(app)
+    _set(client, auth, people, max_daily_per_customer="100.00")
+    assert _deliver(client, *_webhook(app, second, "paid")).get_json()["received"] == "refunded"
+    assert len(_cards(app)) == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(DailyLoad.loaded)) == 6000
+    refused = _buy(client, amount="50.00")
+    assert "You can buy at most 100.00 USD a day (40.00 USD left today)" in text(refused)
 
 
 def test_the_ledger_refuses_a_load_past_the_maximum_balance_in_its_update(app, client, auth, people):
