@@ -16,6 +16,8 @@ from portal.models.base import Base, UTCDateTime, created_at, intpk
 
 ORDER_STATES = ("pending", "paid", "fulfilled", "expired", "refunded")
 CARD_DESIGNS = ("classic", "birthday", "thanks", "celebrate")
+# What a line buys: a new card, value onto one of the buyer's cards, or wallet credit.
+LINE_KINDS = ("card", "card_topup", "wallet_topup")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -61,16 +63,20 @@ class Order(Base):
 
 
 class OrderLine(Base):
-    """One card of an order: its value, its face, and who it is for (the buyer when no recipient)."""
+    """One thing an order buys: a card (its value, its face, and who it is for: the buyer when no
+    recipient), or a top-up of the buyer's card or wallet credit."""
 
     __tablename__ = "order_lines"
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint(_one_of("design", CARD_DESIGNS), name="design_known"),
+        sa.CheckConstraint(_one_of("kind", LINE_KINDS), name="kind_known"),
+        sa.CheckConstraint("(kind = 'card_topup') = (topup_card_id IS NOT NULL)", name="topup_names_its_card"),
     )
 
     id: Mapped[intpk]
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="card", server_default="card")
     amount: Mapped[int]
     design: Mapped[str] = mapped_column(sa.String(16), default="classic")
     recipient_name: Mapped[str] = mapped_column(sa.String(120), default="")
@@ -79,6 +85,8 @@ class OrderLine(Base):
     deliver_on: Mapped[date | None] = mapped_column(sa.Date)
     card_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift_cards.id"), unique=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A top-up's card (the buyer's own); a new card's id is ``card_id``, set when it is issued.
+    topup_card_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gift_cards.id"), index=True)
 
     order: Mapped[Order] = relationship(back_populates="lines")
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault
 from portal.cards.operations import PURCHASED_MIN_DAYS, IssuedCard, new_card
-from portal.errors import LimitExceeded, ValidationError
+from portal.errors import DomainError, ValidationError
 from portal.events import kinds as events
 from portal.ledger import SYSTEM, audit, fingerprint, savepoint, system_account
 from portal.models import utcnow
@@ -26,6 +26,7 @@ from portal.models.orders import Order, OrderLine
 from portal.money import Money
 from portal.orders.daily_loads import record_load
 from portal.orders.delivery import deliver, fulfil_if_done
+from portal.orders.topups import credit_topup
 from portal.payments import EXPIRED, FAILED, PAID, PaymentEvent, PaymentProvider
 
 # Money a provider has taken for us and not yet paid out; a card bought online is funded from it.
@@ -50,9 +51,10 @@ def receive_webhook(
         try:
             with savepoint(session):
                 return _paid(session, vault, order, event, now or utcnow())
-        except LimitExceeded:
+        except DomainError:
             # A limit passed since the order (an admin lowered it, or another payment of the buyer's
-            # filled the day or the card first): nothing is issued and the buyer gets the money back.
+            # filled the day or the card first), or the card to top up was frozen, cancelled, expired
+            # or given away meanwhile: nothing is issued and the buyer gets the money back.
             return _refund_refused(session, provider, order, now or utcnow())
     if event.outcome == EXPIRED:
         return "expired" if _expire(session, order.id, now or utcnow()) else "already"
@@ -84,8 +86,12 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
 
 
 def issue_lines(session: Session, vault: CodeVault, order: Order, now: datetime) -> None:
-    """Issue the cards of a paid order and send those due now (each line's key makes it once)."""
+    """Issue the cards of a paid order and send those due now, and credit its top-ups (each line's
+    key makes it once)."""
     for line in order.lines:
+        if line.kind != "card":
+            credit_topup(session, order, line, system_account(session, CLEARING, order.currency), now)
+            continue
         issued = _issue(session, vault, order, line, now)
         line.card_id = issued.card.id
         if line.deliver_on is None:

@@ -95,19 +95,41 @@ def place_order(
         raise ValidationError("Add a card to the order", field="amount")
     email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
     order_lines = [_line(programme, line, now.date()) for line in lines]
-    total = sum(line.amount for line in order_lines)
-    check_cards_per_order(programme, len(order_lines))
-    check_room(session, programme, total=total, buyer_id=buyer.id if buyer else None, buyer_email=email, now=now)
+    return open_order(
+        session, provider, programme, buyer=buyer, buyer_email=email, lines=order_lines,
+        description=f"Giftloop gift cards ({len(order_lines)})", return_url=return_url, now=now,
+    )
+
+
+def open_order(
+    session: Session,
+    provider: PaymentProvider,
+    programme: Programme,
+    *,
+    buyer: User | None,
+    buyer_email: str,
+    lines: list[OrderLine],
+    description: str,
+    return_url: Callable[[str], str],
+    now: datetime,
+) -> tuple[Order, str]:
+    """Store a pending order of validated lines and open the provider's checkout for it.
+
+    Raise LimitExceeded for too many cards or past the buyer's day (nothing stored, nothing charged).
+    """
+    total = sum(line.amount for line in lines)
+    check_cards_per_order(programme, len(lines))
+    buyer_id = buyer.id if buyer else None
+    check_room(session, programme, total=total, buyer_id=buyer_id, buyer_email=buyer_email, now=now)
     order = Order(
-        reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer.id if buyer else None, buyer_email=email,
+        reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer_id, buyer_email=buyer_email,
         currency=programme.currency, total=total, state="pending", provider=provider.name,
-        created_at=now, expires_at=now + timedelta(hours=UNPAID_HOURS), lines=order_lines,
+        created_at=now, expires_at=now + timedelta(hours=UNPAID_HOURS), lines=lines,
         approval_required=programme.approval_above is not None and total > programme.approval_above,
     )
     checkout = provider.create_checkout(
-        order_reference=order.reference, amount=total, currency=programme.currency, email=email,
-        description=f"Giftloop gift cards ({len(order_lines)})",
-        success_url=return_url(order.reference), cancel_url=return_url(order.reference),
+        order_reference=order.reference, amount=total, currency=programme.currency, email=buyer_email,
+        description=description, success_url=return_url(order.reference), cancel_url=return_url(order.reference),
     )
     order.payment_reference = checkout.payment_reference
     session.add(order)

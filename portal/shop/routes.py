@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.errors import LimitExceeded, ValidationError
+from portal.errors import DomainError, LimitExceeded, RateLimited, ValidationError
 from portal.extensions import csrf, db
 from portal.models.orders import Order
 from portal.orders.payment import receive_webhook
@@ -16,11 +16,12 @@ from portal.orders.placing import LineRequest, place_order
 from portal.orders.programme import DESIGN_NAMES, programme_for
 from portal.payments import InvalidWebhook
 from portal.services import services
-from portal.shop import bp, payments, purchase_throttle
+from portal.shop import bp, count_purchase, payments, shop_currency
+from portal.web.responses import retry_after
 
 
 def _programme():
-    return programme_for(db.session, current_app.config.get("SHOP_CURRENCY", "USD"))
+    return programme_for(db.session, shop_currency())
 
 
 def _buyer():
@@ -49,7 +50,7 @@ def _line_from(form) -> LineRequest:
     )
 
 
-def _render(form=None, error: ValidationError | LimitExceeded | None = None, status: int = 200):
+def _render(form=None, error: DomainError | None = None, status: int = 200):
     return render_template(
         "shop/index.html", programme=_programme(), designs=DESIGN_NAMES, buyer=_buyer(),
         form=form or {}, error=error, today=date.today().isoformat(),
@@ -67,12 +68,11 @@ def buy():
     """Place the order and send the buyer to the provider's payment page. Nothing is charged here."""
     buyer = _buyer()
     who = f"user:{buyer.id}" if buyer else f"email:{request.form.get('buyer_email', '').strip().lower()[:254]}"
-    attempt = purchase_throttle().attempt(f"ip:{request.remote_addr}", who)
-    if attempt.wait:
-        minutes = max(1, round(attempt.wait / 60))
-        error = ValidationError(f"Too many orders. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.")
+    try:
+        attempt = count_purchase(who)
+    except RateLimited as error:
         page, _ = _render(request.form, error)
-        return page, 429, {"Retry-After": str(attempt.wait)}
+        return page, 429, retry_after(error)
     try:
         order, checkout_url = place_order(
             db.session, payments(), _programme(), buyer=buyer, buyer_email=request.form.get("buyer_email", ""),

@@ -1,5 +1,6 @@
 """The shop in real Chromium: a guest buys a 25.00 card for a friend with the test provider, the
-friend's e-mail carries the code, and the card pays at a till; a declined payment issues nothing."""
+friend's e-mail carries the code, and the card pays at a till; a declined payment issues nothing;
+a customer tops their card up by card."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_merchant_till import fact, scan_like_a_usb_scanner
+from tests.browser.test_customer_wallet import sign_in
 from tests.browser.test_merchant_till import sign_in as sign_in_at_till
+from tests.unit.test_customer_helpers import issue
 from tests.unit.test_shop_orders import _cards
 
 pytestmark = pytest.mark.browser
@@ -59,3 +62,16 @@ def test_a_declined_payment_issues_nothing(app, people, phone):
     phone.get_by_role("button", name="Decline the payment").click()
     expect(phone.get_by_role("status")).to_contain_text("The payment was declined. Nothing was charged")
     assert _cards(app) == []
+
+
+def test_a_customer_tops_up_their_card_by_card_and_sees_the_new_balance(app, people, phone):
+    card_id, _ = issue(app, owner=people["customer"], amount="25.00")
+    sign_in(phone, people["customer"])
+    phone.goto(f"/wallet/cards/{card_id}")
+    phone.get_by_role("link", name="Top up by card").click()
+    phone.get_by_label("Amount to add").fill("20.00")
+    phone.get_by_role("button", name="Continue to payment").click()
+    phone.get_by_role("button", name="Pay 20.00 USD").click()
+    expect(phone.get_by_role("status")).to_contain_text("Paid, thank you. The value has been added.")
+    phone.goto(f"/wallet/cards/{card_id}")
+    expect(phone.locator("#balance-amount")).to_have_text("45.00 USD")
