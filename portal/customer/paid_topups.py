@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template, redirect, url_for
+from flask import redirect, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -16,6 +16,7 @@ from portal.models import GiftCard
 from portal.orders.programme import programme_for
 from portal.orders.topups import place_topup
 from portal.shop import count_purchase, payments, shop_currency
+from portal.shop.routes import order_url
 from portal.web.responses import refuse, retry_after
 
 
@@ -33,7 +34,7 @@ def _topup(card: GiftCard | None):
             try:
                 _, checkout_url = place_topup(
                     db.session, payments(), programme, customer=current_user, card=card, amount=form.amount.data,
-                    return_url=lambda reference: url_for("shop.order", reference=reference, _external=True),
+                    return_url=order_url,
                 )
             except DomainError:
                 attempt.succeeded()  # a refused form is no order: it does not count

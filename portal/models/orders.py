@@ -53,6 +53,9 @@ class Order(Base):
     # Above the programme's approval amount an admin approves a paid order before its cards are issued.
     approval_required: Mapped[bool] = mapped_column(default=False)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Many bearer cards for the buyer to hand out (a company's staff): their codes go to the buyer
+    # in one e-mail with a CSV, and each can be e-mailed to its own recipient from the order page.
+    bulk: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", lazy="selectin", cascade="all, delete-orphan"

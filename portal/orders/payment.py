@@ -24,6 +24,7 @@ from portal.ledger import SYSTEM, audit, fingerprint, savepoint, system_account
 from portal.models import utcnow
 from portal.models.orders import Order, OrderLine
 from portal.money import Money
+from portal.orders.bulk import send_codes
 from portal.orders.daily_loads import record_load
 from portal.orders.delivery import deliver, fulfil_if_done
 from portal.orders.topups import credit_topup
@@ -94,8 +95,12 @@ def issue_lines(session: Session, vault: CodeVault, order: Order, now: datetime)
             continue
         issued = _issue(session, vault, order, line, now)
         line.card_id = issued.card.id
-        if line.deliver_on is None:
+        if order.bulk:
+            line.delivered_at = now  # its code goes to the buyer in the order's one e-mail
+        elif line.deliver_on is None:
             deliver(session, order, line, issued, now)
+    if order.bulk:
+        send_codes(session, order)
     fulfil_if_done(order, now)
     session.flush()
 
@@ -131,8 +136,9 @@ def _refund_refused(session: Session, provider: PaymentProvider, order: Order, n
 def _issue(session: Session, vault: CodeVault, order: Order, line: OrderLine, now: datetime) -> IssuedCard:
     value = Money(line.amount, order.currency)
     clearing = system_account(session, CLEARING, order.currency)
-    # A card for the signed-in buyer themselves is theirs; any other is a bearer card, e-mailed.
-    owner_id = order.buyer_id if line.recipient_email is None else None
+    # A card for the signed-in buyer themselves is theirs; any other (a friend's, a bulk order's to
+    # hand out) is a bearer card, e-mailed.
+    owner_id = order.buyer_id if line.recipient_email is None and not order.bulk else None
     return new_card(
         session, vault, value=value, funding=[(clearing, -value.minor)], actor=SYSTEM,
         idempotency_key=f"order-line:{line.id}", request_hash=fingerprint("order-line", line.id, value.minor),

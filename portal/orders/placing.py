@@ -54,7 +54,8 @@ def check_delivery(deliver_on: date | None, today: date) -> date | None:
     return deliver_on
 
 
-def _line(programme: Programme, request: LineRequest, today: date) -> OrderLine:
+def order_line(programme: Programme, request: LineRequest, today: date) -> OrderLine:
+    """One validated card line. Raise ValidationError or LimitExceeded, naming the field."""
     amount = check_amount(programme, request.amount)
     if request.design not in CARD_DESIGNS:
         raise ValidationError("Choose one of the card designs", field="design")
@@ -82,6 +83,7 @@ def place_order(
     lines: list[LineRequest],
     return_url: Callable[[str], str],
     now: datetime | None = None,
+    bulk: bool = False,
 ) -> tuple[Order, str]:
     """Validate the lines, store a pending order and open the provider's checkout for it.
 
@@ -94,10 +96,10 @@ def place_order(
     if not lines:
         raise ValidationError("Add a card to the order", field="amount")
     email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
-    order_lines = [_line(programme, line, now.date()) for line in lines]
+    order_lines = [order_line(programme, line, now.date()) for line in lines]
     return open_order(
         session, provider, programme, buyer=buyer, buyer_email=email, lines=order_lines,
-        description=f"Giftloop gift cards ({len(order_lines)})", return_url=return_url, now=now,
+        description=f"Giftloop gift cards ({len(order_lines)})", return_url=return_url, now=now, bulk=bulk,
     )
 
 
@@ -112,6 +114,7 @@ def open_order(
     description: str,
     return_url: Callable[[str], str],
     now: datetime,
+    bulk: bool = False,
 ) -> tuple[Order, str]:
     """Store a pending order of validated lines and open the provider's checkout for it.
 
@@ -125,7 +128,7 @@ def open_order(
         reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer_id, buyer_email=buyer_email,
         currency=programme.currency, total=total, state="pending", provider=provider.name,
         created_at=now, expires_at=now + timedelta(hours=UNPAID_HOURS), lines=lines,
-        approval_required=programme.approval_above is not None and total > programme.approval_above,
+        approval_required=programme.approval_above is not None and total > programme.approval_above, bulk=bulk,
     )
     checkout = provider.create_checkout(
         order_reference=order.reference, amount=total, currency=programme.currency, email=buyer_email,

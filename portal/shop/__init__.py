@@ -55,4 +55,4 @@ def count_purchase(buyer_key: str):
     return attempt
 
 
-from portal.shop import routes, testpay  # noqa: E402,F401
+from portal.shop import bulk, routes, testpay  # noqa: E402,F401
