@@ -17,7 +17,7 @@ from portal.errors import LimitExceeded, ValidationError
 from portal.ledger import Actor, audit
 from portal.models import utcnow
 from portal.models.orders import CARD_DESIGNS, ProgrammeLimits
-from portal.money import Money
+from portal.money import Money, format_minor
 
 DESIGN_NAMES = {"classic": "Classic", "birthday": "Birthday", "thanks": "Thank you", "celebrate": "Celebrate"}
 assert set(DESIGN_NAMES) == set(CARD_DESIGNS)
@@ -40,8 +40,18 @@ class Programme:
     def presets(self) -> tuple[int, ...]:
         return tuple(amount for amount in PRESETS if self.min_purchase <= amount <= self.max_purchase)
 
+    @property
+    def suggested(self) -> str:
+        """The preset chosen when the shop opens (the second, if there is one), as a form value."""
+        presets = self.presets
+        return self.plain(presets[min(1, len(presets) - 1)]) if presets else "other"
+
     def money(self, minor: int) -> str:
         return Money(minor, self.currency).display()
+
+    def plain(self, minor: int) -> str:
+        """An amount as a form value in this currency's digits ("25.00"; "2500" in yen)."""
+        return format_minor(minor, self.currency)
 
 
 LIMIT_NAMES = {

@@ -248,3 +248,13 @@ def test_orders_are_rate_limited_per_buyer_and_a_refused_form_does_not_count(app
     assert _buy(client, buyer_email="other@example.com").status_code == 303  # another buyer may
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 3
+
+
+def test_the_shop_sells_in_the_currency_shop_currency_names(app, client, people):
+    """With SHOP_CURRENCY=JPY (no minor digits), are the amounts offered in yen and the order placed in yen?"""
+    app.config["SHOP_CURRENCY"] = "JPY"
+    page = client.get("/shop").get_data(as_text=True)
+    assert 'value="2500" checked' in page and "2,500 JPY" in page
+    assert _buy(client, amount="2500").status_code == 303
+    order = _order(app)
+    assert (order.currency, order.total) == ("JPY", 2500)
