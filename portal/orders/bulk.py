@@ -81,12 +81,14 @@ def codes_csv(session: Session, vault: CodeVault, order_id: int) -> str:
 def email_card(session: Session, vault: CodeVault, order: Order, line_id: int, to: str) -> str:
     """E-mail one card of a paid bulk order to its recipient, once; returns the normalised address.
 
-    Raise NotFound for a line not of this order, ValidationError for an order not paid, a card
-    already sent or a bad address, AlreadyRedeemed for a card claimed into a wallet since.
+    Raise NotFound for a line not of this order, ValidationError for an order not paid (or
+    refunded), a card already sent or a bad address, AlreadyRedeemed for a card claimed into a wallet since.
     """
     line = next((line for line in order.lines if line.id == line_id), None)
     if not order.bulk or line is None:
         raise NotFound("This order has no such card")
+    if order.state == "refunded":
+        raise ValidationError("This order was refunded: its cards are cancelled", field="recipient_email")
     if line.card_id is None:
         raise ValidationError("The cards are issued once the payment is confirmed", field="recipient_email")
     if line.recipient_email is not None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault
 from portal.cards.operations import PURCHASED_MIN_DAYS, IssuedCard, new_card
-from portal.errors import DomainError, ValidationError
+from portal.errors import CardCancelled, CardExpired, CardFrozen, Forbidden, LimitExceeded, ValidationError
 from portal.events import kinds as events
 from portal.ledger import SYSTEM, audit, fingerprint, savepoint, system_account
 from portal.models import utcnow
@@ -32,6 +32,8 @@ from portal.payments import EXPIRED, FAILED, PAID, PaymentEvent, PaymentProvider
 
 # Money a provider has taken for us and not yet paid out; a card bought online is funded from it.
 CLEARING = "payments_clearing"
+# What a confirmed payment can meet that the order's checks could not foresee: it is refunded.
+REFUSED_AT_PAYMENT = (LimitExceeded, Forbidden, CardCancelled, CardFrozen, CardExpired)
 
 
 def receive_webhook(
@@ -52,7 +54,7 @@ def receive_webhook(
         try:
             with savepoint(session):
                 return _paid(session, vault, order, event, now or utcnow())
-        except DomainError:
+        except REFUSED_AT_PAYMENT:
             # A limit passed since the order (an admin lowered it, or another payment of the buyer's
             # filled the day or the card first), or the card to top up was frozen, cancelled, expired
             # or given away meanwhile: nothing is issued and the buyer gets the money back.

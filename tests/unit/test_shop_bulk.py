@@ -10,11 +10,14 @@ import sqlalchemy as sa
 
 from portal.cards.lookup import find_card
 from portal.extensions import db
+from portal.ledger import SYSTEM
 from portal.ledger.verify import verify
 from portal.models import GiftCard, OutboxMessage
 from portal.models.orders import Order
 from portal.notifications.rendering import render
+from portal.orders.refunds import refund_order
 from portal.services import services
+from portal.shop import payments
 from tests.conftest import submit
 from tests.unit.test_customer_helpers import text
 from tests.unit.test_programme_limits import _set
@@ -79,6 +82,11 @@ def test_the_buyer_emails_one_card_to_its_recipient_from_the_order_page_once(app
     assert "Sent to ben@example.com" in text(client.get(page))
     again = submit(client, f"{page}/cards/{line_id}/email", {"recipient_email": "eve@example.com"}, page=page)
     assert "This card was already sent to ben@example.com" in text(again) and _mail_to(app, "eve@example.com") == []
+    with app.app_context():
+        refund_order(db.session, payments(), db.session.get(Order, order.id), actor=SYSTEM, reason="cancelled event")
+        db.session.commit()
+    after = submit(client, f"{page}/cards/{order.lines[2].id}/email", {"recipient_email": "cy@example.com"}, page=page)
+    assert "This order was refunded" in text(after) and _mail_to(app, "cy@example.com") == []
 
 
 def test_more_cards_than_an_order_may_hold_are_refused_before_payment(app, client, auth, people):
