@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from portal.money import EXPONENTS
+
 PACKAGE = Path(__file__).resolve().parent
 # In a checkout templates/, static/ and migrations/ sit beside the package; an installed wheel
 # carries them inside it (pyproject.toml maps them), and keeps its instance/ in the working directory.
@@ -48,6 +50,14 @@ def _whole_number(env, name: str, default: int) -> int:
     return int(raw)
 
 
+def _shop_currency(env) -> str:
+    """The shop's currency: an ISO 4217 code the portal knows (not Loops). Raise RuntimeError otherwise."""
+    raw = (env.get("SHOP_CURRENCY") or "USD").strip().upper()
+    if raw not in EXPONENTS or raw == "LOOP":
+        raise RuntimeError(f"SHOP_CURRENCY must be an ISO 4217 currency code such as USD or EUR, not {raw!r}")
+    return raw
+
+
 def from_environment() -> dict:
     """Read the portal's settings from the environment (and ``.env``)."""
     load_dotenv(Path.cwd() / ".env" if INSTALLED else ROOT / ".env")
@@ -67,6 +77,8 @@ def from_environment() -> dict:
         "PAYMENT_PROVIDER": payment_provider,
         "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
+        # The currency the shop sells cards and top-ups in; its programme limits are set per currency.
+        "SHOP_CURRENCY": _shop_currency(env),
         "PORTAL_CODE_KEY": env.get("PORTAL_CODE_KEY") or secret,
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL")),
         "REDIS_URL": env.get("REDIS_URL") or None,

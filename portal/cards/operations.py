@@ -25,7 +25,7 @@ from portal.errors import (
     ValidationError,
 )
 from portal.ledger import (
-    Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
+    SYSTEM, Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
     settlement_account, system_account,
 )
 from portal.ledger.posting import Leg, posted_under
@@ -334,13 +334,48 @@ def load(
     usable_at(card, merchant, now)
     funding, short = _load_legs(session, card, amount, source, customer)
     try:
-        transaction, replayed = post_or_replay(
-            session, kind="load", actor=actor, idempotency_key=idempotency_key, request_hash=request,
-            legs=[*funding, (card.account, amount.minor)], card_id=card.id,
-            merchant_id=merchant.id if merchant else None, memo=f"Top-up from {source}",
+        return _post_load(
+            session, card, amount, funding, actor=actor, idempotency_key=idempotency_key, request=request,
+            merchant=merchant, memo=f"Top-up from {source}", extend_expiry=extend_expiry, now=now,
         )
     except InsufficientFunds:
         raise short() from None
+
+
+def load_paid(
+    session: Session, card: GiftCard, amount: Money, *, funding: list[Leg], owner_id: int, idempotency_key: str,
+    memo: str, now: datetime | None = None,
+) -> Transaction:
+    """Top up a card with money its owner paid for (a shop order), from ``funding``, by the system.
+
+    Raise Forbidden if the card is no longer ``owner_id``'s, CardCancelled/CardFrozen/CardExpired
+    if it cannot take value now, LimitExceeded past the programme's maximum balance.
+    """
+    now = now or utcnow()
+    request = fingerprint("load_paid", card.id, amount.minor, amount.currency, owner_id)
+    earlier = replay(session, SYSTEM, idempotency_key, request)
+    if earlier is not None:
+        return earlier
+    lock_card(session, card)
+    if card.owner_id != owner_id:
+        raise Forbidden("This card has changed hands since the top-up was ordered")
+    usable_at(card, None, now)
+    return _post_load(
+        session, card, amount, funding, actor=SYSTEM, idempotency_key=idempotency_key, request=request,
+        merchant=None, memo=memo, extend_expiry=True, now=now,
+    )
+
+
+def _post_load(
+    session: Session, card: GiftCard, amount: Money, funding: list[Leg], *, actor: Actor, idempotency_key: str,
+    request: str, merchant: Merchant | None, memo: str, extend_expiry: bool, now: datetime,
+) -> Transaction:
+    """Move a checked top-up onto the card, extend a purchased card's expiry, send the receipt."""
+    transaction, replayed = post_or_replay(
+        session, kind="load", actor=actor, idempotency_key=idempotency_key, request_hash=request,
+        legs=[*funding, (card.account, amount.minor)], card_id=card.id,
+        merchant_id=merchant.id if merchant else None, memo=memo,
+    )
     if not replayed and extend_expiry and card.kind == "purchased":
         card.expires_at = max(card.expires_at, now + timedelta(days=PURCHASED_MIN_DAYS))
         session.flush()

@@ -7,4 +7,4 @@ from portal.web.guards import protect
 bp = Blueprint("customer", __name__)
 protect(bp, ("customer",))
 
-from portal.customer import cards, gifting, gifts, loops, orders, redeem, routes, topup  # noqa: E402,F401
+from portal.customer import cards, gifting, gifts, loops, orders, paid_topups, redeem, routes, topup  # noqa: E402,F401

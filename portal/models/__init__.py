@@ -7,7 +7,7 @@ from portal.models.gifts import GiftSubscription, SubscriptionPlan  # noqa: F401
 from portal.models.events import Event, WebhookDelivery, WebhookEndpoint  # noqa: F401
 from portal.models.ledger import Account, Entry, Transaction
 from portal.models.merchants import Merchant
-from portal.models.orders import Order, OrderLine, ProgrammeLimits  # noqa: F401
+from portal.models.orders import DailyLoad, Order, OrderLine, ProgrammeLimits  # noqa: F401
 from portal.models.outbox import OutboxMessage  # noqa: F401
 from portal.models.records import AuditEvent, IdempotencyRecord, SecurityEvent, ThrottleCounter
 from portal.models.transfers import Transfer

@@ -5,7 +5,8 @@ one sets the subject (``{% set subject = "…" %}``). Both see the row's context
 plus ``card`` (a CardView, when the row names a card), ``code`` (the full code, only when the
 row carries one encrypted), ``qr_cid`` (when that code is a card code: the inline QR image),
 ``recipient``, ``base_url`` and ``link(endpoint, **values)`` for absolute links. A new kind of
-message (gift subscriptions, campaigns) is two new templates and one ``queue_email`` call.
+message (gift subscriptions, campaigns) is two new templates and one ``queue_email`` call. A
+bulk order's message also carries a CSV of its codes, made when it is sent (``_attachments``).
 """
 
 from __future__ import annotations
@@ -147,5 +148,17 @@ def render(session: Session, row: OutboxMessage) -> Rendered:
     if qr_cid:
         html_part = message.get_payload()[1]
         html_part.add_related(qr_png(code), maintype="image", subtype="png", cid=qr_cid, filename="gift-card-qr.png")
+    for filename, content in _attachments(session, row):
+        message.add_attachment(content.encode(), maintype="text", subtype="csv", filename=filename)
     masked = mask(code) if code else (view.masked if view else None)
     return Rendered(message=message, subject=subject, text=text, html=html, masked_code=masked)
+
+
+def _attachments(session: Session, row: OutboxMessage) -> list[tuple[str, str]]:
+    """The files a kind of message carries, made as it is sent: (file name, CSV text)."""
+    if row.kind == "bulk_codes":
+        from portal.orders.bulk import codes_csv  # the orders domain itself sends messages through here
+
+        order_id = row.context["order_id"]
+        return [(f"giftloop-cards-{order_id}.csv", codes_csv(session, services().vault, order_id))]
+    return []

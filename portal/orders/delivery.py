@@ -24,6 +24,13 @@ def deliver(session: Session, order: Order, line: OrderLine, issued: IssuedCard,
     line.delivered_at = now
 
 
+def issued_card(session: Session, vault: CodeVault, card_id: int) -> IssuedCard:
+    """An order's card as it was issued, with its code, to e-mail it later."""
+    card = session.get(GiftCard, card_id)
+    issuing = session.scalar(sa.select(Transaction).where(Transaction.card_id == card.id, Transaction.kind == "issue"))
+    return IssuedCard(card=card, code=vault.decrypt(card.code.ciphertext), transaction=issuing)
+
+
 def fulfil_if_done(order: Order, now: datetime) -> None:
     """A paid order whose every card has gone out is fulfilled."""
     if order.state == "paid" and all(line.delivered_at is not None for line in order.lines):
@@ -44,10 +51,7 @@ def deliver_due(session: Session, vault: CodeVault, now: datetime | None = None)
         .order_by(OrderLine.id).limit(BATCH).with_for_update(of=OrderLine, skip_locked=True)
     ).all()
     for line in due:
-        card = session.get(GiftCard, line.card_id)
-        issuing = session.scalar(sa.select(Transaction).where(Transaction.card_id == card.id, Transaction.kind == "issue"))
-        issued = IssuedCard(card=card, code=vault.decrypt(card.code.ciphertext), transaction=issuing)
-        deliver(session, line.order, line, issued, now)
+        deliver(session, line.order, line, issued_card(session, vault, line.card_id), now)
         queue_email(
             session, key=f"gift_delivered:{line.id}", to=line.order.buyer_email, kind="gift_delivered",
             context={"amount": line.amount, "currency": line.order.currency,

@@ -18,17 +18,22 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault
 from portal.cards.operations import PURCHASED_MIN_DAYS, IssuedCard, new_card
-from portal.errors import LimitExceeded, ValidationError
+from portal.errors import CardCancelled, CardExpired, CardFrozen, Forbidden, LimitExceeded, ValidationError
 from portal.events import kinds as events
 from portal.ledger import SYSTEM, audit, fingerprint, savepoint, system_account
 from portal.models import utcnow
 from portal.models.orders import Order, OrderLine
 from portal.money import Money
+from portal.orders.bulk import send_codes
+from portal.orders.daily_loads import record_load
 from portal.orders.delivery import deliver, fulfil_if_done
+from portal.orders.topups import credit_topup
 from portal.payments import EXPIRED, FAILED, PAID, PaymentEvent, PaymentProvider
 
 # Money a provider has taken for us and not yet paid out; a card bought online is funded from it.
 CLEARING = "payments_clearing"
+# What a confirmed payment can meet that the order's checks could not foresee: it is refunded.
+REFUSED_AT_PAYMENT = (LimitExceeded, Forbidden, CardCancelled, CardFrozen, CardExpired)
 
 
 def receive_webhook(
@@ -49,8 +54,10 @@ def receive_webhook(
         try:
             with savepoint(session):
                 return _paid(session, vault, order, event, now or utcnow())
-        except LimitExceeded:
-            # An admin lowered a limit between the order and its payment: the buyer gets the money back.
+        except REFUSED_AT_PAYMENT:
+            # A limit passed since the order (an admin lowered it, or another payment of the buyer's
+            # filled the day or the card first), or the card to top up was frozen, cancelled, expired
+            # or given away meanwhile: nothing is issued and the buyer gets the money back.
             return _refund_refused(session, provider, order, now or utcnow())
     if event.outcome == EXPIRED:
         return "expired" if _expire(session, order.id, now or utcnow()) else "already"
@@ -72,6 +79,7 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
     if won is None:
         return "already"
     session.refresh(order)
+    record_load(session, order, now)  # the daily maximum, in its own conditional UPDATE
     events.order_changed(session, "order.paid", order)
     if order.approval_required:
         session.flush()
@@ -81,12 +89,20 @@ def _paid(session: Session, vault: CodeVault, order: Order, event: PaymentEvent,
 
 
 def issue_lines(session: Session, vault: CodeVault, order: Order, now: datetime) -> None:
-    """Issue the cards of a paid order and send those due now (each line's key makes it once)."""
+    """Issue the cards of a paid order and send those due now, and credit its top-ups (each line's
+    key makes it once)."""
     for line in order.lines:
+        if line.kind != "card":
+            credit_topup(session, order, line, system_account(session, CLEARING, order.currency), now)
+            continue
         issued = _issue(session, vault, order, line, now)
         line.card_id = issued.card.id
-        if line.deliver_on is None:
+        if order.bulk:
+            line.delivered_at = now  # its code goes to the buyer in the order's one e-mail
+        elif line.deliver_on is None:
             deliver(session, order, line, issued, now)
+    if order.bulk:
+        send_codes(session, order)
     fulfil_if_done(order, now)
     session.flush()
 
@@ -122,8 +138,9 @@ def _refund_refused(session: Session, provider: PaymentProvider, order: Order, n
 def _issue(session: Session, vault: CodeVault, order: Order, line: OrderLine, now: datetime) -> IssuedCard:
     value = Money(line.amount, order.currency)
     clearing = system_account(session, CLEARING, order.currency)
-    # A card for the signed-in buyer themselves is theirs; any other is a bearer card, e-mailed.
-    owner_id = order.buyer_id if line.recipient_email is None else None
+    # A card for the signed-in buyer themselves is theirs; any other (a friend's, a bulk order's to
+    # hand out) is a bearer card, e-mailed.
+    owner_id = order.buyer_id if line.recipient_email is None and not order.bulk else None
     return new_card(
         session, vault, value=value, funding=[(clearing, -value.minor)], actor=SYSTEM,
         idempotency_key=f"order-line:{line.id}", request_hash=fingerprint("order-line", line.id, value.minor),

@@ -14,7 +14,8 @@ from portal.errors import ValidationError
 from portal.models import User, utcnow
 from portal.models.orders import CARD_DESIGNS, Order, OrderLine
 from portal.money import Money
-from portal.orders.programme import Programme, check_amount_limits, check_order_limits
+from portal.orders.daily_loads import check_room
+from portal.orders.programme import Programme, check_amount_limits, check_cards_per_order
 from portal.payments import PaymentProvider
 
 UNPAID_HOURS = 24  # an order not paid by then expires
@@ -53,7 +54,8 @@ def check_delivery(deliver_on: date | None, today: date) -> date | None:
     return deliver_on
 
 
-def _line(programme: Programme, request: LineRequest, today: date) -> OrderLine:
+def order_line(programme: Programme, request: LineRequest, today: date) -> OrderLine:
+    """One validated card line. Raise ValidationError or LimitExceeded, naming the field."""
     amount = check_amount(programme, request.amount)
     if request.design not in CARD_DESIGNS:
         raise ValidationError("Choose one of the card designs", field="design")
@@ -81,6 +83,7 @@ def place_order(
     lines: list[LineRequest],
     return_url: Callable[[str], str],
     now: datetime | None = None,
+    bulk: bool = False,
 ) -> tuple[Order, str]:
     """Validate the lines, store a pending order and open the provider's checkout for it.
 
@@ -93,22 +96,43 @@ def place_order(
     if not lines:
         raise ValidationError("Add a card to the order", field="amount")
     email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
-    order_lines = [_line(programme, line, now.date()) for line in lines]
-    total = sum(line.amount for line in order_lines)
-    check_order_limits(
-        session, programme, cards=len(order_lines), total=total, buyer_id=buyer.id if buyer else None,
-        buyer_email=email, now=now,
+    order_lines = [order_line(programme, line, now.date()) for line in lines]
+    return open_order(
+        session, provider, programme, buyer=buyer, buyer_email=email, lines=order_lines,
+        description=f"Giftloop gift cards ({len(order_lines)})", return_url=return_url, now=now, bulk=bulk,
     )
+
+
+def open_order(
+    session: Session,
+    provider: PaymentProvider,
+    programme: Programme,
+    *,
+    buyer: User | None,
+    buyer_email: str,
+    lines: list[OrderLine],
+    description: str,
+    return_url: Callable[[str], str],
+    now: datetime,
+    bulk: bool = False,
+) -> tuple[Order, str]:
+    """Store a pending order of validated lines and open the provider's checkout for it.
+
+    Raise LimitExceeded for too many cards or past the buyer's day (nothing stored, nothing charged).
+    """
+    total = sum(line.amount for line in lines)
+    check_cards_per_order(programme, len(lines))
+    buyer_id = buyer.id if buyer else None
+    check_room(session, programme, total=total, buyer_id=buyer_id, buyer_email=buyer_email, now=now)
     order = Order(
-        reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer.id if buyer else None, buyer_email=email,
+        reference=f"ord_{secrets.token_urlsafe(18)}", buyer_id=buyer_id, buyer_email=buyer_email,
         currency=programme.currency, total=total, state="pending", provider=provider.name,
-        created_at=now, expires_at=now + timedelta(hours=UNPAID_HOURS), lines=order_lines,
-        approval_required=programme.approval_above is not None and total > programme.approval_above,
+        created_at=now, expires_at=now + timedelta(hours=UNPAID_HOURS), lines=lines,
+        approval_required=programme.approval_above is not None and total > programme.approval_above, bulk=bulk,
     )
     checkout = provider.create_checkout(
-        order_reference=order.reference, amount=total, currency=programme.currency, email=email,
-        description=f"Giftloop gift cards ({len(order_lines)})",
-        success_url=return_url(order.reference), cancel_url=return_url(order.reference),
+        order_reference=order.reference, amount=total, currency=programme.currency, email=buyer_email,
+        description=description, success_url=return_url(order.reference), cancel_url=return_url(order.reference),
     )
     order.payment_reference = checkout.payment_reference
     session.add(order)

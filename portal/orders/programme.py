@@ -2,28 +2,26 @@
 programme limits an admin sets per currency (``programme_limits``; defaults until one is set).
 
 The shop refuses an order that would pass a limit before the buyer pays; the maximum card balance
-is also enforced by the ledger's own UPDATE when value enters a card (portal/ledger/posting.py).
+is also enforced by the ledger's own UPDATE when value enters a card (portal/ledger/posting.py),
+and the daily maximum by the UPDATE of the buyer's day when a payment is confirmed
+(portal/orders/daily_loads.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime, time, timezone
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.errors import LimitExceeded, ValidationError
 from portal.ledger import Actor, audit
 from portal.models import utcnow
-from portal.models.orders import CARD_DESIGNS, Order, ProgrammeLimits
-from portal.money import Money
+from portal.models.orders import CARD_DESIGNS, ProgrammeLimits
+from portal.money import Money, format_minor
 
 DESIGN_NAMES = {"classic": "Classic", "birthday": "Birthday", "thanks": "Thank you", "celebrate": "Celebrate"}
 assert set(DESIGN_NAMES) == set(CARD_DESIGNS)
 PRESETS = (1000, 2500, 5000, 10000)
-# Orders that count towards a customer's day: not those that expired or were refunded.
-COUNTED_STATES = ("pending", "paid", "fulfilled")
 
 
 @dataclass(frozen=True)
@@ -42,8 +40,18 @@ class Programme:
     def presets(self) -> tuple[int, ...]:
         return tuple(amount for amount in PRESETS if self.min_purchase <= amount <= self.max_purchase)
 
+    @property
+    def suggested(self) -> str:
+        """The preset chosen when the shop opens (the second, if there is one), as a form value."""
+        presets = self.presets
+        return self.plain(presets[min(1, len(presets) - 1)]) if presets else "other"
+
     def money(self, minor: int) -> str:
         return Money(minor, self.currency).display()
+
+    def plain(self, minor: int) -> str:
+        """An amount as a form value in this currency's digits ("25.00"; "2500" in yen)."""
+        return format_minor(minor, self.currency)
 
 
 LIMIT_NAMES = {
@@ -106,20 +114,7 @@ def check_amount_limits(programme: Programme, amount: Money) -> None:
         )
 
 
-def check_order_limits(session: Session, programme: Programme, *, cards: int, total: int,
-                       buyer_id: int | None, buyer_email: str, now: datetime | None = None) -> None:
-    """The number of cards, and what this buyer has ordered today (UTC) with this order."""
+def check_cards_per_order(programme: Programme, cards: int) -> None:
+    """No more cards in one order than the programme allows."""
     if cards > programme.max_cards_per_order:
         raise LimitExceeded(f"An order holds at most {programme.max_cards_per_order} cards", field="quantity")
-    midnight = datetime.combine((now or utcnow()).date(), time(), tzinfo=timezone.utc)
-    who = Order.buyer_id == buyer_id if buyer_id is not None else Order.buyer_email == buyer_email
-    today = session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Order.total), 0))
-        .where(who, Order.currency == programme.currency, Order.state.in_(COUNTED_STATES), Order.created_at >= midnight)
-    )
-    if today + total > programme.max_daily_per_customer:
-        left = max(programme.max_daily_per_customer - today, 0)
-        raise LimitExceeded(
-            f"You can buy at most {programme.money(programme.max_daily_per_customer)} a day"
-            f" ({programme.money(left)} left today)", field="amount",
-        )

@@ -1,5 +1,6 @@
 """Refunding a paid order: what is left on its cards goes back to the payments clearing account,
-the cards are cancelled, and the provider pays the buyer back that much (never what was spent)."""
+the cards are cancelled, and the provider pays the buyer back that much (never what was spent).
+A top-up gives back what is left of it on the card (which stays the customer's) or in the wallet."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from portal.cards.transfers import end_pending
 from portal.errors import ValidationError
 from portal.events import kinds as events
 from portal.ledger import Actor, audit, fingerprint, post, required_reason, system_account
-from portal.models import GiftCard, utcnow
-from portal.models.orders import Order
+from portal.models import Account, GiftCard, User, utcnow
+from portal.models.orders import Order, OrderLine
 from portal.money import Money, format_minor
 from portal.orders.payment import CLEARING
 from portal.payments import PaymentProvider
+from portal.wallet import wallet_account
 
 
 @dataclass(frozen=True)
@@ -50,19 +52,18 @@ def refund_order(
     clearing = system_account(session, CLEARING, order.currency)
     refunded = 0
     for line in order.lines:
-        if line.card_id is None:  # paid, never issued (it waited for approval)
+        if not _credited(line):  # paid, never issued or credited (it waited for approval)
             refunded += line.amount
             continue
-        card = lock_card(session, session.get(GiftCard, line.card_id))
+        if line.kind == "wallet_topup":
+            wallet = wallet_account(session, session.get(User, order.buyer_id), order.currency)
+            held = session.scalar(sa.select(Account.balance).where(Account.id == wallet.id).with_for_update())
+            refunded += _take_back(session, order, line, wallet, held, clearing, actor=actor, reason=reason)
+            continue
+        card = lock_card(session, session.get(GiftCard, line.card_id or line.topup_card_id))
         balance = locked_balance(session, card) if card.status != "cancelled" else 0
-        back = min(balance, line.amount)  # a top-up since is the customer's, not this order's
-        if back:
-            post(
-                session, kind="refund", actor=actor, idempotency_key=f"order-refund:{line.id}",
-                request_hash=fingerprint("order-refund", line.id, back), legs=[(card.account, -back), (clearing, back)],
-                card_id=card.id, memo=f"Refund of order {order.reference}: {reason}",
-            )
-        if balance == back:
+        back = _take_back(session, order, line, card.account, balance, clearing, actor=actor, reason=reason, card=card)
+        if line.kind == "card" and balance == back:
             card.status = "cancelled"
             end_pending(session, card, "cancelled", now)
         refunded += back
@@ -73,3 +74,25 @@ def refund_order(
     session.flush()
     events.order_changed(session, "order.refunded", order, refunded=format_minor(refunded, order.currency))
     return result
+
+
+def _credited(line: OrderLine) -> bool:
+    return line.card_id is not None if line.kind == "card" else line.delivered_at is not None
+
+
+def _take_back(
+    session: Session, order: Order, line: OrderLine, account: Account, balance: int, clearing: Account, *,
+    actor: Actor, reason: str, card: GiftCard | None = None,
+) -> int:
+    """Move what is left of the line's value (at most its amount) back to clearing; returns how much.
+
+    What was spent stays paid; more value added since (a top-up of a bought card) is the customer's.
+    """
+    back = min(balance, line.amount)
+    if back:
+        post(
+            session, kind="refund", actor=actor, idempotency_key=f"order-refund:{line.id}",
+            request_hash=fingerprint("order-refund", line.id, back), legs=[(account, -back), (clearing, back)],
+            card_id=card.id if card else None, memo=f"Refund of order {order.reference}: {reason}",
+        )
+    return back

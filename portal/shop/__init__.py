@@ -4,8 +4,9 @@ Pages parse the form, call ``portal.orders`` and render. The provider's webhook 
 ``/shop/webhooks/<provider>``, which has no session and so no CSRF token: its signature is its proof.
 """
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, current_app, request
 
+from portal.errors import RateLimited
 from portal.extensions import db
 from portal.payments import PaymentProvider, provider_from
 from portal.throttle import DatabaseCounters, LocalCounters, Throttle
@@ -36,4 +37,22 @@ def purchase_throttle() -> Throttle:
     return current_app.extensions["purchase_throttle"]
 
 
-from portal.shop import routes, testpay  # noqa: E402,F401
+def shop_currency() -> str:
+    """The currency the shop sells in (``SHOP_CURRENCY``)."""
+    return current_app.config["SHOP_CURRENCY"]
+
+
+def count_purchase(buyer_key: str):
+    """Count one order attempt by this buyer and the client's address; returns the attempt (whose
+    ``succeeded()`` takes back a refused form: no order, no count). Raise RateLimited past a limit."""
+    attempt = purchase_throttle().attempt(f"ip:{request.remote_addr}", buyer_key)
+    if attempt.wait:
+        minutes = max(1, round(attempt.wait / 60))
+        raise RateLimited(
+            f"Too many orders. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
+            retry_after=attempt.wait,
+        )
+    return attempt
+
+
+from portal.shop import bulk, routes, testpay  # noqa: E402,F401

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.errors import LimitExceeded, ValidationError
+from portal.errors import DomainError, LimitExceeded, RateLimited, ValidationError
 from portal.extensions import csrf, db
+from portal.models import User
 from portal.models.orders import Order
 from portal.orders.payment import receive_webhook
 from portal.orders.placing import LineRequest, place_order
 from portal.orders.programme import DESIGN_NAMES, programme_for
 from portal.payments import InvalidWebhook
 from portal.services import services
-from portal.shop import bp, payments, purchase_throttle
+from portal.shop import bp, count_purchase, payments, shop_currency
+from portal.web.responses import retry_after
 
 
-def _programme():
-    return programme_for(db.session, current_app.config.get("SHOP_CURRENCY", "USD"))
+def programme():
+    return programme_for(db.session, shop_currency())
 
 
-def _buyer():
+def buyer():
+    """The signed-in customer buying, or None for a guest (staff and admins buy as guests)."""
     return current_user if current_user.is_authenticated and current_user.role == "customer" else None
 
 
@@ -36,11 +40,16 @@ def _date(raw: str) -> date | None:
         raise ValidationError("Give the delivery date as a date, like 2027-05-01", field="deliver_on") from None
 
 
+def amount_from(form) -> str:
+    """The chosen preset amount, or the one typed under "Another amount"."""
+    amount = form.get("amount", "")
+    return form.get("custom_amount", "").strip() if amount == "other" else amount
+
+
 def _line_from(form) -> LineRequest:
     for_friend = form.get("for") == "friend"
-    amount = form.get("amount", "")
     return LineRequest(
-        amount=form.get("custom_amount", "").strip() if amount == "other" else amount,
+        amount=amount_from(form),
         design=form.get("design", "classic"),
         recipient_name=form.get("recipient_name", "") if for_friend else "",
         recipient_email=form.get("recipient_email", "") if for_friend else "",
@@ -49,9 +58,10 @@ def _line_from(form) -> LineRequest:
     )
 
 
-def _render(form=None, error: ValidationError | LimitExceeded | None = None, status: int = 200):
+def render_form(form=None, error: DomainError | None = None, status: int = 200, template: str = "shop/index.html"):
+    """A shop form page, with what was typed and the refusal's reason by its field."""
     return render_template(
-        "shop/index.html", programme=_programme(), designs=DESIGN_NAMES, buyer=_buyer(),
+        template, programme=programme(), designs=DESIGN_NAMES, buyer=buyer(),
         form=form or {}, error=error, today=date.today().isoformat(),
     ), status
 
@@ -59,30 +69,39 @@ def _render(form=None, error: ValidationError | LimitExceeded | None = None, sta
 @bp.get("/shop")
 def index():
     """The shop: amounts, designs, for whom."""
-    return _render()
+    return render_form()
 
 
 @bp.post("/shop")
 def buy():
     """Place the order and send the buyer to the provider's payment page. Nothing is charged here."""
-    buyer = _buyer()
-    who = f"user:{buyer.id}" if buyer else f"email:{request.form.get('buyer_email', '').strip().lower()[:254]}"
-    attempt = purchase_throttle().attempt(f"ip:{request.remote_addr}", who)
-    if attempt.wait:
-        minutes = max(1, round(attempt.wait / 60))
-        error = ValidationError(f"Too many orders. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.")
-        page, _ = _render(request.form, error)
-        return page, 429, {"Retry-After": str(attempt.wait)}
+    return place("shop/index.html", lambda customer: place_order(
+        db.session, payments(), programme(), buyer=customer, buyer_email=request.form.get("buyer_email", ""),
+        lines=[_line_from(request.form)], return_url=order_url,
+    ))
+
+
+def order_url(reference: str) -> str:
+    """Where the provider sends the buyer back to, paid or not."""
+    return url_for("shop.order", reference=reference, _external=True)
+
+
+def place(template: str, placing: Callable[[User | None], tuple[Order, str]]):
+    """Count the attempt, place the order with ``placing(buyer)`` and send the buyer to pay; a
+    refusal shows ``template`` again with its reason."""
+    customer = buyer()
+    who = f"user:{customer.id}" if customer else f"email:{request.form.get('buyer_email', '').strip().lower()[:254]}"
     try:
-        order, checkout_url = place_order(
-            db.session, payments(), _programme(), buyer=buyer, buyer_email=request.form.get("buyer_email", ""),
-            lines=[_line_from(request.form)],
-            return_url=lambda reference: url_for("shop.order", reference=reference, _external=True),
-        )
+        attempt = count_purchase(who)
+    except RateLimited as error:
+        page, _ = render_form(request.form, error, template=template)
+        return page, 429, retry_after(error)
+    try:
+        _, checkout_url = placing(customer)
     except (ValidationError, LimitExceeded) as error:
         db.session.rollback()
         attempt.succeeded()  # a refused form is no order: it does not count
-        return _render(request.form, error, 400)
+        return render_form(request.form, error, 400, template)
     db.session.commit()
     return redirect(checkout_url, code=303)
 

@@ -25,7 +25,7 @@ def test_customer_and_public_pages_have_no_serious_accessibility_violations(app,
     add_loops(app, people["customer"], 420)
     page = audited
     found = {}
-    for path in ("/balance", "/claim/GL-ABCD-EFGH-JKMN"):
+    for path in ("/balance", "/claim/GL-ABCD-EFGH-JKMN", "/shop/bulk"):
         page.goto(path)
         found[path] = serious_violations(page)
     page.goto("/balance")
@@ -40,7 +40,7 @@ def test_customer_and_public_pages_have_no_serious_accessibility_violations(app,
     page.wait_for_url(re.compile(r"/wallet/$"))
     for path in ("/wallet/", f"/wallet/cards/{card_id}", f"/wallet/cards/{card_id}/topup", "/wallet/loops/convert",
                  "/wallet/redeem", f"/wallet/cards/{card_id}/print", "/claim/GL-ABCD-EFGH-JKMN",
-                 "/settings/sessions", "/settings/tokens"):
+                 "/settings/sessions", "/settings/tokens", f"/wallet/cards/{card_id}/topup/pay", "/wallet/topup"):
         page.goto(path)
         found[path] = serious_violations(page)
 

@@ -578,8 +578,8 @@ def test_the_customers_writes_answer_as_documented(app, contract, monkeypatch):
     from portal.models import User
     from portal.tokens import create_token
     from tests.factories import add_customer, add_loops
-    from tests.unit.test_api_customer import credit, plus
     from tests.factories import issue as issue_owned
+    from tests.unit.test_api_customer import credit, plus
 
     c = contract
     for template in CUSTOMER_PATHS:

@@ -12,7 +12,6 @@ import pytest
 from portal.campaigns import reports
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.campaigns.exports import export_rows, record_full_export
-from portal.spreadsheets import csv_chunks
 from portal.campaigns.generation import generate_batch, request_generation
 from portal.campaigns.jobs import run_job, start_job
 from portal.cards import operations
@@ -25,6 +24,7 @@ from portal.models import Account, AuditEvent, GiftCard, Merchant, Transaction, 
 from portal.models.campaigns import Campaign, CampaignCode, CampaignJob
 from portal.money import Money
 from portal.services import services
+from portal.spreadsheets import csv_chunks
 
 
 @pytest.fixture

@@ -97,3 +97,15 @@ def test_every_limit_of_the_security_table_can_be_tuned_from_the_environment(mon
         monkeypatch.setenv(name, value)
     settings = from_environment()
     assert {name: settings[name] for name in tuned} == {name: int(value) for name, value in tuned.items()}
+
+
+def test_the_shop_sells_in_usd_unless_shop_currency_says_otherwise(monkeypatch):
+    """Is SHOP_CURRENCY read (any case), USD by default, and a code the portal does not know refused?"""
+    monkeypatch.delenv("SHOP_CURRENCY", raising=False)
+    assert from_environment()["SHOP_CURRENCY"] == "USD"
+    monkeypatch.setenv("SHOP_CURRENCY", " eur ")
+    assert from_environment()["SHOP_CURRENCY"] == "EUR"
+    for bad in ("LOOP", "EURO", "XYZ"):
+        monkeypatch.setenv("SHOP_CURRENCY", bad)
+        with pytest.raises(RuntimeError, match="SHOP_CURRENCY must be an ISO 4217 currency code"):
+            from_environment()

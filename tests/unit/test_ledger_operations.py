@@ -15,11 +15,25 @@ from portal.cards import operations as ops
 from portal.cards.expiry import expire_card, expire_due, reinstate
 from portal.cards.lookup import find_card, usable_at
 from portal.cards.transfers import (
-    cancel_transfer, claim_transfer, is_held, lapse_transfers, start_transfer,
+    cancel_transfer,
+    claim_transfer,
+    is_held,
+    lapse_transfers,
+    start_transfer,
 )
 from portal.errors import (
-    AlreadyRedeemed, CardCancelled, CardExpired, CardFrozen, CurrencyMismatch, Forbidden,
-    IdempotencyConflict, InsufficientFunds, NotFound, NotValidHere, TransferNotFound, ValidationError,
+    AlreadyRedeemed,
+    CardCancelled,
+    CardExpired,
+    CardFrozen,
+    CurrencyMismatch,
+    Forbidden,
+    IdempotencyConflict,
+    InsufficientFunds,
+    NotFound,
+    NotValidHere,
+    TransferNotFound,
+    ValidationError,
 )
 from portal.extensions import db
 from portal.ledger import Actor, balance_of, history, system_account, verify

@@ -12,14 +12,14 @@ from tests.conftest import submit
 from tests.factories import pay_at_till
 from tests.pages import text
 from tests.reads import snapshot
-from tests.unit.test_shop_orders import _buy, _cards, _order
+from tests.shop import all_cards, buy, latest_order, set_limits
 
 
 def _paid_order(app, client):
-    _buy(client)
-    order = _order(app)
+    buy(client)
+    order = latest_order(app)
     submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
-    return _order(app)
+    return latest_order(app)
 
 
 def _refund(client, order, reason="Buyer asked"):
@@ -36,8 +36,8 @@ def test_an_unspent_card_is_refunded_in_full_and_cancelled_once(app, client, aut
     order = _paid_order(app, client)
     auth.login(people["admin"])
     assert "Refunded 25.00 USD." in text(_refund(client, order))
-    [card] = _cards(app)
-    assert card.status == "cancelled" and _clearing(app) == 0 and _order(app).state == "refunded"
+    [card] = all_cards(app)
+    assert card.status == "cancelled" and _clearing(app) == 0 and latest_order(app).state == "refunded"
     before = snapshot(app)
     assert "Only a paid order can be refunded, and only once" in text(_refund(client, order))
     assert snapshot(app) == before
@@ -47,7 +47,7 @@ def test_an_unspent_card_is_refunded_in_full_and_cancelled_once(app, client, aut
 
 def test_a_partly_spent_card_refunds_only_what_is_left_and_says_so(app, client, auth, people):
     order = _paid_order(app, client)
-    [card] = _cards(app)
+    [card] = all_cards(app)
     pay_at_till(app, card.id, "10.00")
     auth.login(people["admin"])
     words = text(_refund(client, order))
@@ -62,7 +62,7 @@ def test_a_refund_needs_a_reason(app, client, auth, people):
     auth.login(people["admin"])
     before = snapshot(app)
     assert "Please give a reason" in text(_refund(client, order, reason=" "))
-    assert snapshot(app) == before and _order(app).state == "fulfilled"
+    assert snapshot(app) == before and latest_order(app).state == "fulfilled"
 
 
 def test_paid_and_refunded_orders_are_events_for_webhooks(app, client, auth, people):
@@ -80,31 +80,29 @@ def test_paid_and_refunded_orders_are_events_for_webhooks(app, client, auth, peo
 
 def test_an_order_above_the_approval_amount_waits_for_an_admin_once_paid(app, client, auth, people):
     """Paid 100.00 above a 50.00 approval amount: no card until an admin approves, then one, once."""
-    from tests.unit.test_programme_limits import _set
 
-    _set(client, auth, people, approval_above="50.00")
-    _buy(client, amount="100.00")
-    order = _order(app)
+    set_limits(client, auth, people, approval_above="50.00")
+    buy(client, amount="100.00")
+    order = latest_order(app)
     submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
-    assert _cards(app) == [] and _order(app).state == "paid"
+    assert all_cards(app) == [] and latest_order(app).state == "paid"
     assert "We check large orders" in text(client.get(f"/shop/orders/{order.reference}"))
     auth.login(people["admin"])
     page = text(client.get("/admin/orders"))
     assert "waiting for approval" in page
     approved = submit(client, f"/admin/orders/{order.id}/approve", {}, page="/admin/orders", follow_redirects=True)
     assert "its cards are issued" in text(approved)
-    assert len(_cards(app)) == 1 and _order(app).state == "fulfilled"
+    assert len(all_cards(app)) == 1 and latest_order(app).state == "fulfilled"
     again = submit(client, f"/admin/orders/{order.id}/approve", {}, page="/admin/orders", follow_redirects=True)
-    assert "only once" in text(again) and len(_cards(app)) == 1
+    assert "only once" in text(again) and len(all_cards(app)) == 1
 
 
 def test_a_paid_order_refused_approval_is_refunded_in_full(app, client, auth, people):
-    from tests.unit.test_programme_limits import _set
 
-    _set(client, auth, people, approval_above="50.00")
-    _buy(client, amount="100.00")
-    order = _order(app)
+    set_limits(client, auth, people, approval_above="50.00")
+    buy(client, amount="100.00")
+    order = latest_order(app)
     submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
     auth.login(people["admin"])
     assert "Refunded 100.00 USD." in text(_refund(client, order, reason="Looks like fraud"))
-    assert _cards(app) == [] and _order(app).state == "refunded"
+    assert all_cards(app) == [] and latest_order(app).state == "refunded"

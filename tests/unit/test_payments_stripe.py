@@ -14,8 +14,8 @@ import stripe
 
 from portal.payments import EXPIRED, FAILED, PAID, SETTLING, InvalidWebhook
 from portal.payments.stripe_provider import StripeProvider
-from tests.unit.test_shop_orders import FRIEND, _cards, _order
 from tests.conftest import submit
+from tests.shop import FOR_A_FRIEND, all_cards, latest_order
 
 WHSEC = "whsec_test_0123456789abcdef"
 SESSION = {
@@ -127,13 +127,13 @@ def test_a_refund_names_the_sessions_payment_intent(provider, recorded):
 
 def test_the_shop_with_stripe_issues_the_card_on_the_signed_completed_event(app, client, people, provider):
     app.extensions["payments"] = provider
-    placed = submit(client, "/shop", FRIEND, page="/shop")
+    placed = submit(client, "/shop", FOR_A_FRIEND, page="/shop")
     assert placed.status_code == 303 and placed.headers["Location"].startswith("https://checkout.stripe.com/")
-    order = _order(app)
+    order = latest_order(app)
     assert order.provider == "stripe" and order.payment_reference == "cs_test_a1b2c3"
     assert client.get(f"/shop/pay/{order.reference}").status_code == 404  # no pretend page with Stripe
     session = {**SESSION, "client_reference_id": order.reference, "payment_status": "paid", "status": "complete"}
     payload = stripe_event("checkout.session.completed", session)
     assert client.post("/shop/webhooks/stripe", data=payload, headers=signed(payload)).get_json() == {"received": "issued"}
     assert client.post("/shop/webhooks/stripe", data=payload, headers=signed(payload)).get_json() == {"received": "already"}
-    assert len(_cards(app)) == 1
+    assert len(all_cards(app)) == 1

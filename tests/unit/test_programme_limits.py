@@ -11,23 +11,12 @@ from portal.errors import LimitExceeded
 from portal.extensions import db
 from portal.ledger import SYSTEM
 from portal.models import GiftCard, ProgrammeLimits
-from portal.models.orders import Order
+from portal.models.orders import DailyLoad, Order
 from portal.money import Money
-from tests.conftest import submit
 from tests.factories import issue
 from tests.pages import text
 from tests.reads import card_balance, snapshot
-from tests.unit.test_shop_orders import _buy, _cards, _deliver, _order, _webhook
-
-LIMITS = {"min_purchase": "5.00", "max_purchase": "100.00", "max_card_balance": "150.00",
-          "max_daily_per_customer": "120.00", "max_cards_per_order": "10"}
-
-
-def _set(client, auth, people, **changes):
-    auth.login(people["admin"])
-    answer = submit(client, "/admin/programme", {**LIMITS, **changes})
-    auth.logout()
-    return answer
+from tests.shop import all_cards, buy, deliver, latest_order, set_limits, webhook
 
 
 def _limits(app) -> ProgrammeLimits | None:
@@ -37,37 +26,54 @@ def _limits(app) -> ProgrammeLimits | None:
 
 def test_an_admin_sets_the_limits_and_a_bad_value_says_why_and_changes_nothing(app, client, auth, people):
     """Are the limits saved from the admin page, and a maximum below the minimum refused with its reason?"""
-    assert _set(client, auth, people).status_code == 303
+    assert set_limits(client, auth, people).status_code == 303
     assert _limits(app).max_card_balance == 15000 and _limits(app).max_cards_per_order == 10
-    refused = _set(client, auth, people, max_purchase="1.00", max_card_balance="999.00")
+    refused = set_limits(client, auth, people, max_purchase="1.00", max_card_balance="999.00")
     assert refused.status_code == 400
     assert "The maximum purchase must be at least the minimum" in text(refused)
     assert _limits(app).max_card_balance == 15000
-    assert "a whole number" in text(_set(client, auth, people, max_cards_per_order="lots"))
+    assert "a whole number" in text(set_limits(client, auth, people, max_cards_per_order="lots"))
 
 
 def test_a_purchase_above_the_maximum_balance_is_refused_before_payment(app, client, auth, people):
     """Is a 200.00 card refused with the maximum balance as the reason, and no order made?"""
-    _set(client, auth, people)
-    refused = _buy(client, amount="other", custom_amount="200.00")
+    set_limits(client, auth, people)
+    refused = buy(client, amount="other", custom_amount="200.00")
     assert refused.status_code == 400 and "A gift card may hold at most 150.00 USD" in text(refused)
-    assert "Choose an amount from 5.00 USD to 100.00 USD" in text(_buy(client, amount="other", custom_amount="101.00"))
+    assert "Choose an amount from 5.00 USD to 100.00 USD" in text(buy(client, amount="other", custom_amount="101.00"))
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
 
 
 def test_a_buyer_past_the_daily_maximum_is_told_what_is_left_today(app, client, auth, people):
     """After 100.00 today, is a further 25.00 refused with 20.00 left, before payment?"""
-    _set(client, auth, people)
-    assert _buy(client, amount="100.00").status_code == 303
-    refused = _buy(client, amount="25.00")
+    set_limits(client, auth, people)
+    assert buy(client, amount="100.00").status_code == 303
+    refused = buy(client, amount="25.00")
     assert "You can buy at most 120.00 USD a day (20.00 USD left today)" in text(refused)
-    assert _buy(client, amount="other", custom_amount="20.00").status_code == 303
+    assert buy(client, amount="other", custom_amount="20.00").status_code == 303
+
+
+def test_a_payment_that_would_pass_the_day_is_refunded_and_what_was_loaded_counts(app, client, auth, people):
+    """With 60.00 paid today, is a second 60.00 paid after the maximum fell to 100.00 refunded, and the
+    next buy told 40.00 is left?"""
+    set_limits(client, auth, people)
+    buy(client, amount="other", custom_amount="60.00")
+    assert deliver(client, *webhook(app, latest_order(app), "paid")).get_json()["received"] == "issued"
+    assert buy(client, amount="other", custom_amount="60.00").status_code == 303
+    second = latest_order(app)
+    set_limits(client, auth, people, max_daily_per_customer="100.00")
+    assert deliver(client, *webhook(app, second, "paid")).get_json()["received"] == "refunded"
+    assert len(all_cards(app)) == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(DailyLoad.loaded)) == 6000
+    refused = buy(client, amount="50.00")
+    assert "You can buy at most 100.00 USD a day (40.00 USD left today)" in text(refused)
 
 
 def test_the_ledger_refuses_a_load_past_the_maximum_balance_in_its_update(app, client, auth, people):
     """Is a top-up that would take a card past the maximum refused with the reason, the card unchanged?"""
-    _set(client, auth, people)
+    set_limits(client, auth, people)
     card_id, _ = issue(app, amount="140.00")
     before = snapshot(app)
     with app.app_context():
@@ -83,9 +89,9 @@ def test_the_ledger_refuses_a_load_past_the_maximum_balance_in_its_update(app, c
 
 def test_a_limit_lowered_between_order_and_payment_refunds_instead_of_issuing(app, client, auth, people):
     """If an admin lowers the maximum after a 100.00 order, does its payment refund rather than issue?"""
-    _set(client, auth, people)
-    _buy(client, amount="100.00")
-    order = _order(app)
-    _set(client, auth, people, max_purchase="50.00", max_card_balance="50.00", max_daily_per_customer="50.00")
-    assert _deliver(client, *_webhook(app, order, "paid")).get_json()["received"] == "refunded"
-    assert _cards(app) == [] and _order(app).state == "refunded"
+    set_limits(client, auth, people)
+    buy(client, amount="100.00")
+    order = latest_order(app)
+    set_limits(client, auth, people, max_purchase="50.00", max_card_balance="50.00", max_daily_per_customer="50.00")
+    assert deliver(client, *webhook(app, order, "paid")).get_json()["received"] == "refunded"
+    assert all_cards(app) == [] and latest_order(app).state == "refunded"

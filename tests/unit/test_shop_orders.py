@@ -10,53 +10,15 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.ledger.verify import verify
-from portal.models import Account, GiftCard, OutboxMessage, Transaction, utcnow
+from portal.models import Account, OutboxMessage, Transaction, utcnow
 from portal.models.orders import Order
 from portal.orders.payment import expire_unpaid
 from portal.payments import EXPIRED, FAILED, PAID
-from portal.shop import payments
 from tests.conftest import submit
 from tests.factories import pay_at_till
 from tests.pages import text
 from tests.reads import snapshot
-
-FRIEND = {
-    "amount": "25.00", "design": "birthday", "for": "friend", "recipient_name": "Fran",
-    "recipient_email": "fran@example.com", "message": "Happy birthday!", "buyer_email": "guest@example.com",
-}
-
-
-def _buy(client, **changes):
-    return submit(client, "/shop", {**FRIEND, **changes}, page="/shop")
-
-
-def _order(app) -> Order:
-    with app.app_context():
-        order = db.session.scalar(sa.select(Order).order_by(Order.id.desc()).limit(1))
-        db.session.expunge(order)
-        return order
-
-
-def _webhook(app, order: Order, outcome: str, *, amount: int | None = None):
-    with app.test_request_context():
-        return payments().webhook(
-            outcome, order_reference=order.reference, payment_reference=order.payment_reference,
-            amount=order.total if amount is None else amount, currency=order.currency,
-        )
-
-
-def _deliver(client, body: bytes, headers: dict):
-    return client.post("/shop/webhooks/test", data=body, headers=headers)
-
-
-def _cards(app) -> list[GiftCard]:
-    with app.app_context():
-        return db.session.scalars(sa.select(GiftCard)).all()
-
-
-def _mail_to(app, address: str) -> list[OutboxMessage]:
-    with app.app_context():
-        return db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.recipient == address)).all()
+from tests.shop import all_cards, buy, deliver, latest_order, mail_to, webhook
 
 
 def test_the_home_page_links_to_the_shop(client):
@@ -66,11 +28,11 @@ def test_the_home_page_links_to_the_shop(client):
 
 def test_a_guest_buys_a_card_for_a_friend_who_gets_its_code_and_spends_it(app, client, people):
     """Does a guest's paid order e-mail the friend a working card with the message, funded from clearing?"""
-    placed = _buy(client)
+    placed = buy(client)
     assert placed.status_code == 303
-    order = _order(app)
+    order = latest_order(app)
     assert placed.headers["Location"].endswith(f"/shop/pay/{order.reference}")
-    assert order.state == "pending" and order.total == 2500 and _cards(app) == []
+    assert order.state == "pending" and order.total == 2500 and all_cards(app) == []
 
     page = client.get(f"/shop/pay/{order.reference}")
     assert "Pay 25.00" in text(page)
@@ -78,9 +40,9 @@ def test_a_guest_buys_a_card_for_a_friend_who_gets_its_code_and_spends_it(app, c
     assert paid.status_code == 303
     assert "Paid, thank you" in text(client.get(paid.headers["Location"]))
 
-    [card] = _cards(app)
-    assert _order(app).state == "fulfilled"
-    [mail] = _mail_to(app, "fran@example.com")
+    [card] = all_cards(app)
+    assert latest_order(app).state == "fulfilled"
+    [mail] = mail_to(app, "fran@example.com")
     assert mail.kind == "card_received" and mail.code_ciphertext and mail.context["memo"] == "Happy birthday!"
     with app.app_context():
         from portal.notifications.rendering import render
@@ -95,58 +57,58 @@ def test_a_guest_buys_a_card_for_a_friend_who_gets_its_code_and_spends_it(app, c
 
 def test_a_declined_payment_issues_nothing(app, client, people):
     """Does a declined payment leave the order pending, with no card and no money moved?"""
-    _buy(client)
-    order = _order(app)
+    buy(client)
+    order = latest_order(app)
     before = snapshot(app)
     answer = submit(client, f"/shop/pay/{order.reference}", {"action": "decline"}, page=f"/shop/pay/{order.reference}")
     assert "declined" in text(client.get(answer.headers["Location"]))
-    assert snapshot(app) == before and _order(app).state == "pending"
+    assert snapshot(app) == before and latest_order(app).state == "pending"
 
 
 def test_the_same_webhook_three_times_and_out_of_order_issues_one_card(app, client, people):
     """Do three deliveries of "paid", with "failed" and "abandoned" around them, issue exactly one card?"""
-    _buy(client)
-    order = _order(app)
-    paid = _webhook(app, order, PAID)
-    failed, abandoned = _webhook(app, order, FAILED), _webhook(app, order, EXPIRED)
-    answers = [_deliver(client, *event).get_json()["received"] for event in (paid, failed, paid, abandoned, paid)]
+    buy(client)
+    order = latest_order(app)
+    paid = webhook(app, order, PAID)
+    failed, abandoned = webhook(app, order, FAILED), webhook(app, order, EXPIRED)
+    answers = [deliver(client, *event).get_json()["received"] for event in (paid, failed, paid, abandoned, paid)]
     assert answers == ["issued", "declined", "already", "already", "already"]
-    assert len(_cards(app)) == 1 and _order(app).state == "fulfilled"
-    assert len(_mail_to(app, "fran@example.com")) == 1
+    assert len(all_cards(app)) == 1 and latest_order(app).state == "fulfilled"
+    assert len(mail_to(app, "fran@example.com")) == 1
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Transaction.id))) == 1
 
 
 def test_a_payment_confirmed_after_the_order_expired_still_issues_its_card(app, client, people):
     """Money taken is never lost: does a late "paid" for an expired order still issue the card?"""
-    _buy(client)
-    order = _order(app)
+    buy(client)
+    order = latest_order(app)
     with app.app_context():
         assert expire_unpaid(db.session, utcnow() + timedelta(hours=25)) == 1
         db.session.commit()
-    assert _order(app).state == "expired"
-    assert _deliver(client, *_webhook(app, order, PAID)).get_json()["received"] == "issued"
-    assert len(_cards(app)) == 1
+    assert latest_order(app).state == "expired"
+    assert deliver(client, *webhook(app, order, PAID)).get_json()["received"] == "issued"
+    assert len(all_cards(app)) == 1
 
 
 def test_a_webhook_with_a_bad_signature_or_another_amount_issues_nothing(app, client, people):
     """Is a forged webhook refused, and one reporting a smaller payment ignored?"""
-    _buy(client)
-    order = _order(app)
-    body, headers = _webhook(app, order, PAID)
+    buy(client)
+    order = latest_order(app)
+    body, headers = webhook(app, order, PAID)
     forged = json.dumps({**json.loads(body), "id": "evt_forged"}).encode()
-    assert _deliver(client, forged, headers).status_code == 400
-    assert _deliver(client, body, {"Content-Type": "application/json"}).status_code == 400
-    assert _deliver(client, *_webhook(app, order, PAID, amount=100)).get_json()["received"] == "mismatch"
-    assert _cards(app) == [] and _order(app).state == "pending"
+    assert deliver(client, forged, headers).status_code == 400
+    assert deliver(client, body, {"Content-Type": "application/json"}).status_code == 400
+    assert deliver(client, *webhook(app, order, PAID, amount=100)).get_json()["received"] == "mismatch"
+    assert all_cards(app) == [] and latest_order(app).state == "pending"
 
 
 def test_the_browser_coming_back_issues_nothing(app, client, people):
     """Does loading the return URL without a webhook issue a card? (It must not.)"""
-    _buy(client)
-    order = _order(app)
+    buy(client)
+    order = latest_order(app)
     assert "waiting for the payment" in text(client.get(f"/shop/orders/{order.reference}?outcome=pay"))
-    assert _cards(app) == []
+    assert all_cards(app) == []
 
 
 def test_bad_input_is_refused_with_its_reason_and_stores_nothing(app, client, people):
@@ -162,7 +124,7 @@ def test_bad_input_is_refused_with_its_reason_and_stores_nothing(app, client, pe
         ({"message": "x" * 501}, "Keep the message to 500 characters"),
     ]
     for changes, reason in cases:
-        answer = _buy(client, **changes)
+        answer = buy(client, **changes)
         assert answer.status_code == 400 and reason in text(answer), (changes, text(answer)[:400])
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
@@ -171,13 +133,13 @@ def test_bad_input_is_refused_with_its_reason_and_stores_nothing(app, client, pe
 def test_a_signed_in_customer_buying_for_themselves_gets_the_card_in_their_wallet(app, client, auth, people):
     """Is a card a signed-in customer buys for themselves theirs, with no code e-mailed?"""
     auth.login(people["customer"])
-    _buy(client, **{"for": "me", "buyer_email": "someone-else@example.com"})
-    order = _order(app)
+    buy(client, **{"for": "me", "buyer_email": "someone-else@example.com"})
+    order = latest_order(app)
     assert order.buyer_email == people["customer"] and order.buyer_id is not None
     submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
-    [card] = _cards(app)
+    [card] = all_cards(app)
     assert card.owner_id == order.buyer_id
-    [mail] = _mail_to(app, people["customer"])
+    [mail] = mail_to(app, people["customer"])
     assert mail.code_ciphertext is None  # the owner sees the code in the wallet
 
 
@@ -196,12 +158,12 @@ def test_production_refuses_the_test_provider(monkeypatch):
 
 def test_wallet_orders_lists_the_customers_own_orders_only(app, client, auth, people):
     """Does Wallet → Orders show what the customer bought, and nobody else's orders?"""
-    _buy(client)  # a guest's order
+    buy(client)  # a guest's order
     auth.login(people["customer"])
     assert "Orders" in text(client.get("/wallet/"))
     assert "not bought anything" in text(client.get("/wallet/orders"))
-    _buy(client, amount="50.00")
-    order = _order(app)
+    buy(client, amount="50.00")
+    order = latest_order(app)
     submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
     words = text(client.get("/wallet/orders"))
     assert "50.00 USD Birthday for Fran" in words and "Fulfilled" in words
@@ -214,26 +176,26 @@ def test_a_gift_for_a_later_date_is_sent_on_that_day_once_and_the_buyer_told(app
     from portal.jobs.sweeps import run_orders
 
     tomorrow = utcnow() + timedelta(days=1)
-    _buy(client, deliver_on=tomorrow.date().isoformat())
-    order = _order(app)
+    buy(client, deliver_on=tomorrow.date().isoformat())
+    order = latest_order(app)
     submit(client, f"/shop/pay/{order.reference}", {"action": "pay"}, page=f"/shop/pay/{order.reference}")
-    assert len(_cards(app)) == 1 and _order(app).state == "paid"
+    assert len(all_cards(app)) == 1 and latest_order(app).state == "paid"
     with app.app_context():
         assert run_orders(utcnow())["delivered"] == 0
-    assert _mail_to(app, "fran@example.com") == []
+    assert mail_to(app, "fran@example.com") == []
     assert f"On {tomorrow.date().isoformat()}" in text(client.get(f"/shop/orders/{order.reference}"))
     with app.app_context():
         assert run_orders(tomorrow)["delivered"] == 1
         assert run_orders(tomorrow)["delivered"] == 0
-    [gift] = _mail_to(app, "fran@example.com")
+    [gift] = mail_to(app, "fran@example.com")
     assert gift.code_ciphertext and gift.context["memo"] == "Happy birthday!"
-    [told] = _mail_to(app, "guest@example.com")
+    [told] = mail_to(app, "guest@example.com")
     assert told.kind == "gift_delivered" and told.context["to_name"] == "Fran"
     with app.app_context():
         from portal.notifications.rendering import render
 
         assert "gift card you bought for \"Fran\" was e-mailed" in render(db.session, db.session.get(OutboxMessage, told.id)).text
-    assert _order(app).state == "fulfilled"
+    assert latest_order(app).state == "fulfilled"
 
 
 def test_orders_are_rate_limited_per_buyer_and_a_refused_form_does_not_count(app, client, people):
@@ -242,11 +204,21 @@ def test_orders_are_rate_limited_per_buyer_and_a_refused_form_does_not_count(app
 
     with app.app_context():
         purchase_throttle().limit = 2
-    assert _buy(client, design="skulls").status_code == 400  # refused: not counted
-    assert _buy(client).status_code == 303 and _buy(client).status_code == 303
-    refused = _buy(client)
+    assert buy(client, design="skulls").status_code == 400  # refused: not counted
+    assert buy(client).status_code == 303 and buy(client).status_code == 303
+    refused = buy(client)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     assert "Too many orders. Please wait" in text(refused)
-    assert _buy(client, buyer_email="other@example.com").status_code == 303  # another buyer may
+    assert buy(client, buyer_email="other@example.com").status_code == 303  # another buyer may
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 3
+
+
+def test_the_shop_sells_in_the_currency_shop_currency_names(app, client, people):
+    """With SHOP_CURRENCY=JPY (no minor digits), are the amounts offered in yen and the order placed in yen?"""
+    app.config["SHOP_CURRENCY"] = "JPY"
+    page = client.get("/shop").get_data(as_text=True)
+    assert 'value="2500" checked' in page and "2,500 JPY" in page
+    assert buy(client, amount="2500").status_code == 303
+    order = latest_order(app)
+    assert (order.currency, order.total) == ("JPY", 2500)
