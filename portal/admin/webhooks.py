@@ -1,6 +1,6 @@
 """The admins' webhooks: endpoints that hear every event."""
 
 from portal.admin import bp
-from portal.web.webhooks import register
+from portal.web import webhooks
 
-register(bp, scope=lambda: None, layout="layouts/admin.html")
+bp.register_blueprint(webhooks.bp)

@@ -181,7 +181,7 @@ def disable_after_failures(
         session, key=f"webhook_disabled:{endpoint.id}:{now.isoformat()}", to=owner.email, kind="webhook_disabled",
         context={
             "url": endpoint.url, "reason": reason[:300], "attempts": attempts, "endpoint_id": endpoint.id,
-            "page": "admin.webhook" if endpoint.merchant_id is None else "merchant.webhook",
+            "page": "admin.webhooks.endpoint" if endpoint.merchant_id is None else "merchant.webhooks.endpoint",
         },
     )
     return True

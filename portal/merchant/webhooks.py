@@ -1,8 +1,6 @@
 """The till's webhooks: endpoints that hear this merchant's own events."""
 
-from flask_login import current_user
-
 from portal.merchant import bp
-from portal.web.webhooks import register
+from portal.web import webhooks
 
-register(bp, scope=lambda: current_user.merchant_id, layout="layouts/merchant.html")
+bp.register_blueprint(webhooks.bp)
