@@ -19,7 +19,7 @@ from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
     BUYER, FRIEND, STRANGER, add_credit, age, coupon, everything, gifting, loops, mail, subscription_end, user, wallet,
 )
 
-GIFT_PATHS = ("/gifts/sent", "/gifts/received", "/gifts/{gift_id}", "/gifts/purchase", "/gifts/check/{code}",
+GIFT_PATHS = ("/gifts/sent", "/gifts/received", "/gifts/{gift_id}", "/gifts/purchase", "/gifts/check",
               "/gifts/redeem", "/gifts/{gift_id}/send", "/gifts/{gift_id}/cancel")
 TO_FRIEND = {"subscription_identifier": "plus", "payment_method": "wallet", "recipient_email": FRIEND,
              "message": "Happy birthday!"}
@@ -57,7 +57,7 @@ def test_a_gift_lives_from_purchase_to_redemption_through_the_api(app, contract)
     assert [g["id"] for g in received] == [bought["id"]]
     assert "gift_code" not in received[0] and "amount_paid" not in received[0]
     assert received[0]["message"] == "Happy birthday!" and received[0]["from"] == "Cara"
-    check = c.call("GET", "/gifts/check/{code}", role="friend", code=bought["gift_code"].lower()).json
+    check = c.call("POST", "/gifts/check", {"gift_code": bought["gift_code"].lower()}, role="friend").json
     assert check == {"gift_code": bought["code_masked"], "subscription_identifier": "plus", "can_redeem": True,
                      "error": None, "message": "Giftloop Plus for 30 days: ready to redeem"}
     redeemed = c.call("POST", "/gifts/redeem", {"gift_code": bought["gift_code"]}, role="friend").json
@@ -134,7 +134,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("GET", "/gifts/{gift_id}", role="customer", gift_id=gift["id"]).json["gift_code"] == gift["gift_code"]
     assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=gift["id"]).status_code == 404
     # Check and redeem before sending: not yet.
-    early = c.call("GET", "/gifts/check/{code}", role="friend", code=gift["gift_code"]).json
+    early = c.call("POST", "/gifts/check", {"gift_code": gift["gift_code"]}, role="friend").json
     assert (early["can_redeem"], early["error"]) == (False, "validation_error")
     assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="friend").json["code"] == \
         "validation_error"
@@ -148,9 +148,9 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=open_gift["id"])
     assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=gift["id"]).json["status"] == "sent"
     # Redeem: the wrong person, a malformed code, then the friend; then again.
-    assert c.call("GET", "/gifts/check/{code}", role="stranger", code=gift["gift_code"]).json["error"] == "forbidden"
+    assert c.call("POST", "/gifts/check", {"gift_code": gift["gift_code"]}, role="stranger").json["error"] == "forbidden"
     assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="stranger").json["code"] == "forbidden"
-    assert c.call("GET", "/gifts/check/{code}", role="friend", code="GIFT-12").json["code"] == "validation_error"
+    assert c.call("POST", "/gifts/check", {"gift_code": "GIFT-12"}, role="friend").json["code"] == "validation_error"
     assert c.call("POST", "/gifts/redeem", {}, role="friend").json["field"] == "gift_code"
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
         "POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, {"gift_code": open_gift["gift_code"]}, "friend",
@@ -159,7 +159,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="friend").json["code"] == \
         "already_redeemed"
     # A second plus while the first runs: refused, with the check agreeing.
-    assert c.call("GET", "/gifts/check/{code}", role="friend", code=open_gift["gift_code"]).json["can_redeem"] is False
+    assert c.call("POST", "/gifts/check", {"gift_code": open_gift["gift_code"]}, role="friend").json["can_redeem"] is False
     refused = c.call("POST", "/gifts/redeem", {"gift_code": open_gift["gift_code"]}, role="friend").json
     assert refused["code"] == "validation_error" and "You already have Giftloop Plus" in refused["detail"]
     # Cancel: the redeemed gift no; the open one yes, refunded; then it is cancelled for everyone.
@@ -188,7 +188,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     unknown = c.call("POST", "/gifts/redeem", {"gift_code": "GIFT-0000-0000-0000-0000"}, role="friend")
     assert (unknown.status_code, unknown.json["code"]) == (404, "not_found")
     # Unknown codes until the caller is locked out: then 429 even for a good code.
-    while c.call("GET", "/gifts/check/{code}", role="stranger", code=f"GIFT-{uuid.uuid4().hex[:16]}").status_code == 404:
+    while c.call("POST", "/gifts/check", {"gift_code": f"GIFT-{uuid.uuid4().hex[:16]}"}, role="stranger").status_code == 404:
         pass
     assert c.call("POST", "/gifts/redeem", {"gift_code": late["gift_code"]}, role="stranger").status_code == 429
     c.past_the_rate_limit(*GIFT_PATHS)
