@@ -14,7 +14,7 @@ from portal.models import utcnow
 from portal.models.campaigns import Campaign
 from portal.tokens import create_token
 from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
-from tests.unit.test_api_openapi import Contract
+from tests.unit.api_contract import Contract
 from tests.unit.test_gifts_helpers import (  # noqa: F401 - gifting is a fixture
     BUYER, FRIEND, STRANGER, add_credit, age, coupon, everything, gifting, loops, mail, subscription_end, user, wallet,
 )
@@ -199,3 +199,12 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert {"validation_error", "not_found", "forbidden", "insufficient_funds", "not_valid_here", "currency_mismatch",
             "usage_limit_reached", "already_redeemed", "cancelled", "expired", "idempotency_conflict",
             "idempotency_in_progress", "rate_limited", "unauthorized"} <= c.codes
+
+
+def test_a_gift_code_in_the_path_is_gone_and_not_echoed(contract):
+    """The seed's GET /gifts/check/{code} put the code in every log: 410 naming the body form instead."""
+    code = "GIFT-7K2M-Q9PD-4X1T-C8VN"
+    gone = contract.client.get(f"/api/v1/gifts/check/{code}",
+                               headers={"Authorization": f"Bearer {contract.tokens['customer']}"})
+    assert (gone.status_code, gone.json["code"]) == (410, "gone")
+    assert "POST /api/v1/gifts/check" in gone.json["use"] and code not in gone.get_data(as_text=True)

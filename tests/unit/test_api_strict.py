@@ -85,3 +85,8 @@ def test_checkout_refuses_an_unknown_field_inside_a_tender(app, contract):
 def test_events_refuse_an_unknown_query_parameter(contract):
     refused(contract.call("GET", "/events", role="admin", query={"since": "2026-01-01"}), "since")
     assert contract.call("GET", "/events", role="admin", query={"limit": "1"}).status_code == 200
+
+
+def test_the_document_refuses_an_unknown_query_parameter(client):
+    refused(client.get("/api/v1/openapi.json?colour=red"), "colour")
+    refused(client.get("/api/v1/docs?colour=red"), "colour")
