@@ -239,7 +239,8 @@ RESPONSES = {
         "required": True, "schema": {"type": "string"}, "description": 'Bearer realm="giftloop"'}}),
     "Forbidden": _problem(403, "The token's role may not do this", _codes(403)),
     "NotFound": _problem(404, "Nothing has that code or id", _codes(404)),
-    "InProgress": _problem(409, "A request with this Idempotency-Key is still running", _codes(409), RETRY_AFTER),
+    "InProgress": _problem(409, "A request with this Idempotency-Key is still running", ["idempotency_in_progress"],
+                           RETRY_AFTER),
     "Gone": _problem(410, "Not an id but a code in the path: the retired route of that shape; `use` names the "
                      "route to call instead", _codes(410)),
     "RateLimited": _problem(
@@ -249,6 +250,8 @@ RESPONSES = {
 }
 NAMES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 410: "Gone", 429: "RateLimited"}
 REFUSED = "The request is not valid or the operation was refused; nothing changed"
+CLASH = ("conflict: it clashes with what the user already holds; idempotency_in_progress: a request with this "
+         "Idempotency-Key is still running (with Retry-After)")
 
 
 def _who(roles: frozenset[str] | None) -> str:
@@ -293,7 +296,11 @@ def _complete(path: str, method: str, op: dict) -> dict:
         errors.add(409)
     for code in sorted(errors):
         responses[str(code)] = {"$ref": f"#/components/responses/{NAMES[code]}"}
-    refusals = ["validation_error", *declared.refusals, *(["idempotency_conflict"] if write else [])]
+    if "conflict" in declared.refusals:  # 409 for a clash with what the user holds, beside a key still running
+        responses["409"] = _problem(409, CLASH, ["conflict", *(["idempotency_in_progress"] if write else [])],
+                                    {"Retry-After": {**RETRY_AFTER["Retry-After"], "required": False}})
+    refusals = ["validation_error", *(r for r in declared.refusals if STATUS[r] == 422),
+                *(["idempotency_conflict"] if write else [])]
     responses["422"] = _problem(422, REFUSED, list(dict.fromkeys(refusals)))
     parameters = []
     for parameter in op.get("parameters", []):

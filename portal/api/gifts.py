@@ -100,9 +100,14 @@ def _gift_page(which, query: GiftPageQuery) -> dict:
 def gifts_sent_list(query: GiftPageQuery):
     """Gifts the customer bought
 
-    Newest first, with full codes, a page at a time.
+    Paid for, newest first, with full codes, a page at a time. A gift still waiting for its payment (the
+    pages' first step) is not a gift yet and is not listed.
     """
-    return _gift_page(sent_by, query)
+    return _gift_page(_bought_and_paid, query)
+
+
+def _bought_and_paid(user: User):
+    return sa.and_(sent_by(user), GiftSubscription.paid_at.is_not(None))
 
 
 @bp.get("/gifts/received")
@@ -174,13 +179,14 @@ def gift_check(json: GiftCodeBody):
 
 @bp.post("/gifts/redeem")
 @roles("customer")
-@operation("Gifts", GiftRedemption, errors=(404,), refusals=ENDED)
+@operation("Gifts", GiftRedemption, errors=(404,), refusals=(*ENDED, "conflict"))
 @idempotent
 def gift_redeem(json: GiftCodeBody):
     """Redeem a gift code
 
-    Needs the gift sent and unexpired, the caller to be the named friend (if any) and to hold no active
-    subscription of the plan; the subscription starts (or the refusal changes nothing).
+    Needs the gift sent and unexpired and the caller to be the named friend (if any); a caller who holds the
+    plan already is refused with 409 `conflict` until it ends. The subscription starts, or the refusal changes
+    nothing.
     """
     user = _customer()
     with guarded():

@@ -161,7 +161,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     # A second plus while the first runs: refused, with the check agreeing.
     assert c.call("POST", "/gifts/check", {"gift_code": open_gift["gift_code"]}, role="friend").json["can_redeem"] is False
     refused = c.call("POST", "/gifts/redeem", {"gift_code": open_gift["gift_code"]}, role="friend").json
-    assert refused["code"] == "validation_error" and "You already have Giftloop Plus" in refused["detail"]
+    assert refused["code"] == "conflict" and "You already have Giftloop Plus" in refused["detail"]
     # Cancel: the redeemed gift no; the open one yes, refunded; then it is cancelled for everyone.
     assert c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=gift["id"]).json["code"] == \
         "already_redeemed"
@@ -208,3 +208,53 @@ def test_a_gift_code_in_the_path_is_gone_and_not_echoed(contract):
                                headers={"Authorization": f"Bearer {contract.tokens['customer']}"})
     assert (gone.status_code, gone.json["code"]) == (410, "gone")
     assert "POST /api/v1/gifts/check" in gone.json["use"] and code not in gone.get_data(as_text=True)
+
+
+def test_a_gift_is_redeemable_for_30_days_unless_the_buyer_says_otherwise(contract):
+    """The seed's default: gift_duration_days is 30 when not given."""
+    from datetime import datetime
+
+    def days_to_redeem(gift: dict) -> int:
+        made, until = (datetime.fromisoformat(gift[k].replace("Z", "+00:00")) for k in ("created_at", "expires_at"))
+        return round((until - made).total_seconds() / 86400)
+
+    assert days_to_redeem(buy(contract)) == 30
+    assert days_to_redeem(buy(contract, {**TO_FRIEND, "gift_duration_days": 90})) == 90
+
+
+def test_a_gift_waiting_for_its_payment_is_not_listed_to_its_buyer(app, contract):
+    """A gift started on the pages but not paid for yet is no gift: not in the buyer's list until paid."""
+    from portal.gifts import create_gift, pay_gift
+    from portal.ledger import Actor
+    from portal.services import services
+
+    paid = buy(contract)
+    assert paid["paid"] is True and paid["status"] == "created"
+    with app.app_context():
+        unpaid, _ = create_gift(db.session, services().vault, user(BUYER), subscription_identifier="plus",
+                                payment_method="wallet", recipient_email=FRIEND)
+        db.session.commit()
+        unpaid_id = unpaid.id
+    listed = contract.call("GET", "/gifts/sent", role="customer").json["gifts"]
+    assert [g["id"] for g in listed] == [paid["id"]]
+    with app.app_context():
+        gift = db.session.get(unpaid.__class__, unpaid_id)
+        pay_gift(db.session, services().vault, gift, actor=Actor(user_id=gift.buyer_id), idempotency_key="paid-later")
+        db.session.commit()
+    listed = contract.call("GET", "/gifts/sent", role="customer").json["gifts"]
+    assert [g["id"] for g in listed] == [unpaid_id, paid["id"]]
+
+
+def test_redeeming_a_plan_the_customer_holds_is_a_conflict_and_changes_nothing(app, contract):
+    """An active subscription of the plan: 409 conflict (not 422), the gift still there to redeem later."""
+    first, second = buy(contract), buy(contract)
+    for gift in (first, second):
+        contract.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=gift["id"])
+    assert contract.call("POST", "/gifts/redeem", {"gift_code": first["gift_code"]}, role="friend").status_code == 200
+    before = everything(app)
+    clash = contract.call("POST", "/gifts/redeem", {"gift_code": second["gift_code"]}, role="friend")
+    assert (clash.status_code, clash.json["code"]) == (409, "conflict")
+    assert "You already have Giftloop Plus until" in clash.json["detail"]
+    assert everything(app) == before
+    check = contract.call("POST", "/gifts/check", {"gift_code": second["gift_code"]}, role="friend").json
+    assert (check["can_redeem"], check["error"]) == (False, "conflict")

@@ -7,15 +7,17 @@ import pytest
 
 from portal.api.paging import DEFAULT_LIMIT, MAX_LIMIT
 from portal.extensions import db
-from portal.gifts import create_gift
+from portal.gifts import create_gift, pay_gift
+from portal.ledger import Actor
 from portal.services import services
 from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
 from tests.unit.test_api_gifts import contract  # noqa: F401 - a fixture
-from tests.unit.test_gifts_helpers import BUYER, FRIEND, gifting, user  # noqa: F401 - gifting is a fixture
+from tests.unit.test_gifts_helpers import BUYER, FRIEND, add_credit, gifting, user  # noqa: F401 - gifting is a fixture
 
 
 def new_gifts(app, count: int) -> list[int]:
-    """``count`` gifts the buyer started (newest last), made in the domain as a page would."""
+    """``count`` gifts the buyer bought (newest last), made and paid in the domain as the pages do."""
+    add_credit(app, BUYER, f"{5 * count}.00")
     with app.app_context():
         buyer = user(BUYER)
         made = [
@@ -23,6 +25,8 @@ def new_gifts(app, count: int) -> list[int]:
                         recipient_email=FRIEND)[0]
             for _ in range(count)
         ]
+        for gift in made:
+            pay_gift(db.session, services().vault, gift, actor=Actor(user_id=buyer.id), idempotency_key=f"pay-{gift.id}")
         db.session.commit()
         return [gift.id for gift in made]
 
