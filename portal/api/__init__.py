@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort
 
-from portal.api.ratelimit import count_request, tell_standing
+from portal.api.ratelimit import limit_tokens
 from portal.api.tokens import authenticate_request, token_user
 from portal.web.guards import protect
 from portal.errors import DomainError
@@ -12,8 +12,7 @@ from portal.web.problems import from_domain_error, problem
 MAX_ID = 2**63 - 1  # ids are BIGINT
 bp = Blueprint("api", __name__)
 bp.before_request(authenticate_request)
-bp.before_request(count_request)  # before the role check: a refused call counts too
-bp.after_request(tell_standing)
+limit_tokens(bp)  # checked before any of the hooks below: a call the role check refuses counts too
 protect(
     bp,
     ("customer", "merchant", "admin"),
