@@ -37,17 +37,9 @@ PREFIX = "/api/v1"
 ROLE_ORDER = ("customer", "merchant", "admin")
 
 
-class UnknownField(ValidationError):
-    """A field no schema declares; ``pointer`` is where it is (RFC 6901), like ``/tenders/0/colour``."""
-
-    def __init__(self, pointer: str, *, where: str = "body"):
-        name = pointer.rsplit("/", 1)[-1] if where == "body" else pointer
-        super().__init__(f"Unknown {'field' if where == 'body' else 'query parameter'} {name}", field=name)
-        self.pointer = pointer if where == "body" else None
-
-
 class Refused(ValidationError):
-    """A body field or query parameter its schema refuses: 422 naming it (and where it is in the body)."""
+    """A body field or query parameter its schema refuses: 422 naming it, and where it is in the body as a
+    JSON pointer (RFC 6901), like ``/tenders/0/colour``."""
 
     def __init__(self, message: str, field: str | None, pointer: str | None = None):
         super().__init__(message, field=field)
@@ -72,20 +64,17 @@ def refusal(error: pydantic.ValidationError, where: str) -> ValidationError:
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     if not loc:
         return ValidationError(NOT_AN_OBJECT if where == "body" else first["msg"])
-    pointer = "".join(f"/{_escape(p)}" for p in loc)
-    if first["type"] == "extra_forbidden":
-        return UnknownField(pointer if where == "body" else str(loc[0]), where=where)
+    pointer = "".join(f"/{_escape(p)}" for p in loc) if where == "body" else None
+    if first["type"] == "extra_forbidden":  # an ignored field is a silent surprise: named, refused
+        name = str(loc[-1])
+        return Refused(f"Unknown {'field' if where == 'body' else 'query parameter'} {name}", name, pointer)
     name = _field_name(loc)
-    message = f"Give {name}" if first["type"] == "missing" else f"{name}: {first['msg']}"
-    return Refused(message, name, pointer if where == "body" else None)
+    return Refused(f"Give {name}" if first["type"] == "missing" else f"{name}: {first['msg']}", name, pointer)
 
 
-def _body() -> dict | list | object:
-    """The request's JSON body, read once by ``portal.api.body`` ({} for none at all)."""
-    if not request.get_data(cache=True):
-        return {}
-    body = json_body()
-    return NOT_AN_OBJECT if body is None else body
+def _body():
+    """The request's JSON value, read once by ``portal.api.body``; {} for no body at all (JSON null is no object)."""
+    return json_body() if request.get_data(cache=True) else {}
 
 
 class GiftloopPlugin(FlaskPlugin):
