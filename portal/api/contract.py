@@ -126,7 +126,7 @@ class Declared:
     tag: str
     status: int
     errors: tuple[int, ...] = ()  # statuses beyond those every operation of its kind can give
-    refusals: tuple[str, ...] = ()  # problem codes of its 422 beyond validation_error
+    refusals: tuple[str, ...] = ()  # problem codes it may answer beyond validation_error (422; conflict 409)
 
 
 def operation(tag: str, answer: type | None = None, *, status: int = 200, errors: tuple[int, ...] = (),
