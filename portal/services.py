@@ -22,7 +22,6 @@ class Services:
     signin_throttle: Throttle
     signup_throttle: Throttle
     guess_throttle: Throttle
-    api_rate: Throttle
     vault: CodeVault
     qr: QrTokens
     card_grants: CardGrants
@@ -54,7 +53,6 @@ def init_app(app: Flask) -> None:
             "guess", cfg["GUESS_LIMIT"], cfg["GUESS_WINDOW_SECONDS"], client, fallback=fallback,
             per_kind={"ip": cfg["GUESS_IP_LIMIT"], "prefix": cfg["GUESS_PREFIX_LIMIT"]},
         ),
-        api_rate=Throttle("api", cfg["API_RATE_LIMIT"], cfg["API_RATE_WINDOW_SECONDS"], client, fallback=fallback),
         vault=CodeVault(cfg["PORTAL_CODE_KEY"]),
         qr=QrTokens(cfg["SECRET_KEY"]),
         card_grants=CardGrants(cfg["CARD_GRANT_SECONDS"], client),

@@ -1,6 +1,7 @@
 """Failure counters with a fixed window: in Redis, or in the database while Redis is down.
 
-Used for sign-in attempts, code guessing and API rate limits (DESIGN §7). A subject is a string
+Used for sign-in and sign-up attempts and code guessing (DESIGN §7); the API's per-token request
+limit is Flask-Limiter's (``portal.api.ratelimit``), on the same database fallback. A subject is a string
 such as ``ip:203.0.113.9`` or ``user:7``; past ``limit`` failures in ``window`` seconds the
 subject is refused until the window ends.
 
@@ -233,10 +234,6 @@ class Throttle:
                 self._redis_failed()
         for key in keys:
             self._fallback.decr(key)
-
-    def hit(self, subject: str) -> tuple[int, int]:
-        """Count one event for the subject; return the count in this window and its seconds left."""
-        return self._count((subject,))[0]
 
     def retry_after(self, *subjects: str) -> int:
         """Seconds until every subject may try again; 0 when none is over the limit."""

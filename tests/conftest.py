@@ -90,6 +90,7 @@ class SharedApp:
         self.app.config["OUTBOX_DIR"] = str(outbox)
         services.init_app(self.app)
         shop.init_app(self.app)
+        self.app.extensions["api_limiter"].reset()  # the tokens' counts (in memory here)
         return self.app
 
     def reset(self) -> None:
@@ -432,3 +433,56 @@ def receiver():
     yield start
     for one in started:
         one.stop()
+
+
+# --- The JSON API -------------------------------------------------------------------------
+
+
+def _token_for(app, email: str) -> str:
+    from portal.tokens import create_token
+    from tests.factories import user
+
+    with app.app_context():
+        token = create_token(db.session, user(email), "tests")[1]
+        db.session.commit()
+        return token
+
+
+@pytest.fixture
+def api(app, people):
+    """The API client with a token for each role, and two more stores (book-nook; tokyo-tea in JPY)."""
+    from portal.merchants import create_merchant
+    from tests.api import Api
+
+    with app.app_context():
+        create_merchant(db.session, "book-nook", "The Book Nook")
+        create_merchant(db.session, "tokyo-tea", "Tokyo Tea", "JPY")
+        db.session.commit()
+    return Api(app.test_client(), {role: _token_for(app, email) for role, email in people.items()})
+
+
+@pytest.fixture
+def capi(app, api):
+    """The API client with two more customers: a friend and a stranger."""
+    for role, email in (("friend", "friend@example.com"), ("stranger", "stranger@example.com")):
+        add_customer(app, email)
+        api.tokens[role] = _token_for(app, email)
+    return api
+
+
+@pytest.fixture
+def contract(app, api, people):
+    """The API client that checks each answer against the served (generated) document."""
+    from tests.api_contract import Contract
+
+    return Contract(app, api.client, api.tokens, api.client.get("/api/v1/openapi.json").json, people)
+
+
+@pytest.fixture
+def gift_contract(gifting, contract):
+    """The contract checker with gifts on sale and tokens for the gift's friend and a stranger."""
+    from tests.gifts import FRIEND, STRANGER
+
+    for role, email in (("friend", FRIEND), ("stranger", STRANGER)):
+        contract.tokens[role] = _token_for(gifting, email)
+    return contract

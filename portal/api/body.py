@@ -1,6 +1,6 @@
 """The one reader of an API request's JSON body: once per request, by the endpoint that takes it.
 
-Endpoints read the body (through ``schemas.json_object``) after the token was checked, so a caller
+Endpoints read the body (through their declared schema, ``portal.api.contract``) after the token was checked, so a caller
 without a valid token is answered 401 with not a byte of JSON parsed. Before parsing, the text must
 be UTF-8 and nest objects and lists at most MAX_DEPTH deep (found by a flat scan, so no depth of
 brackets can exhaust the parser's recursion). After parsing, no text in it may hold NUL, which

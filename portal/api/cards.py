@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
+from portal.api.contract import operation
 from portal.api.idempotency import idempotent, request_key
+from portal.api.models.cards import (
+    CardHistory,
+    CardLoad,
+    CardLookup,
+    CardRedemption,
+    IssueCard,
+    IssuedCard,
+    Load,
+    LookedUpCard,
+    Redeem,
+    RedeemByCode,
+    Reversal,
+    Reverse,
+)
+from portal.api.models.paging import PageQuery
 from portal.api.paging import keyset, requested_page
 from portal.cards import operations
 from portal.cards.lookup import find_card, usable_at
@@ -17,7 +33,6 @@ from portal.ledger import Actor
 from portal.models import GiftCard, Merchant, Transaction, User, utcnow
 from portal.money import Money, exponent
 from portal.services import services
-from portal.web.problems import problem
 from portal.web.guards import roles
 from portal.web.guessing import guarded
 
@@ -37,13 +52,6 @@ def _merchant() -> Merchant | None:
 # A card's id works only after its code was shown (an id counts up and is no secret); an id the
 # caller may not use is as unknown as a made-up code, and counts as a miss.
 NOT_SHOWN = "No card you looked up lately has that id: send its code to POST /api/v1/cards/lookup first"
-
-
-def _code(body: dict) -> str:
-    code = body.get("code")
-    if not isinstance(code, str) or not code.strip():
-        raise ValidationError("Give the card's code or QR token", field="code")
-    return code
 
 
 def _card_by_code(code: str) -> GiftCard:
@@ -79,44 +87,56 @@ def _validity(card: GiftCard) -> tuple[bool, DomainError | None]:
     return True, None
 
 
-def _amount(body: dict, currency: str) -> Money:
-    if "currency" in body and str(body["currency"]).upper() != currency:
-        raise CurrencyMismatch(f"This card holds {currency}; the request is in {body['currency']}")
-    if "amount" not in body:
-        raise ValidationError("Give an amount, like \"12.50\"", field="amount")
-    return Money.parse(body["amount"], currency)
+def _amount(body: Redeem | Load, currency: str) -> Money:
+    if body.currency is not None and body.currency.upper() != currency:
+        raise CurrencyMismatch(f"This card holds {currency}; the request is in {body.currency}")
+    return body.money("amount", currency)
+
+
+# What stops a card being used, beyond a bad field (a top-up cannot run short).
+LOAD_REFUSALS = ("expired", "frozen", "cancelled", "currency_mismatch", "not_valid_here")
+CARD_REFUSALS = (*LOAD_REFUSALS, "insufficient_funds")
 
 
 @bp.post("/cards/lookup")
 @roles(*TILL)
-def card_lookup():
-    """A card by code or QR token (in the body: codes never travel in a URL), and whether it can be used here."""
-    card = _card_by_code(_code(out.json_object(request)))
+@operation("Cards", LookedUpCard, errors=(404,))
+def card_lookup(json: CardLookup):
+    """Look up a card by its code
+
+    By its code or QR token, in the body (codes never travel in a URL), and whether the caller's store can
+    take it. An unknown code counts as a failed guess.
+    """
+    card = _card_by_code(json.code)
     valid, reason = _validity(card)
     return out.card(card, valid_here=valid, reason=reason)
 
 
 @bp.post("/cards")
 @roles(*TILL)
+@operation("Cards", IssuedCard, status=201)
 @idempotent
-def card_issue():
-    """Issue a card; the full code is in this answer and never again."""
-    body = out.json_object(request)
+def card_issue(json: IssueCard):
+    """Issue a card
+
+    The full code is in this answer and never again. Staff issue for their own store (network-wide if the
+    store is set up so); an admin may scope a card to a merchant.
+    """
     staff_merchant = _merchant()
-    currency = str(body.get("currency") or (staff_merchant.currency if staff_merchant else "")).upper()
+    currency = (json.currency or (staff_merchant.currency if staff_merchant else "")).upper()
     if not currency:
         raise ValidationError("Give a currency, like \"USD\"", field="currency")
     exponent(currency)
-    value = Money.parse(body.get("amount"), currency)
+    value = json.money("amount", currency)
     owner = None
-    if email := out.optional_str(body, "owner_email", max_length=254):
+    if email := json.owner_email:
         owner = db.session.scalar(sa.select(User).where(User.email == email.lower()))
         if owner is None or not owner.is_customer:
             raise ValidationError("No customer has that e-mail address", field="owner_email")
     # Staff sell for their own store (network-wide if the store is set up so); an admin may
     # scope a card to any merchant by slug.
     merchant, scoped = staff_merchant, None
-    if staff_merchant is None and (slug := out.optional_str(body, "merchant", max_length=40)):
+    if staff_merchant is None and (slug := json.merchant):
         merchant = db.session.scalar(sa.select(Merchant).where(Merchant.slug == slug))
         if merchant is None:
             raise ValidationError(f"No merchant with slug {slug}", field="merchant")
@@ -124,7 +144,7 @@ def card_issue():
     issued = operations.issue_card(
         db.session, services().vault, amount=value, actor=_actor(), idempotency_key=request_key(),
         owner=owner, merchant=merchant, scope_to_merchant=scoped,
-        expires_in_days=out.optional_int(body, "expires_in_days", low=1, high=36500),
+        expires_in_days=json.expires_in_days,
     )
     services().card_grants.grant(g.api_token.user.id, issued.card)
     body = out.card(issued.card)
@@ -135,26 +155,33 @@ def card_issue():
 
 @bp.post("/cards/redeem")
 @roles(*TILL)
+@operation("Cards", CardRedemption, errors=(404,), refusals=CARD_REFUSALS)
 @idempotent
-def card_redeem_by_code():
-    """Take value from the card whose code or QR token is in the body."""
-    body = out.json_object(request)
-    return _redeem(_card_by_code(_code(body)), body)
+def card_redeem_by_code(json: RedeemByCode):
+    """Redeem a card by its code
+
+    Take value from the card whose code or QR token is in the body, exactly or as much as it holds.
+    """
+    return _redeem(_card_by_code(json.code), json)
 
 
 @bp.post("/cards/<int:card_id>/redeem")
 @roles(*TILL)
+@operation("Cards", CardRedemption, errors=(404, 410), refusals=CARD_REFUSALS)
 @idempotent
-def card_redeem(card_id: int):
-    """Take value from a card looked up before, exactly or as much as it holds."""
-    return _redeem(_card_by_id(card_id), out.json_object(request))
+def card_redeem(card_id: int, json: Redeem):
+    """Redeem a card looked up before
+
+    Take value from it, exactly or as much as it holds. An id works only for a card the caller's user looked
+    up by its code in the last 30 minutes; any other is as unknown as a made-up code (and counts as a guess).
+    """
+    return _redeem(_card_by_id(card_id), json)
 
 
-def _redeem(card: GiftCard, body: dict) -> dict:
+def _redeem(card: GiftCard, body: Redeem) -> dict:
     result = operations.redeem(
         db.session, card, _amount(body, card.currency), actor=_actor(), idempotency_key=request_key(),
-        merchant=_merchant(), allow_partial=out.optional_bool(body, "allow_partial"),
-        reference=out.optional_str(body, "reference", max_length=100),
+        merchant=_merchant(), allow_partial=body.allow_partial, reference=body.reference or None,
     )
     return {
         "transaction": out.transaction(result.transaction, account_id=card.account_id),
@@ -166,13 +193,16 @@ def _redeem(card: GiftCard, body: dict) -> dict:
 
 @bp.post("/cards/<int:card_id>/load")
 @roles(*TILL)
+@operation("Cards", CardLoad, errors=(404, 410), refusals=LOAD_REFUSALS)
 @idempotent
-def card_load(card_id: int):
-    """Top a card up with cash taken at the counter."""
-    body = out.json_object(request)
+def card_load(card_id: int, json: Load):
+    """Top a card up
+
+    With cash taken at the counter; the card's id as for a redemption.
+    """
     card = _card_by_id(card_id)
     tx = operations.load(
-        db.session, card, _amount(body, card.currency), actor=_actor(), idempotency_key=request_key(),
+        db.session, card, _amount(json, card.currency), actor=_actor(), idempotency_key=request_key(),
         source="cash", merchant=_merchant(),
     )
     return {"transaction": out.transaction(tx, account_id=card.account_id), "card": out.card(card)}
@@ -180,11 +210,15 @@ def card_load(card_id: int):
 
 @bp.get("/cards/<int:card_id>/transactions")
 @roles(*TILL)
-def card_transactions(card_id: int):
-    """A card's history, newest first, a page at a time."""
+@operation("Cards", CardHistory, errors=(404, 410))
+def card_transactions(card_id: int, query: PageQuery):
+    """A card's history
+
+    Newest first, a page at a time. Staff see only cards of their own store or of the whole network.
+    """
     card = _card_by_id(card_id, own_store_only=True)
-    query = sa.select(Transaction.id, Transaction).where(Transaction.card_id == card.id)
-    rows, cursor = keyset(db.session, query, requested_page(), Transaction.id)
+    select = sa.select(Transaction.id, Transaction).where(Transaction.card_id == card.id)
+    rows, cursor = keyset(db.session, select, requested_page(query), Transaction.id)
     return {
         "card": out.card(card),
         "transactions": [out.transaction(tx, account_id=card.account_id) for tx in rows],
@@ -192,43 +226,17 @@ def card_transactions(card_id: int):
     }
 
 
-# The routes that took a code in the path answer 410 Gone with where to go instead, never the code:
-# the code already sits in every log between the client and us, so the client must move.
-MOVED = {
-    "": "POST /api/v1/cards/lookup with {\"code\": …}",
-    "/redeem": "POST /api/v1/cards/redeem with {\"code\": …, \"amount\": …}, or POST /api/v1/cards/{id}/redeem",
-    "/load": "POST /api/v1/cards/{id}/load, with the id from POST /api/v1/cards/lookup",
-    "/transactions": "GET /api/v1/cards/{id}/transactions, with the id from POST /api/v1/cards/lookup",
-}
-
-
-def _gone(action: str):
-    def view(code: str):
-        return problem(
-            "gone", f"Codes no longer travel in URLs, where logs keep them. Use {MOVED[action]}.",
-            status=410, use=MOVED[action],
-        )
-
-    view.__name__ = f"card_code_in_path{action.replace('/', '_')}"
-    view.retired = True  # left out of the OpenAPI document, which names it in its description
-    return roles(*TILL)(view)
-
-
-for _action, _methods in (("", ["GET"]), ("/redeem", ["POST"]), ("/load", ["POST"]), ("/transactions", ["GET"])):
-    bp.add_url_rule(f"/cards/<code>{_action}", view_func=_gone(_action), methods=_methods)
-
-
 @bp.post("/transactions/<int:transaction_id>/reverse")
 @roles(*TILL)
+@operation("Cards", Reversal, status=201, errors=(404,), refusals=("insufficient_funds",))
 @idempotent
-def transaction_reverse(transaction_id: int):
-    """Undo a transaction: staff their own store's of today, admins any."""
-    body = out.json_object(request)
-    reason = out.optional_str(body, "reason", max_length=500)
-    if not reason:
-        raise ValidationError("Say why this is being undone", field="reason")
+def transaction_reverse(transaction_id: int, json: Reverse):
+    """Undo a transaction
+
+    Staff undo their own store's transactions of today; admins any.
+    """
     tx = operations.reverse(
         db.session, transaction_id, actor=_actor(), idempotency_key=request_key(),
-        reason=reason, staff_merchant=_merchant(),
+        reason=json.reason, staff_merchant=_merchant(),
     )
     return {"transaction": out.transaction(tx)}, 201

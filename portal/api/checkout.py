@@ -8,26 +8,25 @@ so the sale is one group in the ledger. Card codes travel in the body, never in 
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
 from portal.api import bp
-from portal.api import schemas as out
+from portal.api.contract import operation
+from portal.api.coupons import COUPON_REFUSALS
 from portal.api.idempotency import idempotent, request_key
+from portal.api.models.checkout import Checkout, Tender
+from portal.api.models.checkout import Sale as SaleAnswer
 from portal.cards import operations
 from portal.cards.lookup import find_card
 from portal.errors import DomainError, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import Merchant
-from portal.money import Money
 from portal.services import services
 from portal.till import checkout, shopper
 from portal.till.checkout import Sale
 from portal.web.guards import roles
 from portal.web.guessing import guarded
-
-MAX_TENDERS = 20
-TENDER_TYPES = ("card", "wallet", "loops")
 
 
 def _actor() -> Actor:
@@ -35,39 +34,26 @@ def _actor() -> Actor:
     return Actor(user_id=user.id, token_id=g.api_token.id, merchant_id=user.merchant_id)
 
 
-def _tenders(body: dict) -> list[dict]:
-    tenders = body.get("tenders", [])
-    if not isinstance(tenders, list) or len(tenders) > MAX_TENDERS:
-        raise ValidationError(f"tenders is a list of at most {MAX_TENDERS} payments", field="tenders")
-    for i, tender in enumerate(tenders):
-        if not isinstance(tender, dict) or tender.get("type") not in TENDER_TYPES:
-            raise ValidationError(f"Each tender is an object whose type is one of: {', '.join(TENDER_TYPES)}",
-                                  field=f"tenders[{i}].type")
-    return tenders
-
-
-def _text(tender: dict, name: str) -> str:
-    """A tender's amount, Loops or code as text (a number is taken as its digits)."""
-    value = tender.get(name)
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or len(str(value)) > 200:
+def _given(tender: Tender, name: str) -> str:
+    """A tender's amount, Loops or code as the till's domain reads it: text (a number as its digits)."""
+    value = getattr(tender, name)
+    if value is None:
         raise ValidationError(f"Give the tender's {name}", field=name)
     return str(value)
 
 
-def _pay(sale: Sale, merchant: Merchant, tender: dict, i: int) -> None:
+def _pay(sale: Sale, merchant: Merchant, tender: Tender, i: int) -> None:
     """Take one tender towards the sale, under its own ledger key derived from the request's."""
     key = f"{request_key()}:{i}"
-    if tender["type"] == "wallet":
-        checkout.pay_by_wallet(db.session, sale, merchant, _text(tender, "amount"), actor=_actor(), idempotency_key=key)
-    elif tender["type"] == "loops":
-        checkout.pay_by_loops(db.session, sale, merchant, _text(tender, "loops"), actor=_actor(), idempotency_key=key)
+    if tender.type == "wallet":
+        checkout.pay_by_wallet(db.session, sale, merchant, _given(tender, "amount"), actor=_actor(), idempotency_key=key)
+    elif tender.type == "loops":
+        checkout.pay_by_loops(db.session, sale, merchant, _given(tender, "loops"), actor=_actor(), idempotency_key=key)
     else:
         with guarded():
-            card = find_card(db.session, _text(tender, "code"), services().vault, services().qr)
-        try:
-            amount = Money.parse(_text(tender, "amount"), merchant.currency)
-        except ValidationError as error:
-            raise ValidationError(error.message, field="amount") from None
+            card = find_card(db.session, _given(tender, "code"), services().vault, services().qr)
+        _given(tender, "amount")
+        amount = tender.money("amount", merchant.currency)
         if sale.total is None:
             raise ValidationError("Give the purchase total", field="total")
         checkout.check_amount(amount, sale, key)
@@ -103,15 +89,19 @@ def _answer(sale: Sale) -> dict:
 
 @bp.post("/checkout")
 @roles("merchant")
+@operation("Checkout", SaleAnswer, status=201, errors=(404,),
+           refusals=(*COUPON_REFUSALS, "insufficient_funds", "frozen", "cancelled"))
 @idempotent
-def sale_checkout():
-    """A sale at the caller's store: total, customer, coupon, then each tender in order; all or nothing."""
-    body = out.json_object(request)
+def sale_checkout(json: Checkout):
+    """Take a whole sale: customer, coupon and tenders
+
+    At the caller's store: total, customer, coupon, then each tender in order. All or nothing: if the customer,
+    the coupon or any tender is refused, nothing moves, and the problem's `field` names it (`tenders[2].amount`).
+    """
     merchant = g.api_token.user.merchant
-    total = out.required_money(body, "total", merchant.currency, missing='Give the purchase total, like "20.00"')
-    tenders = _tenders(body)
+    total = json.money("total", merchant.currency)
     sale = checkout.open_sale(db.session, merchant, checkout.new_id(), total, vault=services().vault)
-    if who := out.optional_str(body, "customer", max_length=254):
+    if who := json.customer:
         try:
             with guarded():
                 sale.customer = shopper.identify(
@@ -120,7 +110,7 @@ def sale_checkout():
         except DomainError as error:
             error.field = "customer"
             raise
-    if coupon := out.optional_str(body, "coupon", max_length=100):
+    if coupon := json.coupon:
         try:
             with guarded():
                 checkout.add_coupon(
@@ -129,7 +119,7 @@ def sale_checkout():
         except DomainError as error:
             error.field = "customer" if error.field == "customer_email" else "coupon"
             raise
-    for i, tender in enumerate(tenders):
+    for i, tender in enumerate(json.tenders):
         try:
             _pay(sale, merchant, tender, i)
         except DomainError as error:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
+from portal.api.contract import operation
 from portal.api.idempotency import idempotent
+from portal.api.models import coupons as schema
 from portal.campaigns import (
-    create_campaign, delete_campaign, read_spec, redeem_coupon, update_campaign, validate_coupon,
+    create_campaign,
+    delete_campaign,
+    read_spec,
+    redeem_coupon,
+    update_campaign,
+    validate_coupon,
 )
 from portal.campaigns.codes import vanity_code
 from portal.campaigns.coupons import CouponQuote
 from portal.campaigns.rules import format_percent
-from portal.errors import NotFound, ValidationError
+from portal.errors import NotFound
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.models.campaigns import Campaign
@@ -22,27 +29,15 @@ from portal.services import services
 from portal.web.guards import roles
 from portal.web.guessing import guarded
 
-# The fields of a coupon as the API takes them; each is read by the campaign rule of its name.
-FIELDS = (
-    "code", "discount_type", "discount_value", "currency", "max_uses", "uses_per_user", "expires_at",
-    "min_order", "merchants", "allowed_domains", "channels",
-)
-REQUIRED = ("code", "discount_type", "discount_value", "max_uses")
-
 
 def _actor() -> Actor:
     user = g.api_token.user
     return Actor(user_id=user.id, token_id=g.api_token.id, merchant_id=user.merchant_id)
 
 
-def _order(body: dict) -> tuple[str, Money, str | None]:
+def _order(body: schema.CouponOrder) -> tuple[str, Money, str | None]:
     """The code, the order total in the till's currency, and the customer's address."""
-    code = body.get("code")
-    if not isinstance(code, str) or not code.strip():
-        raise ValidationError("Give the coupon code", field="code")
-    merchant = g.api_token.user.merchant
-    total = out.required_money(body, "order_total", merchant.currency, missing='Give the order total, like "40.00"')
-    return code, total, out.optional_str(body, "customer_email", max_length=254)
+    return body.code, body.money("order_total", g.api_token.user.merchant.currency), body.customer_email or None
 
 
 def _quote(quote: CouponQuote) -> dict:
@@ -81,28 +76,22 @@ def coupon(campaign: Campaign) -> dict:
     }
 
 
-def _spec(body: dict, *, used: int = 0, name: str | None = None):
-    missing = [name for name in REQUIRED if name not in body]
-    if missing:
-        raise ValidationError(f"Give {', '.join(missing)}", field=missing[0])
-    unknown = sorted(set(body) - set(FIELDS) - {"name"})
-    if unknown:
-        raise ValidationError(f"Unknown field {unknown[0]}", field=unknown[0])
-    raw = {key: body.get(key) for key in FIELDS}
-    raw.update(kind="coupon", code_mode="vanity", name=body.get("name") or name or _default_name(body))
+def _spec(body: schema.CouponRules, *, used: int = 0, name: str | None = None):
+    """The rules as the campaign rules read them (``read_spec``), the admin pages' one reader."""
+    raw = body.model_dump()
+    raw.update(kind="coupon", code_mode="vanity", name=body.name or name or _default_name(body))
     return read_spec(db.session, raw, used=used)
 
 
-def _default_name(body: dict) -> str:
+def _default_name(body: schema.CouponRules) -> str:
     """A coupon's name when none is given: what it takes off, never its code (a name is shown in
     lists and reports and kept in the audit log; the code is stored only as a hash and ciphertext)."""
-    value = body.get("discount_value")
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or len(str(value)) > 20:
+    value = body.discount_value
+    if len(str(value)) > 20:
         return "Coupon"
-    if body.get("discount_type") == "percent":
+    if body.discount_type == "percent":
         return f"Coupon {value}% off"
-    currency = body.get("currency") if isinstance(body.get("currency"), str) else ""
-    return f"Coupon {value} {currency[:3].upper()}".rstrip() + " off"
+    return f"Coupon {value} {(body.currency or '')[:3].upper()}".rstrip() + " off"
 
 
 def _find(coupon_id: int) -> Campaign:
@@ -112,11 +101,19 @@ def _find(coupon_id: int) -> Campaign:
     return campaign
 
 
+# What a till may be told about a coupon: an unknown code is 404 (and a guess), these are 422.
+COUPON_REFUSALS = ("expired", "usage_limit_reached", "already_redeemed", "not_valid_here", "currency_mismatch")
+
+
 @bp.post("/coupons/validate")
 @roles("merchant")
-def coupon_validate():
-    """What a coupon takes off this order; nothing is used."""
-    code, total, email = _order(out.json_object(request))
+@operation("Coupons", schema.CouponQuote, errors=(404,), refusals=COUPON_REFUSALS)
+def coupon_validate(json: schema.CouponOrder):
+    """What a coupon takes off an order
+
+    The discount for this order at the caller's store; nothing is used.
+    """
+    code, total, email = _order(json)
     with guarded():
         quote = validate_coupon(
             db.session, services().vault, code, order_total=total, merchant=g.api_token.user.merchant,
@@ -127,15 +124,18 @@ def coupon_validate():
 
 @bp.post("/coupons/redeem")
 @roles("merchant")
+@operation("Coupons", schema.CouponRedemption, errors=(404,), refusals=COUPON_REFUSALS)
 @idempotent
-def coupon_redeem():
-    """Apply a coupon to an order: one use is counted and the discount returned."""
-    body = out.json_object(request)
-    code, total, email = _order(body)
+def coupon_redeem(json: schema.CouponOrderRedeem):
+    """Apply a coupon to an order
+
+    One use is counted and the discount returned.
+    """
+    code, total, email = _order(json)
     with guarded():
         used = redeem_coupon(
             db.session, services().vault, code, order_total=total, merchant=g.api_token.user.merchant,
-            channel="api", email=email, reference=out.optional_str(body, "reference", max_length=100),
+            channel="api", email=email, reference=json.reference or None,
             user_id=g.api_token.user.id,
         )
     answer = _quote(used.quote)
@@ -145,34 +145,50 @@ def coupon_redeem():
 
 @bp.post("/coupons")
 @roles("admin")
+@operation("Coupons", schema.Coupon, status=201)
 @idempotent
-def coupon_create():
-    """Create a coupon with a vanity code and its rules."""
-    campaign = create_campaign(db.session, services().vault, _spec(out.json_object(request)), actor=_actor())
+def coupon_create(json: schema.CouponRules):
+    """Create a coupon
+
+    With a vanity code and its rules.
+    """
+    campaign = create_campaign(db.session, services().vault, _spec(json), actor=_actor())
     return coupon(campaign), 201
 
 
 @bp.get("/coupons/<int:coupon_id>")
 @roles("admin")
+@operation("Coupons", schema.Coupon, errors=(404,))
 def coupon_show(coupon_id: int):
-    """A coupon with its rules and how often it was used."""
+    """A coupon
+
+    With its rules and how often it was used.
+    """
     return coupon(_find(coupon_id))
 
 
 @bp.put("/coupons/<int:coupon_id>")
 @roles("admin")
+@operation("Coupons", schema.Coupon, errors=(404,))
 @idempotent
-def coupon_replace(coupon_id: int):
-    """Replace a coupon's rules (its limit never below the uses counted)."""
+def coupon_replace(coupon_id: int, json: schema.CouponRules):
+    """Replace a coupon's rules
+
+    The limit can never go below the uses already counted.
+    """
     campaign = _find(coupon_id)
-    spec = _spec(out.json_object(request), used=campaign.uses, name=campaign.name)
+    spec = _spec(json, used=campaign.uses, name=campaign.name)
     return coupon(update_campaign(db.session, services().vault, campaign, spec, actor=_actor()))
 
 
 @bp.delete("/coupons/<int:coupon_id>")
 @roles("admin")
+@operation("Coupons", status=204, errors=(404,))
 @idempotent
 def coupon_delete(coupon_id: int):
-    """Delete a coupon: its code stops working; its uses stay on record."""
+    """Delete a coupon
+
+    Its code stops working; its uses stay on record.
+    """
     delete_campaign(db.session, _find(coupon_id), actor=_actor())
     return "", 204

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
+from portal.api.contract import operation
 from portal.api.idempotency import idempotent, request_key
+from portal.api.models.me import (
+    ClaimedCard,
+    ClaimTransfer,
+    ConvertedCard,
+    ConvertLoops,
+    RedeemCode,
+    Redeemed,
+    StartTransfer,
+    TransferStarted,
+)
 from portal.cards.transfers import claim_transfer, start_transfer
 from portal.claims import redeem_any
 from portal.customer.queries import currencies
@@ -19,7 +30,6 @@ from portal.loyalty.points import loops_account
 from portal.merchants import by_slug
 from portal.models import GiftCard, User
 from portal.models.campaigns import Entitlement
-from portal.money import Money
 from portal.services import services
 from portal.wallet import wallet_account
 from portal.web.guards import roles
@@ -34,20 +44,21 @@ def _actor() -> Actor:
     return Actor(user_id=_customer().id, token_id=g.api_token.id)
 
 
-def _required_str(body: dict, name: str, *, max_length: int = 200, example: str = "") -> str:
-    value = out.optional_str(body, name, max_length=max_length)
-    if not value:
-        raise ValidationError(f"Give a {name.replace('_', ' ')}{f', like {example}' if example else ''}", field=name)
-    return value
+# What a code may turn out to be unable to do.
+CODE_REFUSALS = ("expired", "frozen", "cancelled", "already_redeemed", "usage_limit_reached", "not_valid_here")
 
 
 @bp.post("/me/redeem")
 @roles("customer")
+@operation("Me", Redeemed, errors=(404,), refusals=CODE_REFUSALS)
 @idempotent
-def my_redeem():
-    """Redeem any code, as the wallet's "Redeem a code" does: a card, a friend's card, credit or a feature."""
-    body = out.json_object(request)
-    text = _required_str(body, "code", example='"GC-…" or "SPRING5"')
+def my_redeem(json: RedeemCode):
+    """Redeem any code
+
+    As the wallet's "Redeem a code" does: a bearer card's code claims the card, a friend's claim code the card
+    given, a credit code fills the wallet and a feature code unlocks the feature.
+    """
+    text = json.code
     user = _customer()
     with guarded(text):
         redeemed = redeem_any(db.session, services().vault, services().qr, text, user, channel="api")
@@ -70,16 +81,19 @@ def my_redeem():
 
 @bp.post("/me/points/convert")
 @roles("customer")
+@operation("Me", ConvertedCard, status=201, refusals=("insufficient_funds", "currency_mismatch"))
 @idempotent
-def my_points_convert():
-    """Turn Loops into a new promotional card at the customer's tier rate (or a merchant's own)."""
-    body = out.json_object(request)
+def my_points_convert(json: ConvertLoops):
+    """Turn Loops into a gift card
+
+    A new promotional card, at the customer's tier rate or a merchant's own rate for a card only for it.
+    """
     merchant = None
-    if slug := out.optional_str(body, "merchant", max_length=40):
+    if slug := json.merchant:
         merchant = by_slug(db.session, slug)
         if merchant is None:
             raise ValidationError(f"No merchant with slug {slug}", field="merchant")
-    currency = (out.optional_str(body, "currency", max_length=8) or "").upper()
+    currency = (json.currency or "").upper()
     if merchant is not None:
         currency = currency or merchant.currency
     else:
@@ -87,11 +101,9 @@ def my_points_convert():
         currency = currency or (offered[0] if len(offered) == 1 else "")
         if currency not in offered:
             raise ValidationError(f"Give a currency, one of {', '.join(offered)}", field="currency")
-    if "amount" not in body:
-        raise ValidationError("Give an amount, like \"12.50\"", field="amount")
     user = _customer()
     issued = convert(
-        db.session, services().vault, user, Money.parse(body["amount"], currency), actor=_actor(),
+        db.session, services().vault, user, json.money("amount", currency), actor=_actor(),
         idempotency_key=request_key(), merchant=merchant,
     )
     loops = loops_account(db.session, user)
@@ -103,16 +115,20 @@ def my_points_convert():
 
 @bp.post("/me/cards/<int:card_id>/transfer")
 @roles("customer")
+@operation("Me", TransferStarted, status=201, errors=(404,), refusals=("expired", "frozen", "cancelled"))
 @idempotent
-def my_card_transfer(card_id: int):
-    """Hold one of the customer's cards for a friend; the claim code is in this answer only."""
-    body = out.json_object(request)
+def my_card_transfer(card_id: int, json: StartTransfer):
+    """Give a card to a friend
+
+    The card is held until the friend claims it; the claim code is in this answer only. Only the owner's cards
+    are found.
+    """
     user = _customer()
     card = db.session.get(GiftCard, card_id)
     if card is None or card.owner_id != user.id:
         raise NotFound("You have no gift card with that number")
     transfer, code = start_transfer(
-        db.session, services().vault, card, actor=_actor(), to_email=out.optional_str(body, "to_email", max_length=254),
+        db.session, services().vault, card, actor=_actor(), to_email=json.to_email or None,
     )
     return {
         "transfer_id": transfer.id,
@@ -125,11 +141,13 @@ def my_card_transfer(card_id: int):
 
 @bp.post("/transfers/claim")
 @roles("customer")
+@operation("Me", ClaimedCard, errors=(404,), refusals=("expired", "frozen", "already_redeemed"))
 @idempotent
-def transfer_claim():
-    """Claim a card a friend gave, by its claim code."""
-    body = out.json_object(request)
-    code = _required_str(body, "claim_code", max_length=40, example='"GL-…"')
+def transfer_claim(json: ClaimTransfer):
+    """Claim a card a friend gave
+
+    By its claim code; a card sent to an e-mail address can only be claimed by that address.
+    """
     with guarded():
-        card = claim_transfer(db.session, services().vault, code, _customer())
+        card = claim_transfer(db.session, services().vault, json.claim_code, _customer())
     return {"card": out.card(card)}

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
 from portal.api import bp
+from portal.api.contract import operation
+from portal.api.models.events import EventPage, EventsQuery
 from portal.api.paging import decode_cursor, next_cursor
-from portal.events.ordering import assign_positions, cursor, events_after, page_size
-from portal.events.payloads import envelope
 from portal.errors import ValidationError
+from portal.events.ordering import assign_positions, events_after
+from portal.events.payloads import envelope
 from portal.extensions import db
 from portal.web.guards import roles
 
 
 @bp.get("/events")
 @roles("merchant", "admin")
-def events_list():
-    """Events after ``cursor`` (or ``after``, a sequence number), oldest first: a merchant's own, every one for
-    an admin."""
-    after, limit = _after(), page_size(request.args.get("limit"))
+@operation("Events", EventPage)
+def events_list(query: EventsQuery):
+    """Events after a sequence number, in commit order
+
+    After `cursor` (or `after`, a sequence number), oldest first: a merchant's token sees its own events, an
+    admin's every event. An event is listed once it is committed, after every event committed before it, so
+    resuming after the last sequence number seen never misses one.
+    """
+    after, limit = _after(query), query.limit
     assign_positions(db.session)
     db.session.commit()
     user = g.api_token.user
@@ -33,11 +40,11 @@ def events_list():
     }
 
 
-def _after() -> int:
+def _after(query: EventsQuery) -> int:
     """The position to read after: the cursor's, as every list pages, or ``after``, which came first."""
-    if "cursor" in request.args:
-        if "after" in request.args:
+    if query.cursor is not None:
+        if query.after is not None:
             raise ValidationError("Give cursor or after, not both", field="after")
-        (position,) = decode_cursor(request.args["cursor"], length=1)
+        (position,) = decode_cursor(query.cursor, length=1)
         return position
-    return cursor(request.args.get("after"))
+    return query.after or 0

@@ -4,15 +4,34 @@ domain calls as the pages."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
+from portal.api.contract import operation
+from portal.api.coupons import COUPON_REFUSALS
 from portal.api.idempotency import idempotent, request_key
+from portal.api.models.gifts import (
+    BoughtGift,
+    Gift,
+    GiftCheck,
+    GiftCodeBody,
+    GiftList,
+    GiftRedemption,
+    PurchaseGift,
+)
+from portal.api.models.paging import GiftPageQuery
 from portal.api.paging import keyset, requested_page
-from portal.errors import NotFound, ValidationError
+from portal.errors import NotFound
 from portal.extensions import db
-from portal.gifts import cancel_gift, check_gift, full_code, purchase_gift, redeem_gift_code, send_gift
+from portal.gifts import (
+    cancel_gift,
+    check_gift,
+    full_code,
+    purchase_gift,
+    redeem_gift_code,
+    send_gift,
+)
 from portal.gifts.purchase import NOT_YOURS
 from portal.gifts.queries import received_by, sent_by, visible_gift
 from portal.ledger import Actor
@@ -21,6 +40,10 @@ from portal.models.gifts import GiftSubscription
 from portal.services import services
 from portal.web.guards import roles
 from portal.web.guessing import guarded
+
+# What stops a gift being sent or redeemed: not yet (validation_error), or it has ended.
+ENDED = ("expired", "cancelled", "already_redeemed")
+
 
 def _customer() -> User:
     return g.api_token.user
@@ -64,31 +87,48 @@ def _own_gift(gift_id: int) -> GiftSubscription:
     return gift
 
 
-def _gift_page(which) -> dict:
+def _gift_page(which, query: GiftPageQuery) -> dict:
     user = _customer()
-    query = sa.select(GiftSubscription.id, GiftSubscription).where(which(user))
-    gifts, cursor = keyset(db.session, query, requested_page(), GiftSubscription.id)
+    select = sa.select(GiftSubscription.id, GiftSubscription).where(which(user))
+    gifts, cursor = keyset(db.session, select, requested_page(query), GiftSubscription.id)
     return {"gifts": [gift_body(gift, user) for gift in gifts], "next_cursor": cursor}
 
 
 @bp.get("/gifts/sent")
 @roles("customer")
-def gifts_sent_list():
-    """The gifts the customer bought, newest first, a page at a time."""
-    return _gift_page(sent_by)
+@operation("Gifts", GiftList)
+def gifts_sent_list(query: GiftPageQuery):
+    """Gifts the customer bought
+
+    Paid for, newest first, with full codes, a page at a time. A gift still waiting for its payment (the
+    pages' first step) is not a gift yet and is not listed.
+    """
+    return _gift_page(_bought_and_paid, query)
+
+
+def _bought_and_paid(user: User):
+    return sa.and_(sent_by(user), GiftSubscription.paid_at.is_not(None))
 
 
 @bp.get("/gifts/received")
 @roles("customer")
-def gifts_received_list():
-    """Gifts sent to the customer's address, and open gifts they redeemed; newest first, a page at a time."""
-    return _gift_page(received_by)
+@operation("Gifts", GiftList)
+def gifts_received_list(query: GiftPageQuery):
+    """Gifts sent to the customer
+
+    Gifts to the customer's address once sent, and open gifts they redeemed; newest first, a page at a time.
+    """
+    return _gift_page(received_by, query)
 
 
 @bp.get("/gifts/<int:gift_id>")
 @roles("customer")
+@operation("Gifts", Gift, errors=(404,))
 def gift_show(gift_id: int):
-    """One gift the customer bought or was sent."""
+    """One gift
+
+    One the customer bought or was sent; the buyer also sees its code and payment.
+    """
     user = _customer()
     gift = visible_gift(db.session, user, gift_id)
     if gift is None:
@@ -98,16 +138,16 @@ def gift_show(gift_id: int):
 
 @bp.post("/gifts/purchase")
 @roles("customer")
+@operation("Gifts", BoughtGift, status=201, errors=(404,), refusals=("insufficient_funds", *COUPON_REFUSALS))
 @idempotent
-def gift_purchase():
-    """Buy a gift and pay for it; it waits, paid, as ``created`` until it is sent."""
-    body = out.json_object(request)
+def gift_purchase(json: PurchaseGift):
+    """Buy a gift subscription
+
+    Paid at once from wallet credit (in the plan's currency) or Loops, less the coupon's discount; it waits,
+    paid, as `created` until it is sent.
+    """
     user = _customer()
-    choices = {
-        name: body.get(name)
-        for name in ("subscription_identifier", "payment_method", "recipient_email", "message", "coupon",
-                     "gift_duration_days", "subscription_duration_days")
-    }
+    choices = json.model_dump()
     with guarded():  # an unknown coupon counts as a guess, as at a till
         gift, _ = purchase_gift(
             db.session, services().vault, user, actor=Actor(user_id=user.id, token_id=g.api_token.id),
@@ -116,13 +156,18 @@ def gift_purchase():
     return gift_body(gift, user), 201
 
 
-@bp.get("/gifts/check/<path:code>")
+@bp.post("/gifts/check")
 @roles("customer")
-def gift_check(code: str):
-    """Whether the customer could redeem this gift code now; changes nothing."""
+@operation("Gifts", GiftCheck, errors=(404,))
+def gift_check(json: GiftCodeBody):
+    """Could I redeem this gift code?
+
+    Whether the customer could redeem it now and why not; nothing changes. An unknown code counts as a failed
+    guess.
+    """
     user = _customer()
     with guarded():
-        checked = check_gift(db.session, services().vault, code, user)
+        checked = check_gift(db.session, services().vault, json.gift_code, user)
     return {
         "gift_code": checked.gift.code.masked,
         "subscription_identifier": checked.gift.plan.identifier,
@@ -134,32 +179,42 @@ def gift_check(code: str):
 
 @bp.post("/gifts/redeem")
 @roles("customer")
+@operation("Gifts", GiftRedemption, errors=(404,), refusals=(*ENDED, "conflict"))
 @idempotent
-def gift_redeem():
-    """Redeem a gift code: the customer's subscription starts (or refusal, changing nothing)."""
-    body = out.json_object(request)
-    code = body.get("gift_code")
-    if not isinstance(code, str) or not code.strip():
-        raise ValidationError('Give a gift_code, like "GIFT-…"', field="gift_code")
+def gift_redeem(json: GiftCodeBody):
+    """Redeem a gift code
+
+    Needs the gift sent and unexpired and the caller to be the named friend (if any); a caller who holds the
+    plan already is refused with 409 `conflict` until it ends. The subscription starts, or the refusal changes
+    nothing.
+    """
     user = _customer()
     with guarded():
-        redeemed = redeem_gift_code(db.session, services().vault, code, user)
+        redeemed = redeem_gift_code(db.session, services().vault, json.gift_code, user)
     return {"gift": gift_body(redeemed.gift, user), "subscription": out.entitlement(redeemed.subscription)}
 
 
 @bp.post("/gifts/<int:gift_id>/send")
 @roles("customer")
+@operation("Gifts", BoughtGift, errors=(404,), refusals=ENDED)
 @idempotent
 def gift_send(gift_id: int):
-    """Send a paid gift: the named friend gets its code by e-mail; an open gift's code is the buyer's to hand on."""
+    """Send a paid gift
+
+    The named friend gets its code by e-mail; an open gift's code is the buyer's to hand on.
+    """
     user = _customer()
     return gift_body(send_gift(db.session, services().vault, _own_gift(gift_id), user=user), user)
 
 
 @bp.post("/gifts/<int:gift_id>/cancel")
 @roles("customer")
+@operation("Gifts", BoughtGift, errors=(404,), refusals=("already_redeemed",))
 @idempotent
 def gift_cancel(gift_id: int):
-    """Cancel a gift not yet redeemed; what was paid goes back to the wallet or Loops."""
+    """Cancel a gift
+
+    Only the buyer, and only before it is redeemed; what was paid goes back to the wallet or Loops.
+    """
     user = _customer()
     return gift_body(cancel_gift(db.session, _own_gift(gift_id), user=user), user)

@@ -149,6 +149,7 @@ def idempotent(view):
             return _replay(earlier, print_)
         return response
 
+    wrapper.idempotent = True  # the document asks every caller of it for the header
     return wrapper
 
 

@@ -7,6 +7,9 @@ from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
+from portal.api.contract import operation
+from portal.api.models.me import Me, MyCards, MyTransactions
+from portal.api.models.paging import PageQuery
 from portal.api.paging import in_order, keyset, requested_page
 from portal.campaigns import active_entitlements
 from portal.customer.queries import dashboard_for
@@ -16,8 +19,12 @@ from portal.web.guards import roles
 
 
 @bp.get("/me")
+@operation("Me", Me)
 def me():
-    """Who the token acts for; for a customer also wallet, Loops and tier."""
+    """Who the token acts for
+
+    The user; for a customer also wallet, Loops, tier and the features unlocked now.
+    """
     user = g.api_token.user
     body = {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
     if user.role == "merchant":
@@ -35,19 +42,27 @@ def me():
 
 @bp.get("/me/cards")
 @roles("customer")
-def my_cards():
-    """The customer's cards, most urgent first; the cursor names the last card seen."""
+@operation("Me", MyCards)
+def my_cards(query: PageQuery):
+    """The customer's cards
+
+    Most urgent first; the cursor names the last card seen.
+    """
     view = dashboard_for(db.session, g.api_token.user)
-    cards, cursor = in_order([line.card for line in view.cards], requested_page(), key=lambda card: card.id)
+    cards, cursor = in_order([line.card for line in view.cards], requested_page(query), key=lambda card: card.id)
     return {"cards": [out.card(card) for card in cards], "next_cursor": cursor}
 
 
 @bp.get("/me/transactions")
 @roles("customer")
-def my_transactions():
-    """Every transaction touching the customer's cards, wallet or Loops, newest first, a page at a time."""
+@operation("Me", MyTransactions)
+def my_transactions(query: PageQuery):
+    """The customer's history
+
+    Every entry on the customer's cards, wallet or Loops, newest first, a page at a time.
+    """
     user = g.api_token.user
-    query = (
+    select = (
         sa.select(Transaction.id, Entry.id, Transaction, Entry)
         .join(Entry, Entry.transaction_id == Transaction.id)
         .join(Account, Account.id == Entry.account_id)
@@ -58,7 +73,7 @@ def my_transactions():
             )
         )
     )
-    rows, cursor = keyset(db.session, query, requested_page(), Transaction.id, Entry.id)
+    rows, cursor = keyset(db.session, select, requested_page(query), Transaction.id, Entry.id)
     items = []
     for tx, entry in rows:
         body = out.transaction(tx)

@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import request
 from sqlalchemy.orm import Session
 
 from portal.errors import ValidationError
@@ -30,17 +29,16 @@ class Page:
     offset: int = 0
 
 
-def requested_page() -> Page:
-    """The page the query asks for; raise ValidationError naming the parameter at fault."""
-    args = request.args
-    if "limit" in args and "take" in args:
+def requested_page(query) -> Page:
+    """The page a list's query (``PageQuery``, or ``GiftPageQuery`` with the aliases) asks for; raise
+    ValidationError naming the parameter at fault."""
+    given = query.model_fields_set
+    if "limit" in given and "take" in given:
         raise ValidationError("Give limit or its alias take, not both", field="take")
-    if "cursor" in args and "offset" in args:
+    if "cursor" in given and "offset" in given:
         raise ValidationError("Give cursor or offset, not both", field="offset")
-    name = "take" if "take" in args else "limit"
-    limit = _whole(args.get(name), name, low=1, high=MAX_LIMIT, default=DEFAULT_LIMIT)
-    offset = _whole(args.get("offset"), "offset", low=0, high=MAX_OFFSET, default=0)
-    return Page(limit=limit, after=decode_cursor(args.get("cursor")), offset=offset)
+    take = getattr(query, "take", None)
+    return Page(limit=take or query.limit, after=decode_cursor(query.cursor), offset=getattr(query, "offset", 0))
 
 
 def next_cursor(key: tuple) -> str:
@@ -96,11 +94,3 @@ def decode_cursor(text: str | None, *, length: int | None = None) -> tuple | Non
     if length is not None and len(key) != length:
         raise ValidationError(BAD_CURSOR, field="cursor")
     return tuple(key)
-
-
-def _whole(text: str | None, name: str, *, low: int, high: int, default: int) -> int:
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise ValidationError(f"Give {name} as a whole number from {low} to {high}", field=name)
-    return int(text)

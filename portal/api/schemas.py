@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from portal.api.body import NOT_AN_OBJECT, json_body
-from portal.errors import DomainError, ValidationError
+from portal.errors import DomainError
 from portal.models import GiftCard, Transaction
 from portal.models.campaigns import Entitlement
-from portal.money import Money, format_minor
+from portal.money import format_minor
 
 
 def amount(minor: int, currency: str) -> str:
@@ -58,49 +57,3 @@ def transaction(tx: Transaction, *, account_id: int | None = None) -> dict:
             body["amount"] = amount(sum(e.amount for e in entries), entries[0].currency)
             body["currency"] = entries[0].currency
     return body
-
-
-def json_object(request) -> dict:
-    """The request's JSON object body ({} when empty); raise ValidationError if it is not an object,
-    or as ``portal.api.body.json_body`` for text no endpoint could read or store."""
-    body = json_body()
-    if body is None and not request.get_data():  # no body at all, as opposed to a JSON null
-        return {}
-    if not isinstance(body, dict):
-        raise ValidationError(NOT_AN_OBJECT)
-    return body
-
-
-def required_money(body: dict, name: str, currency: str, *, missing: str) -> Money:
-    """A required amount, read by the one money parser; every refusal names the field."""
-    if name not in body:
-        raise ValidationError(missing, field=name)
-    try:
-        return Money.parse(body[name], currency)
-    except ValidationError as error:
-        raise ValidationError(error.message, field=name) from None
-
-
-def optional_str(body: dict, name: str, *, max_length: int = 200) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_length:
-        raise ValidationError(f"{name} must be text of at most {max_length} characters", field=name)
-    return value.strip() or None
-
-
-def optional_bool(body: dict, name: str) -> bool:
-    value = body.get(name, False)
-    if not isinstance(value, bool):
-        raise ValidationError(f"{name} must be true or false", field=name)
-    return value
-
-
-def optional_int(body: dict, name: str, *, low: int, high: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{name} must be a whole number from {low} to {high}", field=name)
-    return value

@@ -12,7 +12,9 @@ from portal.tokens import find_token
 
 
 def authenticate_request() -> None:
-    """Name the caller from ``Authorization: Bearer …`` (the session cookie is ignored here)."""
+    """Name the caller from ``Authorization: Bearer …`` (the session cookie is ignored here), once a request."""
+    if "api_token" in g:
+        return
     g.api_token = None
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")

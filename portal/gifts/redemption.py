@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from portal.campaigns.entitlements import grant
 from portal.cards.codes import CodeVault
 from portal.cards.lookup import long_date
-from portal.errors import AlreadyRedeemed, DomainError, Forbidden, ValidationError
+from portal.errors import AlreadyRedeemed, Conflict, DomainError, Forbidden, ValidationError
 from portal.events import kinds as events
 from portal.gifts.codes import find_gift
 from portal.gifts.lifecycle import refuse_ended
@@ -97,7 +97,7 @@ def refuse_active_subscription(session: Session, gift: GiftSubscription, user: U
     """A customer who already holds the plan redeems the gift when their subscription ends."""
     ends = plan_held_until(session, gift, user.id, now)
     if ends is not None:
-        raise ValidationError(
+        raise Conflict(
             f"You already have {gift.plan.name} until {long_date(ends)}: redeem this gift after that",
             field="gift_code",
         )

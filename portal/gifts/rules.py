@@ -9,7 +9,7 @@ from portal.models import User
 from portal.models.gifts import PAYMENT_METHODS
 
 MAX_MESSAGE = 500
-DEFAULT_GIFT_DAYS = 365
+DEFAULT_GIFT_DAYS = 30
 MAX_GIFT_DAYS = 3660
 
 
@@ -59,7 +59,7 @@ def check_payment_method(value: object) -> str:
 
 
 def check_gift_days(value: object) -> int:
-    """How long the friend has to redeem the gift: 1 to 3660 days, 365 when not given."""
+    """How long the friend has to redeem the gift: 1 to 3660 days, 30 when not given."""
     if value is None or value == "":
         return DEFAULT_GIFT_DAYS
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GIFT_DAYS:

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.models import User
 from tests.browser.axe import audited_page, serious_violations
 from tests.conftest import PASSWORD, AuthActions, submit
-from tests.unit.test_api_cards import issue
+from tests.factories import make_card
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 def test_an_admin_lifts_a_lock_out_from_the_overview(app, browser, live_server, people):
     """Does the overview show the customer's lock-out with a "Lift lock-out" button (no serious axe
     finding), and once pressed may the customer redeem again?"""
-    real = issue(app, "25.00")
+    real = make_card(app, "25.00")
     customer = app.test_client()
     AuthActions(customer).login(people["customer"])
     for _ in range(10):

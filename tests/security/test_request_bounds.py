@@ -22,8 +22,9 @@ from portal.config import from_environment
 from portal.extensions import db
 from portal.models import GiftCard
 from portal.models.campaigns import Campaign, CampaignRecipient
+from tests.api import state
 from tests.conftest import PASSWORD, csrf_token, serve_gunicorn, submit
-from tests.unit.test_api_cards import api, issue, state  # noqa: F401 - api is a fixture
+from tests.factories import make_card
 
 LIMIT = 64 * 1024
 TOO_LARGE = "x" * (LIMIT + 1024)
@@ -159,7 +160,7 @@ def nested(depth: int) -> str:
 
 
 def test_json_nested_over_32_deep_is_a_400_problem_and_32_is_read(app, api):  # noqa: F811
-    card_id = api.card_id(issue(app, "20.00"))
+    card_id = api.card_id(make_card(app, "20.00"))
     before = state(app)
     response = send(api, "POST", f"/cards/{card_id}/redeem", nested(33), role="merchant")
     assert is_problem(response, 400, "bad_request") and "at most 32 deep" in response.json["detail"]
@@ -173,7 +174,7 @@ def test_json_nested_over_32_deep_is_a_400_problem_and_32_is_read(app, api):  # 
 @pytest.mark.parametrize("brackets", ["[" * 350, "[" * 350 + "]" * 350, '{"a":' * 350, "[" * 30_000])
 def test_deeply_nested_brackets_are_never_a_server_error_anywhere(app, api, caplog, brackets):  # noqa: F811
     """350 (or 30,000) nested brackets, to API endpoints with and without a token and to pages."""
-    card_id = api.card_id(issue(app, "20.00"))
+    card_id = api.card_id(make_card(app, "20.00"))
     calls = [
         ("POST", f"/api/v1/cards/{card_id}/redeem", "merchant"), ("POST", "/api/v1/cards/redeem", "merchant"), ("POST", "/api/v1/cards", "admin"),
         ("GET", "/api/v1/me", "customer"), ("POST", "/api/v1/cards", None), ("POST", "/signin", None),
@@ -190,7 +191,7 @@ def test_deeply_nested_brackets_are_never_a_server_error_anywhere(app, api, capl
 
 
 def test_a_body_that_is_not_utf8_is_a_400_problem(app, api):  # noqa: F811
-    card_id = api.card_id(issue(app, "20.00"))
+    card_id = api.card_id(make_card(app, "20.00"))
     before = state(app)
     response = send(api, "POST", f"/cards/{card_id}/redeem", b'{"amount": "5.00", "reference": "caf\xe9"}', role="merchant")
     assert is_problem(response, 400, "bad_request") and "UTF-8" in response.json["detail"]

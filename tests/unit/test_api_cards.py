@@ -9,98 +9,20 @@ import pytest
 
 from portal.cards import operations
 from portal.extensions import db
-from portal.ledger import Actor, verify
-from portal.merchants import create_merchant
-from portal.models import Account, GiftCard, SecurityEvent, Transaction, User, utcnow
-from portal.money import Money
+from portal.ledger import SYSTEM as ADMIN
+from portal.ledger import verify
+from portal.models import GiftCard, SecurityEvent, utcnow
 from portal.services import services
 from portal.tokens import create_token
-
-ADMIN = Actor()
-
-
-@pytest.fixture
-def api(app, people):
-    """Tokens for each role and a second merchant with its own staff."""
-    with app.app_context():
-        create_merchant(db.session, "book-nook", "The Book Nook")
-        create_merchant(db.session, "tokyo-tea", "Tokyo Tea", "JPY")
-        tokens = {}
-        for role, email in people.items():
-            user = db.session.scalar(db.select(User).where(User.email == email))
-            tokens[role] = create_token(db.session, user, "tests")[1]
-        db.session.commit()
-    return Api(app.test_client(), tokens)
-
-
-class Api:
-    """Calls the API as a program would: a role's bearer token and a fresh Idempotency-Key."""
-
-    def __init__(self, client, tokens):
-        self.client, self.tokens = client, tokens
-
-    def get(self, path, role="merchant"):
-        return self.client.get(f"/api/v1{path}", headers={"Authorization": f"Bearer {self.tokens[role]}"})
-
-    def post(self, path, body=None, role="merchant", key=None):
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
-        if key is not False:
-            headers["Idempotency-Key"] = key or str(uuid.uuid4())
-        return self.client.post(f"/api/v1{path}", json=body if body is not None else {}, headers=headers)
-
-    def lookup(self, code, role="merchant"):
-        """POST /cards/lookup: the code in the body, never in the URL."""
-        return self.client.post(
-            "/api/v1/cards/lookup", json={"code": code}, headers={"Authorization": f"Bearer {self.tokens[role]}"}
-        )
-
-    def card_id(self, code, role="merchant") -> int:
-        """The id a look-up answers, which this role's user may then name the card by."""
-        response = self.lookup(code, role)
-        assert response.status_code == 200, response.json
-        return response.json["id"]
-
-    def redeem(self, code, body, role="merchant", key=None):
-        """POST /cards/redeem with the code in the body."""
-        return self.post("/cards/redeem", {"code": code, **body}, role, key)
-
-
-def issue(app, amount="25.00", currency="USD", merchant=None, **kwargs) -> str:
-    """Issue a card through the domain; return its full code."""
-    from portal.models import Merchant
-
-    with app.app_context():
-        scope = db.session.scalar(db.select(Merchant).where(Merchant.slug == merchant)) if merchant else None
-        issued = operations.issue_card(
-            db.session, services().vault, amount=Money.parse(amount, currency), actor=ADMIN,
-            idempotency_key=str(uuid.uuid4()), merchant=scope, scope_to_merchant=bool(scope), **kwargs,
-        )
-        db.session.commit()
-        return issued.code
-
-
-def state(app) -> tuple:
-    """Every balance and the number of transactions: what a refusal must leave alone."""
-    with app.app_context():
-        balances = tuple(db.session.execute(db.select(Account.key, Account.balance).order_by(Account.id)).all())
-        return balances, db.session.scalar(db.select(db.func.count(Transaction.id)))
-
-
-def card_row(app, code) -> GiftCard:
-    with app.app_context():
-        from portal.cards.lookup import find_card
-
-        card = find_card(db.session, code, services().vault, services().qr)
-        db.session.expunge(card)
-        return card
-
+from tests.api import card_row, state
+from tests.factories import make_card
 
 # --- Look-up ------------------------------------------------------------------------------
 
 
 def test_a_till_looks_up_a_card_by_code_in_any_spelling(app, api):
     """Does a sloppy spelling of the code find the card, with only a masked code shown?"""
-    code = issue(app)
+    code = make_card(app, "25.00")
     sloppy = code.lower().replace("-", " ").replace("0", "o")
     response = api.lookup(sloppy.replace(' ', ''))
     assert response.status_code == 200
@@ -112,7 +34,7 @@ def test_a_till_looks_up_a_card_by_code_in_any_spelling(app, api):
 
 
 def test_a_till_looks_up_a_card_by_its_rotating_qr_token(app, api):
-    code = issue(app)
+    code = make_card(app, "25.00")
     card = card_row(app, code)
     with app.app_context():
         token = services().qr.issue(card.code_id)
@@ -121,14 +43,14 @@ def test_a_till_looks_up_a_card_by_its_rotating_qr_token(app, api):
 
 def test_a_card_of_another_merchant_is_shown_as_not_valid_here(app, api):
     """Does the look-up say why a card can't be used at this till?"""
-    code = issue(app, merchant="book-nook")
+    code = make_card(app, merchant="book-nook")
     body = api.lookup(code).json
     assert body["valid_here"] is False
     assert body["not_valid_reason"] == {"code": "not_valid_here", "message": "This card can only be used at The Book Nook"}
 
 
 def test_an_unknown_code_is_not_found_and_a_typo_is_caught_before_look_up(app, api):
-    code = issue(app)
+    code = make_card(app, "25.00")
     from portal.cards.codes import generate_card_code
 
     missing = api.lookup(generate_card_code())
@@ -141,7 +63,7 @@ def test_an_unknown_code_is_not_found_and_a_typo_is_caught_before_look_up(app, a
 
 
 def test_without_a_token_the_api_answers_401_and_a_customer_token_403(app, api):
-    code = issue(app)
+    code = make_card(app, "25.00")
     response = api.client.post("/api/v1/cards/lookup", json={"code": code})
     assert response.status_code == 401 and response.json["code"] == "unauthorized"
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -199,7 +121,7 @@ def test_every_write_needs_an_idempotency_key(app, api):
 
 def test_a_card_pays_in_parts_until_it_is_empty(app, api):
     """Does a 10.00 card pay 3.00, then 5.00, then 2.00, and then refuse?"""
-    card_id = api.card_id(issue(app, "10.00"))
+    card_id = api.card_id(make_card(app, "10.00"))
     for amount, left in (("3.00", "7.00"), ("5", "2.00"), (2, "0.00")):
         response = api.post(f"/cards/{card_id}/redeem", {"amount": amount, "reference": "order-1"})
         assert response.status_code == 200, response.json
@@ -211,7 +133,7 @@ def test_a_card_pays_in_parts_until_it_is_empty(app, api):
 
 
 def test_an_exact_redemption_larger_than_the_balance_is_refused_and_changes_nothing(app, api):
-    code = issue(app, "7.50")
+    code = make_card(app, "7.50")
     before = state(app)
     response = api.redeem(code, {"amount": "10.00"})
     assert response.status_code == 422 and response.json["code"] == "insufficient_funds"
@@ -220,7 +142,7 @@ def test_an_exact_redemption_larger_than_the_balance_is_refused_and_changes_noth
 
 
 def test_allow_partial_applies_what_the_card_holds_and_reports_what_is_still_due(app, api):
-    code = issue(app, "7.50")
+    code = make_card(app, "7.50")
     response = api.redeem(code, {"amount": "10.00", "allow_partial": True})
     assert response.status_code == 200
     assert (response.json["applied"], response.json["remaining_due"]) == ("7.50", "2.50")
@@ -243,7 +165,7 @@ def test_allow_partial_applies_what_the_card_holds_and_reports_what_is_still_due
 )
 @pytest.mark.parametrize("by", ["code", "id"])
 def test_a_refused_redemption_names_its_reason_and_changes_nothing(app, api, setup, body, code, status, by):
-    card_code = issue(app, "25.00", merchant="book-nook" if setup == "other_merchant" else None)
+    card_code = make_card(app, "25.00", merchant="book-nook" if setup == "other_merchant" else None)
     card = card_row(app, card_code)
     with app.app_context():
         row = db.session.get(GiftCard, card.id)
@@ -264,7 +186,7 @@ def test_a_refused_redemption_names_its_reason_and_changes_nothing(app, api, set
 
 def test_a_yen_card_refuses_fractions(app, api):
     """Is "1.5" on a JPY card refused with the currency's own reason?"""
-    code = issue(app, "5000", "JPY")
+    code = make_card(app, "5000", currency="JPY")
     response = api.redeem(code, {"amount": "1.5"})
     assert response.json["code"] == "validation_error"
     assert response.json["detail"] == "JPY amounts are whole numbers"
@@ -274,7 +196,7 @@ def test_a_yen_card_refuses_fractions(app, api):
 
 
 def test_the_same_key_ten_times_charges_once_and_answers_the_same(app, api):
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     answers = [api.redeem(code, {"amount": "10.00"}, key="till-7-sale-1") for _ in range(10)]
     assert {a.status_code for a in answers} == {200}
     assert len({a.get_data() for a in answers}) == 1
@@ -283,7 +205,7 @@ def test_the_same_key_ten_times_charges_once_and_answers_the_same(app, api):
 
 
 def test_the_same_key_with_another_amount_is_a_conflict_and_changes_nothing(app, api):
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     api.redeem(code, {"amount": "10.00"}, key="k1")
     before = state(app)
     response = api.redeem(code, {"amount": "11.00"}, key="k1")
@@ -293,7 +215,7 @@ def test_the_same_key_with_another_amount_is_a_conflict_and_changes_nothing(app,
 
 def test_a_refusal_is_replayed_for_its_key_too(app, api):
     """Does a retried refused request get the same refusal, not a second attempt?"""
-    code = issue(app, "5.00")
+    code = make_card(app, "5.00")
     first = api.redeem(code, {"amount": "10.00"}, key="k2")
     again = api.redeem(code, {"amount": "10.00"}, key="k2")
     assert first.status_code == again.status_code == 422
@@ -302,7 +224,7 @@ def test_a_refusal_is_replayed_for_its_key_too(app, api):
 
 def test_keys_are_scoped_to_the_token(app, api):
     """Can two tokens use the same key without seeing each other's answers?"""
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     api.redeem(code, {"amount": "1.00"}, key="shared", role="merchant")
     response = api.redeem(code, {"amount": "2.00"}, key="shared", role="admin")
     assert response.status_code == 200 and response.json["card"]["balance"] == "22.00"
@@ -312,7 +234,7 @@ def test_keys_are_scoped_to_the_token(app, api):
 
 
 def test_a_till_loads_cash_onto_a_card_and_sees_it_in_the_history(app, api):
-    card_id = api.card_id(issue(app, "5.00"))
+    card_id = api.card_id(make_card(app, "5.00"))
     response = api.post(f"/cards/{card_id}/load", {"amount": "20.00"})
     assert response.status_code == 200, response.json
     assert response.json["card"]["balance"] == "25.00"
@@ -321,7 +243,7 @@ def test_a_till_loads_cash_onto_a_card_and_sees_it_in_the_history(app, api):
 
 
 def test_staff_undo_a_redemption_of_today_with_a_reason(app, api):
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     tx = api.redeem(code, {"amount": "10.00"}).json["transaction"]["id"]
     missing_reason = api.post(f"/transactions/{tx}/reverse", {})
     assert missing_reason.status_code == 422 and missing_reason.json["field"] == "reason"
@@ -335,7 +257,7 @@ def test_staff_undo_a_redemption_of_today_with_a_reason(app, api):
 
 
 def test_staff_cannot_undo_another_merchants_transaction(app, api):
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     tx = api.redeem(code, {"amount": "10.00"}, role="admin").json["transaction"]["id"]
     before = state(app)
     response = api.post(f"/transactions/{tx}/reverse", {"reason": "not ours"})
@@ -350,7 +272,7 @@ def test_guessing_codes_is_locked_out_even_for_a_valid_code(app, api):
     """After 10 misses, is the 11th look-up refused with 429 and Retry-After, and reported?"""
     from portal.cards.codes import generate_card_code
 
-    real = issue(app)
+    real = make_card(app, "25.00")
     for _ in range(10):
         assert api.lookup(generate_card_code()).status_code == 404
     locked = api.lookup(real)
@@ -379,7 +301,7 @@ def test_a_customer_sees_their_wallet_cards_and_history(app, api, people):
 
 
 def test_the_ledger_verifies_after_a_day_of_api_traffic(app, api):
-    card_id = api.card_id(issue(app, "30.00"))
+    card_id = api.card_id(make_card(app, "30.00"))
     api.post(f"/cards/{card_id}/redeem", {"amount": "12.34"})
     api.post(f"/cards/{card_id}/load", {"amount": "5.00"})
     api.post(f"/cards/{card_id}/redeem", {"amount": "50.00", "allow_partial": True})
@@ -401,7 +323,7 @@ def test_the_ledger_verifies_after_a_day_of_api_traffic(app, api):
 )
 def test_the_routes_with_a_code_in_the_path_are_gone_and_do_not_echo_it(app, api, method, path, moved):
     """Does an old client get 410 with the route to use instead, its code not repeated, nothing changed?"""
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     before = state(app)
     response = api.client.open(
         f"/api/v1{path.format(code=code)}", method=method, json={"amount": "1.00"},
@@ -415,7 +337,7 @@ def test_the_routes_with_a_code_in_the_path_are_gone_and_do_not_echo_it(app, api
 
 def test_staff_name_a_card_by_id_only_after_showing_its_code(app, api):
     """Is a real card id, never looked up by this user, as unknown as a made-up code? And usable after?"""
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     card_id = card_row(app, code).id
     before = state(app)
     for call in (
@@ -442,7 +364,7 @@ def test_a_new_code_drops_every_grant_of_the_old_one(app, api):
     """After a card gets a new code (a claim, a transfer), does its id stop working for who showed the old one?"""
     from portal.models import Code
 
-    code = issue(app, "25.00")
+    code = make_card(app, "25.00")
     card_id = api.card_id(code)
     with app.app_context():
         card = db.session.get(GiftCard, card_id)
@@ -457,14 +379,14 @@ def test_a_new_code_drops_every_grant_of_the_old_one(app, api):
 
 
 def test_another_stores_card_history_is_refused_by_id_even_after_a_look_up(app, api):
-    card_id = api.card_id(issue(app, "25.00", merchant="book-nook"))
+    card_id = api.card_id(make_card(app, "25.00", merchant="book-nook"))
     assert api.get(f"/cards/{card_id}/transactions").status_code == 404
     assert api.post(f"/cards/{card_id}/redeem", {"amount": "1.00"}).json["code"] == "not_valid_here"
 
 
 def test_walking_card_ids_counts_as_guessing(app, api):
     """Is trying ids one after another locked out like trying codes?"""
-    real = issue(app)
+    real = make_card(app, "25.00")
     for card_id in range(1, 11):
         assert api.get(f"/cards/{card_id}/transactions").status_code == 404
     assert api.lookup(real).status_code == 429
@@ -480,7 +402,7 @@ def test_a_look_up_without_a_code_says_what_is_missing(app, api):
 
 def test_an_unexpected_error_on_a_card_call_logs_no_code(app, api, monkeypatch, caplog):
     """A server error whose message quotes the code: does the error log hold only the masked code?"""
-    code = issue(app)
+    code = make_card(app, "25.00")
 
     def broken(session, text, vault, qr):
         raise RuntimeError(f"could not read card {text} ({text.replace('-', '').lower()})")
@@ -504,6 +426,6 @@ def test_a_look_up_lets_only_its_own_user_name_the_card_by_id(app, api):
         colleague = create_user(db.session, "colleague@example.com", "a long password", role="merchant", merchant=cafe)
         api.tokens["colleague"] = create_token(db.session, colleague, "tests")[1]
         db.session.commit()
-    card_id = api.card_id(issue(app, "25.00"))
+    card_id = api.card_id(make_card(app, "25.00"))
     assert api.post(f"/cards/{card_id}/redeem", {"amount": "1.00"}, role="colleague").status_code == 404
     assert api.post(f"/cards/{card_id}/redeem", {"amount": "1.00"}).status_code == 200

@@ -11,27 +11,13 @@ from portal.campaigns.definitions import create_campaign, read_spec
 from portal.cards.codes import generate_card_code
 from portal.extensions import db
 from portal.ledger import Actor
-from portal.models import User, utcnow
+from portal.models import utcnow
 from portal.models.campaigns import CampaignUse, Entitlement
 from portal.services import services
-from portal.tokens import create_token
-from tests.factories import add_customer, add_loops, issue
+from tests.factories import add_loops, issue
 from tests.reads import loops_of, owner_of, snapshot, user_id
-from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
 
 CLAIM = re.compile(r"^GL-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
-
-
-@pytest.fixture
-def capi(app, api):  # noqa: F811 - the fixture imported above
-    """The Api helper with two more customers: a friend and a stranger."""
-    for role, email in (("friend", "friend@example.com"), ("stranger", "stranger@example.com")):
-        add_customer(app, email)
-        with app.app_context():
-            user = db.session.scalar(db.select(User).where(User.email == email))
-            api.tokens[role] = create_token(db.session, user, "tests")[1]
-            db.session.commit()
-    return api
 
 
 def campaign(app, **raw) -> None:

@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.ledger import verify
 from portal.models import utcnow
 from portal.models.campaigns import Campaign
-from portal.tokens import create_token
 from tests.factories import add_credit, user
-from tests.gifts import BUYER, FRIEND, STRANGER, age, coupon, everything, mail, subscription_end
+from tests.gifts import BUYER, FRIEND, age, coupon, everything, mail, subscription_end
 from tests.reads import loops_of, wallet_of
-from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
-from tests.unit.test_api_openapi import Contract
 
-GIFT_PATHS = ("/gifts/sent", "/gifts/received", "/gifts/{gift_id}", "/gifts/purchase", "/gifts/check/{code}",
+GIFT_PATHS = ("/gifts/sent", "/gifts/received", "/gifts/{gift_id}", "/gifts/purchase", "/gifts/check",
               "/gifts/redeem", "/gifts/{gift_id}/send", "/gifts/{gift_id}/cancel")
 TO_FRIEND = {"subscription_identifier": "plus", "payment_method": "wallet", "recipient_email": FRIEND,
              "message": "Happy birthday!"}
-
-
-@pytest.fixture
-def contract(app, api, people, gifting):  # noqa: F811 - the fixture imported above
-    """The contract checker, with tokens for the friend and a stranger too."""
-    for role, email in (("friend", FRIEND), ("stranger", STRANGER)):
-        with app.app_context():
-            api.tokens[role] = create_token(db.session, user(email), "tests")[1]
-            db.session.commit()
-    return Contract(app, api.client, api.tokens, api.client.get("/api/v1/openapi.json").json, people)
 
 
 def buy(c, body=None, role="customer"):
@@ -41,9 +27,9 @@ def buy(c, body=None, role="customer"):
     return response.json
 
 
-def test_a_gift_lives_from_purchase_to_redemption_through_the_api(app, contract):
+def test_a_gift_lives_from_purchase_to_redemption_through_the_api(app, gift_contract):
     """Bought and paid (still created), sent by e-mail, checked and redeemed by the friend, the buyer told."""
-    c = contract
+    c = gift_contract
     bought = buy(c)
     assert (bought["status"], bought["paid"], bought["amount_paid"], bought["currency"]) == ("created", True, "4.99", "USD")
     assert bought["gift_code"].startswith("GIFT-") and bought["recipient_email"] == FRIEND
@@ -57,7 +43,7 @@ def test_a_gift_lives_from_purchase_to_redemption_through_the_api(app, contract)
     assert [g["id"] for g in received] == [bought["id"]]
     assert "gift_code" not in received[0] and "amount_paid" not in received[0]
     assert received[0]["message"] == "Happy birthday!" and received[0]["from"] == "Cara"
-    check = c.call("GET", "/gifts/check/{code}", role="friend", code=bought["gift_code"].lower()).json
+    check = c.call("POST", "/gifts/check", {"gift_code": bought["gift_code"].lower()}, role="friend").json
     assert check == {"gift_code": bought["code_masked"], "subscription_identifier": "plus", "can_redeem": True,
                      "error": None, "message": "Giftloop Plus for 30 days: ready to redeem"}
     redeemed = c.call("POST", "/gifts/redeem", {"gift_code": bought["gift_code"]}, role="friend").json
@@ -73,8 +59,8 @@ def test_a_gift_lives_from_purchase_to_redemption_through_the_api(app, contract)
         assert verify(db.session) == []
 
 
-def test_a_gift_code_redeems_through_me_redeem_too(app, contract):
-    c = contract
+def test_a_gift_code_redeems_through_me_redeem_too(app, gift_contract):
+    c = gift_contract
     bought = buy(c, {**TO_FRIEND, "recipient_email": None, "payment_method": "loops"})
     c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=bought["id"])
     assert loops_of(app, BUYER) == 1000 - 499
@@ -83,8 +69,8 @@ def test_a_gift_code_redeems_through_me_redeem_too(app, contract):
     assert answer["message"].startswith("Giftloop Plus is yours until ")
 
 
-def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monkeypatch):
-    c = contract
+def test_every_gift_endpoint_and_error_answers_as_documented(app, gift_contract, monkeypatch):
+    c = gift_contract
     add_credit(app, BUYER, "50.00")
     for template in GIFT_PATHS:
         for method in c.doc["paths"][template]:
@@ -134,7 +120,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("GET", "/gifts/{gift_id}", role="customer", gift_id=gift["id"]).json["gift_code"] == gift["gift_code"]
     assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=gift["id"]).status_code == 404
     # Check and redeem before sending: not yet.
-    early = c.call("GET", "/gifts/check/{code}", role="friend", code=gift["gift_code"]).json
+    early = c.call("POST", "/gifts/check", {"gift_code": gift["gift_code"]}, role="friend").json
     assert (early["can_redeem"], early["error"]) == (False, "validation_error")
     assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="friend").json["code"] == \
         "validation_error"
@@ -148,9 +134,9 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     c.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=open_gift["id"])
     assert c.call("GET", "/gifts/{gift_id}", role="friend", gift_id=gift["id"]).json["status"] == "sent"
     # Redeem: the wrong person, a malformed code, then the friend; then again.
-    assert c.call("GET", "/gifts/check/{code}", role="stranger", code=gift["gift_code"]).json["error"] == "forbidden"
+    assert c.call("POST", "/gifts/check", {"gift_code": gift["gift_code"]}, role="stranger").json["error"] == "forbidden"
     assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="stranger").json["code"] == "forbidden"
-    assert c.call("GET", "/gifts/check/{code}", role="friend", code="GIFT-12").json["code"] == "validation_error"
+    assert c.call("POST", "/gifts/check", {"gift_code": "GIFT-12"}, role="friend").json["code"] == "validation_error"
     assert c.call("POST", "/gifts/redeem", {}, role="friend").json["field"] == "gift_code"
     c.writes_refuse_without_a_key_on_conflict_and_in_progress(
         "POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, {"gift_code": open_gift["gift_code"]}, "friend",
@@ -159,9 +145,9 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert c.call("POST", "/gifts/redeem", {"gift_code": gift["gift_code"]}, role="friend").json["code"] == \
         "already_redeemed"
     # A second plus while the first runs: refused, with the check agreeing.
-    assert c.call("GET", "/gifts/check/{code}", role="friend", code=open_gift["gift_code"]).json["can_redeem"] is False
+    assert c.call("POST", "/gifts/check", {"gift_code": open_gift["gift_code"]}, role="friend").json["can_redeem"] is False
     refused = c.call("POST", "/gifts/redeem", {"gift_code": open_gift["gift_code"]}, role="friend").json
-    assert refused["code"] == "validation_error" and "You already have Giftloop Plus" in refused["detail"]
+    assert refused["code"] == "conflict" and "You already have Giftloop Plus" in refused["detail"]
     # Cancel: the redeemed gift no; the open one yes, refunded; then it is cancelled for everyone.
     assert c.call("POST", "/gifts/{gift_id}/cancel", role="customer", gift_id=gift["id"]).json["code"] == \
         "already_redeemed"
@@ -188,7 +174,7 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     unknown = c.call("POST", "/gifts/redeem", {"gift_code": "GIFT-0000-0000-0000-0000"}, role="friend")
     assert (unknown.status_code, unknown.json["code"]) == (404, "not_found")
     # Unknown codes until the caller is locked out: then 429 even for a good code.
-    while c.call("GET", "/gifts/check/{code}", role="stranger", code=f"GIFT-{uuid.uuid4().hex[:16]}").status_code == 404:
+    while c.call("POST", "/gifts/check", {"gift_code": f"GIFT-{uuid.uuid4().hex[:16]}"}, role="stranger").status_code == 404:
         pass
     assert c.call("POST", "/gifts/redeem", {"gift_code": late["gift_code"]}, role="stranger").status_code == 429
     c.past_the_rate_limit(*GIFT_PATHS)
@@ -199,3 +185,62 @@ def test_every_gift_endpoint_and_error_answers_as_documented(app, contract, monk
     assert {"validation_error", "not_found", "forbidden", "insufficient_funds", "not_valid_here", "currency_mismatch",
             "usage_limit_reached", "already_redeemed", "cancelled", "expired", "idempotency_conflict",
             "idempotency_in_progress", "rate_limited", "unauthorized"} <= c.codes
+
+
+def test_a_gift_code_in_the_path_is_gone_and_not_echoed(gift_contract):
+    """The seed's GET /gifts/check/{code} put the code in every log: 410 naming the body form instead."""
+    code = "GIFT-7K2M-Q9PD-4X1T-C8VN"
+    gone = gift_contract.client.get(f"/api/v1/gifts/check/{code}",
+                               headers={"Authorization": f"Bearer {gift_contract.tokens['customer']}"})
+    assert (gone.status_code, gone.json["code"]) == (410, "gone")
+    assert "POST /api/v1/gifts/check" in gone.json["use"] and code not in gone.get_data(as_text=True)
+
+
+def test_a_gift_is_redeemable_for_30_days_unless_the_buyer_says_otherwise(gift_contract):
+    """The seed's default: gift_duration_days is 30 when not given."""
+    from datetime import datetime
+
+    def days_to_redeem(gift: dict) -> int:
+        made, until = (datetime.fromisoformat(gift[k].replace("Z", "+00:00")) for k in ("created_at", "expires_at"))
+        return round((until - made).total_seconds() / 86400)
+
+    assert days_to_redeem(buy(gift_contract)) == 30
+    assert days_to_redeem(buy(gift_contract, {**TO_FRIEND, "gift_duration_days": 90})) == 90
+
+
+def test_a_gift_waiting_for_its_payment_is_not_listed_to_its_buyer(app, gift_contract):
+    """A gift started on the pages but not paid for yet is no gift: not in the buyer's list until paid."""
+    from portal.gifts import create_gift, pay_gift
+    from portal.ledger import Actor
+    from portal.services import services
+
+    paid = buy(gift_contract)
+    assert paid["paid"] is True and paid["status"] == "created"
+    with app.app_context():
+        unpaid, _ = create_gift(db.session, services().vault, user(BUYER), subscription_identifier="plus",
+                                payment_method="wallet", recipient_email=FRIEND)
+        db.session.commit()
+        unpaid_id = unpaid.id
+    listed = gift_contract.call("GET", "/gifts/sent", role="customer").json["gifts"]
+    assert [g["id"] for g in listed] == [paid["id"]]
+    with app.app_context():
+        gift = db.session.get(unpaid.__class__, unpaid_id)
+        pay_gift(db.session, services().vault, gift, actor=Actor(user_id=gift.buyer_id), idempotency_key="paid-later")
+        db.session.commit()
+    listed = gift_contract.call("GET", "/gifts/sent", role="customer").json["gifts"]
+    assert [g["id"] for g in listed] == [unpaid_id, paid["id"]]
+
+
+def test_redeeming_a_plan_the_customer_holds_is_a_conflict_and_changes_nothing(app, gift_contract):
+    """An active subscription of the plan: 409 conflict (not 422), the gift still there to redeem later."""
+    first, second = buy(gift_contract), buy(gift_contract)
+    for gift in (first, second):
+        gift_contract.call("POST", "/gifts/{gift_id}/send", role="customer", gift_id=gift["id"])
+    assert gift_contract.call("POST", "/gifts/redeem", {"gift_code": first["gift_code"]}, role="friend").status_code == 200
+    before = everything(app)
+    clash = gift_contract.call("POST", "/gifts/redeem", {"gift_code": second["gift_code"]}, role="friend")
+    assert (clash.status_code, clash.json["code"]) == (409, "conflict")
+    assert "You already have Giftloop Plus until" in clash.json["detail"]
+    assert everything(app) == before
+    check = gift_contract.call("POST", "/gifts/check", {"gift_code": second["gift_code"]}, role="friend").json
+    assert (check["can_redeem"], check["error"]) == (False, "conflict")

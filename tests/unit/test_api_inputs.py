@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from tests.unit.test_api_cards import api, issue, state  # noqa: F401 - api is a fixture
+from tests.api import state
+from tests.factories import make_card
 
 
 def raw_post(api, path: str, text: str, role: str = "merchant"):  # noqa: F811
@@ -18,7 +19,7 @@ def raw_post(api, path: str, text: str, role: str = "merchant"):  # noqa: F811
 
 
 def test_text_with_half_a_surrogate_pair_is_refused_and_changes_nothing(app, api):  # noqa: F811
-    code = issue(app, "20.00")
+    code = make_card(app, "20.00")
     before = state(app)
     response = raw_post(api, "/cards/redeem", rf'{{"code": "{code}", "amount": "5.00", "reference": "order \udabe"}}')
     assert response.status_code == 422 and response.mimetype == "application/problem+json"

@@ -20,12 +20,11 @@ from portal.models import AuditEvent, GiftCard, OutboxMessage, Transaction
 from portal.money import Money
 from portal.notifications.rendering import render
 from portal.services import services
+from tests.api import state
 from tests.conftest import AuthActions, submit
 from tests.factories import add_customer, issue, user
 from tests.pages import text
 from tests.reads import snapshot, user_id
-from tests.unit.test_api_cards import api, state  # noqa: F401 - a fixture
-from tests.unit.test_api_customer import capi  # noqa: F401 - a fixture
 
 NO_BALANCE = "We can't show a balance for that code"
 FULL_CODE = re.compile(r"GC-[0-9A-Z]{4}(?:-[0-9A-Z]{4}){3}-[0-9A-Z]")

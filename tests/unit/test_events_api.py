@@ -13,8 +13,6 @@ from portal.ledger import Actor
 from portal.models import Event, Merchant
 from portal.money import Money
 from portal.services import services
-from tests.unit.test_api_cards import api  # noqa: F401 - a fixture
-from tests.unit.test_api_openapi import contract  # noqa: F401 - a fixture
 
 
 def sell(app, slug: str | None, amount: str = "10.00") -> None:

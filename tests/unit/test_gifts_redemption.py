@@ -102,7 +102,7 @@ def _set_up(app, case: str) -> tuple[str, str]:
         ("expired", "expired", "This gift expired on "),
         ("redeemed", "already_redeemed", "This gift was already redeemed"),
         ("stranger", "forbidden", "This gift was sent to a different e-mail address"),
-        ("subscribed", "validation_error", "You already have Giftloop Plus until "),
+        ("subscribed", "conflict", "You already have Giftloop Plus until "),
         ("staff", "forbidden", "Only customer accounts can redeem gifts"),
         ("unknown", "not_found", "We don't recognise that gift code"),
         ("malformed", "validation_error", "That doesn't look like a gift code"),

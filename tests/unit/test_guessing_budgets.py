@@ -14,8 +14,8 @@ from portal.extensions import db
 from portal.models import AuditEvent, SecurityEvent, User
 from portal.tokens import create_token
 from tests.conftest import PASSWORD, AuthActions, make_app, submit
+from tests.factories import make_card
 from tests.pages import Till, forms_of
-from tests.unit.test_api_cards import issue
 
 ACCOUNT_LIMIT = 10  # the default: failed look-ups per account in 15 minutes
 
@@ -65,7 +65,7 @@ def code_starting(prefix: str) -> str:
 def test_one_customers_wrong_codes_lock_out_no_one_else_at_the_address(app, people):
     """After customer A's 10 wrong codes from 127.0.0.1, do the till, the staff's and an admin's API
     tokens, another customer and the public balance page at that address still work?"""
-    real = issue(app, "25.00")
+    real = make_card(app, "25.00")
     with app.app_context():
         create_user(db.session, "other@example.com", PASSWORD, name="Olu")
         db.session.commit()
@@ -147,7 +147,7 @@ def lift_buttons(page: str) -> list[dict]:
 def test_an_admin_lifts_a_lock_out_and_the_customer_tries_again(app, people):
     """Does the overview offer "Lift lock-out" beside the customer's lock-out, and after it is used
     (and audited) may the customer try again at once?"""
-    real = issue(app, "25.00")
+    real = make_card(app, "25.00")
     customer = signed_in(app, people["customer"])
     for _ in range(ACCOUNT_LIMIT):
         redeem(customer, generate_card_code())
