@@ -38,8 +38,14 @@ def allowed_roles(endpoint: str) -> frozenset[str] | None:
     view = current_app.view_functions[endpoint]
     if hasattr(view, "allowed_roles"):
         return view.allowed_roles
-    blueprint = current_app.blueprints.get(endpoint.rpartition(".")[0])
-    return getattr(blueprint, "allowed_roles", EVERYONE)
+    # A nested blueprint (the webhook pages in the till and the console) answers to its parents.
+    name = endpoint.rpartition(".")[0]
+    while name:
+        blueprint = current_app.blueprints.get(name)
+        if hasattr(blueprint, "allowed_roles"):
+            return blueprint.allowed_roles
+        name = name.rpartition(".")[0]
+    return EVERYONE
 
 
 def _session_user():

@@ -104,3 +104,29 @@ def test_the_api_ignores_the_session_cookie(open_app, people):
     client = open_app.test_client()
     AuthActions(client).login(people["customer"])
     assert client.get("/api/v1/me").status_code == 401
+
+
+def test_no_page_of_the_wallet_the_till_or_the_console_is_open_to_everyone(open_app):
+    """Does every route under /wallet/, /till/ and /admin/ need a sign-in (nested blueprints too)?"""
+    with open_app.test_request_context():
+        open_routes = [
+            rule.rule for rule in open_app.url_map.iter_rules()
+            if rule.rule.startswith(("/wallet/", "/till/", "/admin/")) and allowed_roles(rule.endpoint) is None
+        ]
+    assert open_routes == []
+
+
+@pytest.mark.parametrize(("who", "path", "status"), [
+    (None, "/till/webhooks", 302), (None, "/admin/webhooks", 302),
+    ("customer", "/till/webhooks", 403), ("merchant", "/admin/webhooks", 403),
+    ("merchant", "/till/webhooks", 200), ("admin", "/admin/webhooks", 200),
+])
+def test_the_webhook_pages_admit_only_their_places_role(open_app, people, who, path, status):
+    """Are the till's and the console's webhook pages (one nested blueprint) shut to everyone else?"""
+    client = open_app.test_client()
+    if who:
+        AuthActions(client).login(people[who])
+    answer = client.get(path)
+    assert answer.status_code == status
+    if status == 302:
+        assert "/signin" in answer.headers["Location"]
