@@ -37,11 +37,12 @@ run: setup
 	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(PORTAL) demo
 	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(PORTAL) run --host 127.0.0.1 --port $(PORT)
 
-# The unit tier in two processes (pytest-xdist; each has its own SQLite files, PostgreSQL database
-# and Redis index), then every other tier (real servers, timed races, the browser), one test at a time.
+# The unit and browser tiers in two processes (pytest-xdist; each has its own app, SQLite files,
+# PostgreSQL database, Redis index and Chromium), then the integration and security tiers (real
+# servers, worker processes, timed races and faults) one test at a time, so no race shares the cores.
 test: setup services chromium package-check
-	$(PY) -m pytest -n 2 tests/unit
-	$(PY) -m pytest --ignore=tests/unit
+	$(PY) -m pytest -n 2 tests/unit tests/browser
+	$(PY) -m pytest tests/integration tests/security
 
 # The inner loop: the unit tier alone.
 test-fast: setup services
