@@ -8,9 +8,24 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import config
 
 
+class Portal(Flask):
+    """Flask, asking once per view or hook whether it is a coroutine rather than on every call:
+    a dozen hooks run on every request, and the question cost more than some of them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict = {}
+
+    def ensure_sync(self, func):
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application: settings, extensions, security, blueprints, CLI."""
-    app = Flask(
+    app = Portal(
         "portal",
         template_folder=str(config.ROOT / "templates"),
         static_folder=str(config.ROOT / "static"),
