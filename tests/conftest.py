@@ -126,6 +126,18 @@ def pg_app(pg_url):
         db.engine.dispose()
 
 
+@pytest.fixture(params=["one call", "python"])
+def redemption_path(request, monkeypatch) -> str:
+    """A card payment on PostgreSQL runs as one call of giftloop_redeem or through the Python path
+    (as on SQLite): the money tests run both ways, in this process and in servers it starts."""
+    if request.param == "python":
+        from portal.cards import redeem_in_database
+
+        monkeypatch.setattr(redeem_in_database, "IN_ONE_CALL", set())
+        monkeypatch.setenv("PORTAL_REDEEM_IN_PYTHON", "1")
+    return request.param
+
+
 # --- Redis ----------------------------------------------------------------------------
 
 
