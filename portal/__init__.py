@@ -45,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     import portal.events  # noqa: F401 - subscribes the events of transactions to the ledger's posts
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
-    from portal.web import bounds, compression, errors, filters, logs, nul_guard, security, sessions
+    from portal.web import bounds, compression, errors, filters, logs, nul_guard, redis_batch, security, sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
@@ -60,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     filters.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
+    redis_batch.init_app(app)
     _register_blueprints(app)
     cli.init_app(app)
     return app
