@@ -127,14 +127,14 @@ def pg_app(pg_url):
 
 
 @pytest.fixture(params=["one call", "python"])
-def redemption_path(request, monkeypatch) -> str:
-    """A card payment on PostgreSQL runs as one call of giftloop_redeem or through the Python path
-    (as on SQLite): the money tests run both ways, in this process and in servers it starts."""
+def payment_path(request, monkeypatch) -> str:
+    """A card or wallet payment on PostgreSQL runs as one call of a database function or through
+    the Python path (as on SQLite): the money tests run both ways, here and in servers they start."""
     if request.param == "python":
-        from portal.cards import redeem_in_database
+        from portal.ledger import in_database
 
-        monkeypatch.setattr(redeem_in_database, "IN_ONE_CALL", set())
-        monkeypatch.setenv("PORTAL_REDEEM_IN_PYTHON", "1")
+        monkeypatch.setattr(in_database, "IN_ONE_CALL", set())
+        monkeypatch.setenv("PORTAL_PAY_IN_PYTHON", "1")
     return request.param
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
 from portal.cards.lookup import NO_SUCH_CARD, lock_card, lock_card_and_read, locked_balance, usable_at
-from portal.cards.redeem_in_database import in_one_call, pay
+from portal.cards.redeem_in_database import pay
 from portal.cards.ownership import changed_hands
 from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
@@ -29,6 +29,7 @@ from portal.ledger import (
     Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
     settlement_account, system_account,
 )
+from portal.ledger.in_database import in_one_call
 from portal.ledger.posting import Leg, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
 from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow

@@ -1,22 +1,17 @@
 """A card payment on PostgreSQL in one round trip: one call of ``giftloop_redeem``.
 
-The function (its SQL is in migration a8d4f2c6e913) does the whole write set of ``redeem`` under
-the card's lock: the replay look-up, the rules, the limit-checked balance updates, the transaction
-and its entries, the event with its webhook deliveries and the owner's receipt. A refusal comes
-back as an outcome with nothing written, and ``portal.cards.operations.redeem`` raises for it the
-same DomainError as on the Python path, with the same message: the rules' words live in Python.
-
-SQLite keeps the Python path. ``PORTAL_REDEEM_IN_PYTHON=1`` runs the Python path on PostgreSQL too:
-the money tests run both ways (``redemption_path`` in tests/conftest.py), so the two cannot drift.
+The function does the whole write set of ``redeem`` under the card's lock: the replay look-up,
+the rules, the limit-checked balance updates, the transaction and its entries, the event with its
+webhook deliveries and the owner's receipt. A refusal comes back as an outcome with nothing
+written, and ``portal.cards.operations.redeem`` raises for it the same DomainError as on the
+Python path, with the same message: the rules' words live in Python (see ``portal.ledger.in_database``).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -25,25 +20,11 @@ from portal.events.deliveries import remember as relay_deliveries
 from portal.events.payloads import checked
 from portal.formatting import day
 from portal.ledger import Actor
+from portal.ledger.in_database import call
 from portal.ledger.posting import attach_posted, set_loaded_balance, transaction_values
 from portal.models import GiftCard, Merchant, Transaction, utcnow
 from portal.money import Money, exponent
 from portal.notifications.outbox import remember as relay_emails
-
-IN_ONE_CALL = set() if os.environ.get("PORTAL_REDEEM_IN_PYTHON") == "1" else {"postgresql"}
-
-# Each argument cast to the function's own type: psycopg sends small ints as smallint and NULL untyped.
-_ARGUMENTS = (
-    ("card_id", "bigint"), ("code_id", "bigint"), ("code_masked", "text"), ("amount", "bigint"),
-    ("currency", "text"), ("exponent", "int"), ("merchant_id", "bigint"), ("merchant_currency", "text"),
-    ("memo_suffix", "text"), ("allow_partial", "boolean"), ("reference", "text"), ("actor", "text"),
-    ("user_id", "bigint"), ("token_id", "bigint"), ("actor_merchant_id", "bigint"), ("key", "text"),
-    ("request_hash", "text"), ("now", "timestamptz"), ("written_at", "timestamptz"), ("receipt", "boolean"),
-    ("receipt_at", "text"), ("receipt_merchant", "text"),
-)
-_CALL = sa.text(
-    "SELECT * FROM giftloop_redeem(" + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _ARGUMENTS) + ")"
-)
 
 
 @dataclass
@@ -55,11 +36,6 @@ class Outcome:
     card_balance: int | None
     transaction: Transaction | None = None
     applied: int = 0
-
-
-def in_one_call(session: Session) -> bool:
-    """Whether this session's database redeems in one call."""
-    return session.get_bind().dialect.name in IN_ONE_CALL
 
 
 def _receipt_merchant(session: Session, merchant: Merchant | None, actor: Actor) -> str | None:
@@ -90,19 +66,20 @@ def pay(
     ``record`` does on the Python path.
     """
     checked({"reference": reference})
-    session.flush()
     written_at = utcnow()
-    row = session.execute(_CALL, {
-        "card_id": card.id, "code_id": card.code_id, "code_masked": card.code.masked, "amount": amount.minor,
-        "currency": amount.currency, "exponent": exponent(card.currency),
-        "merchant_id": merchant.id if merchant else None, "merchant_currency": merchant.currency if merchant else None,
-        "memo_suffix": f" at {merchant.name}" if merchant else "", "allow_partial": bool(allow_partial),
-        "reference": reference, "actor": actor.key(), "user_id": actor.user_id, "token_id": actor.token_id,
-        "actor_merchant_id": actor.merchant_id, "key": idempotency_key, "request_hash": request_hash,
-        "now": now, "written_at": written_at, "receipt": receipt,
-        "receipt_at": f"{day(written_at)}, {written_at:%H:%M} UTC",
-        "receipt_merchant": _receipt_merchant(session, merchant, actor) if receipt else None,
-    }).one()
+    row = call(session, "giftloop_redeem", [
+        ("card_id", "bigint", card.id), ("code_id", "bigint", card.code_id), ("code_masked", "text", card.code.masked),
+        ("amount", "bigint", amount.minor), ("currency", "text", amount.currency),
+        ("exponent", "int", exponent(card.currency)), ("merchant_id", "bigint", merchant.id if merchant else None),
+        ("merchant_currency", "text", merchant.currency if merchant else None),
+        ("memo_suffix", "text", f" at {merchant.name}" if merchant else ""),
+        ("allow_partial", "boolean", bool(allow_partial)), ("reference", "text", reference),
+        ("actor", "text", actor.key()), ("user_id", "bigint", actor.user_id), ("token_id", "bigint", actor.token_id),
+        ("actor_merchant_id", "bigint", actor.merchant_id), ("key", "text", idempotency_key),
+        ("request_hash", "text", request_hash), ("now", "timestamptz", now), ("written_at", "timestamptz", written_at),
+        ("receipt", "boolean", receipt), ("receipt_at", "text", f"{day(written_at)}, {written_at:%H:%M} UTC"),
+        ("receipt_merchant", "text", _receipt_merchant(session, merchant, actor) if receipt else None),
+    ])
     refresh_card(session, card, {
         "status": row.card_status, "owner_id": row.card_owner_id, "expires_at": row.card_expires_at,
         "merchant_id": row.card_merchant_id, "code_id": row.card_code_id,

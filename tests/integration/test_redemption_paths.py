@@ -1,5 +1,6 @@
-"""A card payment on PostgreSQL writes the same rows, and refuses with the same words, whether it
-runs as one call of giftloop_redeem or through the Python path SQLite uses (issue 24)."""
+"""A card or wallet payment on PostgreSQL writes the same rows, and refuses with the same words,
+whether it runs as one call of giftloop_redeem / giftloop_pay_from_wallet or through the Python
+path SQLite uses (issue 24)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ import sqlalchemy as sa
 
 from portal.auth.users import create_user
 from portal.cards import operations as ops
-from portal.cards import redeem_in_database
 from portal.cards.transfers import start_transfer
 from portal.errors import DomainError
 from portal.events.endpoints import create_endpoint
 from portal.extensions import db
-from portal.ledger import Actor, verify
+from portal.ledger import Actor, in_database, verify
 from portal.merchants import create_merchant
 from portal.models import Account, Entry, GiftCard, Merchant, Transaction, User, utcnow
 from portal.models.events import Event, WebhookDelivery
 from portal.models.outbox import OutboxMessage
 from portal.money import Money
 from portal.services import services
+from portal.wallet import credit_wallet, pay_from_wallet
 
 pytestmark = pytest.mark.postgres
 PATHS = {"one call": {"postgresql"}, "python": set()}
@@ -60,7 +61,8 @@ def _written(transaction_id: int) -> dict:
     tx = db.session.get(Transaction, transaction_id)
     entries = db.session.scalars(sa.select(Entry).where(Entry.transaction_id == tx.id).order_by(Entry.id)).all()
     event = db.session.scalar(sa.select(Event).where(Event.transaction_id == tx.id))
-    payload = dict(event.payload, transaction_id=None, card=dict(event.payload["card"], id=None, code_masked=None))
+    card = event.payload["card"] and dict(event.payload["card"], id=None, code_masked=None)
+    payload = dict(event.payload, transaction_id=None, card=card)
     receipt = db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.key == f"redemption_receipt:{tx.id}"))
     return {
         "transaction": (tx.kind, tx.actor, tx.merchant_id, tx.memo, tx.reference, tx.user_id, tx.reverses_id),
@@ -72,7 +74,7 @@ def _written(transaction_id: int) -> dict:
 
 
 def _pay(path: str, card: GiftCard, amount: str, key: str, currency: str = "USD", **kwargs):
-    redeem_in_database.IN_ONE_CALL = PATHS[path]
+    in_database.IN_ONE_CALL = PATHS[path]
     try:
         cafe = _merchant("corner-cafe")
         return ops.redeem(
@@ -80,7 +82,7 @@ def _pay(path: str, card: GiftCard, amount: str, key: str, currency: str = "USD"
             idempotency_key=key, merchant=cafe, **kwargs,
         )
     finally:
-        redeem_in_database.IN_ONE_CALL = {"postgresql"}
+        in_database.IN_ONE_CALL = {"postgresql"}
 
 
 @pytest.mark.parametrize("amount, partial", [("1234.56", False), ("2500.00", True), ("0.01", False)])
@@ -145,4 +147,43 @@ def test_both_paths_refuse_with_the_same_words_and_write_nothing(shop):
     with shop.app_context():
         one_call, python = _refusals("one call"), _refusals("python")
         assert one_call == python and len(one_call) == 7
+        assert verify(db.session) == []
+
+
+def _wallet_payment(path: str, customer: User, amount: str, key: str):
+    in_database.IN_ONE_CALL = PATHS[path]
+    try:
+        cafe = _merchant("corner-cafe")
+        return pay_from_wallet(
+            db.session, customer, Money.parse(amount, "USD"), cafe, actor=Actor(user_id=1, merchant_id=cafe.id),
+            idempotency_key=key, reference="sale 9",
+        )
+    finally:
+        in_database.IN_ONE_CALL = {"postgresql"}
+
+
+def test_both_paths_pay_from_wallet_credit_alike_and_refuse_alike(shop):
+    """A wallet payment at the till (each path its own customer with 30.00 of credit): the same rows
+    either way; more than the wallet holds is refused with the same words and nothing written; the
+    same key again answers with the first payment."""
+    with shop.app_context():
+        written, refusals = {}, {}
+        for path in PATHS:
+            customer = create_user(db.session, f"{path.replace(' ', '-')}@example.com", "a password 123", role="customer")
+            credit_wallet(db.session, customer, Money.parse("30.00", "USD"), actor=Actor(), idempotency_key=path,
+                          reason="goodwill")
+            paid = _wallet_payment(path, customer, "12.50", f"wallet-{path}")
+            assert _wallet_payment(path, customer, "12.50", f"wallet-{path}").id == paid.id
+            written[path] = _written(paid.id)
+            before = database_rows()
+            with pytest.raises(DomainError) as refused:
+                _wallet_payment(path, customer, "99.00", f"too-much-{path}")
+            assert database_rows() == before
+            refusals[path] = (refused.value.code, refused.value.message, refused.value.field)
+        for rows in written.values():
+            rows["event"][2]["customer_id"] = None  # each path's own customer
+        assert written["one call"] == written["python"] and written["python"]["deliveries"] == 1
+        assert refusals["one call"] == refusals["python"] == (
+            "insufficient_funds", "The wallet holds 17.50 USD; 99.00 USD is more than that", "amount",
+        )
         assert verify(db.session) == []
