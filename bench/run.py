@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SCRIPTS = ROOT / "bench" / "scripts"
 PG_ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DB_NAME = "giftloop_bench"
+DB_NAME = os.environ.get("BENCH_DATABASE", "giftloop_bench")  # one per person sharing a server
 DB_URL = PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_NAME}"
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6399"))  # a redis-server of the bench's own
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
@@ -167,7 +167,7 @@ def seed(cards: int, customer_cards: int) -> Seeded:
 
     from bench.ceilings import CREATE, FILL
     from portal import create_app
-    from portal.api.tokens import create_token
+    from portal.tokens import create_token
     from portal.auth.users import create_user
     from portal.cards.operations import issue_card
     from portal.extensions import db

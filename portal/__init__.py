@@ -8,9 +8,24 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import config
 
 
+class Portal(Flask):
+    """Flask, asking once per view or hook whether it is a coroutine rather than on every call:
+    a dozen hooks run on every request, and the question cost more than some of them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict = {}
+
+    def ensure_sync(self, func):
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application: settings, extensions, security, blueprints, CLI."""
-    app = Flask(
+    app = Portal(
         "portal",
         template_folder=str(config.ROOT / "templates"),
         static_folder=str(config.ROOT / "static"),
@@ -30,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     import portal.events  # noqa: F401 - subscribes the events of transactions to the ledger's posts
     from portal import auth, cli, services
     from portal.extensions import csrf, db, migrate
-    from portal.web import bounds, compression, errors, filters, logs, nul_guard, security, sessions
+    from portal.web import bounds, compression, errors, filters, logs, nul_guard, redis_batch, security, sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
@@ -45,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     filters.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
+    redis_batch.init_app(app)
     _register_blueprints(app)
     cli.init_app(app)
     return app

@@ -14,6 +14,7 @@ from portal.cards.grants import CardGrants
 from portal.customer_codes import CustomerCodes
 from portal.extensions import db
 from portal.throttle import DatabaseCounters, LocalCounters, Throttle
+from portal.web import redis_batch
 
 
 @dataclass
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
         ),
         vault=CodeVault(cfg["PORTAL_CODE_KEY"]),
         qr=QrTokens(cfg["SECRET_KEY"]),
-        card_grants=CardGrants(cfg["CARD_GRANT_SECONDS"], client),
+        card_grants=CardGrants(cfg["CARD_GRANT_SECONDS"], client, later=redis_batch.later),
         customer_codes=CustomerCodes(cfg["SECRET_KEY"]),
     )
 

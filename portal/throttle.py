@@ -35,6 +35,9 @@ REDIS_PAUSE_SECONDS = 5.0
 # Give an attempt back only while its window lasts: a DECR after expiry would leave a key below
 # zero, with no expiry, that grants extra attempts for ever.
 _GIVE_BACK = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
+# ``later(client, write, failed)``: queue ``write(pipeline)`` with other Redis writes, ``failed()``
+# if Redis refuses it; False when it cannot (then write at once). See portal.web.redis_batch.
+Later = Callable[[redis.Redis, Callable, Callable[[], None]], bool]
 
 
 class Counters(Protocol):
@@ -166,9 +169,9 @@ class Attempt:
     # Subjects this attempt brings to their limit, should it fail.
     reaching: list[str] = field(default_factory=list)
 
-    def succeeded(self) -> None:
+    def succeeded(self, later: Later | None = None) -> None:
         """The attempt worked (or was refused for a reason that is no guess): it does not count."""
-        self.throttle.give_back(*self.subjects)
+        self.throttle.give_back(*self.subjects, later=later)
 
     def failed(self) -> list[str]:
         """The attempt failed and stays counted; returns the subjects it brought to their limit."""
@@ -220,20 +223,34 @@ class Throttle:
             return Attempt(self, subjects, wait=max(1, self.retry_after(*subjects)))
         return Attempt(self, subjects, reaching=[s for s, count in counts if count == self.limit_for(s)])
 
-    def give_back(self, *subjects: str) -> None:
-        """Uncount one attempt of each subject (one round trip to Redis for all)."""
+    def give_back(self, *subjects: str, later: Later | None = None) -> None:
+        """Uncount one attempt of each subject (one round trip to Redis for all; with ``later``,
+        queued with the request's other Redis writes, see ``portal.web.redis_batch``)."""
         keys = [self._key(subject) for subject in subjects]
+
+        def write(pipe) -> None:
+            for key in keys:
+                pipe.eval(_GIVE_BACK, 1, key)
+
+        def here() -> None:
+            for key in keys:
+                self._fallback.decr(key)
+
+        def failed() -> None:
+            self._redis_failed()
+            here()
+
         if (remote := self._remote()) is not None:
+            if later is not None and later(remote, write, failed):
+                return
             try:
                 pipe = remote.pipeline(transaction=False)
-                for key in keys:
-                    pipe.eval(_GIVE_BACK, 1, key)
+                write(pipe)
                 pipe.execute()
                 return
             except redis.RedisError:
                 self._redis_failed()
-        for key in keys:
-            self._fallback.decr(key)
+        here()
 
     def retry_after(self, *subjects: str) -> int:
         """Seconds until every subject may try again; 0 when none is over the limit."""

@@ -85,12 +85,14 @@ class SharedApp:
 
     def fresh(self, outbox) -> Flask:
         from portal import services, shop
+        from portal.tokens import forget_cached_tokens
 
         shutil.copyfile(self.schema, self.database)
         self.app.config["OUTBOX_DIR"] = str(outbox)
         services.init_app(self.app)
         shop.init_app(self.app)
         self.app.extensions["api_limiter"].reset()  # the tokens' counts (in memory here)
+        forget_cached_tokens()  # kept per process, by database and token
         return self.app
 
     def reset(self) -> None:
@@ -167,6 +169,18 @@ def pg_app(pg_url):
         with db.engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
+
+
+@pytest.fixture(params=["one call", "python"])
+def payment_path(request, monkeypatch) -> str:
+    """A card or wallet payment on PostgreSQL runs as one call of a database function or through
+    the Python path (as on SQLite): the money tests run both ways, here and in servers they start."""
+    if request.param == "python":
+        from portal.ledger import in_database
+
+        monkeypatch.setattr(in_database, "IN_ONE_CALL", set())
+        monkeypatch.setenv("PORTAL_PAY_IN_PYTHON", "1")
+    return request.param
 
 
 # --- Redis ----------------------------------------------------------------------------

@@ -53,9 +53,17 @@ def load_user(user_id: str) -> User | None:
     )
 
 
+def _signed_in_once() -> bool:
+    """Whether the session names a user at all: without one (an API call, a visitor) nobody is
+    loaded. Sign-in never sets a remember-me cookie, so the session is the only way in."""
+    return "_user_id" in session
+
+
 def _end_ended_session() -> None:
     """Forget a session that was revoked, that outlived a staff shift, or that sat idle too long
     (DESIGN §7), and say why on the sign-in page."""
+    if not _signed_in_once():
+        return
     if not current_user.is_authenticated:
         if "_user_id" in session:  # signed in once; revoked or disabled since
             _end(SIGNED_OUT)
@@ -89,7 +97,7 @@ def _duration(seconds: float) -> str:
 
 def _note_visit(response):
     """A staff or admin visit restarts the idle clock; a page's own background poll does not."""
-    if g.get("background_poll") or not current_user.is_authenticated or current_user.is_customer:
+    if g.get("background_poll") or not _signed_in_once() or not current_user.is_authenticated or current_user.is_customer:
         return response
     if now() - session.get("seen_at", 0) >= SEEN_GRANULARITY_SECONDS:
         session["seen_at"] = now()

@@ -10,6 +10,7 @@ from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.models import Merchant, User, utcnow
 from portal.models.users import ROLES
+from portal.tokens import forget_cached_tokens
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -97,8 +98,10 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 def end_sessions(user: User) -> None:
     """End every session of the user, on every device: each cookie carries the version it was
-    made with, and the user loader accepts only the current one."""
+    made with, and the user loader accepts only the current one. This process forgets the tokens
+    it keeps, so a disabled account or a new role reaches its API calls at once here."""
     user.session_version += 1
+    forget_cached_tokens()
 
 
 def change_password(user: User, current: str, new: str) -> None:

@@ -15,6 +15,7 @@ import time
 import redis
 
 from portal.models import GiftCard
+from portal.throttle import Later
 
 REDIS_PAUSE_SECONDS = 5.0
 
@@ -25,9 +26,11 @@ def _proof(card: GiftCard) -> str:
 
 
 class CardGrants:
-    def __init__(self, seconds: int, client: redis.Redis | None) -> None:
+    def __init__(self, seconds: int, client: redis.Redis | None, later: Later | None = None) -> None:
+        """``later`` queues a grant with the request's other Redis writes (``portal.web.redis_batch``)."""
         self.seconds = seconds
         self._redis = client
+        self._later = later
         self._redis_resumes_at = 0.0
         self._lock = threading.Lock()
         self._local: dict[str, tuple[str, float]] = {}
@@ -43,12 +46,22 @@ class CardGrants:
     def grant(self, user_id: int, card: GiftCard) -> None:
         """Let the user name this card by id for the next ``seconds``."""
         key, proof = self._key(user_id, card.id), _proof(card)
+
+        def failed() -> None:
+            self._redis_resumes_at = time.monotonic() + REDIS_PAUSE_SECONDS
+            self._grant_here(key, proof)
+
         if (remote := self._remote()) is not None:
+            if self._later is not None and self._later(remote, lambda pipe: pipe.set(key, proof, ex=self.seconds), failed):
+                return
             try:
                 remote.set(key, proof, ex=self.seconds)
                 return
             except redis.RedisError:
                 self._redis_resumes_at = time.monotonic() + REDIS_PAUSE_SECONDS
+        self._grant_here(key, proof)
+
+    def _grant_here(self, key: str, proof: str) -> None:
         now = time.monotonic()
         with self._lock:
             self._local = {k: v for k, v in self._local.items() if v[1] > now}  # forget expired grants

@@ -83,12 +83,18 @@ def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement
         .where(GiftCard.id == card.id)
         .with_for_update(of=GiftCard)
     ).one()
-    for name, value in zip(_CHANGEABLE, row):
-        set_committed_value(card, name, value)
-    session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
+    refresh_card(session, card, dict(zip(_CHANGEABLE, row)))
     if by_code and card.code_id != read_with:
         raise NotFound(NO_SUCH_CARD, field="code")
     return tuple(row[len(_CHANGEABLE):])
+
+
+def refresh_card(session: Session, card: GiftCard, fresh: dict) -> None:
+    """Put the card's changeable fields (status, owner_id, expires_at, merchant_id, code_id) as just
+    read under its lock into the loaded card, without marking it changed."""
+    for name in _CHANGEABLE:
+        set_committed_value(card, name, fresh[name])
+    session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
 
 
 def lock_card(session: Session, card: GiftCard, *, by_code: bool = False) -> GiftCard:

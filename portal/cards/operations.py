@@ -16,18 +16,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
-from portal.cards.lookup import lock_card, lock_card_and_read, locked_balance, usable_at
+from portal.cards.lookup import NO_SUCH_CARD, lock_card, lock_card_and_read, locked_balance, usable_at
+from portal.cards.redeem_in_database import pay
 from portal.cards.ownership import changed_hands
 from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
 from portal.errors import (
-    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, DomainError, Forbidden, InsufficientFunds, NotFound,
-    ValidationError,
+    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, DomainError, Forbidden, IdempotencyConflict,
+    InsufficientFunds, NotFound, ValidationError,
 )
 from portal.ledger import (
     SYSTEM, Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
     settlement_account, system_account,
 )
+from portal.ledger.in_database import in_one_call
 from portal.ledger.posting import Leg, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
 from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow
@@ -233,6 +235,11 @@ def redeem(
         "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
         bool(allow_partial), reference,
     )
+    if in_one_call(session):
+        return _redeem_in_one_call(
+            session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request,
+            merchant=merchant, allow_partial=allow_partial, reference=reference, receipt=receipt, now=now,
+        )
     # The card's lock, the look-up of an earlier answer and of a friend's hold share a round trip:
     # redemptions are the hot path. A payment names the card by its code, so a card that changed
     # hands (and code) since it was looked up is refused.
@@ -241,8 +248,7 @@ def redeem(
     )
     if earlier_id is not None and (earlier := replay(session, actor, idempotency_key, request)) is not None:
         return _redemption(card, amount, earlier)
-    if amount.currency != card.currency:
-        raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
+    _same_currency(card, amount)
     usable_at(card, merchant, now)
     if held:
         raise ValidationError(HELD)
@@ -254,7 +260,7 @@ def redeem(
     if allow_partial:
         applied = min(locked_balance(session, card), amount.minor)
         if applied <= 0:
-            raise InsufficientFunds("This card has nothing left on it")
+            raise InsufficientFunds(NOTHING_LEFT)
     try:
         transaction, _ = post_or_replay(
             session, kind="redeem", actor=actor, idempotency_key=idempotency_key, request_hash=request,
@@ -263,13 +269,52 @@ def redeem(
             memo=f"Paid {display(applied, card.currency)}" + (f" at {merchant.name}" if merchant else ""),
         )
     except InsufficientFunds:
-        held = balance_of(session, card.account_id)
-        raise InsufficientFunds(
-            f"This card holds {display(held, card.currency)}; {amount.display()} is more than that"
-        ) from None
+        raise _short(card, amount, balance_of(session, card.account_id)) from None
     if receipt:
         redemption_receipt(session, card, transaction)
     return _redemption(card, amount, transaction)
+
+
+NOTHING_LEFT = "This card has nothing left on it"
+
+
+def _same_currency(card: GiftCard, amount: Money) -> None:
+    if amount.currency != card.currency:
+        raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
+
+
+def _short(card: GiftCard, amount: Money, held: int) -> InsufficientFunds:
+    return InsufficientFunds(f"This card holds {display(held, card.currency)}; {amount.display()} is more than that")
+
+
+def _redeem_in_one_call(
+    session: Session, card: GiftCard, amount: Money, *, actor: Actor, idempotency_key: str, request_hash: str,
+    merchant: Merchant | None, now: datetime, **options,
+) -> Redemption:
+    """``redeem`` as one database call (``portal.cards.redeem_in_database``): each refusal it
+    reports is raised by the rule that makes it on the Python path, with the same words."""
+    outcome = pay(
+        session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request_hash,
+        merchant=merchant, now=now, **options,
+    )
+    if outcome.name == "paid":
+        return _redemption(card, amount, outcome.transaction)
+    if outcome.name in ("replay", "insufficient"):
+        # An earlier request under the key (or one that won a race for it) answers, or the key conflicts.
+        if (earlier := replay(session, actor, idempotency_key, request_hash)) is not None:
+            return _redemption(card, amount, earlier)
+        if outcome.name == "replay":
+            raise IdempotencyConflict("This idempotency key is being used by another request")
+        raise _short(card, amount, outcome.card_balance)
+    if outcome.name == "new_code":
+        raise NotFound(NO_SUCH_CARD, field="code")
+    if outcome.name == "held":
+        raise ValidationError(HELD)
+    if outcome.name == "empty":
+        raise InsufficientFunds(NOTHING_LEFT)
+    _same_currency(card, amount)
+    usable_at(card, merchant, now)
+    raise RuntimeError(f"giftloop_redeem refused ({outcome.name}) what the rules allow: the two paths differ")
 
 
 def _load_legs(session: Session, card: GiftCard, amount: Money, source: str, customer: User | None):

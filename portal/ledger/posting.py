@@ -73,7 +73,7 @@ def _check_legs(kind: str, legs: list[Leg]) -> None:
         raise ValueError(f"legs do not sum to zero per currency: {unbalanced}")
 
 
-def _set_balance(session: Session, account_id: int, balance: int) -> None:
+def set_loaded_balance(session: Session, account_id: int, balance: int) -> None:
     """Keep any loaded copy of the account in step without marking it changed."""
     loaded = session.identity_map.get(identity_key(Account, account_id))
     if loaded is not None:
@@ -106,7 +106,7 @@ def _change(session: Session, account_id: int, delta: int, *, limited: bool, cap
     statement = statement.values(balance=Account.balance + delta).returning(Account.balance)
     balance = session.execute(statement, execution_options={"synchronize_session": False}).scalar()
     if balance is not None:
-        _set_balance(session, account_id, balance)
+        set_loaded_balance(session, account_id, balance)
     return balance
 
 
@@ -171,14 +171,38 @@ def _insert_transaction(session: Session, values: dict, legs: list[Leg]) -> Tran
         for account, amount in legs
     ]
     entry_ids = session.scalars(sa.insert(Entry).returning(Entry.id, sort_by_parameter_order=True), rows).all()
+    return attach_posted(
+        session, transaction_id, values, [(entry_id, row, account) for entry_id, row, (account, _) in zip(entry_ids, rows, legs)]
+    )
+
+
+def attach_posted(
+    session: Session, transaction_id: int, values: dict, entries: list[tuple[int, dict, Account | None]]
+) -> Transaction:
+    """A transaction and its entries (id, columns, account if loaded) just written by our own
+    statements, attached to the session as loaded, so no ORM flush writes or re-reads them."""
     transaction = Transaction(id=transaction_id, **values)
     transaction.entries = [
-        Entry(id=entry_id, account=account, **row) for entry_id, row, (account, _) in zip(entry_ids, rows, legs)
+        Entry(id=entry_id, **row, **({"account": account} if account is not None else {}))
+        for entry_id, row, account in entries
     ]
     for loaded in (transaction, *transaction.entries):
         make_transient_to_detached(loaded)
     session.add(transaction)
     return transaction
+
+
+def transaction_values(
+    actor: Actor, *, merchant_id: int | None = None, memo: str = "", created_at=None, **columns
+) -> dict:
+    """The columns of a new transaction (``columns``: kind, idempotency_key, request_hash, card_id,
+    reverses_id, reference): the actor scopes the key, and a transaction without a merchant of its
+    own is the actor's merchant's."""
+    return dict(
+        columns, actor=actor.key(), user_id=actor.user_id, token_id=actor.token_id,
+        merchant_id=merchant_id if merchant_id is not None else actor.merchant_id, memo=memo[:500],
+        created_at=created_at or utcnow(),
+    )
 
 
 def post_or_replay(
@@ -208,11 +232,9 @@ def post_or_replay(
     savepoint is needed except for a reversal, whose second attempt breaks a unique index.
     """
     _check_legs(kind, legs)
-    values = dict(
-        kind=kind, actor=actor.key(), idempotency_key=idempotency_key, request_hash=request_hash,
-        user_id=actor.user_id, token_id=actor.token_id,
-        merchant_id=merchant_id if merchant_id is not None else actor.merchant_id,
-        card_id=card_id, reverses_id=reverses_id, memo=memo[:500], reference=reference, created_at=utcnow(),
+    values = transaction_values(
+        actor, kind=kind, idempotency_key=idempotency_key, request_hash=request_hash, memo=memo,
+        card_id=card_id, merchant_id=merchant_id, reference=reference, reverses_id=reverses_id,
     )
     nested = savepoint(session) if reverses_id is not None else nullcontext()
     with nested:

@@ -31,6 +31,9 @@ def _may_upload(endpoint: str) -> bool:
 
 
 def _bound_the_body() -> None:
+    environ = request.environ
+    if not environ.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" not in environ:
+        return  # no body at all (most requests): nothing to bound
     view = current_app.view_functions.get(request.endpoint or "")
     larger = getattr(view, "max_content_length", None)
     if larger is not None and _may_upload(request.endpoint):

@@ -56,6 +56,9 @@ def compress(response: Response) -> Response:
     """Gzip the response in place when it is text, big enough, and the client takes gzip."""
     if response.mimetype not in TEXT_TYPES:
         return response
+    length = response.content_length
+    if response.status_code == 200 and length is not None and length < MIN_BYTES:
+        return response  # too small to pack for anyone: the same bytes whatever the client accepts
     response.vary.add("Accept-Encoding")
     if not request.accept_encodings["gzip"] or not _wanted(response):
         return response

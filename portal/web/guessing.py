@@ -23,6 +23,7 @@ from portal.extensions import db
 from portal.models import SecurityEvent, User
 from portal.services import services
 from portal.throttle import Attempt
+from portal.web import redis_batch
 
 LOCKED = "code_guessing_locked"  # the security event of a budget run out
 STAFF_ROLES = ("merchant", "admin")
@@ -76,7 +77,7 @@ def _give_back_after_request(attempt: Attempt) -> None:
 
     @after_this_request
     def give_back(response):
-        attempt.succeeded()
+        attempt.succeeded(later=redis_batch.later)  # with the request's other Redis writes
         return response
 
 

@@ -72,6 +72,7 @@ def sale(shop, **changes):
     return body
 
 
+@pytest.mark.usefixtures("payment_path")  # card and wallet tenders both ways
 def test_a_three_tender_sale_is_one_group_in_the_ledger_and_its_key_replays_it(pg_app, shop):
     first = checkout(pg_app, shop, sale(shop), key="sale-1")
     assert first.status_code == 201, first.json
@@ -106,6 +107,7 @@ def test_a_three_tender_sale_is_one_group_in_the_ledger_and_its_key_replays_it(p
     ],
     ids=["over-due", "unknown-card", "wallet-short", "loops-short"],
 )
+@pytest.mark.usefixtures("payment_path")
 def test_a_refused_tender_moves_nothing(pg_app, shop, tender, field, reason):
     before = balances(pg_app)
     if tender.get("code") == "card":

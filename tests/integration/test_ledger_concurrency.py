@@ -15,7 +15,7 @@ from portal.models import GiftCard, Merchant, Transaction
 from portal.money import Money
 from portal.services import services
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("payment_path")]  # both ways of paying
 
 
 @pytest.fixture

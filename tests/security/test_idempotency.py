@@ -46,6 +46,7 @@ def writes(stack):
     ]
 
 
+@pytest.mark.usefixtures("payment_path")
 def test_ten_sends_of_one_key_move_money_once_and_answer_alike_on_every_write(stack, writes):
     for who, path, body, other in writes:
         before = stack.count(Transaction)

@@ -61,6 +61,7 @@ def customers(stack, count: int) -> list[str]:
     return emails
 
 
+@pytest.mark.usefixtures("payment_path")
 def test_fifty_tills_taking_ten_from_a_twenty_five_card_get_exactly_two_payments(stack):
     """50 × 10.00 against a 25.00 card at once: exactly 2 succeed, 48 are refused, 5.00 is left."""
     card_id, code = stack.card("25.00")

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 import portal.auth
+import portal.tokens
 from portal.auth.users import create_user
 from portal.extensions import db
 from portal.models import ApiToken, AuditEvent, User, utcnow
@@ -182,15 +183,28 @@ def make_token(app, email: str, **options) -> str:
         return token
 
 
-def test_an_expired_token_gets_401(app, people):
-    """Does a token past its expiry get 401, where it worked the moment before?"""
+def test_an_expired_token_gets_401(app, people, monkeypatch):
+    """Does a token past its expiry get 401, where it worked the moment before (and is still kept
+    in the process's token cache)?"""
     token = make_token(app, people["merchant"], expires_in_days=1)
     assert calls_me(app, token) == 200
-    with app.app_context():
-        db.session.execute(db.update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))
-        db.session.commit()
+    a_day_later = utcnow() + timedelta(days=1, seconds=1)
+    monkeypatch.setattr(portal.tokens, "utcnow", lambda: a_day_later)
     response = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401 and response.json["code"] == "unauthorized"
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_the_cache_seconds(app, people, monkeypatch):
+    """A revocation made elsewhere (another app process: here, straight in the database) is refused
+    once this process's copy of the token is CACHE_SECONDS old, as the README says."""
+    token = make_token(app, people["merchant"])
+    assert calls_me(app, token) == 200
+    with app.app_context():
+        db.session.execute(db.update(ApiToken).values(revoked_at=utcnow()))
+        db.session.commit()
+    later = time.monotonic() + portal.tokens.CACHE_SECONDS
+    monkeypatch.setattr(portal.tokens.time, "monotonic", lambda: later)
+    assert calls_me(app, token) == 401
 
 
 def test_settings_make_a_token_that_expires_and_list_it_with_its_expiry(app, client, people):

@@ -113,12 +113,18 @@ class World:
 
 
 @pytest.fixture
-def world(app):
+def world(request):
+    """The world on SQLite, or on PostgreSQL where a payment is one call of giftloop_redeem."""
+    app = request.getfixturevalue(getattr(request, "param", "app"))
     with app.app_context():
         world = World(db.session)
         yield world
         assert verify(db.session) == []
         db.session.rollback()
+
+
+# Stories that pay with a card run on both paths: SQLite's Python and PostgreSQL's one call.
+BOTH_PATHS = pytest.mark.parametrize("world", ["app", pytest.param("pg_app", marks=pytest.mark.postgres)], indirect=True)
 
 
 def refused(world, error, call, message=None):
@@ -245,6 +251,7 @@ def test_an_unknown_code_and_a_stale_qr_token_are_not_found(world):
 # --- Paying --------------------------------------------------------------------------------------
 
 
+@BOTH_PATHS
 def test_a_ten_dollar_card_pays_three_then_five_then_two(world):
     """Can a $10 card be used three times until it is empty, and is the café owed all $10?"""
     card = world.card("10.00", merchant=world.cafe).card
@@ -257,12 +264,14 @@ def test_a_ten_dollar_card_pays_three_then_five_then_two(world):
     refused(world, InsufficientFunds, lambda: world.pay(card, "0.01"), "This card holds 0.00 USD; 0.01 USD is more than that")
 
 
+@BOTH_PATHS
 def test_paying_more_than_the_card_holds_is_refused_with_the_balance(world):
     """Is a $10 purchase on a $7.50 card refused, telling the till what the card holds?"""
     card = world.card("7.50").card
     refused(world, InsufficientFunds, lambda: world.pay(card, "10.00"), "This card holds 7.50 USD; 10.00 USD is more than that")
 
 
+@BOTH_PATHS
 def test_a_partial_payment_takes_what_is_there_and_reports_what_is_still_due(world):
     """Does a $7.50 card on a $10 purchase pay $7.50 and leave $2.50 due, then refuse when empty?"""
     card = world.card("7.50").card
@@ -276,12 +285,14 @@ def test_a_partial_payment_takes_what_is_there_and_reports_what_is_still_due(wor
     assert paid.applied == usd("4.00") and paid.remaining_due.minor == 0
 
 
+@BOTH_PATHS
 def test_a_cafe_card_is_refused_at_the_book_shop(world):
     """Is a card scoped to Corner Café refused at The Book Nook with the shop's name?"""
     card = world.card(merchant=world.cafe).card
     refused(world, NotValidHere, lambda: world.pay(card, "1.00", merchant=world.books), "This card can only be used at Corner Café")
 
 
+@BOTH_PATHS
 def test_a_network_card_pays_anywhere_and_the_shop_that_took_it_is_owed(world):
     """Does a network card redeemed at the Book Nook credit the Book Nook, and without a shop the clearing account?"""
     card = world.card(merchant=world.books).card
@@ -293,6 +304,7 @@ def test_a_network_card_pays_anywhere_and_the_shop_that_took_it_is_owed(world):
     assert world.account("system:settlement-clearing:USD") == 200
 
 
+@BOTH_PATHS
 def test_a_card_in_another_currency_is_refused(world):
     """Is a USD card refused at a EUR shop, and a EUR amount refused on a USD card?"""
     card = world.card().card
@@ -304,6 +316,7 @@ def test_a_card_in_another_currency_is_refused(world):
     ), "This card is in USD; Bistro Paris takes EUR")
 
 
+@BOTH_PATHS
 def test_a_frozen_card_cannot_pay_until_it_is_unfrozen(world):
     """Is a frozen card refused at the till, and usable again once unfrozen (both audited)?"""
     card = world.card().card
@@ -323,6 +336,7 @@ def test_freezing_needs_a_reason_and_a_closed_card_cannot_be_frozen(world):
     refused(world, CardCancelled, lambda: ops.freeze(world.session, card, actor=world.admin, reason="again"))
 
 
+@BOTH_PATHS
 def test_an_expired_card_says_when_it_expired(world):
     """Is a card past its date refused with the date written out?"""
     card = world.card("5.00", kind="promotional").card
@@ -335,6 +349,7 @@ def test_an_expired_card_says_when_it_expired(world):
     usable_at(card, world.cafe, datetime(2027, 3, 2, tzinfo=timezone.utc))
 
 
+@BOTH_PATHS
 def test_paying_again_with_the_same_key_returns_the_first_payment(world):
     """Does a till that retries a payment get the first result, and a changed amount a conflict?"""
     card = world.card("10.00").card
@@ -347,6 +362,7 @@ def test_paying_again_with_the_same_key_returns_the_first_payment(world):
     ))
 
 
+@BOTH_PATHS
 def test_a_replay_is_answered_even_after_the_card_was_frozen(world):
     """Is the first answer replayed although the card could no longer pay now?"""
     card = world.card("10.00").card
@@ -426,6 +442,7 @@ def test_a_top_up_needs_a_known_source_a_customer_for_loops_and_a_usable_card(wo
 # --- Undoing --------------------------------------------------------------------------------------
 
 
+@BOTH_PATHS
 def test_staff_undo_todays_payment_once(world):
     """Does the café undo its own payment from today, and is a second undo refused?"""
     card = world.card("10.00").card
@@ -444,6 +461,7 @@ def test_staff_undo_todays_payment_once(world):
     assert world.session.scalar(sa.select(AuditEvent.action)) == "transaction.reversed"
 
 
+@BOTH_PATHS
 def test_staff_cannot_undo_yesterday_or_another_shop_but_an_admin_can(world):
     """Is staff refused for another shop's payment and for one from before today, where an admin may?"""
     card = world.card("10.00", merchant=world.books).card
@@ -459,6 +477,7 @@ def test_staff_cannot_undo_yesterday_or_another_shop_but_an_admin_can(world):
     assert world.balance(card) == usd("10.00")
 
 
+@BOTH_PATHS
 def test_a_top_up_cannot_be_undone_once_the_money_is_spent(world):
     """Is undoing a $20 load refused when only $5 of it is left?"""
     card = world.card("5.00").card
@@ -477,6 +496,7 @@ def test_undoing_earned_loops_takes_them_off_the_lifetime_total(world):
     assert world.cara.lifetime_loops == 0 and world.account(f"loops:{world.cara.id}") == 0
 
 
+@BOTH_PATHS
 def test_an_undo_needs_a_reason_and_a_real_transaction_and_replays(world):
     """Are a blank reason and an unknown number refused, and is a retried undo answered the same?"""
     paid = world.pay(world.card().card, "1.00")
@@ -503,6 +523,7 @@ def test_an_admin_adjusts_a_balance_up_and_down_but_never_below_zero(world):
     assert world.session.scalars(sa.select(AuditEvent.action)).all() == ["card.adjusted", "card.adjusted"]
 
 
+@BOTH_PATHS
 def test_cancelling_moves_the_balance_to_breakage_for_good(world):
     """Does a cancelled card's money go to breakage, and is it then refused everywhere?"""
     card = world.card("10.00").card
@@ -552,6 +573,7 @@ def test_reinstating_needs_an_expired_card_a_future_date_and_a_reason(world):
     refused(world, ValidationError, lambda: reinstate(world.session, card, actor=world.admin, reason="", expires_at=future))
 
 
+@BOTH_PATHS
 def test_the_expiry_sweep_expires_only_cards_that_are_due(world):
     """Does the sweep expire the due cards (empty ones without a transaction) and leave the rest?"""
     due = world.card("5.00", kind="promotional").card
@@ -617,6 +639,7 @@ def test_loops_become_a_promotional_card_owned_by_the_customer(world):
 # --- Giving a card away ---------------------------------------------------------------------------
 
 
+@BOTH_PATHS
 def test_a_card_given_to_a_friend_is_held_until_the_friend_claims_it(world):
     """Is a given card held (no spending, no second gift) and then the friend's, once?"""
     card = world.card("20.00").card
@@ -673,6 +696,7 @@ def test_cancelling_a_card_ends_its_transfer(world):
     assert transfer.status == "cancelled"
 
 
+@BOTH_PATHS
 def test_a_cards_history_lists_what_happened_newest_first(world):
     """Does the history show each transaction with its effect on the card?"""
     card = world.card("10.00").card

@@ -1,0 +1,104 @@
+"""A card payment on PostgreSQL in one round trip: one call of ``giftloop_redeem``.
+
+The function does the whole write set of ``redeem`` under the card's lock: the replay look-up,
+the rules, the limit-checked balance updates, the transaction and its entries, the event with its
+webhook deliveries and the owner's receipt. A refusal comes back as an outcome with nothing
+written, and ``portal.cards.operations.redeem`` raises for it the same DomainError as on the
+Python path, with the same message: the rules' words live in Python (see ``portal.ledger.in_database``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from portal.cards.lookup import refresh_card
+from portal.events.deliveries import remember as relay_deliveries
+from portal.events.payloads import checked
+from portal.formatting import day
+from portal.ledger import Actor
+from portal.ledger.in_database import call
+from portal.ledger.posting import attach_posted, set_loaded_balance, transaction_values
+from portal.models import GiftCard, Merchant, Transaction, utcnow
+from portal.money import Money, exponent
+from portal.notifications.outbox import remember as relay_emails
+
+
+@dataclass
+class Outcome:
+    """What the call did: ``paid`` (with the transaction), or the refusal's name (nothing written):
+    new_code, replay, currency, unusable, held, empty, insufficient."""
+
+    name: str
+    card_balance: int | None
+    transaction: Transaction | None = None
+    applied: int = 0
+
+
+def _receipt_merchant(session: Session, merchant: Merchant | None, actor: Actor) -> str | None:
+    """The name the receipt gives the shop: the transaction's merchant's (``redemption_receipt``)."""
+    if merchant is not None:
+        return merchant.name
+    shop = session.get(Merchant, actor.merchant_id) if actor.merchant_id is not None else None
+    return shop.name if shop is not None else None
+
+
+def pay(
+    session: Session,
+    card: GiftCard,
+    amount: Money,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    request_hash: str,
+    merchant: Merchant | None,
+    allow_partial: bool,
+    reference: str | None,
+    receipt: bool,
+    now: datetime,
+) -> Outcome:
+    """Call giftloop_redeem once; the card's changeable fields come back as read under its lock.
+
+    Raise ValueError for a full card code in ``reference`` (the event would carry it), as
+    ``record`` does on the Python path.
+    """
+    checked({"reference": reference})
+    written_at = utcnow()
+    row = call(session, "giftloop_redeem", [
+        ("card_id", "bigint", card.id), ("code_id", "bigint", card.code_id), ("code_masked", "text", card.code.masked),
+        ("amount", "bigint", amount.minor), ("currency", "text", amount.currency),
+        ("exponent", "int", exponent(card.currency)), ("merchant_id", "bigint", merchant.id if merchant else None),
+        ("merchant_currency", "text", merchant.currency if merchant else None),
+        ("memo_suffix", "text", f" at {merchant.name}" if merchant else ""),
+        ("allow_partial", "boolean", bool(allow_partial)), ("reference", "text", reference),
+        ("actor", "text", actor.key()), ("user_id", "bigint", actor.user_id), ("token_id", "bigint", actor.token_id),
+        ("actor_merchant_id", "bigint", actor.merchant_id), ("key", "text", idempotency_key),
+        ("request_hash", "text", request_hash), ("now", "timestamptz", now), ("written_at", "timestamptz", written_at),
+        ("receipt", "boolean", receipt), ("receipt_at", "text", f"{day(written_at)}, {written_at:%H:%M} UTC"),
+        ("receipt_merchant", "text", _receipt_merchant(session, merchant, actor) if receipt else None),
+    ])
+    refresh_card(session, card, {
+        "status": row.card_status, "owner_id": row.card_owner_id, "expires_at": row.card_expires_at,
+        "merchant_id": row.card_merchant_id, "code_id": row.card_code_id,
+    })
+    if row.outcome != "paid":
+        return Outcome(row.outcome, row.card_balance)
+    set_committed_value(card.account, "balance", row.card_balance)
+    set_loaded_balance(session, row.payee_id, row.payee_balance)
+    values = transaction_values(
+        actor, kind="redeem", idempotency_key=idempotency_key, request_hash=request_hash, memo=row.memo_written,
+        card_id=card.id, merchant_id=merchant.id if merchant else None, reference=reference, reverses_id=None,
+        created_at=written_at,
+    )
+    card_entry, payee_entry = row.entry_ids
+    entry = {"transaction_id": row.new_transaction_id, "currency": card.currency}
+    transaction = attach_posted(session, row.new_transaction_id, values, [
+        (card_entry, {**entry, "account_id": card.account_id, "amount": -row.applied}, card.account),
+        (payee_entry, {**entry, "account_id": row.payee_id, "amount": row.applied}, None),
+    ])
+    relay_deliveries(session, list(row.delivery_ids or []))
+    relay_emails(session, [row.outbox_id] if row.outbox_id is not None else [])
+    return Outcome("paid", row.card_balance, transaction, row.applied)
