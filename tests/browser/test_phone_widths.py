@@ -239,3 +239,22 @@ def test_without_javascript_stacked_rows_carry_their_column_labels_and_pages_fit
     assert overflowing_pages(page, paths) == {}
     assert tables > 0 or audience == "customer", "the seeded tables have rows (a customer's pages have none)"
     context.close()
+
+
+@pytest.mark.parametrize("audience", list(AUDIENCES))
+def test_every_page_passes_the_axe_audit_on_a_phone(app, browser, live_server, audience):
+    """The same walk at 390 px: does axe find nothing serious or critical on any page?"""
+    seed(app)
+    email, _ = AUDIENCES[audience]
+    found = {}
+    with audited_page(browser, live_server, viewport={"width": PHONE, "height": 844}, is_mobile=True) as page:
+        if email:
+            sign_in(page, email, password=DEMO_PASSWORD)
+        for path in pages_of(app, audience):
+            if not page.request.get(path).headers.get("content-type", "").startswith("text/html"):
+                continue
+            page.goto(path)
+            if page.locator("main").count():
+                found[path] = serious_violations(page)
+    assert len(found) >= 3
+    assert {path: v for path, v in found.items() if v} == {}
