@@ -5,6 +5,7 @@ changing nothing; other people's gifts as missing as gifts that never were."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -194,3 +195,20 @@ def test_the_buyer_is_told_before_paying_that_the_gift_stacks_on_the_friends_pla
             "30 days start when theirs end.") in review
     open_gift, _ = make_gift(app, to=None, pay=False, send=False)
     assert "already has" not in text(client.get(f"/wallet/gifts/{open_gift}"))
+
+
+def test_the_friend_who_has_the_plan_reads_that_redeeming_adds_the_days_after_theirs(gifting, client):
+    """Fran holds Plus: does the next gift's page say its days come after hers, and do they?"""
+    app = gifting
+    first, _ = make_gift(app)
+    second, _ = make_gift(app)
+    sign_in(client, FRIEND)
+    redeemed = client.post(f"/wallet/gifts/{first}/redeem", data={"csrf_token": csrf_token(client, "/wallet/gifts")})
+    assert redeemed.status_code == 303
+    ends = subscription_end(app, FRIEND)
+    page = text(client.get(f"/wallet/gifts/{second}"))
+    assert (f"You have Giftloop Plus until {ends.day} {ends:%B %Y}: redeeming this gift adds its 30 days after that."
+            in page)
+    again = client.post(f"/wallet/gifts/{second}/redeem", data={"csrf_token": csrf_token(client, "/wallet/gifts")})
+    assert again.status_code == 303 and subscription_end(app, FRIEND) == ends + timedelta(days=30)
+    assert "You have Giftloop Plus" not in text(client.get(f"/wallet/gifts/{first}"))
