@@ -2,7 +2,7 @@
 
 A gift's code is stored like every code (``codes``: keyed hash and ciphertext). What the friend
 gets on redeeming is an ``Entitlement`` named after the plan, the same row a feature unlock
-grants, so "holds an active subscription" is one rule for both.
+grants, so a gift redeemed while the plan runs adds its days after the end, as an unlock does.
 """
 
 from __future__ import annotations
