@@ -186,12 +186,13 @@ def wallet_credit(email, amount, currency, reason):
 @click.option("--price", required=True, help="Price of one period, like 4.99.")
 @click.option("--currency", default="USD", show_default=True)
 @click.option("--loops", "price_loops", type=int, required=True, help="Price of one period in Loops.")
+@click.option("--description", help="What a subscriber gets, shown on the gift pages (kept if not given).")
 @refusals_exit
-def plans_set(identifier, name, duration_days, price, currency, price_loops):
+def plans_set(identifier, name, duration_days, price, currency, price_loops, description):
     """Put a plan on sale, or change one (gifts already bought keep their price)."""
     plan = save_plan(
         db.session, identifier, name=name, duration_days=duration_days,
-        price=Money.parse(price, currency), price_loops=price_loops,
+        price=Money.parse(price, currency), price_loops=price_loops, description=description,
     )
     db.session.commit()
     click.echo(f"Plan {plan.identifier} ({plan.name}): {plan.duration_days} days for "

@@ -54,12 +54,6 @@ class CardCancelled(DomainError):
     code = "cancelled"
 
 
-class Conflict(DomainError):
-    """The request clashes with what the user already has (a gift of a plan they hold)."""
-
-    code = "conflict"
-
-
 class UsageLimitReached(DomainError):
     code = "usage_limit_reached"
 

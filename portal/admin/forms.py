@@ -133,6 +133,10 @@ class MerchantForm(AdminForm):
                                       default="0", validate_choice=False)
 
 
+class TillLimitForm(AdminForm):
+    confirm_sales_above = StringField("Confirm counter sales and top-ups above")
+
+
 class StaffForm(AdminForm):
     email = StringField("E-mail address")
     name = StringField("Name")

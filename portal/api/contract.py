@@ -239,9 +239,6 @@ RESPONSES = {
 }
 NAMES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "InProgress", 410: "Gone", 429: "RateLimited"}
 REFUSED = "The request is not valid or the operation was refused; nothing changed"
-CLASH = ("conflict: it clashes with what the user already holds; idempotency_in_progress: a request with this "
-         "Idempotency-Key is still running (with Retry-After)")
-
 
 def _who(roles: frozenset[str] | None) -> str:
     return f"Who: {', '.join(_ordered(roles))}." if roles else "Public: no token needed."
@@ -285,9 +282,6 @@ def _complete(path: str, method: str, op: dict) -> dict:
         errors.add(409)
     for code in sorted(errors):
         responses[str(code)] = {"$ref": f"#/components/responses/{NAMES[code]}"}
-    if "conflict" in declared.refusals:  # 409 for a clash with what the user holds, beside a key still running
-        responses["409"] = _problem(409, CLASH, ["conflict", *(["idempotency_in_progress"] if write else [])],
-                                    {"Retry-After": {**RETRY_AFTER["Retry-After"], "required": False}})
     refusals = ["validation_error", *(r for r in declared.refusals if STATUS[r] == 422),
                 *(["idempotency_conflict"] if write else [])]
     responses["422"] = _problem(422, REFUSED, list(dict.fromkeys(refusals)))

@@ -179,14 +179,14 @@ def gift_check(json: GiftCodeBody):
 
 @bp.post("/gifts/redeem")
 @roles("customer")
-@operation("Gifts", GiftRedemption, errors=(404,), refusals=(*ENDED, "conflict"))
+@operation("Gifts", GiftRedemption, errors=(404,), refusals=ENDED)
 @idempotent
 def gift_redeem(json: GiftCodeBody):
     """Redeem a gift code
 
-    Needs the gift sent and unexpired and the caller to be the named friend (if any); a caller who holds the
-    plan already is refused with 409 `conflict` until it ends. The subscription starts, or the refusal changes
-    nothing.
+    Needs the gift sent and unexpired and the caller to be the named friend (if any). Gifts stack: a caller
+    who holds the plan already gets the gift's days after their own period ends. The subscription starts
+    (or grows), or the refusal changes nothing.
     """
     user = _customer()
     with guarded():

@@ -21,7 +21,7 @@ from portal.gifts import (
     cancel_gift, create_gift, full_code, pay_gift, plans_on_sale, redeem_gift, send_gift,
 )
 from portal.gifts.queries import gifts_received, gifts_sent, visible_gift
-from portal.gifts.redemption import recipient_cannot_redeem_until
+from portal.gifts.redemption import plan_held_until, recipient_holds_plan_until
 from portal.ledger import Actor
 from portal.models import utcnow
 from portal.models.gifts import GiftSubscription
@@ -95,7 +95,9 @@ def _gift_view(gift: GiftSubscription, status: int = 200, **context):
     context.setdefault("code_mode", "masked")
     mine = gift.buyer_id == current_user.id
     if mine and not gift.paid:
-        context.setdefault("friend_has_plan_until", recipient_cannot_redeem_until(db.session, gift, utcnow()))
+        context.setdefault("friend_has_plan_until", recipient_holds_plan_until(db.session, gift, utcnow()))
+    elif not mine and gift.status == "sent":
+        context.setdefault("mine_until", plan_held_until(db.session, gift, current_user.id, utcnow()))
     return page_or_fragment(
         "customer/gifts/detail.html", "customer/gifts/_gift.html", status, gift=gift, mine=mine, **context,
     )
@@ -132,7 +134,9 @@ def gift_new():
             return done(url_for(".gift", gift_id=gift.id))
     elif form.errors:
         status = 422
-    response = page_or_fragment("customer/gifts/new.html", "customer/gifts/_form.html", status, form=form)
+    response = page_or_fragment(
+        "customer/gifts/new.html", "customer/gifts/_form.html", status, form=form, plans=plans_on_sale(db.session),
+    )
     response.headers.update(headers)
     return response
 

@@ -15,16 +15,23 @@ from portal.money import Money
 # The plans ``portal demo`` (and ``ensure_plans``) puts on sale.
 DEFAULT_PLANS = (
     {"identifier": "plus", "name": "Giftloop Plus", "duration_days": 30, "currency": "USD", "price": 499,
-     "price_loops": 499},
+     "price_loops": 499,
+     "description": "The Plus perks merchants and apps offer on Giftloop: they see the membership (through the API) "
+                    "until the subscription ends."},
 )
+MAX_DESCRIPTION = 500
 MAX_SUBSCRIPTION_DAYS = 3660
 IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
 def ensure_plans(session: Session) -> Iterator[str]:
-    """Put the default plans on sale if they are missing; report each one added."""
+    """Put the default plans on sale if they are missing; report each one added.
+
+    A default plan on sale from before plans had descriptions gets its words (and keeps any it has)."""
     for values in DEFAULT_PLANS:
-        if session.scalar(sa.select(SubscriptionPlan.id).where(SubscriptionPlan.identifier == values["identifier"])):
+        plan = session.scalar(sa.select(SubscriptionPlan).where(SubscriptionPlan.identifier == values["identifier"]))
+        if plan is not None:
+            plan.description = plan.description or values["description"]
             continue
         session.add(SubscriptionPlan(**values))
         session.flush()
@@ -32,11 +39,13 @@ def ensure_plans(session: Session) -> Iterator[str]:
 
 
 def save_plan(
-    session: Session, identifier: str, *, name: str, duration_days: int, price: Money, price_loops: int
+    session: Session, identifier: str, *, name: str, duration_days: int, price: Money, price_loops: int,
+    description: str | None = None,
 ) -> SubscriptionPlan:
-    """Put a plan on sale or change its name, period and prices; gifts already bought keep theirs.
+    """Put a plan on sale or change its name, period, prices and what it gives (kept when None);
+    gifts already bought keep their price.
 
-    Raise ValidationError naming the field if the identifier, name, period or a price is unusable.
+    Raise ValidationError naming the field if the identifier, name, description, period or a price is unusable.
     """
     identifier = (identifier or "").strip().lower()
     if not IDENTIFIER.fullmatch(identifier):
@@ -44,6 +53,8 @@ def save_plan(
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise ValidationError("Give the plan a name of 1 to 120 characters", field="name")
+    if description is not None and len(description.strip()) > MAX_DESCRIPTION:
+        raise ValidationError(f"Say what the plan gives in at most {MAX_DESCRIPTION} characters", field="description")
     if not 1 <= duration_days <= MAX_SUBSCRIPTION_DAYS:
         raise ValidationError(f"A plan lasts 1 to {MAX_SUBSCRIPTION_DAYS} days", field="duration_days")
     if price.minor <= 0 or price.currency == "LOOP":
@@ -56,6 +67,8 @@ def save_plan(
         session.add(plan)
     plan.name, plan.duration_days, plan.currency = name, duration_days, price.currency
     plan.price, plan.price_loops = price.minor, price_loops
+    if description is not None:
+        plan.description = description.strip()
     session.flush()
     return plan
 

@@ -1,9 +1,10 @@
 """Redeeming a gift: the friend's subscription starts, the buyer is told, and only once.
 
 The rules (DESIGN §2): the gift is ``sent`` and unexpired (a gift past its date is expired
-here even before the sweep marks it), the redeemer is the named friend if there is one, and
-holds no active subscription of the plan. ``check_gift`` answers the same rules without
-changing anything; ``redeem_gift`` repeats them and wins or loses one conditional UPDATE.
+here even before the sweep marks it) and the redeemer is the named friend if there is one.
+Gifts stack (issue 26): a customer who holds the plan already may redeem, and the gift's period
+starts when theirs ends. ``check_gift`` answers the same rules without changing anything;
+``redeem_gift`` repeats them and wins or loses one conditional UPDATE.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from portal.campaigns.entitlements import grant
 from portal.cards.codes import CodeVault
 from portal.cards.lookup import long_date
-from portal.errors import AlreadyRedeemed, Conflict, DomainError, Forbidden, ValidationError
+from portal.errors import AlreadyRedeemed, DomainError, Forbidden, ValidationError
 from portal.events import kinds as events
 from portal.gifts.codes import find_gift
 from portal.gifts.lifecycle import refuse_ended
@@ -45,6 +46,9 @@ class GiftCheck:
     gift: GiftSubscription
     error: DomainError | None
 
+    # When the redeemer's own subscription of the plan ends, if they hold it: the gift starts then.
+    held_until: datetime | None = None
+
     @property
     def can_redeem(self) -> bool:
         return self.error is None
@@ -53,7 +57,10 @@ class GiftCheck:
     def message(self) -> str:
         if self.error is not None:
             return self.error.message
-        return f"{self.gift.plan.name} for {self.gift.subscription_duration_days} days: ready to redeem"
+        days = f"{self.gift.plan.name} for {self.gift.subscription_duration_days} days"
+        if self.held_until is not None:
+            return f"{days}: ready to redeem, added after yours ends on {long_date(self.held_until)}"
+        return f"{days}: ready to redeem"
 
 
 def refuse_non_customer(user: User) -> None:
@@ -84,23 +91,13 @@ def plan_held_until(session: Session, gift: GiftSubscription, user_id: int, now:
     )
 
 
-def recipient_cannot_redeem_until(session: Session, gift: GiftSubscription, now: datetime) -> datetime | None:
-    """For the buyer before paying: when the named friend may first redeem the gift, if not now
-    (they hold the plan already). None for an open gift or a friend without the plan."""
+def recipient_holds_plan_until(session: Session, gift: GiftSubscription, now: datetime) -> datetime | None:
+    """For the buyer before paying: when the named friend's own subscription of the plan ends, and
+    so the gift's period starts. None for an open gift or a friend without the plan."""
     if not gift.recipient_email:
         return None
     friend = session.scalar(sa.select(User.id).where(User.email == gift.recipient_email))
     return plan_held_until(session, gift, friend, now) if friend is not None else None
-
-
-def refuse_active_subscription(session: Session, gift: GiftSubscription, user: User, now: datetime) -> None:
-    """A customer who already holds the plan redeems the gift when their subscription ends."""
-    ends = plan_held_until(session, gift, user.id, now)
-    if ends is not None:
-        raise Conflict(
-            f"You already have {gift.plan.name} until {long_date(ends)}: redeem this gift after that",
-            field="gift_code",
-        )
 
 
 def check_redeem(session: Session, gift: GiftSubscription, user: User, now: datetime) -> None:
@@ -108,7 +105,6 @@ def check_redeem(session: Session, gift: GiftSubscription, user: User, now: date
     refuse_non_customer(user)
     refuse_unsent(gift, now)
     refuse_other_recipient(gift, user)
-    refuse_active_subscription(session, gift, user, now)
 
 
 def check_gift(
@@ -124,17 +120,18 @@ def check_gift(
         check_redeem(session, gift, user, now)
     except DomainError as error:
         return GiftCheck(gift, error)
-    return GiftCheck(gift, None)
+    return GiftCheck(gift, None, plan_held_until(session, gift, user.id, now))
 
 
 def redeem_gift(session: Session, gift: GiftSubscription, user: User, *, now: datetime | None = None) -> RedeemedGift:
-    """Start the friend's subscription from this gift, tell the buyer; exactly once under any concurrency.
+    """Start the friend's subscription from this gift, or add it after the one they hold; tell the
+    buyer; exactly once under any concurrency.
 
-    Raise Forbidden (not a customer, another address), ValidationError (not sent yet, already
-    subscribed), CardExpired, CardCancelled, AlreadyRedeemed.
+    Raise Forbidden (not a customer, another address), ValidationError (not sent yet),
+    CardExpired, CardCancelled, AlreadyRedeemed.
     """
     now = now or utcnow()
-    # One redemption at a time per customer, so two gifts cannot both pass the active-plan rule.
+    # One redemption at a time per customer, so two gifts at once both add their days (``grant`` stacks).
     session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
     session.refresh(gift)  # as it is now that we hold the lock, not as it was when the code was looked up
     check_redeem(session, gift, user, now)

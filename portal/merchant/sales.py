@@ -14,8 +14,9 @@ from portal.extensions import db
 from portal.merchant import bp
 from portal.merchant.forms import LoadForm, SellForm, blank
 from portal.merchant.routes import actor, answer, store
+from portal.merchants import confirm_sales_above
 from portal.models import Merchant
-from portal.money import Money, exponent
+from portal.money import Money
 from portal.services import services
 from portal.till import checkout
 from portal.web.guessing import guarded
@@ -34,13 +35,10 @@ def qr_svg(text: str) -> Markup:
 
 def unconfirmed(form: SellForm | LoadForm, amount: Money, merchant: Merchant) -> Money | None:
     """The limit passed, when the amount must be confirmed before it is sold or loaded: above
-    the merchant's own ``confirm_sales_above`` (else ``COUNTER_CONFIRM_ABOVE`` major units) a sale or top-up goes through only from the button that names this
-    very amount (a changed amount is asked again). A second step of the form, not a script's
-    confirm(), so it holds without JavaScript too."""
-    minor = merchant.confirm_sales_above
-    if minor is None:
-        minor = current_app.config["COUNTER_CONFIRM_ABOVE"] * 10 ** exponent(amount.currency)
-    limit = Money(minor, amount.currency)
+    the merchant's limit (``confirm_sales_above``) a sale or top-up goes through only from the
+    button that names this very amount (a changed amount is asked again). A second step of the
+    form, not a script's confirm(), so it holds without JavaScript too."""
+    limit = confirm_sales_above(merchant, current_app.config["COUNTER_CONFIRM_ABOVE"], amount.currency)
     if amount > limit and form.confirmed.data != str(amount):
         return limit
     return None

@@ -2,7 +2,7 @@
 
 A gift's code is stored like every code (``codes``: keyed hash and ciphertext). What the friend
 gets on redeeming is an ``Entitlement`` named after the plan, the same row a feature unlock
-grants, so "holds an active subscription" is one rule for both.
+grants, so a gift redeemed while the plan runs adds its days after the end, as an unlock does.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class SubscriptionPlan(Base):
     # The entitlement it grants, e.g. "plus"; also how the API names the plan.
     identifier: Mapped[str] = mapped_column(sa.String(40), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120))
+    # What a subscriber gets, in a sentence or two, shown to the buyer and to the friend.
+    description: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
     duration_days: Mapped[int]
     currency: Mapped[str] = mapped_column(sa.String(4))
     price: Mapped[int]

@@ -22,7 +22,6 @@ STATUS = {
     "rate_limited": 429,
     "idempotency_conflict": 422,
     "idempotency_in_progress": 409,
-    "conflict": 409,
     "bad_request": 400,
     "method_not_allowed": 405,
     "payload_too_large": 413,
@@ -40,7 +39,6 @@ TITLES = {
     "method_not_allowed": "This method is not allowed here",
     "payload_too_large": "The request body is too large",
     "gone": "This endpoint was retired",
-    "conflict": "This clashes with what you already have",
     "server_error": "Something went wrong on our side",
 }
 

@@ -125,3 +125,45 @@ def test_one_buy_a_gift_form_submitted_from_ten_threads_at_once_makes_one_gift(p
     with pg_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(GiftSubscription.id))) == 1
         assert db.session.scalar(sa.select(sa.func.count(Code.id))) == 1
+
+
+def test_two_gifts_redeemed_by_the_friend_at_the_same_instant_both_add_their_days(pg_app):
+    """Gifts stack: two Plus gifts redeemed by Fran from two threads at once give her 60 days, not 30."""
+    import threading
+
+    from portal.gifts import redeem_gift_code
+
+    with pg_app.app_context():
+        list(ensure_plans(db.session))
+        buyer = create_user(db.session, "buyer@example.com", "a long password", name="Bea")
+        friend_id = create_user(db.session, "friend@example.com", "a long password", name="Fran").id
+        credit_wallet(db.session, buyer, Money.parse("10.00", "USD"), actor=Actor(), idempotency_key="seed",
+                      reason="test")
+        codes = []
+        for n in range(2):
+            gift, code = create_gift(db.session, services().vault, buyer, subscription_identifier="plus",
+                                     payment_method="wallet", recipient_email="friend@example.com")
+            pay_gift(db.session, services().vault, gift, actor=Actor(user_id=buyer.id), idempotency_key=f"pay-{n}")
+            send_gift(db.session, services().vault, gift, user=buyer)
+            codes.append(code)
+        db.session.commit()
+    barrier, answers = threading.Barrier(2), []
+
+    def redeem(code: str) -> None:
+        with pg_app.app_context():
+            barrier.wait()
+            redeem_gift_code(db.session, services().vault, code, db.session.get(User, friend_id))
+            db.session.commit()
+            answers.append(code)
+            db.session.remove()
+
+    threads = [threading.Thread(target=redeem, args=(code,)) for code in codes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answers) == sorted(codes)
+    with pg_app.app_context():
+        (subscription,) = db.session.scalars(sa.select(Entitlement))
+        assert (subscription.ends_at - subscription.starts_at).days == 60
+        assert verify(db.session) == []

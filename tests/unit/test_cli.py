@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portal.extensions import db
+from portal.gifts import find_plan
 from portal.ledger import verify
 from portal.models import Campaign, GiftCard, Merchant, Transaction, User
 from portal.tokens import find_token
@@ -79,9 +80,15 @@ def test_an_admin_puts_a_plan_on_sale_and_changes_its_price(app, runner):
     assert result.exit_code == 0, result.output
     assert "Plan plus (Giftloop Plus): 30 days for 4.99 USD or 499 Loops" in result.output
     result = runner.invoke(args=["plans", "set", "plus", "--name", "Giftloop Plus", "--days", "30",
-                                 "--price", "5.49", "--loops", "549"])
+                                 "--price", "5.49", "--loops", "549", "--description", " Free coffee refills. "])
     assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["plans", "set", "plus", "--name", "Giftloop Plus", "--days", "30",
+                                 "--price", "5.49", "--loops", "549"])
+    with app.app_context():
+        assert find_plan(db.session, "plus").description == "Free coffee refills.", "kept when not given"
     refused = [
+        (["--name", "Pro", "--days", "30", "--price", "1.00", "--loops", "1", "--description", "x" * 501],
+         "Say what the plan gives in at most 500 characters"),
         (["--name", "", "--days", "30", "--price", "1.00", "--loops", "1"], "Give the plan a name"),
         (["--name", "Pro", "--days", "0", "--price", "1.00", "--loops", "1"], "A plan lasts 1 to"),
         (["--name", "Pro", "--days", "30", "--price", "0", "--loops", "1"], "The amount must be more than zero"),

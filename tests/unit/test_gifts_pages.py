@@ -5,6 +5,7 @@ changing nothing; other people's gifts as missing as gifts that never were."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -163,15 +164,21 @@ def test_the_buyer_cancels_and_is_refunded_and_the_friend_cannot_cancel(gifting,
     assert gift_row(app, gift_id).status == "cancelled"
 
 
-def test_the_gift_page_says_what_the_plan_gives(gifting, client):
-    """Does the gift page say how many days of which plan the gift is, for buyer and friend alike?"""
+def test_the_gift_pages_say_what_the_plan_gives(gifting, client):
+    """Do the form and the gift page say how many days of which plan, and what a subscriber gets?"""
     gift_id, _ = make_gift(gifting, pay=False, send=False)
     sign_in(client, BUYER)
-    assert "What it gives 30 days of Giftloop Plus, from the day it is redeemed" in text(client.get(f"/wallet/gifts/{gift_id}"))
+    gives = "The Plus perks merchants and apps offer on Giftloop"
+    form = text(client.get("/wallet/gifts/new"))
+    assert f"Giftloop Plus 30 days: {gives}" in form
+    assert "A friend who has it already gets these days after theirs end." in form
+    page = text(client.get(f"/wallet/gifts/{gift_id}"))
+    assert "What it gives 30 days of Giftloop Plus, from the day it is redeemed" in page
+    assert f"Giftloop Plus {gives}" in page
 
 
-def test_the_buyer_is_warned_before_paying_when_the_friend_already_has_the_plan(gifting, client):
-    """The friend holds Plus: does the review say they cannot redeem the gift until it ends?"""
+def test_the_buyer_is_told_before_paying_that_the_gift_stacks_on_the_friends_plan(gifting, client):
+    """The friend holds Plus: does the review say the gift's days start when theirs end?"""
     app = gifting
     first, _ = make_gift(app)
     with app.app_context():
@@ -184,6 +191,24 @@ def test_the_buyer_is_warned_before_paying_when_the_friend_already_has_the_plan(
     second, _ = make_gift(app, pay=False, send=False)
     sign_in(client, BUYER)
     review = text(client.get(f"/wallet/gifts/{second}"))
-    assert f"{FRIEND} already has Giftloop Plus until {ends.day} {ends:%B %Y}: they can redeem this gift only after that" in review
+    assert (f"{FRIEND} already has Giftloop Plus until {ends.day} {ends:%B %Y}: gifts stack, so this gift's "
+            "30 days start when theirs end.") in review
     open_gift, _ = make_gift(app, to=None, pay=False, send=False)
     assert "already has" not in text(client.get(f"/wallet/gifts/{open_gift}"))
+
+
+def test_the_friend_who_has_the_plan_reads_that_redeeming_adds_the_days_after_theirs(gifting, client):
+    """Fran holds Plus: does the next gift's page say its days come after hers, and do they?"""
+    app = gifting
+    first, _ = make_gift(app)
+    second, _ = make_gift(app)
+    sign_in(client, FRIEND)
+    redeemed = client.post(f"/wallet/gifts/{first}/redeem", data={"csrf_token": csrf_token(client, "/wallet/gifts")})
+    assert redeemed.status_code == 303
+    ends = subscription_end(app, FRIEND)
+    page = text(client.get(f"/wallet/gifts/{second}"))
+    assert (f"You have Giftloop Plus until {ends.day} {ends:%B %Y}: redeeming this gift adds its 30 days after that."
+            in page)
+    again = client.post(f"/wallet/gifts/{second}/redeem", data={"csrf_token": csrf_token(client, "/wallet/gifts")})
+    assert again.status_code == 303 and subscription_end(app, FRIEND) == ends + timedelta(days=30)
+    assert "You have Giftloop Plus" not in text(client.get(f"/wallet/gifts/{first}"))

@@ -63,6 +63,27 @@ def test_a_lapsed_subscription_does_not_stand_in_the_way(gifting):
     assert subscription_end(app, FRIEND) > utcnow() + timedelta(days=29)
 
 
+def test_gifts_stack_a_second_plus_starts_when_the_first_ends_and_the_check_says_so(gifting):
+    """Fran holds Plus: is the next gift redeemable, does the check say its days come after hers,
+    and do they?"""
+    app = gifting
+    _, first = make_gift(app)
+    _, second = make_gift(app)
+    redeem(app, first, FRIEND)
+    ends = subscription_end(app, FRIEND)
+    with app.app_context():
+        checked = check_gift(db.session, services().vault, second, user(FRIEND))
+    assert checked.can_redeem
+    assert checked.message == (f"Giftloop Plus for 30 days: ready to redeem, added after yours ends on "
+                               f"{ends.day} {ends:%B %Y}")
+    message = redeem(app, second, FRIEND)
+    stacked = subscription_end(app, FRIEND)
+    assert stacked == ends + timedelta(days=30)
+    assert message == f"Giftloop Plus is yours until {stacked.day} {stacked:%B %Y}"
+    with app.app_context():
+        assert verify(db.session) == []
+
+
 def _set_up(app, case: str) -> tuple[str, str]:
     """A gift in the state ``case`` names, and who tries to redeem it."""
     if case == "unsent":
@@ -78,10 +99,6 @@ def _set_up(app, case: str) -> tuple[str, str]:
         age(app, gift_id, expired=True)  # past its date, before the sweep has run
     elif case == "redeemed":
         redeem(app, code, FRIEND)
-    elif case == "subscribed":
-        with app.app_context():
-            grant(db.session, user(FRIEND), "plus", 30)
-            db.session.commit()
     elif case == "stranger":
         return code, STRANGER
     elif case == "staff":
@@ -102,7 +119,6 @@ def _set_up(app, case: str) -> tuple[str, str]:
         ("expired", "expired", "This gift expired on "),
         ("redeemed", "already_redeemed", "This gift was already redeemed"),
         ("stranger", "forbidden", "This gift was sent to a different e-mail address"),
-        ("subscribed", "conflict", "You already have Giftloop Plus until "),
         ("staff", "forbidden", "Only customer accounts can redeem gifts"),
         ("unknown", "not_found", "We don't recognise that gift code"),
         ("malformed", "validation_error", "That doesn't look like a gift code"),

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from portal.cards.codes import CARD_CODE_RE, generate_card_code
 from portal.extensions import db
-from portal.models import GiftCard, User
+from portal.models import AuditEvent, GiftCard, User
+from tests.conftest import AuthActions, submit
 from tests.factories import add_merchant, make_card, set_merchant
 from tests.pages import text
 from tests.reads import balance, count
@@ -181,4 +182,34 @@ def test_a_merchant_sets_its_own_limit_for_confirming(app, till):
     assert "150.00 USD is more than 100.00 USD" in text(till.html) and count(app, "issue") == 0
     till.open("/till/sell")
     till.send("/till/sell", **{"sell-amount": "90.00"})
+    assert count(app, "issue") == 1
+
+
+def test_an_admin_sets_the_tills_limit_for_confirming_and_refuses_a_bad_one(app, till, people):
+    """The admin types 100.00 on Corner Café's page: its till then asks to confirm 150.00; bad
+    amounts are refused with a reason and change nothing; an empty field goes back to 500.00."""
+    admin = app.test_client()
+    AuthActions(admin).login(people["admin"])
+    page = "/admin/merchants/corner-cafe"
+    assert "Its till confirms sales above 500.00 USD (the default)" in text(admin.get(page))
+    for typed, words in (("abc", "The amount must be a number"), ("0", "The amount must be more than zero"),
+                         ("-5", "more than zero"), ("1.234", "USD amounts have at most 2 decimal places")):
+        refused = submit(admin, f"{page}/till", {"confirm_sales_above": typed}, page=page)
+        assert refused.status_code == 422, typed
+        assert f"{words}" in text(refused) and "give an amount in USD like 500.00" in text(refused), typed
+        assert 'aria-invalid="true"' in refused.get_data(as_text=True)
+    assert "Its till confirms sales above 500.00 USD (the default)" in text(admin.get(page))
+    saved = submit(admin, f"{page}/till", {"confirm_sales_above": "100.00"}, page=page)
+    assert saved.status_code == 303
+    assert "Its till confirms sales above 100.00 USD" in text(admin.get(page))
+    till.open("/till/sell")
+    till.send("/till/sell", **{"sell-amount": "150.00"})
+    assert "150.00 USD is more than 100.00 USD" in text(till.html) and count(app, "issue") == 0
+    with app.app_context():
+        (event,) = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "merchant.confirm_limit"))
+        assert event.detail == {"before": "500.00 USD", "after": "100.00 USD"}
+    submit(admin, f"{page}/till", {"confirm_sales_above": " "}, page=page)
+    assert "Its till confirms sales above 500.00 USD (the default)" in text(admin.get(page))
+    till.open("/till/sell")
+    till.send("/till/sell", **{"sell-amount": "150.00"})
     assert count(app, "issue") == 1
