@@ -99,10 +99,11 @@ def users_create(email, role, merchant_slug, name, password):
 @click.argument("slug")
 @click.option("--name", required=True)
 @click.option("--currency", default="USD")
+@click.option("--timezone", default="UTC", help="IANA time zone, like Europe/Dublin: coupons' weekdays and hours follow it.")
 @refusals_exit
-def merchants_create(slug, name, currency):
+def merchants_create(slug, name, currency, timezone):
     """Create a merchant."""
-    merchant = create_merchant(db.session, slug, name, currency)
+    merchant = create_merchant(db.session, slug, name, currency, timezone=timezone)
     db.session.commit()
     click.echo(f"Created merchant {merchant.slug} ({merchant.name}, {merchant.currency})")
 

@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.campaigns import rules
+from portal.campaigns import conditions, rules
 from portal.campaigns.codes import CodePattern, check_pattern, vanity_code
 from portal.cards.codes import CodeVault
 from portal.errors import ValidationError
@@ -56,6 +56,12 @@ class CampaignSpec:
     merchants: list[Merchant] = field(default_factory=list)
     allowed_domains: list[str] = field(default_factory=list)
     channels: list[str] = field(default_factory=lambda: ["web", "api"])
+    weekdays: list[int] = field(default_factory=list)
+    hours_from: int | None = None
+    hours_until: int | None = None
+    first_order_only: bool = False
+    max_discount: int | None = None
+    max_discount_per_customer: int | None = None
 
 
 class _Reader:
@@ -130,9 +136,24 @@ def read_spec(
             spec.discount_type, spec.percent_bp, spec.value = discount
         spec.min_order = r.take("min_order", rules.check_amount, get("min_order"), currency, "min_order")
         spec.merchants = r.take("merchants", rules.check_merchants, session, get("merchants"), default=[])
-        if spec.discount_type == "fixed" or spec.min_order is not None:
-            r.require("currency", currency, "Give the currency of the discount and the minimum order")
+        _read_coupon_conditions(r, spec, get)
+        amounts = (spec.min_order, spec.max_discount, spec.max_discount_per_customer)
+        if spec.discount_type == "fixed" or any(amount is not None for amount in amounts):
+            r.require("currency", currency, "Give the currency of the discount, minimum order and maximum discounts")
     return _done(r, spec)
+
+
+def _read_coupon_conditions(r: _Reader, spec: CampaignSpec, get: Callable) -> None:
+    """When a coupon works (weekdays, hours), for whom (first order only) and how much it may give."""
+    spec.weekdays = r.take("weekdays", conditions.check_weekdays, get("weekdays"), default=[])
+    spec.hours_from, spec.hours_until = r.take(
+        "hours_from", conditions.check_hours, get("hours_from"), get("hours_until"), default=(None, None)
+    )
+    spec.first_order_only = r.take(
+        "first_order_only", conditions.check_flag, get("first_order_only"), "first_order_only", default=False
+    )
+    for name in ("max_discount", "max_discount_per_customer"):
+        setattr(spec, name, r.take(name, rules.check_amount, get(name), spec.currency, name))
 
 
 def _done(reader: _Reader, spec: CampaignSpec) -> CampaignSpec:
@@ -155,7 +176,8 @@ def _claim_code(session: Session, vault: CodeVault, text: str, existing: Code | 
 
 _STORED = (
     "name", "currency", "value", "discount_type", "percent_bp", "feature", "feature_days", "expires_at",
-    "valid_days", "max_uses", "uses_per_user", "min_order", "allowed_domains", "channels",
+    "valid_days", "max_uses", "uses_per_user", "min_order", "allowed_domains", "channels", "weekdays", "hours_from",
+    "hours_until", "first_order_only", "max_discount", "max_discount_per_customer",
 )
 
 
