@@ -106,6 +106,7 @@ def _prefill(form: CampaignForm, campaign: Campaign) -> None:
     percent = campaign.discount_type == "percent"
     form.discount_value.data = format_percent(campaign.percent_bp) if percent else amount(campaign.value)
     form.feature.data, form.feature_days.data = campaign.feature or "", str(campaign.feature_days or "")
+    form.feature_gives.data = campaign.feature_gives
     form.code_mode.data, form.code.data = campaign.code_mode, _code(campaign) or ""
     form.code_prefix.data, form.code_length.data = campaign.code_prefix, str(campaign.code_length)
     # A date means "through that day": the stored moment is the midnight after it.

@@ -75,6 +75,7 @@ class CampaignForm(AdminForm):
     discount_value = StringField("Discount (percent or amount)")
     feature = StringField("Feature", default="plus")
     feature_days = StringField("Days unlocked")
+    feature_gives = StringField("What the feature gives")
     code_mode = RadioField("Codes", choices=[SelectChoice("vanity", "One shared code, like SAVE20"),
                                              SelectChoice("random", "Random codes, one per person")],
                            default="random", validate_choice=False)
@@ -101,8 +102,8 @@ class CampaignForm(AdminForm):
     max_discount_per_customer = StringField("Maximum discount per customer")
 
     RULES = (
-        "name", "kind", "currency", "value", "discount_type", "discount_value", "feature", "feature_days", "code_mode",
-        "code", "code_prefix", "code_length", "expires_at", "valid_days", "max_uses", "uses_per_user", "min_order",
+        "name", "kind", "currency", "value", "discount_type", "discount_value", "feature", "feature_days", "feature_gives",
+        "code_mode", "code", "code_prefix", "code_length", "expires_at", "valid_days", "max_uses", "uses_per_user", "min_order",
         "merchants", "allowed_domains", "channels", "weekdays", "hours_from", "hours_until", "first_order_only",
         "max_discount", "max_discount_per_customer",
     )

@@ -48,6 +48,7 @@ class CampaignSpec:
     percent_bp: int | None = None
     feature: str | None = None
     feature_days: int | None = None
+    feature_gives: str = ""
     expires_at: datetime | None = None
     valid_days: int | None = None
     max_uses: int | None = None
@@ -129,6 +130,7 @@ def read_spec(
     elif kind == "feature":
         spec.feature = r.take("feature", rules.check_feature, get("feature"))
         spec.feature_days = r.take("feature_days", rules.check_days, get("feature_days"), "feature_days")
+        spec.feature_gives = r.take("feature_gives", rules.check_feature_gives, get("feature_gives"), default="")
         r.require("feature_days", spec.feature_days, "Give the number of days the feature is unlocked for")
     elif kind == "coupon":
         discount = r.take("discount_type", rules.check_discount, get("discount_type"), get("discount_value"), currency)
@@ -175,7 +177,7 @@ def _claim_code(session: Session, vault: CodeVault, text: str, existing: Code | 
 
 
 _STORED = (
-    "name", "currency", "value", "discount_type", "percent_bp", "feature", "feature_days", "expires_at",
+    "name", "currency", "value", "discount_type", "percent_bp", "feature", "feature_days", "feature_gives", "expires_at",
     "valid_days", "max_uses", "uses_per_user", "min_order", "allowed_domains", "channels", "weekdays", "hours_from",
     "hours_until", "first_order_only", "max_discount", "max_discount_per_customer",
 )

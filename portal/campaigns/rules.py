@@ -129,6 +129,16 @@ def check_feature(value: object) -> str:
     return name
 
 
+def check_feature_gives(value: object) -> str:
+    """What a feature gives, in the customer's words, up to 200 characters; "" when left blank."""
+    if value is None:
+        return ""
+    text = " ".join(value.split()) if isinstance(value, str) else None
+    if text is None or len(text) > 200:
+        raise ValidationError("Say what the feature gives in at most 200 characters", field="feature_gives")
+    return text
+
+
 def check_days(value: object, field: str) -> int | None:
     """A whole number of days from 1 to 36600; None when left blank."""
     if _blank(value):

@@ -76,6 +76,8 @@ class Campaign(Base):
     # Feature unlocks: the entitlement granted and for how long.
     feature: Mapped[str | None] = mapped_column(sa.String(40))
     feature_days: Mapped[int | None]
+    # What the feature gives, in the customer's words ("Free delivery on every order"): shown on their wallet.
+    feature_gives: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     # Expiry: a fixed moment, or a number of days from when a code or card was issued.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     valid_days: Mapped[int | None]
@@ -169,13 +171,21 @@ class Entitlement(Base):
     """A feature a customer may use until ``ends_at`` (DESIGN §2, feature unlock)."""
 
     __tablename__ = "entitlements"
-    __table_args__ = (sa.UniqueConstraint("user_id", "feature", name="uq_entitlements_user_feature"),)
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "feature", name="uq_entitlements_user_feature"),
+        # The sweep's look-up: ended, not yet announced.
+        sa.Index("ix_entitlements_expired_at_ends_at", "expired_at", "ends_at"),
+    )
 
     id: Mapped[intpk]
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     feature: Mapped[str] = mapped_column(sa.String(40))
+    # What it gives, from the campaign that last granted it ("" when that said nothing, as a plan's grant).
+    gives: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the sweep announced that it ended (entitlement.expired); None while it runs or until swept.
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The campaign that last granted or extended it.
     campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"))
     created_at: Mapped[created_at]
