@@ -99,10 +99,11 @@ def users_create(email, role, merchant_slug, name, password):
 @click.argument("slug")
 @click.option("--name", required=True)
 @click.option("--currency", default="USD")
+@click.option("--timezone", default="UTC", help="IANA time zone, like Europe/Dublin: coupons' weekdays and hours follow it.")
 @refusals_exit
-def merchants_create(slug, name, currency):
+def merchants_create(slug, name, currency, timezone):
     """Create a merchant."""
-    merchant = create_merchant(db.session, slug, name, currency)
+    merchant = create_merchant(db.session, slug, name, currency, timezone=timezone)
     db.session.commit()
     click.echo(f"Created merchant {merchant.slug} ({merchant.name}, {merchant.currency})")
 
@@ -243,9 +244,10 @@ def cron():
 
 @click.command("sweep")
 @with_appcontext
-@click.argument("what", type=click.Choice(["expiry", "gifts", "transfers", "events"]))
+@click.argument("what", type=click.Choice(["expiry", "gifts", "transfers", "events", "entitlements"]))
 def sweep(what):
-    """Run one sweep now: expiry (with reminders), gifts (unpaid), transfers (lapsed) or events (old)."""
+    """Run one sweep now: expiry (with reminders), gifts (unpaid), transfers (lapsed), events (old) or
+    entitlements (ended)."""
     if what == "expiry":
         done = sweeps.run_expiry()
         click.echo(f"Expiry: {done['reminders']} reminder(s) queued, {done['expired']} card(s) expired")
@@ -253,6 +255,8 @@ def sweep(what):
         click.echo(f"Transfers: {sweeps.run_transfers()['lapsed']} lapsed")
     elif what == "events":
         click.echo(f"Events: {sweeps.run_events()['pruned']} older than the retention pruned")
+    elif what == "entitlements":
+        click.echo(f"Entitlements: {sweeps.run_entitlements()['expired']} expired")
     else:
         done = sweeps.run_gifts()
         click.echo(f"Gifts: {done['removed']} unpaid removed, {done['expired']} expired")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,8 +23,24 @@ def check_slug(slug: str) -> str:
     return slug
 
 
-def create_merchant(session: Session, slug: str, name: str, currency: str = "USD", **rules) -> Merchant:
-    """Create a merchant. Raise ValidationError if the slug is taken or malformed."""
+def check_timezone(value: object) -> str:
+    """An IANA time zone name like Europe/Dublin; UTC when left blank."""
+    name = value.strip() if isinstance(value, str) else ""
+    if not name:
+        return "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"{name} is not a time zone like Europe/Dublin or America/New_York", field="timezone"
+        ) from None
+    return name
+
+
+def create_merchant(
+    session: Session, slug: str, name: str, currency: str = "USD", *, timezone: str | None = None, **rules
+) -> Merchant:
+    """Create a merchant. Raise ValidationError if the slug is taken or malformed, or the time zone unknown."""
     slug = check_slug(slug)
     name = (name or "").strip()
     if not name or len(name) > 120:
@@ -34,7 +51,7 @@ def create_merchant(session: Session, slug: str, name: str, currency: str = "USD
         raise ValidationError("A merchant trades in money, not Loops", field="currency")
     if session.scalar(sa.select(Merchant.id).where(Merchant.slug == slug)) is not None:
         raise ValidationError(f"A merchant with the slug {slug} already exists", field="slug")
-    merchant = Merchant(slug=slug, name=name, currency=currency, **rules)
+    merchant = Merchant(slug=slug, name=name, currency=currency, timezone=check_timezone(timezone), **rules)
     session.add(merchant)
     session.flush()
     return merchant

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, render_template
 
+from portal.campaigns.conditions import describe_timeframe
 from portal.campaigns.rules import KIND_NAMES, describe_value
 from portal.errors import NotFound
 from portal.web.guards import protect
@@ -19,7 +20,7 @@ def last_day(moment: datetime) -> datetime:
 
 @bp.context_processor
 def _names():
-    return {"kind_names": KIND_NAMES, "describe": describe_value, "last_day": last_day}
+    return {"kind_names": KIND_NAMES, "describe": describe_value, "timeframe": describe_timeframe, "last_day": last_day}
 
 
 @bp.errorhandler(NotFound)

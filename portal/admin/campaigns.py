@@ -13,6 +13,7 @@ from portal.campaigns import (
 )
 from portal.campaigns import reports
 from portal.campaigns.codes import vanity_code
+from portal.campaigns.conditions import clock
 from portal.campaigns.distribution import MAX_UPLOAD, add_recipients, codes_left, read_addresses
 from portal.campaigns.exports import export_rows, file_name, record_full_export
 from portal.campaigns.jobs import start_job
@@ -105,6 +106,7 @@ def _prefill(form: CampaignForm, campaign: Campaign) -> None:
     percent = campaign.discount_type == "percent"
     form.discount_value.data = format_percent(campaign.percent_bp) if percent else amount(campaign.value)
     form.feature.data, form.feature_days.data = campaign.feature or "", str(campaign.feature_days or "")
+    form.feature_gives.data = campaign.feature_gives
     form.code_mode.data, form.code.data = campaign.code_mode, _code(campaign) or ""
     form.code_prefix.data, form.code_length.data = campaign.code_prefix, str(campaign.code_length)
     # A date means "through that day": the stored moment is the midnight after it.
@@ -115,6 +117,13 @@ def _prefill(form: CampaignForm, campaign: Campaign) -> None:
     form.merchants.data = [m.slug for m in campaign.merchants]
     form.allowed_domains.data = ", ".join(campaign.allowed_domains)
     form.channels.data = list(campaign.channels)
+    form.weekdays.data = [str(day) for day in campaign.weekdays]
+    hours = campaign.hours_from is not None
+    form.hours_from.data = clock(campaign.hours_from) if hours else ""
+    form.hours_until.data = clock(campaign.hours_until) if hours else ""
+    form.first_order_only.data = campaign.first_order_only
+    form.max_discount.data = amount(campaign.max_discount)
+    form.max_discount_per_customer.data = amount(campaign.max_discount_per_customer)
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])

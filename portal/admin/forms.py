@@ -15,6 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
+from portal.campaigns.conditions import WEEKDAYS
 from portal.campaigns.rules import KIND_NAMES
 from portal.web.forms import KeyedForm
 
@@ -74,6 +75,7 @@ class CampaignForm(AdminForm):
     discount_value = StringField("Discount (percent or amount)")
     feature = StringField("Feature", default="plus")
     feature_days = StringField("Days unlocked")
+    feature_gives = StringField("What the feature gives")
     code_mode = RadioField("Codes", choices=[SelectChoice("vanity", "One shared code, like SAVE20"),
                                              SelectChoice("random", "Random codes, one per person")],
                            default="random", validate_choice=False)
@@ -91,11 +93,19 @@ class CampaignForm(AdminForm):
     channels = SelectMultipleField("Channels", choices=[SelectChoice("web", "Web"), SelectChoice("api", "API")],
                                    default=["web", "api"],
                                    validate_choice=False)
+    weekdays = SelectMultipleField("Weekdays", choices=[SelectChoice(str(i), day) for i, day in enumerate(WEEKDAYS)],
+                                   validate_choice=False)
+    hours_from = StringField("From", render_kw={"type": "time"})
+    hours_until = StringField("Until", render_kw={"type": "time"})
+    first_order_only = BooleanField("First order only")
+    max_discount = StringField("Maximum discount per use")
+    max_discount_per_customer = StringField("Maximum discount per customer")
 
     RULES = (
-        "name", "kind", "currency", "value", "discount_type", "discount_value", "feature", "feature_days", "code_mode",
-        "code", "code_prefix", "code_length", "expires_at", "valid_days", "max_uses", "uses_per_user", "min_order",
-        "merchants", "allowed_domains", "channels",
+        "name", "kind", "currency", "value", "discount_type", "discount_value", "feature", "feature_days", "feature_gives",
+        "code_mode", "code", "code_prefix", "code_length", "expires_at", "valid_days", "max_uses", "uses_per_user", "min_order",
+        "merchants", "allowed_domains", "channels", "weekdays", "hours_from", "hours_until", "first_order_only",
+        "max_discount", "max_discount_per_customer",
     )
 
     def raw(self) -> dict:
@@ -126,6 +136,7 @@ class MerchantForm(AdminForm):
     slug = StringField("Slug (in links)")
     name = StringField("Name")
     currency = StringField("Currency", default="USD")
+    timezone = StringField("Time zone", default="UTC")
     loops_per_unit = StringField("Loops per 1.00 spent", default="10")
     sells_network_cards = SelectField("Cards sold at the counter work",
                                       choices=[SelectChoice("0", "Only at this merchant"),

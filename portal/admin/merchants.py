@@ -38,7 +38,7 @@ def merchants():
         try:
             merchant = create_merchant(
                 db.session, form.slug.data, form.name.data, form.currency.data or "USD",
-                loops_per_unit=_rate(form.loops_per_unit.data),
+                loops_per_unit=_rate(form.loops_per_unit.data), timezone=form.timezone.data,
                 sells_network_cards=form.sells_network_cards.data == "1",
             )
             audit(db.session, actor(), "merchant.created", f"merchant:{merchant.id}", "", slug=merchant.slug)

@@ -1,6 +1,7 @@
 """Campaigns: codes that are not cards, and promotional cards in bulk (DESIGN §2). No HTTP here.
 
-Rules live in ``rules`` (one function per rule, shared by pages, API and jobs); codes in
+Rules live in ``rules`` (one function per rule, shared by pages, API and jobs), a coupon's
+timeframe and "first order only" in ``conditions``; codes in
 ``codes``; counting uses atomically in ``uses``; then one module per kind of use: ``coupons``
 (a till's discount), ``redemption`` (a customer's credit code or feature unlock, through
 ``entitlements``). ``generation`` inserts codes and cards a batch at a time; ``jobs`` runs it

@@ -47,14 +47,18 @@ class CouponUse:
     use: CampaignUse
 
 
-def discount_for(campaign: Campaign, order_total: Money) -> Money:
+def discount_for(campaign: Campaign, order_total: Money, *, had: int = 0) -> Money:
     """The discount on an order: a percentage (rounded half up to the minor unit) or a fixed amount,
-    never more than the order."""
+    never more than the order, the coupon's maximum per use, or what is left of its maximum per
+    customer once this customer ``had`` that much (minor units)."""
     if campaign.discount_type == "percent":
         minor = (order_total.minor * campaign.percent_bp + 5000) // 10000
     else:
         minor = campaign.value
-    return Money(min(minor, order_total.minor), order_total.currency)
+    caps = [order_total.minor, campaign.max_discount]
+    if campaign.max_discount_per_customer is not None:
+        caps.append(campaign.max_discount_per_customer - had)
+    return Money(min(minor, *(cap for cap in caps if cap is not None)), order_total.currency)
 
 
 def customer_email(value: str | None) -> str | None:
@@ -98,7 +102,8 @@ def validate_coupon(
     rules.check_use(
         session, campaign, code, channel=channel, now=now, merchant=merchant, email=email, order_total=order_total
     )
-    return CouponQuote(campaign, code, order_total, discount_for(campaign, order_total))
+    had = rules.customer_record(session, campaign, email)[1] if email else 0
+    return CouponQuote(campaign, code, order_total, discount_for(campaign, order_total, had=had))
 
 
 def redeem_coupon(

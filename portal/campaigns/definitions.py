@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.campaigns import rules
+from portal.campaigns import conditions, rules
 from portal.campaigns.codes import CodePattern, check_pattern, vanity_code
 from portal.cards.codes import CodeVault
 from portal.errors import ValidationError
@@ -48,6 +48,7 @@ class CampaignSpec:
     percent_bp: int | None = None
     feature: str | None = None
     feature_days: int | None = None
+    feature_gives: str = ""
     expires_at: datetime | None = None
     valid_days: int | None = None
     max_uses: int | None = None
@@ -56,6 +57,12 @@ class CampaignSpec:
     merchants: list[Merchant] = field(default_factory=list)
     allowed_domains: list[str] = field(default_factory=list)
     channels: list[str] = field(default_factory=lambda: ["web", "api"])
+    weekdays: list[int] = field(default_factory=list)
+    hours_from: int | None = None
+    hours_until: int | None = None
+    first_order_only: bool = False
+    max_discount: int | None = None
+    max_discount_per_customer: int | None = None
 
 
 class _Reader:
@@ -123,6 +130,7 @@ def read_spec(
     elif kind == "feature":
         spec.feature = r.take("feature", rules.check_feature, get("feature"))
         spec.feature_days = r.take("feature_days", rules.check_days, get("feature_days"), "feature_days")
+        spec.feature_gives = r.take("feature_gives", rules.check_feature_gives, get("feature_gives"), default="")
         r.require("feature_days", spec.feature_days, "Give the number of days the feature is unlocked for")
     elif kind == "coupon":
         discount = r.take("discount_type", rules.check_discount, get("discount_type"), get("discount_value"), currency)
@@ -130,9 +138,24 @@ def read_spec(
             spec.discount_type, spec.percent_bp, spec.value = discount
         spec.min_order = r.take("min_order", rules.check_amount, get("min_order"), currency, "min_order")
         spec.merchants = r.take("merchants", rules.check_merchants, session, get("merchants"), default=[])
-        if spec.discount_type == "fixed" or spec.min_order is not None:
-            r.require("currency", currency, "Give the currency of the discount and the minimum order")
+        _read_coupon_conditions(r, spec, get)
+        amounts = (spec.min_order, spec.max_discount, spec.max_discount_per_customer)
+        if spec.discount_type == "fixed" or any(amount is not None for amount in amounts):
+            r.require("currency", currency, "Give the currency of the discount, minimum order and maximum discounts")
     return _done(r, spec)
+
+
+def _read_coupon_conditions(r: _Reader, spec: CampaignSpec, get: Callable) -> None:
+    """When a coupon works (weekdays, hours), for whom (first order only) and how much it may give."""
+    spec.weekdays = r.take("weekdays", conditions.check_weekdays, get("weekdays"), default=[])
+    spec.hours_from, spec.hours_until = r.take(
+        "hours_from", conditions.check_hours, get("hours_from"), get("hours_until"), default=(None, None)
+    )
+    spec.first_order_only = r.take(
+        "first_order_only", conditions.check_flag, get("first_order_only"), "first_order_only", default=False
+    )
+    for name in ("max_discount", "max_discount_per_customer"):
+        setattr(spec, name, r.take(name, rules.check_amount, get(name), spec.currency, name))
 
 
 def _done(reader: _Reader, spec: CampaignSpec) -> CampaignSpec:
@@ -154,8 +177,9 @@ def _claim_code(session: Session, vault: CodeVault, text: str, existing: Code | 
 
 
 _STORED = (
-    "name", "currency", "value", "discount_type", "percent_bp", "feature", "feature_days", "expires_at",
-    "valid_days", "max_uses", "uses_per_user", "min_order", "allowed_domains", "channels",
+    "name", "currency", "value", "discount_type", "percent_bp", "feature", "feature_days", "feature_gives", "expires_at",
+    "valid_days", "max_uses", "uses_per_user", "min_order", "allowed_domains", "channels", "weekdays", "hours_from",
+    "hours_until", "first_order_only", "max_discount", "max_discount_per_customer",
 )
 
 

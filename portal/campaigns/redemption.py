@@ -93,7 +93,10 @@ def _credit(session: Session, user: User, campaign: Campaign, use: CampaignUse) 
 
 
 def _unlock(session: Session, user: User, campaign: Campaign, use: CampaignUse, now: datetime) -> RedeemedCode:
-    entitlement = grant(session, user, campaign.feature, campaign.feature_days, campaign_id=campaign.id, now=now)
+    entitlement = grant(
+        session, user, campaign.feature, campaign.feature_days, campaign_id=campaign.id,
+        gives=campaign.feature_gives or None, now=now,
+    )
     label = feature_label(campaign.feature)
     return RedeemedCode(
         "feature", campaign, use, f"{label} is unlocked until {long_date(entitlement.ends_at)}",

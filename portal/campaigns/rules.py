@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.campaigns.conditions import refuse_not_first_order, refuse_outside_timeframe
 from portal.errors import (
     AlreadyRedeemed, CardExpired, CurrencyMismatch, NotFound, NotValidHere, UsageLimitReached, ValidationError,
 )
@@ -126,6 +127,16 @@ def check_feature(value: object) -> str:
     if not _FEATURE.fullmatch(name):
         raise ValidationError("Name the feature in lower-case letters and digits, like plus", field="feature")
     return name
+
+
+def check_feature_gives(value: object) -> str:
+    """What a feature gives, in the customer's words, up to 200 characters; "" when left blank."""
+    if value is None:
+        return ""
+    text = " ".join(value.split()) if isinstance(value, str) else None
+    if text is None or len(text) > 200:
+        raise ValidationError("Say what the feature gives in at most 200 characters", field="feature_gives")
+    return text
 
 
 def check_days(value: object, field: str) -> int | None:
@@ -314,7 +325,9 @@ def refuse_other_currency(campaign: Campaign, order_total: Money | None) -> None
     """Raise CurrencyMismatch when a coupon with an amount (fixed discount, minimum) meets another currency."""
     if order_total is None or campaign.currency is None:
         return
-    has_amount = campaign.discount_type == "fixed" or campaign.min_order is not None
+    has_amount = campaign.discount_type == "fixed" or any(
+        amount is not None for amount in (campaign.min_order, campaign.max_discount, campaign.max_discount_per_customer)
+    )
     if has_amount and order_total.currency != campaign.currency:
         raise CurrencyMismatch(
             f"This coupon is for orders in {campaign.currency}, not {order_total.currency}", field="order_total"
@@ -356,21 +369,48 @@ def customer_used_up(campaign: Campaign) -> AlreadyRedeemed:
     )
 
 
+def customer_discount_used_up(campaign: Campaign) -> UsageLimitReached:
+    """The refusal for a customer who has had all the discount a coupon gives one customer."""
+    most = Money(campaign.max_discount_per_customer, campaign.currency).display()
+    return UsageLimitReached(f"You have had the most discount this coupon gives one customer ({most})", field="code")
+
+
+def limited_per_customer(campaign: Campaign) -> bool:
+    """Whether a use is counted against the customer: a number of uses or a total discount."""
+    return campaign.uses_per_user is not None or campaign.max_discount_per_customer is not None
+
+
+def customer_record(session: Session, campaign: Campaign, email: str) -> tuple[int, int]:
+    """How often this customer used the campaign and the discount they had from it (minor units)."""
+    row = session.execute(
+        sa.select(CampaignCustomer.uses, CampaignCustomer.discounted).where(
+            CampaignCustomer.campaign_id == campaign.id, CampaignCustomer.email == email.lower()
+        )
+    ).first()
+    return (row.uses, row.discounted) if row else (0, 0)
+
+
+def customer_refusal(campaign: Campaign, uses: int, discounted: int) -> AlreadyRedeemed | UsageLimitReached | None:
+    """Why this customer may not use the campaign again, or None if they may."""
+    if campaign.uses_per_user is not None and uses >= campaign.uses_per_user:
+        return customer_used_up(campaign)
+    if campaign.max_discount_per_customer is not None and discounted >= campaign.max_discount_per_customer:
+        return customer_discount_used_up(campaign)
+    return None
+
+
 def refuse_customer_used_up(session: Session, campaign: Campaign, email: str | None) -> None:
-    """Raise AlreadyRedeemed once this customer has used the campaign ``uses_per_user`` times."""
-    if campaign.uses_per_user is None:
+    """Raise AlreadyRedeemed once this customer has used the campaign ``uses_per_user`` times, and
+    UsageLimitReached once they have had its ``max_discount_per_customer``."""
+    if not limited_per_customer(campaign):
         return
     if not email:
         raise ValidationError(
             "This code is limited per customer: give the customer's e-mail address", field="customer_email"
         )
-    used = session.scalar(
-        sa.select(CampaignCustomer.uses).where(
-            CampaignCustomer.campaign_id == campaign.id, CampaignCustomer.email == email.lower()
-        )
-    )
-    if (used or 0) >= campaign.uses_per_user:
-        raise customer_used_up(campaign)
+    refusal = customer_refusal(campaign, *customer_record(session, campaign, email))
+    if refusal is not None:
+        raise refusal
 
 
 def check_use(
@@ -394,20 +434,26 @@ def check_use(
     refuse_expired(campaign, code, now)
     refuse_channel(campaign, channel)
     refuse_merchant(campaign, merchant)
+    refuse_outside_timeframe(campaign, merchant, now)
     refuse_domain(campaign, email)
     refuse_other_currency(campaign, order_total)
     refuse_min_order(campaign, order_total)
     refuse_code_used(campaign, code)
     refuse_used_up(campaign)
     refuse_customer_used_up(session, campaign, email)
+    refuse_not_first_order(session, campaign, merchant, email, now)
 
 
 def describe_value(campaign: Campaign) -> str:
     """What a code of the campaign gives, in words: "10.00 USD", "15% off", "plus for 30 days"."""
     if campaign.kind == "coupon":
         if campaign.discount_type == "percent":
-            return f"{format_percent(campaign.percent_bp)}% off"
-        return f"{Money(campaign.value, campaign.currency).display()} off"
+            off = f"{format_percent(campaign.percent_bp)}% off"
+        else:
+            off = f"{Money(campaign.value, campaign.currency).display()} off"
+        if campaign.max_discount is not None:
+            off += f", at most {Money(campaign.max_discount, campaign.currency).display()}"
+        return off
     if campaign.kind == "feature":
         return f"{campaign.feature} for {campaign.feature_days} days"
     return Money(campaign.value, campaign.currency).display()

@@ -14,7 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.campaigns.rules import ALREADY_USED, USED_UP, customer_used_up, single_use
+from portal.campaigns.rules import (
+    ALREADY_USED, USED_UP, customer_record, customer_refusal, limited_per_customer, single_use,
+)
 from portal.errors import AlreadyRedeemed, UsageLimitReached
 from portal.ledger import savepoint
 from portal.models import utcnow
@@ -51,7 +53,8 @@ def count_use(
     """Count one use and record it; on any refusal nothing is counted.
 
     Rows are locked in one order (campaign, code, customer) so two uses never wait in a circle.
-    Raise UsageLimitReached when the campaign's total is spent, AlreadyRedeemed when a
+    Raise UsageLimitReached when the campaign's total is spent or ``discount`` would take the
+    customer past the campaign's maximum discount per customer, AlreadyRedeemed when a
     single-use code was used or the customer has had all their uses.
     """
     now = now or utcnow()
@@ -75,24 +78,30 @@ def count_use(
         )
         if on_code is None:
             raise AlreadyRedeemed(ALREADY_USED, field="code")
-        if campaign.uses_per_user is not None:
+        if limited_per_customer(campaign):
             email = (email or "").lower()
             insert_ignoring_conflict(
-                session, CampaignCustomer, ["campaign_id", "email"], campaign_id=campaign.id, email=email, uses=0
+                session, CampaignCustomer, ["campaign_id", "email"], campaign_id=campaign.id, email=email, uses=0,
+                discounted=0,
             )
+            given = discount or 0
+            within = [CampaignCustomer.campaign_id == campaign.id, CampaignCustomer.email == email]
+            if campaign.uses_per_user is not None:
+                within.append(CampaignCustomer.uses < campaign.uses_per_user)
+            if campaign.max_discount_per_customer is not None:
+                # The cap is checked on the row as it is when this UPDATE holds its lock, not as read before.
+                within.append(CampaignCustomer.discounted + given <= campaign.max_discount_per_customer)
             mine = _bump(
                 session,
                 sa.update(CampaignCustomer)
-                .where(
-                    CampaignCustomer.campaign_id == campaign.id,
-                    CampaignCustomer.email == email,
-                    CampaignCustomer.uses < campaign.uses_per_user,
-                )
-                .values(uses=CampaignCustomer.uses + 1)
+                .where(*within)
+                .values(uses=CampaignCustomer.uses + 1, discounted=CampaignCustomer.discounted + given)
                 .returning(CampaignCustomer.uses),
             )
             if mine is None:
-                raise customer_used_up(campaign)
+                uses, discounted = customer_record(session, campaign, email)
+                # Past either limit now; a discount that no longer fits under the cap is refused as the cap.
+                raise customer_refusal(campaign, uses, discounted + given)
         use = CampaignUse(
             campaign_id=campaign.id, campaign_code_id=code.id, user_id=user_id, email=email.lower() if email else None,
             merchant_id=merchant_id, channel=channel, currency=currency, order_total=order_total, discount=discount,

@@ -17,6 +17,8 @@ EVENT_TYPES: dict[str, str] = {
     "card.cancelled": "A card was cancelled",
     "coupon.redeemed": "A coupon was applied at a checkout",
     "code.redeemed": "A customer redeemed a credit or feature code",
+    "entitlement.granted": "A customer was given a feature (or more days of it): by a code or a gift subscription",
+    "entitlement.expired": "A customer's feature ended",
     "wallet.credited": "Credit was added to a customer's wallet",
     "loops.earned": "A customer was awarded Loops",
     "loops.converted": "A customer turned Loops into a gift card",

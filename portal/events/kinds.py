@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from portal.events.payloads import card_data, timestamp
 from portal.events.record import record
 from portal.models import GiftCard
-from portal.models.campaigns import Campaign, CampaignCode, CampaignUse
+from portal.models.campaigns import Campaign, CampaignCode, CampaignUse, Entitlement
 from portal.money import format_minor
 
 
@@ -38,6 +38,16 @@ def code_redeemed(session: Session, use: CampaignUse, code: CampaignCode, *, kin
     """A customer redeemed a credit code (its wallet.credited event carries the money) or a feature code."""
     data = {**_use(use, code), "kind": kind, "transaction_id": use.transaction_id, "feature": feature}
     return record(session, "code.redeemed", data, merchant_id=use.merchant_id)
+
+
+def entitlement_changed(session: Session, type: str, entitlement: Entitlement) -> int:
+    """entitlement.granted or .expired: a customer's feature began, grew longer, or ended."""
+    data = {
+        "entitlement_id": entitlement.id, "customer_id": entitlement.user_id, "feature": entitlement.feature,
+        "gives": entitlement.gives, "starts_at": timestamp(entitlement.starts_at), "ends_at": timestamp(entitlement.ends_at),
+        "campaign_id": entitlement.campaign_id,
+    }
+    return record(session, type, data)
 
 
 def card_changed(session: Session, type: str, card: GiftCard, **detail) -> int:

@@ -110,6 +110,16 @@ def run_events(now: datetime | None = None) -> dict[str, int]:
     return {"pruned": pruned, "counters": counters}
 
 
+def run_entitlements(now: datetime | None = None) -> dict[str, int]:
+    """Announce (entitlement.expired) every customer's feature whose time ran out."""
+    from portal.campaigns.entitlements import expire_due
+
+    expired = expire_due(db.session, now or utcnow())
+    db.session.commit()
+    log.info("Entitlement sweep: %d entitlement(s) expired", expired)
+    return {"expired": expired}
+
+
 def sweep_expiry() -> dict[str, int]:
     """RQ job (daily): expiry reminders and expiry."""
     with app_context():
@@ -138,3 +148,9 @@ def sweep_events() -> dict[str, int]:
     """RQ job (daily): events past their retention."""
     with app_context():
         return run_events()
+
+
+def sweep_entitlements() -> dict[str, int]:
+    """RQ job (hourly): entitlements that ended."""
+    with app_context():
+        return run_entitlements()

@@ -54,6 +54,14 @@ class Campaign(Base):
         sa.CheckConstraint("uses_per_user IS NULL OR uses_per_user > 0", name="uses_per_user_positive"),
         sa.CheckConstraint("percent_bp IS NULL OR (percent_bp > 0 AND percent_bp <= 10000)", name="percent_in_range"),
         sa.CheckConstraint("value IS NULL OR value > 0", name="value_positive"),
+        sa.CheckConstraint(
+            "hours_from IS NULL OR (hours_from >= 0 AND hours_from < 1440 AND hours_until >= 0 "
+            "AND hours_until <= 1440 AND hours_from != hours_until)", name="hours_in_day",
+        ),
+        sa.CheckConstraint("max_discount IS NULL OR max_discount > 0", name="max_discount_positive"),
+        sa.CheckConstraint(
+            "max_discount_per_customer IS NULL OR max_discount_per_customer > 0", name="max_discount_per_customer_positive"
+        ),
     )
 
     id: Mapped[intpk]
@@ -68,6 +76,8 @@ class Campaign(Base):
     # Feature unlocks: the entitlement granted and for how long.
     feature: Mapped[str | None] = mapped_column(sa.String(40))
     feature_days: Mapped[int | None]
+    # What the feature gives, in the customer's words ("Free delivery on every order"): shown on their wallet.
+    feature_gives: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     # Expiry: a fixed moment, or a number of days from when a code or card was issued.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     valid_days: Mapped[int | None]
@@ -77,6 +87,16 @@ class Campaign(Base):
     min_order: Mapped[int | None]
     allowed_domains: Mapped[list] = mapped_column(sa.JSON, default=list)
     channels: Mapped[list] = mapped_column(sa.JSON, default=lambda: list(CHANNELS))
+    # Coupon timeframe, in the merchant's time zone: weekdays (0 is Monday; empty: every day) and
+    # hours as minutes from midnight, [from, until); until below from runs past midnight.
+    weekdays: Mapped[list] = mapped_column(sa.JSON, default=list, server_default="[]")
+    hours_from: Mapped[int | None]
+    hours_until: Mapped[int | None]
+    # Only a customer's first sale at the merchant (at a till) or first purchase in the shop.
+    first_order_only: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Caps on the discount, minor units of ``currency``: per use, and in total per customer.
+    max_discount: Mapped[int | None]
+    max_discount_per_customer: Mapped[int | None]
     # The code pattern: one shared vanity code (SAVE20), or random codes with a prefix.
     code_mode: Mapped[str] = mapped_column(sa.String(8), default="random")
     code_prefix: Mapped[str] = mapped_column(sa.String(12), default="")
@@ -115,11 +135,16 @@ class CampaignCustomer(Base):
     """How often one customer (by e-mail address) has used a campaign: the row its limit locks."""
 
     __tablename__ = "campaign_customers"
-    __table_args__ = (sa.CheckConstraint("uses >= 0", name="uses_not_negative"),)
+    __table_args__ = (
+        sa.CheckConstraint("uses >= 0", name="uses_not_negative"),
+        sa.CheckConstraint("discounted >= 0", name="discounted_not_negative"),
+    )
 
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
     uses: Mapped[int] = mapped_column(default=0)
+    # The discount this customer has had from the campaign, minor units: its per-customer cap locks it.
+    discounted: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class CampaignUse(Base):
@@ -146,13 +171,21 @@ class Entitlement(Base):
     """A feature a customer may use until ``ends_at`` (DESIGN §2, feature unlock)."""
 
     __tablename__ = "entitlements"
-    __table_args__ = (sa.UniqueConstraint("user_id", "feature", name="uq_entitlements_user_feature"),)
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "feature", name="uq_entitlements_user_feature"),
+        # The sweep's look-up: ended, not yet announced.
+        sa.Index("ix_entitlements_expired_at_ends_at", "expired_at", "ends_at"),
+    )
 
     id: Mapped[intpk]
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     feature: Mapped[str] = mapped_column(sa.String(40))
+    # What it gives, from the campaign that last granted it ("" when that said nothing, as a plan's grant).
+    gives: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the sweep announced that it ended (entitlement.expired); None while it runs or until swept.
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The campaign that last granted or extended it.
     campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"))
     created_at: Mapped[created_at]

@@ -30,6 +30,8 @@ class Merchant(Base):
     sells_network_cards: Mapped[bool] = mapped_column(default=False)
     # Minor units above which a counter sale or top-up asks to be confirmed; None: COUNTER_CONFIRM_ABOVE.
     confirm_sales_above: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    # An IANA time zone (Europe/Dublin): the clock a coupon's weekdays and hours are read on.
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
     created_at: Mapped[created_at]
 
     def __repr__(self) -> str:

@@ -130,6 +130,19 @@ def test_both_limits_together_under_a_burst_of_many_customers(burst_app):
         assert max(per_customer) <= 2 and sum(per_customer) == 12
 
 
+def test_one_customer_at_fifty_tills_gets_no_more_than_the_maximum_discount(burst_app):
+    """A 30.00 cap per customer on 10.00 off: 50 tills at once for one address give exactly three uses."""
+    coupon = campaign(burst_app, kind="coupon", discount_type="fixed", discount_value="10.00", currency="USD",
+                      max_discount_per_customer="30.00", code_mode="vanity", code="CAP30")
+    outcomes = burst(burst_app, till_use(burst_app, "CAP30", email=lambda i: "cara@example.com"))
+    assert outcomes == Counter({"ok": 3, "usage_limit_reached": 47})
+    assert counts(burst_app, coupon) == (3, 3)
+    with burst_app.app_context():
+        given = db.session.scalar(db.select(db.func.sum(CampaignUse.discount)).where(CampaignUse.campaign_id == coupon))
+        assert given == 3000
+        assert db.session.scalar(db.select(CampaignCustomer.discounted)) == 3000
+
+
 def test_a_credit_code_pays_out_exactly_its_limit_to_fifty_customers_at_once(burst_app):
     """A 5-use credit code redeemed by 50 customers at once: 5 wallets credited, the ledger sound."""
     credit = campaign(burst_app, kind="credit", currency="USD", value="2.00", max_uses="5", code_mode="vanity", code="FIVE")
