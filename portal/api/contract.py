@@ -159,6 +159,10 @@ TAGS = [
         "\"<t>.<body>\" under the endpoint's secret>`."
     )},
     {"name": "Gifts", "description": "Customers buy gift subscriptions for friends, send, cancel and redeem them"},
+    {"name": "Orders", "description": (
+        "Sell gift cards from a shop of your own: place an order, send the buyer to its hosted checkout, and follow "
+        "it here or by the `order.paid` and `order.refunded` events"
+    )},
     {"name": "Reference", "description": "This document"},
 ]
 DESCRIPTION = (
@@ -200,7 +204,7 @@ PARAMETERS = {
     },
 }
 PATH_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-EXAMPLE_IDS = {"card_id": 12, "transaction_id": 345, "coupon_id": 7, "gift_id": 21}
+EXAMPLE_IDS = {"card_id": 12, "transaction_id": 345, "coupon_id": 7, "gift_id": 21, "order_id": 31}
 
 
 def _problem(status: int, description: str, codes: list[str], headers: dict | None = None) -> dict:

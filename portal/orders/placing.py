@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from portal.emails import normalise_email
-from portal.errors import ValidationError
+from portal.errors import DomainError, ValidationError
 from portal.models import User, utcnow
 from portal.models.orders import CARD_DESIGNS, Order, OrderLine
 from portal.money import Money
@@ -73,6 +73,19 @@ def order_line(programme: Programme, request: LineRequest, today: date) -> Order
     )
 
 
+def order_lines(programme: Programme, requests: list[LineRequest], today: date) -> list[OrderLine]:
+    """Every line validated; a refusal carries the index of the line at fault as ``line`` (the API
+    points at it in the body)."""
+    lines = []
+    for number, request in enumerate(requests):
+        try:
+            lines.append(order_line(programme, request, today))
+        except DomainError as error:
+            error.line = number
+            raise
+    return lines
+
+
 def place_order(
     session: Session,
     provider: PaymentProvider,
@@ -96,10 +109,10 @@ def place_order(
     if not lines:
         raise ValidationError("Add a card to the order", field="amount")
     email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
-    order_lines = [order_line(programme, line, now.date()) for line in lines]
+    checked = order_lines(programme, lines, now.date())
     return open_order(
-        session, provider, programme, buyer=buyer, buyer_email=email, lines=order_lines,
-        description=f"Giftloop gift cards ({len(order_lines)})", return_url=return_url, now=now, bulk=bulk,
+        session, provider, programme, buyer=buyer, buyer_email=email, lines=checked,
+        description=f"Giftloop gift cards ({len(checked)})", return_url=return_url, now=now, bulk=bulk,
     )
 
 

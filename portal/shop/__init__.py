@@ -42,6 +42,11 @@ def shop_currency() -> str:
     return current_app.config["SHOP_CURRENCY"]
 
 
+def buyer_key(customer, email: str) -> str:
+    """Whose orders the purchase limit counts: a customer's account, or the address a guest gave."""
+    return f"user:{customer.id}" if customer is not None else f"email:{email.strip().lower()[:254]}"
+
+
 def count_purchase(buyer_key: str):
     """Count one order attempt by this buyer and the client's address; returns the attempt (whose
     ``succeeded()`` takes back a refused form: no order, no count). Raise RateLimited past a limit."""

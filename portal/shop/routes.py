@@ -18,7 +18,7 @@ from portal.orders.placing import LineRequest, place_order
 from portal.orders.programme import DESIGN_NAMES, programme_for
 from portal.payments import InvalidWebhook
 from portal.services import services
-from portal.shop import bp, count_purchase, payments, shop_currency
+from portal.shop import bp, buyer_key, count_purchase, payments, shop_currency
 from portal.web.responses import retry_after
 
 
@@ -90,9 +90,8 @@ def place(template: str, placing: Callable[[User | None], tuple[Order, str]]):
     """Count the attempt, place the order with ``placing(buyer)`` and send the buyer to pay; a
     refusal shows ``template`` again with its reason."""
     customer = buyer()
-    who = f"user:{customer.id}" if customer else f"email:{request.form.get('buyer_email', '').strip().lower()[:254]}"
     try:
-        attempt = count_purchase(who)
+        attempt = count_purchase(buyer_key(customer, request.form.get("buyer_email", "")))
     except RateLimited as error:
         page, _ = render_form(request.form, error, template=template)
         return page, 429, retry_after(error)
