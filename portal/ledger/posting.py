@@ -188,6 +188,11 @@ def attach_posted(
     ]
     for loaded in (transaction, *transaction.entries):
         make_transient_to_detached(loaded)
+        # A rolled-back transaction leaves its attached rows in the session, and SQLite gives their
+        # ids out again: the new row takes the place of the one that never was.
+        stale = session.identity_map.get(sa.inspect(loaded).key)
+        if stale is not None:
+            session.expunge(stale)
     session.add(transaction)
     return transaction
 

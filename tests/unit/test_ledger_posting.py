@@ -85,3 +85,21 @@ def test_a_key_whose_first_request_emptied_the_account_still_answers_with_that_r
     assert replayed and again.id == first.id
     session.expire_all()
     assert card.balance == 0 and counts(session) == (2, 4)
+
+
+def test_a_post_after_a_rolled_back_one_takes_its_place_even_where_sqlite_reuses_the_id(session):
+    """A posting rolled back while something still holds it, then another: does the second post
+    (given the same ids again by SQLite) go through and stay the only transaction?"""
+    funding = system_account(session, "adjustments", "USD")
+    wallet = account_for(session, "wallet:1:USD", "wallet", "USD")
+    session.commit()
+    legs = [(funding, -100), (wallet, 100)]
+    undone, _ = post_or_replay(session, kind="adjust", actor=SYSTEM, idempotency_key="undone",
+                            request_hash=fingerprint("undone"), legs=legs)
+    undone_id = undone.id
+    session.rollback()
+    kept, _ = post_or_replay(session, kind="adjust", actor=SYSTEM, idempotency_key="kept",
+                          request_hash=fingerprint("kept"), legs=legs)
+    session.commit()
+    assert kept.id == undone_id  # the id SQLite gave out again
+    assert counts(session) == (1, 2) and balances(session)["wallet:1:USD"] == 100
