@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config
@@ -50,7 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     bounds.init_app(app)  # before CSRF protection, which reads the form
-    csrf.init_app(app)
+    _protect_forms(app, csrf)
     sessions.init_app(app)
     services.init_app(app)
     auth.init_app(app)
@@ -64,6 +64,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     cli.init_app(app)
     return app
+
+
+def _protect_forms(app: Flask, csrf) -> None:
+    """Flask-WTF's CSRF check, asked only of the methods it checks: its own hook looks up the
+    view's exemption first, on every request, a page load included."""
+    checks = app.config.get("WTF_CSRF_CHECK_DEFAULT", True)
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # its own hook stands aside for this one
+    csrf.init_app(app)
+    if not checks:
+        return
+
+    @app.before_request
+    def _check_csrf():
+        if app.config["WTF_CSRF_ENABLED"] and request.method in app.config["WTF_CSRF_METHODS"]:
+            csrf.protect(apply_exemptions=True)
 
 
 def _trust_proxies(app: Flask) -> None:

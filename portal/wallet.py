@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from portal.errors import CurrencyMismatch, DomainError, IdempotencyConflict, InsufficientFunds, ValidationError
+from portal.errors import CurrencyMismatch, DomainError, InsufficientFunds, ValidationError
 from portal.events.deliveries import remember as relay_deliveries
 from portal.events.payloads import checked
 from portal.ledger import (
     Actor, account_for, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, settlement_account,
     system_account,
 )
-from portal.ledger.in_database import call, in_one_call
+from portal.ledger.in_database import call, earlier_answer, in_one_call
 from portal.ledger.posting import attach_posted, set_loaded_balance, transaction_values
 from portal.models import Account, Merchant, Transaction, User, utcnow
 from portal.money import Money, exponent
@@ -125,11 +125,9 @@ def _pay_in_one_call(
         ("token_id", "bigint", actor.token_id), ("key", "text", idempotency_key), ("request_hash", "text", request_hash),
         ("written_at", "timestamptz", written_at),
     ])
-    if row.outcome != "paid":  # replay or insufficient: an earlier request under the key answers, if there is one
-        if (earlier := replay(session, actor, idempotency_key, request_hash)) is not None:
+    if row.outcome != "paid":  # replay or insufficient
+        if (earlier := earlier_answer(session, actor, idempotency_key, request_hash, row.outcome)) is not None:
             return earlier
-        if row.outcome == "replay":
-            raise IdempotencyConflict("This idempotency key is being used by another request")
         raise _short(amount, row.wallet_balance)
     set_loaded_balance(session, row.wallet_id, row.wallet_balance)
     set_loaded_balance(session, row.payee_id, row.payee_balance)

@@ -17,20 +17,20 @@ from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
 from portal.cards.lookup import NO_SUCH_CARD, lock_card, lock_card_and_read, locked_balance, usable_at
-from portal.cards.redeem_in_database import pay
+from portal.cards.in_database import load_cash, pay
 from portal.cards.ownership import changed_hands
 from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
 from portal.errors import (
-    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, DomainError, Forbidden, IdempotencyConflict,
-    InsufficientFunds, NotFound, ValidationError,
+    AlreadyRedeemed, CardCancelled, CardExpired, CurrencyMismatch, DomainError, Forbidden,
+    InsufficientFunds, LimitExceeded, NotFound, ValidationError,
 )
 from portal.ledger import (
     SYSTEM, Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
     settlement_account, system_account,
 )
-from portal.ledger.in_database import in_one_call
-from portal.ledger.posting import Leg, posted_under
+from portal.ledger.in_database import earlier_answer, in_one_call
+from portal.ledger.posting import Leg, over_maximum, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
 from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow
 from portal.models.cards import CARD_KINDS
@@ -291,7 +291,7 @@ def _redeem_in_one_call(
     session: Session, card: GiftCard, amount: Money, *, actor: Actor, idempotency_key: str, request_hash: str,
     merchant: Merchant | None, now: datetime, **options,
 ) -> Redemption:
-    """``redeem`` as one database call (``portal.cards.redeem_in_database``): each refusal it
+    """``redeem`` as one database call (``portal.cards.in_database``): each refusal it
     reports is raised by the rule that makes it on the Python path, with the same words."""
     outcome = pay(
         session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request_hash,
@@ -300,11 +300,8 @@ def _redeem_in_one_call(
     if outcome.name == "paid":
         return _redemption(card, amount, outcome.transaction)
     if outcome.name in ("replay", "insufficient"):
-        # An earlier request under the key (or one that won a race for it) answers, or the key conflicts.
-        if (earlier := replay(session, actor, idempotency_key, request_hash)) is not None:
+        if (earlier := earlier_answer(session, actor, idempotency_key, request_hash, outcome.name)) is not None:
             return _redemption(card, amount, earlier)
-        if outcome.name == "replay":
-            raise IdempotencyConflict("This idempotency key is being used by another request")
         raise _short(card, amount, outcome.card_balance)
     if outcome.name == "new_code":
         raise NotFound(NO_SUCH_CARD, field="code")
@@ -368,13 +365,20 @@ def load(
         "load", card.id, amount.minor, amount.currency, source, customer.id if customer else None,
         merchant.id if merchant else None, bool(extend_expiry),
     )
+    if source == "cash" and in_one_call(session):
+        try:
+            _check_load(card, amount, source)
+        except DomainError:
+            pass  # refused below as always, after the replay look-up
+        else:
+            return _load_cash_in_one_call(
+                session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request,
+                merchant=merchant, extend_days=PURCHASED_MIN_DAYS if extend_expiry else None, now=now,
+            )
     earlier = replay(session, actor, idempotency_key, request)
     if earlier is not None:
         return earlier
-    if source not in LOAD_SOURCES:
-        raise ValidationError(f"A top-up comes from {', '.join(LOAD_SOURCES)}", field="source")
-    if amount.currency != card.currency:
-        raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
+    _check_load(card, amount, source)
     lock_card(session, card)
     usable_at(card, merchant, now)
     funding, short = _load_legs(session, card, amount, source, customer)
@@ -426,6 +430,35 @@ def _post_load(
         session.flush()
     topup_receipt(session, card, transaction)
     return transaction
+
+
+def _check_load(card: GiftCard, amount: Money, source: str) -> None:
+    """The rules a top-up's request must meet, whatever the card's state."""
+    if source not in LOAD_SOURCES:
+        raise ValidationError(f"A top-up comes from {', '.join(LOAD_SOURCES)}", field="source")
+    _same_currency(card, amount)
+
+
+def _load_cash_in_one_call(
+    session: Session, card: GiftCard, amount: Money, *, actor: Actor, idempotency_key: str, request_hash: str,
+    merchant: Merchant | None, now: datetime, **options,
+) -> Transaction:
+    """``load`` from cash as one database call (``portal.cards.in_database``): each refusal it
+    reports is raised by the rule that makes it on the Python path, with the same words."""
+    outcome = load_cash(
+        session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request_hash,
+        merchant=merchant, now=now, **options,
+    )
+    if outcome.name == "loaded":
+        return outcome.transaction
+    if outcome.name in ("replay", "over_maximum"):
+        if (earlier := earlier_answer(session, actor, idempotency_key, request_hash, outcome.name)) is not None:
+            return earlier
+        error = LimitExceeded(over_maximum(session, card.account))
+        error.account = card.account
+        raise error
+    usable_at(card, merchant, now)
+    raise RuntimeError(f"giftloop_load_cash refused ({outcome.name}) what the rules allow: the two paths differ")
 
 
 def refuse_reversal(

@@ -1,6 +1,6 @@
 """Payments on PostgreSQL in one round trip: one call of a function of ours (their SQL is in
 migration a8d4f2c6e913) that does a payment's whole write set and answers a refusal as an outcome
-with nothing written. The callers (``portal.cards.redeem_in_database``, ``portal.wallet``) raise
+with nothing written. The callers (``portal.cards.in_database``, ``portal.wallet``) raise
 for an outcome the same DomainError as their Python path, with its words.
 
 SQLite keeps the Python path. ``PORTAL_PAY_IN_PYTHON=1`` runs the Python path on PostgreSQL too:
@@ -14,6 +14,11 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+
+from portal.errors import IdempotencyConflict
+from portal.ledger.actors import Actor
+from portal.ledger.posting import replay
+from portal.models import Transaction
 
 IN_ONE_CALL = set() if os.environ.get("PORTAL_PAY_IN_PYTHON") == "1" else {"postgresql"}
 
@@ -35,3 +40,15 @@ def call(session: Session, function: str, arguments: list[tuple[str, str, object
     session.flush()
     statement = _statement(function, tuple((name, kind) for name, kind, _ in arguments))
     return session.execute(statement, {name: value for name, _, value in arguments}).one()
+
+
+def earlier_answer(session: Session, actor: Actor, idempotency_key: str, request_hash: str, outcome: str) -> Transaction | None:
+    """After ``replay`` (the key is taken) or a refusal a same-key request may explain (it spent the
+    money first): the transaction posted under the key, as ``post_or_replay`` answers. Raise
+    IdempotencyConflict if that was another request, or if ``replay`` finds none (its request has
+    not committed); None when the refusal stands."""
+    if (earlier := replay(session, actor, idempotency_key, request_hash)) is not None:
+        return earlier
+    if outcome == "replay":
+        raise IdempotencyConflict("This idempotency key is being used by another request")
+    return None

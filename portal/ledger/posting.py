@@ -137,7 +137,7 @@ def _apply(session: Session, legs: list[Leg], *, capped: bool = False) -> list[t
         if _change(session, account_id, delta, limited=delta < 0, capped=capped and delta > 0) is None:
             _undo(session, applied)
             if delta > 0:
-                error = LimitExceeded(_over_maximum(session, by_id[account_id]))
+                error = LimitExceeded(over_maximum(session, by_id[account_id]))
                 error.account = by_id[account_id]
                 raise error
             error = InsufficientFunds(f"There is not enough in {by_id[account_id].key}")
@@ -147,7 +147,8 @@ def _apply(session: Session, legs: list[Leg], *, capped: bool = False) -> list[t
     return applied
 
 
-def _over_maximum(session: Session, account: Account) -> str:
+def over_maximum(session: Session, account: Account) -> str:
+    """Why a card may not be credited past its programme maximum."""
     ceiling = session.get(ProgrammeLimits, account.currency).max_card_balance
     return f"A gift card may hold at most {Money(ceiling, account.currency).display()}"
 

@@ -1,6 +1,6 @@
-"""A card or wallet payment on PostgreSQL writes the same rows, and refuses with the same words,
-whether it runs as one call of giftloop_redeem / giftloop_pay_from_wallet or through the Python
-path SQLite uses (issue 24)."""
+"""A card payment, a wallet payment and a cash top-up on PostgreSQL write the same rows, and refuse
+with the same words, whether they run as one call of giftloop_redeem / giftloop_pay_from_wallet /
+giftloop_load_cash or through the Python path SQLite uses (issue 24)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from portal.events.endpoints import create_endpoint
 from portal.extensions import db
 from portal.ledger import Actor, in_database, verify
 from portal.merchants import create_merchant
-from portal.models import Account, Entry, GiftCard, Merchant, Transaction, User, utcnow
+from portal.models import Account, Entry, GiftCard, Merchant, ProgrammeLimits, Transaction, User, utcnow
 from portal.models.events import Event, WebhookDelivery
 from portal.models.outbox import OutboxMessage
 from portal.money import Money
@@ -63,7 +63,7 @@ def _written(transaction_id: int) -> dict:
     event = db.session.scalar(sa.select(Event).where(Event.transaction_id == tx.id))
     card = event.payload["card"] and dict(event.payload["card"], id=None, code_masked=None)
     payload = dict(event.payload, transaction_id=None, card=card)
-    receipt = db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.key == f"redemption_receipt:{tx.id}"))
+    receipt = db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.key.endswith(f"_receipt:{tx.id}")))
     return {
         "transaction": (tx.kind, tx.actor, tx.merchant_id, tx.memo, tx.reference, tx.user_id, tx.reverses_id),
         "entries": [(e.amount, e.currency) for e in entries],
@@ -186,4 +186,48 @@ def test_both_paths_pay_from_wallet_credit_alike_and_refuse_alike(shop):
         assert refusals["one call"] == refusals["python"] == (
             "insufficient_funds", "The wallet holds 17.50 USD; 99.00 USD is more than that", "amount",
         )
+        assert verify(db.session) == []
+
+
+def _load(path: str, card: GiftCard, amount: str, key: str):
+    in_database.IN_ONE_CALL = PATHS[path]
+    try:
+        cafe = _merchant("corner-cafe")
+        return ops.load(
+            db.session, card, Money.parse(amount, "USD"), actor=Actor(user_id=1, merchant_id=cafe.id),
+            idempotency_key=key, source="cash", merchant=cafe,
+        )
+    finally:
+        in_database.IN_ONE_CALL = {"postgresql"}
+
+
+def test_both_paths_top_up_with_cash_alike_and_refuse_alike(shop):
+    """A cash top-up at the till: the same rows, expiry moved on to five years and receipt either way;
+    past the programme's maximum card balance or on a frozen card, the same refusal, nothing written."""
+    with shop.app_context():
+        db.session.add(ProgrammeLimits(currency="USD", min_purchase=100, max_purchase=10_000, max_card_balance=10_000,
+                                       max_daily_per_customer=100_000, max_cards_per_order=10))
+        written, refusals = {}, {}
+        for path in PATHS:
+            card = _card("20.00")
+            card.expires_at = utcnow() + timedelta(days=10)
+            loaded = _load(path, card, "30.00", f"load-{path}")
+            assert _load(path, card, "30.00", f"load-{path}").id == loaded.id
+            assert card.expires_at.date() == (utcnow() + timedelta(days=ops.PURCHASED_MIN_DAYS)).date()
+            written[path] = _written(loaded.id)
+            frozen = _card("5.00")
+            ops.freeze(db.session, frozen, actor=Actor(), reason="lost")
+            before, answers = database_rows(), []
+            for call in (lambda: _load(path, card, "60.00", f"over-{path}"), lambda: _load(path, frozen, "1.00", f"fr-{path}")):
+                with pytest.raises(DomainError) as refused:
+                    call()
+                answers.append((refused.value.code, refused.value.message))
+            assert database_rows() == before
+            refusals[path] = answers
+        assert written["one call"] == written["python"] and written["python"]["receipt"] is not None
+        assert written["python"]["event"][0] == "card.loaded" and written["python"]["deliveries"] == 0
+        assert refusals["one call"] == refusals["python"] == [
+            ("limit_exceeded", "A gift card may hold at most 100.00 USD"),
+            ("frozen", "This card is frozen; please contact Giftloop support"),
+        ]
         assert verify(db.session) == []

@@ -123,7 +123,7 @@ def world(request):
         db.session.rollback()
 
 
-# Stories that pay with a card run on both paths: SQLite's Python and PostgreSQL's one call.
+# Stories that pay with or top up a card run on both paths: SQLite's Python and PostgreSQL's one call.
 BOTH_PATHS = pytest.mark.parametrize("world", ["app", pytest.param("pg_app", marks=pytest.mark.postgres)], indirect=True)
 
 
@@ -375,6 +375,7 @@ def test_a_replay_is_answered_even_after_the_card_was_frozen(world):
 # --- Topping up ---------------------------------------------------------------------------------
 
 
+@BOTH_PATHS
 def test_a_cash_top_up_adds_value_and_moves_a_purchased_cards_expiry_to_five_years(world):
     """Does $20 cash at the counter add $20 and give the card five years from today?"""
     card = world.card("10.00", merchant=world.cafe).card
@@ -390,6 +391,7 @@ def test_a_cash_top_up_adds_value_and_moves_a_purchased_cards_expiry_to_five_yea
     assert kept.expires_at == date
 
 
+@BOTH_PATHS
 def test_a_promotional_card_keeps_its_date_when_topped_up(world):
     """Does topping up a promotional card leave its expiry alone?"""
     card = world.card("5.00", kind="promotional").card
@@ -398,6 +400,7 @@ def test_a_promotional_card_keeps_its_date_when_topped_up(world):
     assert card.expires_at == date and world.balance(card) == usd("10.00")
 
 
+@BOTH_PATHS
 def test_a_wallet_top_up_spends_wallet_credit(world):
     """Can a customer move wallet credit onto a card, and is a short wallet refused?"""
     credit_wallet(world.session, world.cara, usd("3.00"), actor=world.admin, idempotency_key=key(), reason="Sorry about the wait")
@@ -411,6 +414,7 @@ def test_a_wallet_top_up_spends_wallet_credit(world):
     assert world.account(f"wallet:{world.cara.id}:USD") == 0
 
 
+@BOTH_PATHS
 def test_a_loops_top_up_costs_loops_at_the_customers_tier_rate(world):
     """Does a Bronze customer pay 500 Loops for $5, and one with 420 Loops get told the shortfall?"""
     customer = Actor(user_id=world.cara.id)
@@ -425,6 +429,7 @@ def test_a_loops_top_up_costs_loops_at_the_customers_tier_rate(world):
     assert world.account("system:promotions:USD") == -400
 
 
+@BOTH_PATHS
 def test_a_top_up_needs_a_known_source_a_customer_for_loops_and_a_usable_card(world):
     """Are an unknown source, a Loops top-up without a customer and a frozen card refused?"""
     card = world.card().card

@@ -1,9 +1,10 @@
-"""A card payment on PostgreSQL in one round trip: one call of ``giftloop_redeem``.
+"""A card payment and a cash top-up on PostgreSQL in one round trip: one call of
+``giftloop_redeem`` or ``giftloop_load_cash``.
 
-The function does the whole write set of ``redeem`` under the card's lock: the replay look-up,
-the rules, the limit-checked balance updates, the transaction and its entries, the event with its
-webhook deliveries and the owner's receipt. A refusal comes back as an outcome with nothing
-written, and ``portal.cards.operations.redeem`` raises for it the same DomainError as on the
+Each function does the whole write set of ``redeem`` or ``load`` under the card's lock: the replay
+look-up, the rules, the limit-checked balance updates, the transaction and its entries, the event
+with its webhook deliveries and the owner's receipt. A refusal comes back as an outcome with
+nothing written, and ``portal.cards.operations`` raises for it the same DomainError as on the
 Python path, with the same message: the rules' words live in Python (see ``portal.ledger.in_database``).
 """
 
@@ -80,10 +81,7 @@ def pay(
         ("receipt", "boolean", receipt), ("receipt_at", "text", f"{day(written_at)}, {written_at:%H:%M} UTC"),
         ("receipt_merchant", "text", _receipt_merchant(session, merchant, actor) if receipt else None),
     ])
-    refresh_card(session, card, {
-        "status": row.card_status, "owner_id": row.card_owner_id, "expires_at": row.card_expires_at,
-        "merchant_id": row.card_merchant_id, "code_id": row.card_code_id,
-    })
+    _refresh(session, card, row)
     if row.outcome != "paid":
         return Outcome(row.outcome, row.card_balance)
     set_committed_value(card.account, "balance", row.card_balance)
@@ -102,3 +100,57 @@ def pay(
     relay_deliveries(session, list(row.delivery_ids or []))
     relay_emails(session, [row.outbox_id] if row.outbox_id is not None else [])
     return Outcome("paid", row.card_balance, transaction, row.applied)
+
+
+def _refresh(session: Session, card: GiftCard, row) -> None:
+    """The card's changeable fields as the call read them under its lock (or changed them)."""
+    refresh_card(session, card, {
+        "status": row.card_status, "owner_id": row.card_owner_id, "expires_at": row.card_expires_at,
+        "merchant_id": row.card_merchant_id, "code_id": row.card_code_id,
+    })
+
+
+def load_cash(
+    session: Session,
+    card: GiftCard,
+    amount: Money,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    request_hash: str,
+    merchant: Merchant | None,
+    extend_days: int | None,
+    now: datetime,
+) -> Outcome:
+    """Call giftloop_load_cash once: ``loaded`` (with the transaction), or replay, unusable,
+    over_maximum (nothing written). ``extend_days``: a purchased card's expiry moves to that many
+    days from ``now`` unless it is later already."""
+    written_at = utcnow()
+    row = call(session, "giftloop_load_cash", [
+        ("card_id", "bigint", card.id), ("code_masked", "text", card.code.masked), ("amount", "bigint", amount.minor),
+        ("exponent", "int", exponent(card.currency)), ("merchant_id", "bigint", merchant.id if merchant else None),
+        ("merchant_currency", "text", merchant.currency if merchant else None), ("actor", "text", actor.key()),
+        ("user_id", "bigint", actor.user_id), ("token_id", "bigint", actor.token_id),
+        ("actor_merchant_id", "bigint", actor.merchant_id), ("key", "text", idempotency_key),
+        ("request_hash", "text", request_hash), ("now", "timestamptz", now), ("written_at", "timestamptz", written_at),
+        ("extend_days", "int", extend_days), ("receipt_at", "text", f"{day(written_at)}, {written_at:%H:%M} UTC"),
+    ])
+    _refresh(session, card, row)
+    if row.outcome != "loaded":
+        return Outcome(row.outcome, row.card_balance)
+    set_committed_value(card.account, "balance", row.card_balance)
+    set_loaded_balance(session, row.cash_id, row.cash_balance)
+    values = transaction_values(
+        actor, kind="load", idempotency_key=idempotency_key, request_hash=request_hash, memo="Top-up from cash",
+        card_id=card.id, merchant_id=merchant.id if merchant else None, reference=None, reverses_id=None,
+        created_at=written_at,
+    )
+    cash_entry, card_entry = row.entry_ids
+    entry = {"transaction_id": row.new_transaction_id, "currency": card.currency}
+    transaction = attach_posted(session, row.new_transaction_id, values, [
+        (cash_entry, {**entry, "account_id": row.cash_id, "amount": -amount.minor}, None),
+        (card_entry, {**entry, "account_id": card.account_id, "amount": amount.minor}, card.account),
+    ])
+    relay_deliveries(session, list(row.delivery_ids or []))
+    relay_emails(session, [row.outbox_id] if row.outbox_id is not None else [])
+    return Outcome("loaded", row.card_balance, transaction, amount.minor)
