@@ -40,25 +40,33 @@ ANALYZE;
 """
 
 
-def generate_codes(app, count: int, admin_email: str) -> float:
-    """Seconds to generate ``count`` random codes for one new credit campaign, end to end."""
+def credit_campaign(session, admin_email: str, name: str, prefix: str, count: int):
+    """A new credit campaign of 5.00 USD with random codes, and its job to generate ``count`` of
+    them, as the admin asks for them (committed; the job not yet run). Returns (campaign, job, actor)."""
     from portal.campaigns.definitions import create_campaign, read_spec
     from portal.campaigns.generation import request_generation
-    from portal.campaigns.jobs import run_job
     from portal.ledger import Actor
     from portal.models import User
     from portal.services import services
 
+    actor = Actor(user_id=session.scalar(sa.select(User.id).where(User.email == admin_email)))
+    spec = read_spec(session, {
+        "name": name, "kind": "credit", "currency": "USD", "value": "5.00", "code_mode": "random",
+        "code_prefix": prefix,
+    })
+    campaign = create_campaign(session, services().vault, spec, actor=actor)
+    job = request_generation(session, campaign, count, actor=actor)
+    session.commit()
+    return campaign, job, actor
+
+
+def generate_codes(app, count: int, admin_email: str) -> float:
+    """Seconds to generate ``count`` random codes for one new credit campaign, end to end."""
+    from portal.campaigns.jobs import run_job
+
     with app.app_context():
         session = db.session
-        actor = Actor(user_id=session.scalar(sa.select(User.id).where(User.email == admin_email)))
-        spec = read_spec(session, {
-            "name": f"Bench codes {time.time_ns()}", "kind": "credit", "currency": "USD", "value": "5.00",
-            "code_mode": "random", "code_prefix": "SPRING",
-        })
-        campaign = create_campaign(session, services().vault, spec, actor=actor)
-        job = request_generation(session, campaign, count, actor=actor)
-        session.commit()
+        _, job, _ = credit_campaign(session, admin_email, f"Bench codes {time.time_ns()}", "SPRING", count)
         started = time.perf_counter()
         run_job(job.id)
         elapsed = time.perf_counter() - started

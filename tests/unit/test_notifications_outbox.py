@@ -18,7 +18,7 @@ from portal.ledger import SYSTEM
 from portal.models import GiftCard, OutboxMessage, utcnow
 from portal.money import Money
 from portal.notifications import failed_messages, queue_email, requeue
-from portal.notifications.delivery import deliver
+from portal.notifications.delivery import deliver_batch
 from portal.notifications.outbox import claim
 from portal.services import services
 from tests.conftest import PASSWORD, make_app
@@ -163,11 +163,11 @@ def test_a_message_is_claimed_by_one_sender_at_a_time(mail_app, customer):
     db.session.commit()
     now = utcnow()
     with db.session.no_autoflush:
-        first = claim(db.session, row_id, now)
-        assert first is not None and first.attempts == 1
-        assert claim(db.session, row_id, now + timedelta(minutes=9)) is None
-        stale = claim(db.session, row_id, now + timedelta(minutes=11))
-        assert stale is not None and stale.attempts == 2
+        (first,) = claim(db.session, limit=10, now=now)
+        assert first.id == row_id and first.attempts == 1
+        assert claim(db.session, limit=10, now=now + timedelta(minutes=9)) == []
+        (stale,) = claim(db.session, limit=10, now=now + timedelta(minutes=11))
+        assert stale.id == row_id and stale.attempts == 2
     assert card.id == row.card_id
 
 
@@ -180,7 +180,7 @@ def test_a_row_being_sent_elsewhere_is_not_sent_again(mail_app, customer, outbox
         path.unlink()
     db.session.execute(sa.update(OutboxMessage).values(status="sending", claimed_at=utcnow()))
     db.session.commit()
-    assert deliver(row.id, final=False) == "skipped"
+    assert deliver_batch(ids=[row.id]).claimed == 0
     assert eml_files(outbox_dir) == []
 
 
