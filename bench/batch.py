@@ -22,7 +22,7 @@ INSERT INTO accounts (key, kind, currency, balance, created_at)
 SELECT (:tag || i), 'card', 'USD', 500, :now FROM generate_series(1, :count) AS i;
 INSERT INTO gift_cards (code_id, account_id, owner_id, currency, status, kind, expires_at, created_at)
 SELECT c.id, a.id, CASE WHEN mod(i, 10) = 0 THEN :owner END, 'USD', 'active', 'promotional',
-       CASE WHEN i <= :due * :groups THEN CAST(:first_due AS timestamptz) + ((i - 1) / :due) * interval '1 hour'
+       CASE WHEN i <= CAST(:due AS integer) * :groups THEN CAST(:first_due AS timestamptz) + ((i - 1) / CAST(:due AS integer)) * interval '1 hour'
             ELSE CAST(:now AS timestamptz) + interval '300 days' END,
        :now
 FROM generate_series(1, :count) AS i
