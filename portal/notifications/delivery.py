@@ -142,6 +142,10 @@ def deliver_batch(
                     log.info("Out of time: %d e-mail(s) given back to the outbox untried", len(rest))
                     break
                 _deliver(session, marks, out, row, intervals, last_attempt, outcome)
+    log.info(
+        "E-mail batch: %d claimed, %d sent, %d to retry, %d failed for good, %d given back",
+        outcome.claimed, outcome.sent, len(outcome.retries), outcome.failed, outcome.released,
+    )
     return outcome
 
 
@@ -172,7 +176,7 @@ def _deliver(
     mark_sent(marks, row.id)
     outcome.sent += 1
     masked = rendered.masked_code
-    log.info(
+    log.debug(  # a line per message; the batch's INFO line counts them
         "E-mail %s (outbox %d) to %s%s sent via %s", row.kind, row.id, recipient, f" about {masked}" if masked else "",
         where,
     )
