@@ -109,3 +109,42 @@ def sweep(app, at) -> tuple[float, int]:
         started = time.perf_counter()
         result = run_expiry(at)
         return time.perf_counter() - started, result["expired"]
+
+
+def main() -> None:
+    """Figure 5 alone, on the bench's database (built afresh): ``python -m bench.batch --cards 1000000``."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--cards", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    from bench import run as bench
+
+    bench.fresh_database()
+    redis_server = bench.start_redis()  # the owners' notices are relayed to it, as in production
+    try:
+        os.environ.update(bench.environment())
+        from flask_migrate import upgrade
+
+        from portal import create_app
+        from portal.auth.users import create_user
+
+        app = create_app()
+        with app.app_context():
+            upgrade()
+            create_user(db.session, bench.PEOPLE["customer"], bench.PASSWORD, role="customer", name="Cara")
+            db.session.commit()
+        moments = lay_sweep_cards(app, args.cards, args.due, args.repeat, bench.PEOPLE["customer"])
+        for at in moments:
+            seconds, expired = sweep(app, at)
+            print(f"sweep of {args.cards:,} cards, {expired:,} due: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})")
+    finally:
+        redis_server.terminate()
+        redis_server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -73,7 +73,7 @@ class Route:
 
 
 def relay(ids: list[int], connection: redis.Redis | None = None, route: Route | None = None) -> int:
-    """Hand rows to their send jobs; returns how many jobs were newly enqueued (or sent inline).
+    """Hand rows to their send jobs; returns how many rows were newly offered to a job (or sent inline).
 
     Without REDIS_URL each row is delivered now, in this process. With Redis, a Redis error is
     logged and the rows wait in the outbox; nothing is raised to the caller.
