@@ -22,7 +22,7 @@ INSERT INTO accounts (key, kind, currency, balance, created_at)
 SELECT (:tag || i), 'card', 'USD', 500, :now FROM generate_series(1, :count) AS i;
 INSERT INTO gift_cards (code_id, account_id, owner_id, currency, status, kind, expires_at, created_at)
 SELECT c.id, a.id, CASE WHEN mod(i, 10) = 0 THEN :owner END, 'USD', 'active', 'promotional',
-       CASE WHEN i <= :due * :groups THEN CAST(:first_due AS timestamptz) + ((i - 1) / :due) * interval '1 hour'
+       CASE WHEN i <= CAST(:due AS integer) * :groups THEN CAST(:first_due AS timestamptz) + ((i - 1) / CAST(:due AS integer)) * interval '1 hour'
             ELSE CAST(:now AS timestamptz) + interval '300 days' END,
        :now
 FROM generate_series(1, :count) AS i
@@ -40,25 +40,33 @@ ANALYZE;
 """
 
 
-def generate_codes(app, count: int, admin_email: str) -> float:
-    """Seconds to generate ``count`` random codes for one new credit campaign, end to end."""
+def credit_campaign(session, admin_email: str, name: str, prefix: str, count: int):
+    """A new credit campaign of 5.00 USD with random codes, and its job to generate ``count`` of
+    them, as the admin asks for them (committed; the job not yet run). Returns (campaign, job, actor)."""
     from portal.campaigns.definitions import create_campaign, read_spec
     from portal.campaigns.generation import request_generation
-    from portal.campaigns.jobs import run_job
     from portal.ledger import Actor
     from portal.models import User
     from portal.services import services
 
+    actor = Actor(user_id=session.scalar(sa.select(User.id).where(User.email == admin_email)))
+    spec = read_spec(session, {
+        "name": name, "kind": "credit", "currency": "USD", "value": "5.00", "code_mode": "random",
+        "code_prefix": prefix,
+    })
+    campaign = create_campaign(session, services().vault, spec, actor=actor)
+    job = request_generation(session, campaign, count, actor=actor)
+    session.commit()
+    return campaign, job, actor
+
+
+def generate_codes(app, count: int, admin_email: str) -> float:
+    """Seconds to generate ``count`` random codes for one new credit campaign, end to end."""
+    from portal.campaigns.jobs import run_job
+
     with app.app_context():
         session = db.session
-        actor = Actor(user_id=session.scalar(sa.select(User.id).where(User.email == admin_email)))
-        spec = read_spec(session, {
-            "name": f"Bench codes {time.time_ns()}", "kind": "credit", "currency": "USD", "value": "5.00",
-            "code_mode": "random", "code_prefix": "SPRING",
-        })
-        campaign = create_campaign(session, services().vault, spec, actor=actor)
-        job = request_generation(session, campaign, count, actor=actor)
-        session.commit()
+        _, job, _ = credit_campaign(session, admin_email, f"Bench codes {time.time_ns()}", "SPRING", count)
         started = time.perf_counter()
         run_job(job.id)
         elapsed = time.perf_counter() - started
@@ -101,3 +109,42 @@ def sweep(app, at) -> tuple[float, int]:
         started = time.perf_counter()
         result = run_expiry(at)
         return time.perf_counter() - started, result["expired"]
+
+
+def main() -> None:
+    """Figure 5 alone, on the bench's database (built afresh): ``python -m bench.batch --cards 1000000``."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--cards", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    from bench import run as bench
+
+    bench.fresh_database()
+    redis_server = bench.start_redis()  # the owners' notices are relayed to it, as in production
+    try:
+        os.environ.update(bench.environment())
+        from flask_migrate import upgrade
+
+        from portal import create_app
+        from portal.auth.users import create_user
+
+        app = create_app()
+        with app.app_context():
+            upgrade()
+            create_user(db.session, bench.PEOPLE["customer"], bench.PASSWORD, role="customer", name="Cara")
+            db.session.commit()
+        moments = lay_sweep_cards(app, args.cards, args.due, args.repeat, bench.PEOPLE["customer"])
+        for at in moments:
+            seconds, expired = sweep(app, at)
+            print(f"sweep of {args.cards:,} cards, {expired:,} due: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})")
+    finally:
+        redis_server.terminate()
+        redis_server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -308,12 +308,13 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=1_000_000, help="codes generated for one campaign")
     parser.add_argument("--sweep-cards", type=int, default=1_000_000)
     parser.add_argument("--sweep-due", type=int, default=100_000)
-    parser.add_argument("--mails", type=int, default=200, help="e-mails per worker run")
+    parser.add_argument("--mails", type=int, help="e-mails in the campaign one worker sends (100,000; 5,000 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="the inner loop (make bench-quick): the load figures once, 5 s each; prints, writes nothing")
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.seconds = 1, 5
+    args.mails = args.mails or (5_000 if args.quick else 100_000)
 
     OUT.mkdir(parents=True, exist_ok=True)
     print("Building the benchmark database…", flush=True)
@@ -322,6 +323,7 @@ def main() -> None:
     try:
         if args.quick:
             print("\n".join(load_lines(measure_loads(args))))
+            print(f"- E-mail: **{mail_rate(args):.0f} messages/s** through one worker ({args.mails:,} in a campaign).")
             return
         figures = measure(args)
     finally:
@@ -363,7 +365,7 @@ def measure_loads(args) -> dict[str, Load]:
 
 def measure(args) -> Figures:
     """Every figure, in one run: the load scenarios and page weights, then e-mail and the bulk jobs."""
-    from bench import batch, mail, weight
+    from bench import batch, weight
     from portal import create_app
 
     with servers(args) as seeded:
@@ -380,10 +382,9 @@ def measure(args) -> Figures:
         ])
 
     app = create_app()
-    mails, codes, sweeps = [], [], []
+    mails, codes, sweeps = [mail_rate(args)], [], []  # once: 100,000 e-mails take minutes
     for n in range(args.repeat):
-        print(f"  run {n + 1}/{args.repeat}: e-mail, {args.codes:,} codes", flush=True)
-        mails.append(mail.messages_per_second(app, environment(), ROOT, args.mails, f"{int(time.time())}-{n}"))
+        print(f"  run {n + 1}/{args.repeat}: {args.codes:,} codes", flush=True)
         codes.append(batch.generate_codes(app, args.codes, PEOPLE["admin"]))
     print(f"  laying {args.sweep_cards:,} cards for the sweep", flush=True)
     moments = batch.lay_sweep_cards(app, args.sweep_cards, args.sweep_due, args.repeat, PEOPLE["customer"])
@@ -394,6 +395,15 @@ def measure(args) -> Figures:
             raise SystemExit(f"the sweep expired {expired} cards, not {args.sweep_due}")
         sweeps.append(seconds)
     return Figures(loads, weights, mails, codes, sweeps)
+
+
+def mail_rate(args) -> float:
+    """Figure 7: a campaign of ``args.mails`` e-mails through one worker, messages per second."""
+    from bench import mail
+    from portal import create_app
+
+    print(f"  e-mail: a campaign of {args.mails:,}", flush=True)
+    return mail.messages_per_second(create_app(), environment(), ROOT, args.mails, str(int(time.time())), PEOPLE["admin"])
 
 
 @dataclass
@@ -488,9 +498,9 @@ def write_results(figures: Figures, args) -> None:
         "",
         "## 7. E-mail",
         "",
-        f"One `portal worker --burst` sent {args.mails} queued messages to a local SMTP server (aiosmtpd) at "
-        f"**{median(figures.mails):.0f} messages/s** (runs: {', '.join(f'{x:.0f}' for x in figures.mails)}), "
-        "timed from the first arrival to the last.",
+        f"One `portal worker --burst` sent a campaign of {args.mails:,} e-mails, queued before it started, to a "
+        f"local SMTP server (aiosmtpd) at **{median(figures.mails):.0f} messages/s** (target 500: "
+        f"{_met(median(figures.mails) >= 500)}), timed from the first arrival to the last.",
         "",
     ]
     notes = ROOT / "bench" / "NOTES.md"

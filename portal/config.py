@@ -58,6 +58,16 @@ def _shop_currency(env) -> str:
     return raw
 
 
+def _intervals(env, name: str) -> list[int] | None:
+    """Seconds between tries, comma-separated ("10,60,300"); None when unset. Raise RuntimeError otherwise."""
+    raw = (env.get(name) or "").replace(" ", "")
+    if not raw:
+        return None
+    if not all(part.isdigit() for part in raw.split(",")):
+        raise RuntimeError(f"{name} must be whole numbers of seconds separated by commas, not {raw!r}")
+    return [int(part) for part in raw.split(",")]
+
+
 def from_environment() -> dict:
     """Read the portal's settings from the environment (and ``.env``)."""
     load_dotenv(Path.cwd() / ".env" if INSTALLED else ROOT / ".env")
@@ -84,6 +94,8 @@ def from_environment() -> dict:
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SMTP_URL": env.get("SMTP_URL") or None,
         "MAIL_FROM": env.get("MAIL_FROM", "Giftloop <no-reply@localhost>"),
+        # Seconds an e-mail waits after each failed try before the next; None: portal/notifications/delivery.py's.
+        "OUTBOX_RETRY_INTERVALS": _intervals(env, "OUTBOX_RETRY_SECONDS"),
         "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
         "SESSION_COOKIE_SECURE": production or env.get("SESSION_COOKIE_SECURE") == "1",
         # Webhooks to http:// and private or loopback addresses: development receivers only (SSRF).

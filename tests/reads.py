@@ -95,3 +95,14 @@ def customer_code(app, email: str) -> str:
 
     with app.app_context():
         return services().customer_codes.issue(user(email).id)
+
+
+def outbox_rows(kind: str | None = None) -> list:
+    """The outbox's messages (of one kind), oldest first, read afresh (inside an app context)."""
+    from portal.models import OutboxMessage
+
+    query = sa.select(OutboxMessage).order_by(OutboxMessage.id)
+    if kind:
+        query = query.where(OutboxMessage.kind == kind)
+    db.session.expire_all()
+    return list(db.session.scalars(query))

@@ -113,13 +113,19 @@ def record_movements(session: Session, movements: list[Movement], *, now: dateti
         session, Event, ["type", "occurred_at", "merchant_id", "transaction_id", "payload"],
         [(type, now, movement.routed_to, movement.transaction_id, stored(movement.data())) for movement in movements],
     )
-    wanted = _listeners(session, type, {movement.routed_to for movement in movements})
+    queue_deliveries(session, type, list(zip(event_ids, [movement.routed_to for movement in movements])), now=now)
+    return event_ids
+
+
+def queue_deliveries(session: Session, type: str, events: list[tuple[int, int | None]], *, now: datetime) -> None:
+    """A delivery of each of many events of ``type`` just written, ``(event id, merchant id)``, for
+    every endpoint that hears it (see ``_listening``), relayed after the commit."""
+    wanted = _listeners(session, type, {merchant_id for _, merchant_id in events})
     remember(session, insert_rows(
         session, WebhookDelivery, ["endpoint_id", "event_id", "status", "attempts", "created_at"],
         [
             (endpoint_id, event_id, "pending", 0, now)
-            for movement, event_id in zip(movements, event_ids)
-            for endpoint_id in _hearing(wanted, movement.routed_to)
+            for event_id, merchant_id in events
+            for endpoint_id in _hearing(wanted, merchant_id)
         ],
     ))
-    return event_ids

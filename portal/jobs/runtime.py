@@ -29,7 +29,6 @@ def prepare(app: Flask) -> None:
     """Do once, when ``portal worker`` starts, what the e-mail jobs would otherwise pay for, each
     again if it runs in a forked child: import their modules, compile their templates into Jinja's
     cache, and load the TLS settings when SMTP_URL asks for TLS."""
-    import email.policy  # noqa: F401 - EmailMessage imports it on first use
     import portal.jobs.email  # noqa: F401
     import portal.notifications.delivery  # noqa: F401
     from portal.notifications.sending import parse_smtp_url, tls_context

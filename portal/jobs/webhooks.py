@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 
+from rq import get_current_job
 from sqlalchemy.orm import Session
 
 from portal.events.deliveries import relay, waiting_ids
 from portal.events.sending import deliver
 from portal.extensions import db
-from portal.jobs.email import _last_try
 from portal.jobs.runtime import app_context
 
 log = logging.getLogger(__name__)
+
+
+def _last_try() -> bool:
+    """Whether RQ has no retry left for the running job (or none is running: called directly)."""
+    job = get_current_job()
+    return job is None or not job.should_retry
 
 
 def send_webhook(delivery_id: int) -> str:

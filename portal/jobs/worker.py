@@ -133,15 +133,17 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
     prepare(app)
     _children_end_with_worker()
     while True:
-        worker = PortalWorker(list(QUEUES), connection=connection, maintenance_interval=MAINTENANCE_SECONDS)
+        worker = None
         try:
+            # Inside the try: RQ's worker names itself in Redis as it is made, and Redis may still be down.
+            worker = PortalWorker(list(QUEUES), connection=connection, maintenance_interval=MAINTENANCE_SECONDS)
             enqueued = relay_waiting(app, connection)
             log.info("Worker starting on %s; %d waiting message(s) re-enqueued", ", ".join(QUEUES), enqueued)
             worker.work(with_scheduler=True, burst=burst, logging_level="INFO")
         except redis.RedisError as error:
             log.warning("Redis unavailable (%s)", type(error).__name__)
         # RQ keeps no public flag for "asked to stop" (SIGTERM, SIGINT); its own attribute tells.
-        if burst or worker._shutdown_requested_date is not None:
+        if burst or (worker is not None and worker._shutdown_requested_date is not None):
             return
         log.warning("The worker stopped without being asked to; starting again in %d s", RESTART_SECONDS)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while it waits, a stop request ends it at once

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from portal.models.base import Base, UTCDateTime, created_at, intpk
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+WAITING = sa.text("status IN ('pending', 'sending')")
 
 
 class OutboxMessage(Base):
@@ -21,6 +22,9 @@ class OutboxMessage(Base):
         sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         # The relay looks for what waits; admins look for what failed.
         sa.Index("ix_outbox_status_created_at", "status", "created_at"),
+        # A sender claims the oldest rows not yet sent: read off the front of this index, which
+        # holds only those, however many millions were sent before.
+        sa.Index("ix_outbox_waiting", "id", postgresql_where=WAITING, sqlite_where=WAITING),
     )
 
     id: Mapped[intpk]
@@ -40,6 +44,8 @@ class OutboxMessage(Base):
     created_at: Mapped[created_at]
     # When a sender last took the message; a claim older than the stale limit may be taken again.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After a failed attempt: the message waits, pending, until then before its next one (backoff).
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:

@@ -1,11 +1,13 @@
-"""Sending one outbox message: claim it, render it, hand it over, record the outcome.
+"""Sending outbox messages a batch at a time: claim them, render each, hand them over one after
+another on one SMTP connection, record each outcome.
 
 What "sent once" means here, exactly:
 
-* Two senders never work on a message at the same time: each first claims the row with one
-  UPDATE (pending → sending), and a job offered twice (after-commit relay, periodic relay, a
-  worker starting) finds the row taken or sent and does nothing.
-* The row is marked 'sent' in its own commit right after the mail server accepts the message.
+* Two senders never work on a message at the same time: each first claims its rows with one
+  UPDATE (pending → sending), and a job run twice (after-commit relay, periodic relay, a
+  worker starting) finds the rows taken or sent and does nothing.
+* Each row is marked 'sent' in its own commit right after the mail server accepts that message,
+  before the next one is handed over.
   If the sender dies between the server's acceptance and that commit (a window of one database
   round trip), the row stays 'sending'; nothing touches it for CLAIM_TIMEOUT (10 minutes), so a
   retry of the killed job or a relay does not send it again meanwhile. After that the message is
@@ -14,25 +16,41 @@ What "sent once" means here, exactly:
 * A sender killed before the server accepted the message (mid-DATA) left no delivered copy;
   the one sent after CLAIM_TIMEOUT is the first the recipient gets. (SMTP itself has the same
   window, RFC 1047: a server that accepted the data but whose "250 OK" was lost.)
+* The rest of a killed sender's batch, claimed but never handed over, waits the same
+  CLAIM_TIMEOUT and then goes out: late, and once.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session, selectinload
 
 from portal.extensions import db
-from portal.notifications.outbox import claim, mark_failed, mark_sent
+from portal.models import GiftCard, utcnow
+from portal.models.outbox import OutboxMessage
+from portal.notifications.outbox import claim, mark_failed, mark_sent, release
 from portal.notifications.rendering import masked_address, render
-from portal.notifications.sending import hand_over
+from portal.notifications.sending import Mailer, mailer
 
 log = logging.getLogger(__name__)
 
+BATCH = 500  # messages a sender claims at once and sends over one connection
+# Ten seconds, a minute, five minutes, a quarter of an hour, an hour: about 1h20 in all.
+DEFAULT_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
 
-class DeliveryFailed(Exception):
-    """A send attempt failed and the message waits for its next try (RQ retries the job)."""
+
+def retry_intervals() -> list[int]:
+    """Seconds to wait after each failed attempt before the next (OUTBOX_RETRY_INTERVALS; tests
+    shorten it): a message is tried once more than there are intervals."""
+    return list(current_app.config.get("OUTBOX_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS)
 
 
 def _permanent(error: Exception) -> bool:
@@ -56,42 +74,109 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def deliver(outbox_id: int, *, final: bool) -> str:
-    """Send one message if it is still to be sent; returns "sent", "skipped" or "failed".
+@dataclass
+class Outcome:
+    """What one batch did: how many rows it claimed, sent, failed for good or gave back untried,
+    and when the earliest of those that failed for now is due again."""
 
-    ``final`` says this is the last attempt (RQ has no retry left, or there is no worker to
-    retry): a failure then marks the row 'failed' with its error. Otherwise a failure puts the
-    row back to 'pending' and raises DeliveryFailed so RQ retries the job with backoff. A 5xx
-    SMTP answer is final at once. Uses a session of its own (it may run right after another
-    session's commit).
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    released: int = 0
+    retries: list[datetime] = field(default_factory=list)
+
+    @property
+    def retry_at(self) -> datetime | None:
+        return min(self.retries, default=None)
+
+
+def _load_cards(session: Session, rows: list[OutboxMessage]) -> None:
+    """The batch's cards with their code, account and merchant in three statements, so rendering
+    a message about a card reads no more (``render`` finds them in the session)."""
+    card_ids = {row.card_id for row in rows if row.card_id is not None}
+    if card_ids:
+        session.scalars(
+            sa.select(GiftCard).where(GiftCard.id.in_(card_ids))
+            .options(selectinload(GiftCard.code), selectinload(GiftCard.account), selectinload(GiftCard.merchant))
+        ).all()
+    session.commit()  # no transaction stays open while the mail server takes its time
+
+
+def deliver_batch(
+    *,
+    limit: int = BATCH,
+    ids: list[int] | None = None,
+    last_attempt: bool = False,
+    seconds: float | None = None,
+    claimed_all: Callable[[], None] | None = None,
+) -> Outcome:
+    """Send up to ``limit`` waiting messages, oldest first (or those of ``ids`` still to be sent),
+    over one connection to the mail server.
+
+    A message whose attempt fails waits in the outbox for its next one (``retry_intervals``);
+    after the last, or on a 5xx answer, or when ``last_attempt`` says no retry will come (no
+    worker to retry), it is marked 'failed' with its error. With ``seconds``, no message is
+    started after that long: the rest of the batch is given back untried. ``claimed_all`` is
+    called when the claim took ``limit`` rows (more may wait: another sender can start on them).
+    Uses a session of its own (it may run right after another session's commit).
     """
+    deadline = time.monotonic() + seconds if seconds is not None else None
+    outcome = Outcome()
+    intervals = retry_intervals()
     with Session(db.engine, expire_on_commit=False) as session:
-        row = claim(session, outbox_id)
-        if row is None:
-            log.info("Outbox %d is sent, failed or being sent by another worker: nothing to do", outbox_id)
-            return "skipped"
-        # Plain values: the session is rolled back (and its objects expired) before the mail server is called.
-        kind, attempt, recipient = row.kind, row.attempts, masked_address(row.recipient)
-        try:
-            rendered = render(session, row)
-            masked = rendered.masked_code
-            session.rollback()  # no transaction stays open while the mail server takes its time
-            where = hand_over(rendered.message, f"{outbox_id:08d}-{kind}")
-        except Exception as error:
-            session.rollback()
-            last = final or _permanent(error)
-            reason = _describe(error)
-            mark_failed(session, outbox_id, reason, final=last)
-            log.warning(
-                "E-mail %s (outbox %d, attempt %d) to %s failed%s: %s",
-                kind, outbox_id, attempt, recipient, " for good" if last else "", reason,
-            )
-            if last:
-                return "failed"
-            raise DeliveryFailed(reason) from error
-        mark_sent(session, outbox_id)
-        log.info(
-            "E-mail %s (outbox %d) to %s%s sent via %s",
-            kind, outbox_id, recipient, f" about {masked}" if masked else "", where,
+        rows = claim(session, limit=limit, ids=ids)
+        outcome.claimed = len(rows)
+        if not rows:
+            return outcome
+        for row in rows:  # plain values from here on: a rollback after a failed send leaves them be
+            session.expunge(row)
+        if claimed_all is not None and len(rows) == limit:
+            claimed_all()
+        _load_cards(session, rows)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as marks, mailer() as out:
+            for n, row in enumerate(rows):
+                if deadline is not None and time.monotonic() > deadline:
+                    rest = [row.id for row in rows[n:]]
+                    release(marks, rest)
+                    outcome.released = len(rest)
+                    log.info("Out of time: %d e-mail(s) given back to the outbox untried", len(rest))
+                    break
+                _deliver(session, marks, out, row, intervals, last_attempt, outcome)
+    log.info(
+        "E-mail batch: %d claimed, %d sent, %d to retry, %d failed for good, %d given back",
+        outcome.claimed, outcome.sent, len(outcome.retries), outcome.failed, outcome.released,
+    )
+    return outcome
+
+
+def _deliver(
+    session: Session, marks: sa.Connection, out: Mailer, row: OutboxMessage, intervals: list[int], last_attempt: bool,
+    outcome: Outcome,
+) -> None:
+    """Render and hand over one claimed message, and record what became of it (on ``marks``, in AUTOCOMMIT)."""
+    recipient = masked_address(row.recipient)
+    try:
+        rendered = render(session, row)
+        where = out.send(rendered.message, f"{row.id:08d}-{row.kind}")
+    except Exception as error:  # noqa: BLE001 - whatever failed, the row records it and the batch goes on
+        session.rollback()
+        reason = _describe(error)
+        final = last_attempt or _permanent(error) or row.attempts > len(intervals)
+        retry_at = None if final else utcnow() + timedelta(seconds=intervals[row.attempts - 1])
+        mark_failed(marks, row.id, reason, retry_at=retry_at)
+        if final:
+            outcome.failed += 1
+        else:
+            outcome.retries.append(retry_at)
+        log.warning(
+            "E-mail %s (outbox %d, attempt %d) to %s failed%s: %s",
+            row.kind, row.id, row.attempts, recipient, " for good" if final else "", reason,
         )
-        return "sent"
+        return
+    mark_sent(marks, row.id)
+    outcome.sent += 1
+    masked = rendered.masked_code
+    log.debug(  # a line per message; the batch's INFO line counts them
+        "E-mail %s (outbox %d) to %s%s sent via %s", row.kind, row.id, recipient, f" about {masked}" if masked else "",
+        where,
+    )

@@ -1,8 +1,8 @@
 """The outbox: e-mail written in the caller's transaction, relayed after its commit (DESIGN §4).
 
 A message is a row. ``queue_email`` inserts it beside the change that causes it, so both commit
-or neither does; after the commit a listener hands the new rows to the relay (an RQ job each, or
-inline without Redis). A sender claims its row before sending, so a message is sent by one
+or neither does; after the commit a listener hands the new rows to the relay (a batch job on RQ, or
+inline without Redis). A sender claims its rows before sending, so a message is sent by one
 sender at a time; see ``portal/notifications/delivery.py`` for what "once" means exactly.
 """
 
@@ -17,6 +17,7 @@ from flask import current_app, has_app_context
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from portal.bulk import among
 from portal.cards.codes import CARD_CODE_RE
 from portal.models import utcnow
 from portal.models.outbox import OutboxMessage
@@ -103,65 +104,91 @@ def remember(session: Session, ids: list[int]) -> None:
 # --- The lifecycle of a row, each step its own short transaction ------------------------------
 
 
-def claim(session: Session, outbox_id: int, now: datetime | None = None) -> OutboxMessage | None:
-    """Take the message for sending; None if it is sent, failed, or being sent by someone else.
+def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+    """Pending and past any backoff, or claimed by a sender so long ago that it must have died."""
+    return sa.and_(
+        OutboxMessage.status.in_(("pending", "sending")),  # what the partial index ix_outbox_waiting holds
+        sa.or_(
+            sa.and_(
+                OutboxMessage.status == "pending",
+                sa.or_(OutboxMessage.retry_at.is_(None), OutboxMessage.retry_at <= now),
+            ),
+            sa.and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - CLAIM_TIMEOUT),
+        ),
+    )
 
-    One UPDATE decides: the row moves from 'pending' (or from a 'sending' claim older than
-    CLAIM_TIMEOUT, whose sender died) to 'sending', counting the attempt. Commits.
+
+def claim(
+    session: Session, *, limit: int, ids: list[int] | None = None, now: datetime | None = None
+) -> list[OutboxMessage]:
+    """Take up to ``limit`` messages for sending, oldest first (only those of ``ids``, if given);
+    none that is sent, failed, waiting out its backoff or being sent by someone else.
+
+    One UPDATE decides: each row moves from 'pending' (or from a 'sending' claim older than
+    CLAIM_TIMEOUT, whose sender died) to 'sending', counting the attempt. On PostgreSQL rows
+    another sender is claiming at this moment are skipped (``SKIP LOCKED``), so senders side by
+    side take different rows without waiting on each other. Commits. Returns the rows by id.
     """
     now = now or utcnow()
-    claimable = sa.or_(
-        OutboxMessage.status == "pending",
-        sa.and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - CLAIM_TIMEOUT),
-    )
-    message = session.execute(
+    waiting = sa.select(OutboxMessage.id).where(_claimable(now))
+    if ids is not None:
+        waiting = waiting.where(among(session, OutboxMessage.id, ids))
+    waiting = waiting.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+    messages = session.scalars(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, claimable)
-        .values(status="sending", attempts=OutboxMessage.attempts + 1, claimed_at=now)
+        .where(OutboxMessage.id.in_(waiting.scalar_subquery()), _claimable(now))
+        .values(status="sending", attempts=OutboxMessage.attempts + 1, claimed_at=now, retry_at=None)
         .returning(OutboxMessage),
         execution_options={"synchronize_session": False},
-    ).scalar_one_or_none()
+    ).all()
     session.commit()
-    return message
+    return sorted(messages, key=lambda message: message.id)
 
 
-def mark_sent(session: Session, outbox_id: int, now: datetime | None = None) -> None:
-    """Record that the mail server took the message. Commits."""
-    session.execute(
-        sa.update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id)
-        .values(status="sent", sent_at=now or utcnow(), last_error=None),
-        execution_options={"synchronize_session": False},
-    )
-    session.commit()
+# Each step below is one statement, run by the sender on a connection in AUTOCOMMIT: a message's
+# outcome is recorded in one round trip, before the next message is handed over.
 
 
-def mark_failed(session: Session, outbox_id: int, error: str, *, final: bool) -> None:
-    """Record a failed attempt: back to 'pending' for the next try, or 'failed' for good. Commits."""
-    session.execute(
+_SENT = (  # built once: building the statement took longer than its round trip
+    sa.update(OutboxMessage)
+    .where(OutboxMessage.id == sa.bindparam("outbox_id"))
+    .values(status="sent", sent_at=sa.bindparam("now"), last_error=None)
+)
+
+
+def mark_sent(connection: sa.Connection, outbox_id: int, now: datetime | None = None) -> None:
+    """Record that the mail server took the message."""
+    connection.execute(_SENT, {"outbox_id": outbox_id, "now": now or utcnow()})
+
+
+def mark_failed(connection: sa.Connection, outbox_id: int, error: str, *, retry_at: datetime | None) -> None:
+    """Record a failed attempt: back to 'pending' until ``retry_at`` for the next try, or (None)
+    'failed' for good."""
+    connection.execute(
         sa.update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "sending")
-        .values(status="failed" if final else "pending", last_error=error[:1000], claimed_at=None),
-        execution_options={"synchronize_session": False},
+        .values(
+            status="pending" if retry_at else "failed", retry_at=retry_at, last_error=error[:1000], claimed_at=None
+        )
     )
-    session.commit()
+
+
+def release(connection: sa.Connection, ids: list[int]) -> None:
+    """Give back claimed messages that were not tried (their sender ran out of time): pending
+    again at once, the claim's attempt not counted."""
+    connection.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending")
+        .values(status="pending", attempts=OutboxMessage.attempts - 1, claimed_at=None)
+    )
 
 
 def waiting_ids(session: Session, now: datetime | None = None, *, limit: int = 10_000) -> list[int]:
-    """Messages nobody is working on: pending ones, and those whose sender's claim went stale."""
+    """Messages nobody is working on and whose time has come: pending ones past any backoff, and
+    those whose sender's claim went stale."""
     now = now or utcnow()
     return list(
-        session.scalars(
-            sa.select(OutboxMessage.id)
-            .where(
-                sa.or_(
-                    OutboxMessage.status == "pending",
-                    sa.and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - CLAIM_TIMEOUT),
-                )
-            )
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
+        session.scalars(sa.select(OutboxMessage.id).where(_claimable(now)).order_by(OutboxMessage.id).limit(limit))
     )
 
 
@@ -182,7 +209,7 @@ def requeue(session: Session, outbox_id: int) -> bool:
     changed = session.execute(
         sa.update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "failed")
-        .values(status="pending", claimed_at=None),
+        .values(status="pending", claimed_at=None, retry_at=None),
         execution_options={"synchronize_session": False},
     ).rowcount
     if changed:

@@ -1,17 +1,23 @@
 """The relay: from outbox rows to send jobs on RQ, or inline when there is no Redis (DESIGN §1, §4).
 
-Each row gets the RQ job id ``outbox-<row id>``, and a row whose job is still waiting or running is
-not offered again, so the after-commit relay, the periodic relay and ``portal worker`` at start can
-all offer the same row and it is still one job. If Redis is down the row stays pending and the request carries on; the
-periodic relay (``portal.jobs.email.relay_outbox``) picks it up once Redis is back.
+Two shapes of route. A route of one job per row (webhooks) gives each row the RQ job id
+``<prefix>-<row id>``, and a row whose job is still waiting or running is not offered again, so the
+after-commit relay, the periodic relay and ``portal worker`` at start can all offer the same row and
+it is still one job. A batched route (e-mail) has jobs that each claim the next batch of waiting
+rows themselves, so a job waiting in the queue stands for every row committed before it starts:
+rows are offered by making sure one such job is queued. If Redis is down the rows stay pending
+and the request carries on; the periodic relay (``portal.jobs.email.relay_outbox``) picks them up
+once Redis is back.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import redis
 import sqlalchemy as sa
@@ -24,10 +30,10 @@ from portal.services import services
 log = logging.getLogger(__name__)
 
 EMAIL_QUEUE = "emails"
-SEND_JOB = "portal.jobs.email.send_email"
-# Ten seconds, a minute, five minutes, a quarter of an hour, an hour: about 1h20 in all.
-DEFAULT_RETRY_INTERVALS = [10, 60, 300, 900, 3600]
-# Longer than any SMTP exchange, far shorter than the outbox's stale-claim limit (10 minutes).
+SEND_JOB = "portal.jobs.email.send_emails"
+# A batch starts no message after SEND_SECONDS (portal/jobs/email.py); the timeout adds room for
+# the last exchange (SMTP's own timeout), and stays far shorter than the outbox's stale-claim limit
+# (10 minutes).
 SEND_TIMEOUT_SECONDS = 120
 # After a Redis error, leave rows to the periodic relay for a while rather than wait on Redis
 # in every request.
@@ -42,17 +48,20 @@ _QUEUED = "giftloop.relay.queued"  # in session.info: {route: [row ids]}
 class Route:
     """Where one kind of outbox row goes: its queue, its job, and how it is retried.
 
-    E-mail is one route; webhook deliveries (portal/events/deliveries.py) another.
+    E-mail is one route (batched: its job claims and sends the rows, and retries each failed
+    row itself); webhook deliveries (portal/events/deliveries.py) another (a job per row, retried
+    by RQ).
     """
 
     name: str  # "e-mail": for the logs
     queue: str
     job: str
     prefix: str  # of the RQ job id: "outbox" gives "outbox-42"
-    retry_setting: str  # the config key of the retry intervals
-    default_intervals: tuple[int, ...]
     timeout: int
     inline: Callable[[list[int]], int]  # without Redis: deliver the rows now, in this process
+    batched: bool = False
+    retry_setting: str = ""  # the config key of the retry intervals of a job per row
+    default_intervals: tuple[int, ...] = ()
 
     def job_id(self, row_id: int) -> str:
         return f"{self.prefix}-{row_id}"
@@ -63,18 +72,8 @@ class Route:
         return Retry(max=len(intervals), interval=intervals)
 
 
-def job_id(outbox_id: int) -> str:
-    """The RQ job id of a row: the same row is always the same job."""
-    return EMAIL.job_id(outbox_id)
-
-
-def retry_policy() -> Retry:
-    """RQ's retry with backoff, from OUTBOX_RETRY_INTERVALS (tests shorten it)."""
-    return EMAIL.retry_policy()
-
-
 def relay(ids: list[int], connection: redis.Redis | None = None, route: Route | None = None) -> int:
-    """Hand rows to their send jobs; returns how many jobs were newly enqueued (or sent inline).
+    """Hand rows to their send jobs; returns how many rows were newly offered to a job (or sent inline).
 
     Without REDIS_URL each row is delivered now, in this process. With Redis, a Redis error is
     logged and the rows wait in the outbox; nothing is raised to the caller.
@@ -91,6 +90,8 @@ def relay(ids: list[int], connection: redis.Redis | None = None, route: Route | 
         log.info("Redis paused after an error; %d %s(s) wait in the outbox", len(ids), route.name)
         return 0
     try:
+        if route.batched:
+            return _offer_batch(connection, route, ids)
         return sum(_enqueue(connection, route, ids[n : n + RELAY_CHUNK]) for n in range(0, len(ids), RELAY_CHUNK))
     except redis.RedisError as error:
         state["resume_at"] = time.monotonic() + REDIS_PAUSE_SECONDS
@@ -137,24 +138,59 @@ def _enqueue(connection: redis.Redis, route: Route, ids: list[int]) -> int:
                 continue
 
 
-def _inline(ids: list[int]) -> int:
-    """The embedded default: deliver each row now, never raising into the request that queued it."""
-    from portal.notifications.delivery import deliver  # delivery imports outbox, which imports this module
+def _queued_key(route: Route) -> str:
+    return f"giftloop:relay:{route.prefix}:queued"
 
-    done = 0
-    for outbox_id in ids:
-        try:
-            # No scheduler here to retry, so a failure is final and shows in failed_messages().
-            if deliver(outbox_id, final=True) == "sent":
-                done += 1
-        except Exception:
-            log.exception("Inline delivery of outbox %d failed", outbox_id)
-    return done
+
+def _offer_batch(connection: redis.Redis, route: Route, ids: list[int]) -> int:
+    """Make sure a batch job will look for these rows; returns how many rows were newly offered.
+
+    A batch job claims what waits when it runs, so one still queued (not yet started) will find
+    every row committed before now: nothing is written, and 0 returned. Otherwise, none being
+    queued or the last one already started (it may have claimed before these rows committed), a
+    new job is queued for them. Two relays racing here may queue two jobs; the second finds less
+    to claim, or nothing, and no row is sent twice.
+    """
+    queued = connection.get(_queued_key(route))
+    if queued is not None and connection.hget(Job.key_for(queued.decode()), "status") == JobStatus.QUEUED.value.encode():
+        return 0
+    enqueue_batch(route, connection)
+    return len(ids)
+
+
+def enqueue_batch(route: Route, connection: redis.Redis, at: datetime | None = None) -> None:
+    """Queue a batch job of the route now, or (``at``) for RQ's scheduler to queue then: for rows
+    waiting out a backoff."""
+    queue = Queue(route.queue, connection=connection)
+    job_id = f"{route.prefix}-batch-{uuid.uuid4().hex}"
+    options = {
+        "job_id": job_id, "job_timeout": route.timeout, "result_ttl": 3600, "failure_ttl": 7 * 24 * 3600,
+        "description": f"send a batch of {route.name}s",
+    }
+    if at is not None:
+        # RQ's scheduler keeps whole seconds (dropping the fraction): the next whole second, so
+        # the job does not run before the rows it is for are due.
+        queue.enqueue_at(at.replace(microsecond=0) + timedelta(seconds=1), route.job, **options)
+        return
+    queue.enqueue(route.job, **options)
+    connection.set(_queued_key(route), job_id)
+
+
+def _inline(ids: list[int]) -> int:
+    """The embedded default: deliver the rows now, never raising into the request that queued them."""
+    from portal.notifications.delivery import deliver_batch  # delivery imports outbox, which imports this module
+
+    try:
+        # No scheduler here to retry, so a failure is final and shows in failed_messages().
+        return deliver_batch(ids=ids, limit=len(ids), last_attempt=True).sent
+    except Exception:
+        log.exception("Inline delivery of %d e-mail(s) failed", len(ids))
+        return 0
 
 
 EMAIL = Route(
-    name="e-mail", queue=EMAIL_QUEUE, job=SEND_JOB, prefix="outbox", retry_setting="OUTBOX_RETRY_INTERVALS",
-    default_intervals=tuple(DEFAULT_RETRY_INTERVALS), timeout=SEND_TIMEOUT_SECONDS, inline=_inline,
+    name="e-mail", queue=EMAIL_QUEUE, job=SEND_JOB, prefix="outbox", timeout=SEND_TIMEOUT_SECONDS, inline=_inline,
+    batched=True,
 )
 
 

@@ -11,12 +11,19 @@ bulk order's message also carries a CSV of its codes, made when it is sent (``_a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.image import MIMEImage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
 
 import qrcode
@@ -86,9 +93,20 @@ def qr_png(text: str) -> bytes:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=8)
+def _sender(mail_from: str) -> tuple[str, str]:
+    """MAIL_FROM as its From header and its address's domain (read once: parsing it took as long
+    as a template)."""
+    name, address = parseaddr(mail_from)
+    return formataddr((name, address), charset="utf-8"), address.rpartition("@")[2] or "giftloop.invalid"
+
+
+def _mail_from() -> str:
+    return current_app.config.get("MAIL_FROM") or "Giftloop <no-reply@localhost>"
+
+
 def _sender_domain() -> str:
-    address = parseaddr(current_app.config.get("MAIL_FROM") or "")[1]
-    return address.rpartition("@")[2] or "giftloop.invalid"
+    return _sender(_mail_from())[1]
 
 
 def message_id(key: str) -> str:
@@ -104,9 +122,33 @@ def masked_address(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+# Beyond ASCII, quoted-printable: the text stays readable in the source, no line exceeds SMTP's limit.
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
+_LONGEST_LINE = 998  # RFC 5322 §2.1.1
+
+
+def _text_part(body: str, subtype: str) -> MIMEText:
+    """A text part as it is (7bit) when plain ASCII in short enough lines, as most of ours are:
+    quoted-printable in pure Python cost more than everything else in sending a message."""
+    if body.isascii() and max(map(len, body.splitlines()), default=0) <= _LONGEST_LINE:
+        return MIMEText(body, subtype, "us-ascii")
+    return MIMEText(body, subtype, _UTF8)
+
+
+def _boundary() -> str:
+    """A MIME boundary no text can contain by chance (128 random bits)."""
+    return f"=_giftloop_{secrets.token_hex(16)}"
+
+
+def _header(value: str) -> str | Header:
+    """A header's text as written: as it is when plain ASCII, else encoded (RFC 2047)."""
+    return value if value.isascii() else Header(value, "utf-8")
+
+
 @dataclass
 class Rendered:
-    message: EmailMessage
+    message: Message
     subject: str
     text: str
     html: str
@@ -136,29 +178,39 @@ def render(session: Session, row: OutboxMessage) -> Rendered:
     text = str(text_module).strip() + "\n"
     html = env.get_template(f"email/{row.kind}.html").render(variables, subject=subject)
 
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = current_app.config.get("MAIL_FROM") or "Giftloop <no-reply@localhost>"
+    # The classic email.mime classes: building a message with EmailMessage's header registry cost
+    # ten times as much (2 ms against 0.2), more than sending it over an open connection.
+    html_part: Message = _text_part(html, "html")
+    if qr_cid:
+        related = MIMEMultipart("related", _boundary())
+        related.attach(html_part)
+        image = MIMEImage(qr_png(code), "png")
+        image["Content-ID"] = qr_cid
+        image.add_header("Content-Disposition", "inline", filename="gift-card-qr.png")
+        related.attach(image)
+        html_part = related
+    # Boundaries drawn here: left to the generator, each costs a scan of the whole message.
+    message = MIMEMultipart("alternative", _boundary(), [_text_part(text, "plain"), html_part])
+    files = _attachments(session, row)
+    if files:
+        message = MIMEMultipart("mixed", _boundary(), [message, *files])
+    message["Subject"] = _header(subject)
+    message["From"] = _sender(_mail_from())[0]
     message["To"] = row.recipient
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = message_id(row.key)
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    if qr_cid:
-        html_part = message.get_payload()[1]
-        html_part.add_related(qr_png(code), maintype="image", subtype="png", cid=qr_cid, filename="gift-card-qr.png")
-    for filename, content in _attachments(session, row):
-        message.add_attachment(content.encode(), maintype="text", subtype="csv", filename=filename)
     masked = mask(code) if code else (view.masked if view else None)
     return Rendered(message=message, subject=subject, text=text, html=html, masked_code=masked)
 
 
-def _attachments(session: Session, row: OutboxMessage) -> list[tuple[str, str]]:
-    """The files a kind of message carries, made as it is sent: (file name, CSV text)."""
+def _attachments(session: Session, row: OutboxMessage) -> list[Message]:
+    """The files a kind of message carries, made as it is sent (no code rests in the outbox)."""
     if row.kind == "bulk_codes":
         from portal.orders.bulk import codes_csv  # the orders domain itself sends messages through here
 
         order_id = row.context["order_id"]
-        return [(f"giftloop-cards-{order_id}.csv", codes_csv(session, services().vault, order_id))]
+        part = _text_part(codes_csv(session, services().vault, order_id), "csv")
+        part.add_header("Content-Disposition", "attachment", filename=f"giftloop-cards-{order_id}.csv")
+        return [part]
     return []

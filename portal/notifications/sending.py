@@ -7,8 +7,11 @@ import os
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
+from email.policy import Compat32
+from email.utils import parseaddr
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
@@ -69,18 +72,22 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def send_smtp(settings: SmtpSettings, message: EmailMessage) -> None:
-    """Send one message; returns once the server accepted it. smtplib's errors pass through."""
+def connect(settings: SmtpSettings) -> smtplib.SMTP:
+    """An SMTP connection, greeted, upgraded to TLS and logged in as the settings ask. smtplib's
+    errors pass through."""
     if settings.ssl:
         client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=SMTP_TIMEOUT_SECONDS, context=tls_context())
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT_SECONDS)
-    with client:
+    try:
         if settings.starttls:
             client.starttls(context=tls_context())
         if settings.username:
             client.login(settings.username, settings.password or "")
-        client.send_message(message)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def outbox_dir() -> Path:
@@ -89,7 +96,7 @@ def outbox_dir() -> Path:
     return Path(configured) if configured else Path(current_app.instance_path) / "outbox"
 
 
-def write_eml(directory: Path, name: str, message: EmailMessage) -> Path:
+def write_eml(directory: Path, name: str, message: Message) -> Path:
     """Write the message as ``<name>.eml`` (whole or not at all); returns the path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.eml"
@@ -99,11 +106,96 @@ def write_eml(directory: Path, name: str, message: EmailMessage) -> Path:
     return path
 
 
-def hand_over(message: EmailMessage, name: str) -> str:
-    """Send by SMTP if SMTP_URL is set, else write an .eml file; returns where it went (for the log)."""
-    url = current_app.config.get("SMTP_URL")
-    if url:
-        settings = parse_smtp_url(url)
-        send_smtp(settings, message)
-        return f"{settings.host}:{settings.port}"
-    return str(write_eml(outbox_dir(), name, message))
+class _Wire(Compat32):
+    """The classic policy as sent over SMTP (CRLF), writing a short plain header as it is:
+    folding every header through email.header cost more than the rest of sending the message."""
+
+    def _fold(self, name: str, value, sanitize: bool) -> str:
+        if (
+            isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value
+            and len(name) + len(value) + 2 <= self.max_line_length
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return super()._fold(name, value, sanitize)
+
+
+_WIRE = _Wire(linesep="\r\n")
+
+
+@functools.lru_cache(maxsize=8)
+def _address(header: str) -> str:
+    return parseaddr(header)[1]
+
+
+def _send(client: smtplib.SMTP, message: Message) -> None:
+    """One message to its To address over an open connection (SMTPUTF8 for an address beyond ASCII)."""
+    sender, recipient = _address(str(message["From"])), message["To"]
+    options = () if f"{sender}{recipient}".isascii() else ("SMTPUTF8",)
+    client.sendmail(sender, [recipient], message.as_bytes(policy=_WIRE), mail_options=options)
+
+
+class Mailer:
+    """Hands messages over one after another: by SMTP if SMTP_URL is set, over one connection
+    kept open from message to message, else as .eml files. A context manager: the connection
+    ends (QUIT) with it.
+
+    A message the server refuses leaves the connection as it was (smtplib resets the exchange);
+    any other failure drops it, and the next message opens a new one. If a connection cannot be
+    opened at all, every later message of this mailer fails with the same error without trying:
+    a batch does not knock on a closed door once per message.
+    """
+
+    def __init__(self, url: str | None, directory: Path) -> None:
+        self._url, self._directory = url, directory
+        self._client: smtplib.SMTP | None = None
+        self._unreachable: Exception | None = None
+        self._where = ""
+
+    def send(self, message: Message, name: str) -> str:
+        """Send (or write as ``<name>.eml``) one message; returns where it went, for the log.
+        Returns once the server accepted it; raise smtplib's errors, OSError or ValueError (a bad SMTP_URL)."""
+        if not self._url:
+            return str(write_eml(self._directory, name, message))
+        if self._unreachable is not None:
+            raise self._unreachable
+        if self._client is None:
+            try:
+                settings = parse_smtp_url(self._url)
+                self._client = connect(settings)
+            except Exception as error:
+                self._unreachable = error
+                raise
+            self._where = f"{settings.host}:{settings.port}"
+        try:
+            _send(self._client, message)
+        except smtplib.SMTPRecipientsRefused:
+            raise
+        except smtplib.SMTPResponseException as error:
+            if error.smtp_code == 421:  # the server is closing the connection
+                self._drop()
+            raise
+        except Exception:
+            self._drop()
+            raise
+        return self._where
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass  # every message was answered already; a lost goodbye changes nothing
+            self._drop()
+
+
+def mailer() -> Mailer:
+    """A Mailer for this app's settings: SMTP_URL, or the outbox directory."""
+    return Mailer(current_app.config.get("SMTP_URL"), outbox_dir())

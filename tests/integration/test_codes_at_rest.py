@@ -14,7 +14,7 @@ from portal.cards.codes import generate_card_code
 from portal.extensions import db
 from portal.merchants import create_merchant
 from portal.models import GiftCard, OutboxMessage
-from portal.notifications.delivery import deliver
+from portal.notifications.delivery import deliver_batch
 from portal.services import services
 from portal.tokens import create_token
 from tests.conftest import make_app, serve_gunicorn
@@ -136,8 +136,8 @@ def test_no_channel_leaves_a_full_code_in_the_access_log_the_error_log_the_outbo
         used += guesses
 
     with make_app(pg_url, OUTBOX_DIR=str(tmp_path / "outbox")).app_context():  # the e-mails, as .eml files
-        for message_id in db.session.scalars(db.select(OutboxMessage.id)).all():
-            deliver(message_id, final=True)
+        ids = db.session.scalars(db.select(OutboxMessage.id)).all()
+        deliver_batch(ids=ids, limit=len(ids), last_attempt=True)
         db.session.remove()
         db.engine.dispose()
     mails = "\n".join(path.read_text(errors="replace") for path in (tmp_path / "outbox").glob("*.eml"))

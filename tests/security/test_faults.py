@@ -296,9 +296,11 @@ def test_a_sweep_in_lanes_expires_every_due_card_once_and_moves_every_cent_to_br
     assert ledger_verify(pg_url).returncode == 0
 
 
-def test_a_connection_cut_mid_redemption_leaves_no_half_transaction(pg_app, pg_url):
-    """PostgreSQL drops the till's connection between the balance update and the entries:
-    nothing of the redemption remains, and the till's retry with the same key charges once."""
+def test_a_connection_cut_mid_redemption_leaves_no_half_transaction(pg_app, pg_url, payment_path):
+    """PostgreSQL drops the till's connection in the middle of a redemption — on the Python path
+    between the balance update and the entries, on the one-call path as the call is made, after
+    the request's key was taken: nothing of it remains, and the till's retry with the same key
+    charges once."""
     seed_people(pg_app)
     stack = Stack("", pg_app)
     card_id, code = stack.card("20.00")
@@ -308,7 +310,9 @@ def test_a_connection_cut_mid_redemption_leaves_no_half_transaction(pg_app, pg_u
     cut = []
 
     def cut_before_entries(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES") and not cut:
+        mid_way = "giftloop_redeem" in statement if payment_path == "one call" else (
+            statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES"))
+        if mid_way and not cut:
             cut.append(conn.connection.dbapi_connection.info.backend_pid)
             with killer.connect() as other:
                 other.execute(sa.select(sa.func.pg_terminate_backend(cut[0])))
@@ -318,7 +322,7 @@ def test_a_connection_cut_mid_redemption_leaves_no_half_transaction(pg_app, pg_u
         sa.event.listen(db.engine, "before_cursor_execute", cut_before_entries)
     client = app.test_client()
     refused = client.post("/api/v1/cards/redeem", json={"code": code, "amount": "7.50"}, headers=headers)
-    assert cut, "the redemption never reached its entries"
+    assert cut, "the redemption never reached the point of the cut"
     assert refused.status_code == 500 and refused.json["code"] == "server_error"
     assert stack.balance(card_id) == 2000
     assert stack.transactions("redeem") == 0

@@ -85,6 +85,17 @@ def test_a_count_setting_that_is_no_whole_number_stops_the_start(monkeypatch, va
         from_environment()
 
 
+def test_the_e_mail_backoff_comes_from_the_environment_and_a_mistyped_one_stops_the_start(monkeypatch):
+    """Does OUTBOX_RETRY_SECONDS set the waits between an e-mail's tries, and a list that is not
+    whole seconds stop the app with its name?"""
+    assert from_environment()["OUTBOX_RETRY_INTERVALS"] is None  # the defaults in portal/notifications/delivery.py
+    monkeypatch.setenv("OUTBOX_RETRY_SECONDS", "5, 30,120")
+    assert from_environment()["OUTBOX_RETRY_INTERVALS"] == [5, 30, 120]
+    monkeypatch.setenv("OUTBOX_RETRY_SECONDS", "5,soon")
+    with pytest.raises(RuntimeError, match="OUTBOX_RETRY_SECONDS must be whole numbers of seconds"):
+        from_environment()
+
+
 def test_every_limit_of_the_security_table_can_be_tuned_from_the_environment(monkeypatch):
     """Can an operator raise or lower each throttle of the README's Security section without a
     code change?"""

@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 from portal.cards import operations as ops
 from portal.cards.expiry import expire_card, expire_due, reinstate
 from portal.cards.transfers import cancel_transfer, claim_transfer, lapse_transfers, start_transfer
-from portal.errors import DomainError, IdempotencyConflict
+from portal.errors import AlreadyRedeemed, DomainError, IdempotencyConflict
 from portal.extensions import db
 from portal.ledger import Actor, verify
 from portal.loyalty import conversion, points
@@ -94,7 +94,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.cards: dict[int, CardModel] = {}
         self.txns: dict[int, TxnModel] = {}
         self.transfers: list[TransferModel] = []
-        self.last = None  # (repeat the last money operation with its key, the transaction id it gave)
+        self.last = None  # (repeat the last money operation with its key, the transaction id it gave[, card issued])
 
     def teardown(self):
         self.s.rollback()
@@ -170,7 +170,7 @@ class LedgerMachine(RuleBasedStateMachine):
         days = 1826 if kind == "purchased" else 90
         self.cards[issued.card.id] = CardModel(owner.id if owner else None, scope, kind, self.now + timedelta(days=days))
         self.record(issued.transaction, {f"card:{issued.card.id}": minor}, issued.card.id)
-        self.last = (lambda: call().transaction.id, issued.transaction.id)
+        self.last = (lambda: call().transaction.id, issued.transaction.id, issued.card.id)
 
     @precondition(lambda self: self.cards)
     @rule(data=st.data(), minor=AMOUNTS, source=st.sampled_from(["cash", "wallet", "loops"]))
@@ -395,7 +395,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.cards[card_id] = CardModel(self.cara.id, merchant.id if merchant else None, "promotional",
                                             self.now + timedelta(days=90))
             self.record(issued.transaction, {f"loops:{self.cara.id}": -needed, f"card:{card_id}": minor}, card_id)
-            self.last = (lambda: call().transaction.id, issued.transaction.id)
+            self.last = (lambda: call().transaction.id, issued.transaction.id, card_id)
 
     @precondition(lambda self: self.cards)
     @rule(data=st.data())
@@ -441,8 +441,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.last is not None)
     @rule()
     def replay(self):
-        """The same request under the same key answers with the first transaction and changes nothing."""
-        repeat, transaction_id = self.last
+        """The same request under the same key answers with the first transaction and changes nothing;
+        but a card claimed since it was issued has a new code, so its issuing is not replayed."""
+        repeat, transaction_id, *issued = self.last
+        if issued and any(t.card_id == issued[0] and t.status == "claimed" for t in self.transfers):
+            with pytest.raises(AlreadyRedeemed):
+                repeat()
+            return
         assert repeat() == transaction_id
 
     @rule(who=st.sampled_from(["cara", "finn"]))

@@ -17,9 +17,10 @@ from portal.ledger import SYSTEM
 from portal.models import GiftCard, OutboxMessage, utcnow
 from portal.money import Money
 from portal.notifications import failed_messages, queue_email, requeue
-from portal.notifications.delivery import deliver
+from portal.notifications.delivery import deliver_batch
 from portal.notifications.outbox import claim
 from portal.services import services
+from tests.reads import outbox_rows
 
 
 def issue(owner=None, amount="25.00", key="issue-1", **options):
@@ -27,14 +28,6 @@ def issue(owner=None, amount="25.00", key="issue-1", **options):
         db.session, services().vault, amount=Money.parse(amount, "USD"), actor=SYSTEM, idempotency_key=key,
         owner=owner, **options,
     )
-
-
-def rows(kind: str | None = None) -> list[OutboxMessage]:
-    query = sa.select(OutboxMessage).order_by(OutboxMessage.id)
-    if kind:
-        query = query.where(OutboxMessage.kind == kind)
-    db.session.expire_all()
-    return list(db.session.scalars(query))
 
 
 def eml_files(directory, kind: str = "") -> list:
@@ -51,7 +44,7 @@ def test_an_email_is_written_only_once_its_transaction_commits(mail_app, outbox_
     message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
     assert message["To"] == "friend@example.com"
     assert {part.get_content_type() for part in message.walk()} >= {"text/plain", "text/html", "image/png"}
-    (row,) = rows("card_received")
+    (row,) = outbox_rows("card_received")
     assert (row.status, row.attempts) == ("sent", 1)
 
 
@@ -64,7 +57,7 @@ def test_the_same_key_sends_a_card_once_and_refuses_another_address(mail_app, ou
     with pytest.raises(IdempotencyConflict):
         issue(send_to="stranger@example.com")
     db.session.rollback()
-    assert len(rows("card_received")) == 1
+    assert len(outbox_rows("card_received")) == 1
     assert db.session.scalar(sa.select(sa.func.count(GiftCard.id))) == 1
 
 
@@ -72,7 +65,7 @@ def test_a_rolled_back_change_sends_nothing(mail_app, outbox_dir):
     """If the change that caused an e-mail is rolled back, is the e-mail gone with it?"""
     issue(send_to="friend@example.com")
     db.session.rollback()
-    assert rows() == [] and eml_files(outbox_dir) == []
+    assert outbox_rows() == [] and eml_files(outbox_dir) == []
 
 
 def test_a_savepoint_rolled_back_keeps_the_rest_of_the_transactions_mail(mail_app, customer, outbox_dir):
@@ -82,8 +75,8 @@ def test_a_savepoint_rolled_back_keeps_the_rest_of_the_transactions_mail(mail_ap
     queue_email(db.session, key="dropped", to=customer.email, kind="expiry_reminder", context={}, card_id=card.id)
     nested.rollback()
     db.session.commit()
-    assert [row.kind for row in rows()] == ["card_received"]
-    assert rows()[0].status == "sent" and len(eml_files(outbox_dir)) == 1
+    assert [row.kind for row in outbox_rows()] == ["card_received"]
+    assert outbox_rows()[0].status == "sent" and len(eml_files(outbox_dir)) == 1
 
 
 def test_the_same_key_is_one_message(mail_app, customer, outbox_dir):
@@ -93,7 +86,7 @@ def test_the_same_key_is_one_message(mail_app, customer, outbox_dir):
     again = queue_email(db.session, key="expiry_reminder:test", to=customer.email, kind="expiry_reminder", context={}, card_id=card.id)
     db.session.commit()
     assert first is not None and again is None
-    assert len(rows("expiry_reminder")) == 1 and len(eml_files(outbox_dir, "expiry_reminder")) == 1
+    assert len(outbox_rows("expiry_reminder")) == 1 and len(eml_files(outbox_dir, "expiry_reminder")) == 1
 
 
 def test_a_replayed_redemption_sends_one_receipt(mail_app, customer, outbox_dir):
@@ -103,7 +96,7 @@ def test_a_replayed_redemption_sends_one_receipt(mail_app, customer, outbox_dir)
     for _ in range(2):
         redeem(db.session, card, Money.parse("10.00", "USD"), actor=SYSTEM, idempotency_key="pay-1", merchant=None)
         db.session.commit()
-    assert len(rows("redemption_receipt")) == 1 and len(eml_files(outbox_dir, "redemption_receipt")) == 1
+    assert len(outbox_rows("redemption_receipt")) == 1 and len(eml_files(outbox_dir, "redemption_receipt")) == 1
 
 
 def test_receipts_follow_the_owners_choice(mail_app, customer, outbox_dir):
@@ -112,37 +105,37 @@ def test_receipts_follow_the_owners_choice(mail_app, customer, outbox_dir):
     load(db.session, card, Money.parse("5.00", "USD"), actor=SYSTEM, idempotency_key="load-1", source="cash")
     redeem(db.session, card, Money.parse("1.00", "USD"), actor=SYSTEM, idempotency_key="pay-1", merchant=None)
     db.session.commit()
-    assert [r.kind for r in rows()] == ["card_received", "topup_receipt", "redemption_receipt"]
+    assert [r.kind for r in outbox_rows()] == ["card_received", "topup_receipt", "redemption_receipt"]
     customer.receipts_by_email = False
     db.session.commit()
     load(db.session, card, Money.parse("5.00", "USD"), actor=SYSTEM, idempotency_key="load-2", source="cash")
     redeem(db.session, card, Money.parse("1.00", "USD"), actor=SYSTEM, idempotency_key="pay-2", merchant=None)
     db.session.commit()
-    assert len(rows()) == 3
+    assert len(outbox_rows()) == 3
 
 
 def test_a_bearer_card_sold_at_a_counter_sends_nothing(mail_app, outbox_dir):
     """With no owner and no address, is no e-mail queued?"""
     issue()
     db.session.commit()
-    assert rows() == []
+    assert outbox_rows() == []
 
 
 def test_a_message_is_claimed_by_one_sender_at_a_time(mail_app, customer):
     """Does a second claim fail while the first holds the row, and succeed once the claim is stale?"""
     card = issue(owner=customer).card
     db.session.commit()
-    (row,) = rows("card_received")
+    (row,) = outbox_rows("card_received")
     row_id = row.id
     db.session.execute(sa.update(OutboxMessage).values(status="pending", attempts=0))
     db.session.commit()
     now = utcnow()
     with db.session.no_autoflush:
-        first = claim(db.session, row_id, now)
-        assert first is not None and first.attempts == 1
-        assert claim(db.session, row_id, now + timedelta(minutes=9)) is None
-        stale = claim(db.session, row_id, now + timedelta(minutes=11))
-        assert stale is not None and stale.attempts == 2
+        (first,) = claim(db.session, limit=10, now=now)
+        assert first.id == row_id and first.attempts == 1
+        assert claim(db.session, limit=10, now=now + timedelta(minutes=9)) == []
+        (stale,) = claim(db.session, limit=10, now=now + timedelta(minutes=11))
+        assert stale.id == row_id and stale.attempts == 2
     assert card.id == row.card_id
 
 
@@ -150,12 +143,12 @@ def test_a_row_being_sent_elsewhere_is_not_sent_again(mail_app, customer, outbox
     """If a sender holds the row (a worker killed mid-send), does another delivery skip it?"""
     issue(owner=customer)
     db.session.commit()
-    (row,) = rows("card_received")
+    (row,) = outbox_rows("card_received")
     for path in eml_files(outbox_dir):
         path.unlink()
     db.session.execute(sa.update(OutboxMessage).values(status="sending", claimed_at=utcnow()))
     db.session.commit()
-    assert deliver(row.id, final=False) == "skipped"
+    assert deliver_batch(ids=[row.id]).claimed == 0
     assert eml_files(outbox_dir) == []
 
 
@@ -176,7 +169,7 @@ def test_an_unreachable_mail_server_leaves_the_page_working_and_the_failure_list
     mail_app.config["SMTP_URL"] = None
     assert requeue(db.session, row.id)
     db.session.commit()
-    assert rows("card_received")[0].status == "sent"
+    assert outbox_rows("card_received")[0].status == "sent"
     assert failed_messages(db.session) == []
 
 
@@ -197,9 +190,9 @@ def test_the_expiry_sweep_reminds_once_and_expires_exactly_the_due_cards(mail_ap
     db.session.expire_all()
     statuses = {card.id: db.session.get(GiftCard, card.id).status for card in (due_soon, past_due, later, bearer_soon)}
     assert statuses == {due_soon.id: "active", past_due.id: "expired", later.id: "active", bearer_soon.id: "active"}
-    (reminder,) = rows("expiry_reminder")
+    (reminder,) = outbox_rows("expiry_reminder")
     assert reminder.card_id == due_soon.id and reminder.key.startswith(f"expiry_reminder:{due_soon.id}:")
-    (expired,) = rows("card_expired")
+    (expired,) = outbox_rows("card_expired")
     assert expired.card_id == past_due.id and expired.context["lost"] == 2500
     assert len(eml_files(outbox_dir, "expiry_reminder")) == 1 and len(eml_files(outbox_dir, "card_expired")) == 1
 

@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from portal.notifications import sending
-from portal.notifications.sending import parse_smtp_url, send_smtp, tls_context
+from portal.notifications.sending import Mailer, tls_context
 
 
 class Inbox:
@@ -33,7 +33,7 @@ def plain_server():
     controller.stop()
 
 
-def test_plain_smtp_sends_without_loading_any_tls_settings(plain_server, monkeypatch):
+def test_plain_smtp_sends_without_loading_any_tls_settings(plain_server, monkeypatch, tmp_path):
     """Does a message over smtp:// go out without building a TLS context (the CA store costs more than the send)?"""
 
     def refuse():
@@ -44,7 +44,8 @@ def test_plain_smtp_sends_without_loading_any_tls_settings(plain_server, monkeyp
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "a@example.com", "b@example.com", "Hello"
     message.set_content("Hi")
-    send_smtp(parse_smtp_url(f"smtp://127.0.0.1:{plain_server.port}"), message)
+    with Mailer(f"smtp://127.0.0.1:{plain_server.port}", tmp_path) as mailer:
+        mailer.send(message, "hello")
     assert plain_server.handler.recipients == ["b@example.com"]
 
 
@@ -65,12 +66,18 @@ class FakeSmtpSsl:
     def login(self, user, password) -> None:
         pass
 
-    def send_message(self, message) -> None:
+    def sendmail(self, sender, recipients, data, mail_options=()) -> None:
+        pass
+
+    def quit(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
-def test_every_smtps_send_of_a_process_shares_one_tls_context_with_certificate_checks(monkeypatch):
-    """Is the CA store loaded once however many messages go out over smtps://, and is the server still verified?"""
+def test_every_smtps_connection_of_a_process_shares_one_tls_context_with_certificate_checks(monkeypatch, tmp_path):
+    """Is the CA store loaded once however many connections go out over smtps://, and is the server still verified?"""
     built: list[ssl.SSLContext] = []
     real = ssl.create_default_context
 
@@ -82,9 +89,11 @@ def test_every_smtps_send_of_a_process_shares_one_tls_context_with_certificate_c
     monkeypatch.setattr(sending.smtplib, "SMTP_SSL", FakeSmtpSsl)
     monkeypatch.setattr(FakeSmtpSsl, "contexts", [])
     tls_context.cache_clear()
-    settings = parse_smtp_url("smtps://mailer:pw@mail.example.com")
-    for _ in range(3):
-        send_smtp(settings, EmailMessage())
+    message = EmailMessage()
+    message["From"], message["To"] = "a@example.com", "b@example.com"
+    for _ in range(3):  # three batches, a connection each
+        with Mailer("smtps://mailer:pw@mail.example.com", tmp_path) as mailer:
+            mailer.send(message, "hello")
     assert len(built) == 1
     assert FakeSmtpSsl.contexts == [built[0]] * 3
     assert built[0].verify_mode == ssl.CERT_REQUIRED and built[0].check_hostname
