@@ -12,7 +12,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.gifts import create_gift, pay_gift, send_gift
+from portal.gifts import cancel_gift, create_gift, pay_gift, redeem_gift_code, send_gift
 from portal.ledger import Actor
 from portal.models import Account, OutboxMessage, Transaction, utcnow
 from portal.models.campaigns import CampaignUse, Entitlement
@@ -91,3 +91,40 @@ def mail(app, kind: str) -> list[OutboxMessage]:
         for row in rows:
             db.session.expunge(row)
         return list(rows)
+
+
+TO_FRIEND = {"subscription_identifier": "plus", "payment_method": "wallet", "recipient_email": FRIEND,
+             "message": "Happy birthday!"}
+
+
+def gift_case(app, case: str) -> tuple[str, str]:
+    """A gift in the state ``case`` names, and who tries to redeem it."""
+    if case == "unsent":
+        return make_gift(app, send=False)[1], FRIEND
+    if case == "unpaid":
+        return make_gift(app, pay=False)[1], FRIEND
+    gift_id, code = make_gift(app)
+    if case == "cancelled":
+        with app.app_context():
+            cancel_gift(db.session, db.session.get(GiftSubscription, gift_id), user=user(BUYER))
+            db.session.commit()
+    elif case == "expired":
+        age(app, gift_id, expired=True)  # past its date, before the sweep has run
+    elif case == "redeemed":
+        redeem(app, code, FRIEND)
+    elif case == "stranger":
+        return code, STRANGER
+    elif case == "staff":
+        return code, "staff@example.com"
+    elif case == "unknown":
+        return "GIFT-0000-0000-0000-0000", FRIEND
+    elif case == "malformed":
+        return "GIFT-12", FRIEND
+    return code, FRIEND
+
+
+def redeem(app, code: str, email: str):
+    with app.app_context():
+        redeemed = redeem_gift_code(db.session, services().vault, code, user(email))
+        db.session.commit()
+        return redeemed.message

@@ -106,3 +106,10 @@ def outbox_rows(kind: str | None = None) -> list:
         query = query.where(OutboxMessage.kind == kind)
     db.session.expire_all()
     return list(db.session.scalars(query))
+
+
+def outbox(app) -> list:
+    """Every outbox message, oldest first, detached."""
+    from portal.models import OutboxMessage
+
+    return rows(app, OutboxMessage)

@@ -111,10 +111,10 @@ def test_an_open_gift_paid_with_loops_is_handed_on_and_redeemed_by_code(gifting,
     ],
 )
 def test_each_refusal_of_a_gift_code_is_shown_and_changes_nothing(gifting, phone, case, words):
-    from tests.unit.test_gifts_redemption import _set_up
+    from tests.gifts import gift_case
 
     app = gifting
-    code, who = _set_up(app, {"other person": "stranger"}.get(case, case))
+    code, who = gift_case(app, {"other person": "stranger"}.get(case, case))
     before = everything(app)
     sign_in(phone, who)
     phone.goto("/wallet/redeem")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
@@ -17,6 +16,7 @@ from portal.models import Transaction
 from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
+from tests.concurrency import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -33,24 +33,6 @@ def till(pg_app):
         )
         db.session.commit()
         return token, issued.code, issued.card.id
-
-
-def together(count: int, call) -> list[requests.Response]:
-    """Run ``call(i)`` on ``count`` threads released at the same instant by a barrier."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i):
-        with requests.Session() as session:
-            barrier.wait()
-            results[i] = call(session, i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def ledger_state(pg_app, card_id):

@@ -17,7 +17,7 @@ from portal.orders.programme import programme_for
 from portal.payments import PAID
 from portal.services import services
 from portal.shop import payments
-from tests.integration.test_jobs_email import jobs_app, smtp, start_worker, wait_for  # noqa: F401 (fixtures)
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

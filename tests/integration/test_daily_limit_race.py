@@ -16,7 +16,7 @@ from portal.orders.programme import programme_for, set_limits
 from portal.payments import PAID
 from portal.services import services
 from portal.shop import payments
-from tests.integration.test_ledger_concurrency import at_once
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.postgres
 

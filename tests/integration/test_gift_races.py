@@ -19,7 +19,7 @@ from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
 from portal.wallet import credit_wallet
-from tests.integration.test_api_concurrency import together
+from tests.concurrency import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

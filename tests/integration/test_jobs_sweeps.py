@@ -23,18 +23,8 @@ from portal.models import GiftCard, Merchant, WebhookDelivery, utcnow
 from portal.money import Money
 from portal.services import services
 from tests.conftest import PASSWORD
-from tests.integration.test_jobs_email import (  # noqa: F401  (fixtures)
-    PORTAL,
-    ROOT,
-    WorkerProcess,
-    jobs_app,
-    outbox,
-    redis_down_app,
-    smtp,
-    start_worker,
-    wait_for,
-)
-from tests.integration.test_webhooks import endpoint_for_cafe, hooks_app, run_jobs  # noqa: F401  (a fixture)
+from tests.processes import PORTAL, ROOT, WorkerProcess, endpoint_for_cafe, run_jobs, wait_for
+from tests.reads import outbox
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -104,7 +94,7 @@ def test_the_expiry_sweep_run_twice_reminds_each_card_once_and_expires_exactly_t
 
 
 def test_the_sweeps_card_expired_events_are_relayed_to_rq_at_its_commit_and_reach_the_endpoint(
-    hooks_app, receiver  # noqa: F811
+    hooks_app, receiver
 ):
     """An endpoint listening to card.expired gets one signed event per swept card, queued on RQ by
     the sweep's own commit (not left for the periodic relay), and nothing more from a second sweep."""

@@ -13,7 +13,7 @@ from rq import Queue, Retry
 
 from portal.jobs.worker import PortalWorker
 from tests.integration.flaky_jobs import fail_once
-from tests.integration.test_jobs_email import WorkerProcess, descendants, smtp, wait_for  # noqa: F401 - fixture
+from tests.processes import WorkerProcess, descendants, wait_for
 
 
 def test_email_jobs_run_in_the_worker_and_other_jobs_in_a_forked_child(redis_url):
@@ -39,7 +39,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_a_worker_killed_outright_leaves_no_scheduler_behind_and_the_next_one_schedules_retries(
-    pg_url, redis_url, smtp, tmp_path  # noqa: F811
+    pg_url, redis_url, smtp, tmp_path
 ):
     """After `kill -9` of `portal worker`, is every process it forked gone within seconds (none
     left holding RQ's scheduler locks), and does a new worker take the scheduling over, so a

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +12,7 @@ from portal.ledger import Actor, verify
 from portal.models import GiftCard, Merchant, Transaction
 from portal.money import Money
 from portal.services import services
+from tests.concurrency import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("payment_path")]  # both ways of paying
 
@@ -32,32 +31,6 @@ def ten_dollar_card(pg_app):
         ids = issued.card.id, cafe.id
         db.session.remove()
     return ids
-
-
-def at_once(pg_app, threads: int, work) -> list:
-    """Run work(i) in its own app context (its own session) on each of n threads, released together."""
-    barrier = threading.Barrier(threads)
-    outcomes: list = [None] * threads
-
-    def run(i: int) -> None:
-        with pg_app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                outcomes[i] = work(i)
-                db.session.commit()
-            except Exception as error:  # each outcome is checked by the test
-                db.session.rollback()
-                outcomes[i] = error
-            finally:
-                db.session.remove()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert not any(worker.is_alive() for worker in workers)
-    return outcomes
 
 
 def _pay(card_id: int, cafe_id: int, key: str, amount: int = 100):

@@ -9,62 +9,26 @@ import threading
 import pytest
 import requests
 import sqlalchemy as sa
-from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
 from portal.auth.users import create_user
 from portal.cards import operations
-from portal.events import endpoints, record
+from portal.events import record
 from portal.events.ordering import assign_positions, events_after
 from portal.events.signing import HEADER, verify
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.merchants import create_merchant
-from portal.models import OutboxMessage, Transaction, User, WebhookDelivery, WebhookEndpoint
+from portal.models import OutboxMessage, Transaction, WebhookDelivery, WebhookEndpoint
 from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
 from tests.conftest import PASSWORD, make_app, submit
 from tests.factories import redeem_at_cafe
+from tests.processes import endpoint_for_cafe, run_jobs
 from tests.reads import rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-@pytest.fixture
-def hooks_app(pg_app, pg_url, redis_url):
-    """The app on PostgreSQL with Redis (deliveries go through RQ), retrying at once and waiting
-    a second for a receiver, allowed to send to 127.0.0.1; a café with staff."""
-    app = make_app(
-        pg_url, REDIS_URL=redis_url, WEBHOOK_ALLOW_PRIVATE_URLS=True, WEBHOOK_TIMEOUT_SECONDS=1,
-        WEBHOOK_RETRY_INTERVALS=[0, 0, 0, 0, 0, 0, 0],
-    )
-    with app.app_context():
-        cafe = create_merchant(db.session, "corner-cafe", "Corner Café")
-        create_user(db.session, "staff@example.com", PASSWORD, role="merchant", merchant=cafe)
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def run_jobs(app) -> None:
-    """What `portal worker` does for the webhooks queue, in this process until the queue is empty
-    (retries at interval 0 go straight back on the queue, so no scheduler is needed)."""
-    with app.app_context():
-        SimpleWorker(["webhooks"], connection=services().redis).work(burst=True, logging_level="WARNING")
-
-
-def endpoint_for_cafe(app, url: str, *types: str) -> tuple[int, str]:
-    with app.app_context():
-        staff = db.session.scalar(sa.select(User).where(User.email == "staff@example.com"))
-        made = endpoints.create_endpoint(
-            db.session, services().vault, url=url, event_types=list(types), merchant_id=staff.merchant_id,
-            actor=Actor(user_id=staff.id, merchant_id=staff.merchant_id), allow_private=True,
-        )
-        db.session.commit()
-        return made.endpoint.id, made.secret
 
 
 # --- Delivery ---------------------------------------------------------------------------------
@@ -124,7 +88,7 @@ def test_a_receiver_that_never_answers_ends_disabled_and_its_owner_is_told(hooks
 def test_a_delivery_written_while_redis_was_down_goes_out_with_the_periodic_relay(hooks_app, pg_url, receiver):
     """The event and its delivery commit with the redemption; the cron's relay hands it on later."""
     from portal.jobs.webhooks import relay_webhooks
-    from tests.integration.test_jobs_email import free_port
+    from tests.processes import free_port
 
     hook = receiver(200)
     endpoint_for_cafe(hooks_app, hook.url, "card.redeemed")

@@ -24,7 +24,8 @@ from portal.models import GiftCard, OutboxMessage, Transaction, utcnow
 from portal.money import Money
 from portal.services import services
 from tests.conftest import TEST_SECRET, make_app, serve_gunicorn
-from tests.integration.test_jobs_email import PORTAL, ROOT, WorkerProcess, free_port, outbox, serving, wait_for
+from tests.processes import PORTAL, ROOT, WorkerProcess, free_port, serving, wait_for
+from tests.reads import outbox
 from tests.security.conftest import CUSTOMERS, STAFF, Stack, seed_people
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]

@@ -30,7 +30,7 @@ LIMIT = 64 * 1024
 TOO_LARGE = "x" * (LIMIT + 1024)
 
 
-def send(api, method: str, path: str, data: bytes | str, *, role: str | None = "admin", token: str | None = None):  # noqa: F811
+def send(api, method: str, path: str, data: bytes | str, *, role: str | None = "admin", token: str | None = None):
     """A JSON body as written, with a role's token, a given token, or none at all."""
     headers = {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
     if token or role:
@@ -57,7 +57,7 @@ def test_the_limit_is_64_kib_unless_the_environment_says_otherwise(monkeypatch):
     assert from_environment()["MAX_CONTENT_LENGTH"] == 1_000_000
 
 
-def test_an_api_body_over_the_limit_is_a_413_problem_and_issues_nothing(app, api):  # noqa: F811
+def test_an_api_body_over_the_limit_is_a_413_problem_and_issues_nothing(app, api):
     body = json.dumps({"amount": "10.00", "currency": "USD", "reference": TOO_LARGE})
     response = send(api, "POST", "/cards", body)
     assert is_problem(response, 413, "payload_too_large")
@@ -141,7 +141,7 @@ def json_parses(monkeypatch):
 
 
 @pytest.mark.parametrize("token", [None, "glt_not-a-real-token"])
-def test_without_a_valid_token_a_json_body_is_not_even_parsed(api, json_parses, token):  # noqa: F811
+def test_without_a_valid_token_a_json_body_is_not_even_parsed(api, json_parses, token):
     """A 60 KB body, valid JSON and not JSON at all: 401 both times, and no JSON was parsed."""
     valid = json.dumps({"amount": "1.00", "reference": "x" * 60_000})
     for body in (valid, "{" * 60_000):
@@ -159,7 +159,7 @@ def nested(depth: int) -> str:
     return '{"amount": "1.00", "memo": ' + '{"a": ' * (depth - 1) + "1" + "}" * (depth - 1) + "}"
 
 
-def test_json_nested_over_32_deep_is_a_400_problem_and_32_is_read(app, api):  # noqa: F811
+def test_json_nested_over_32_deep_is_a_400_problem_and_32_is_read(app, api):
     card_id = api.card_id(make_card(app, "20.00"))
     before = state(app)
     response = send(api, "POST", f"/cards/{card_id}/redeem", nested(33), role="merchant")
@@ -172,7 +172,7 @@ def test_json_nested_over_32_deep_is_a_400_problem_and_32_is_read(app, api):  # 
 
 
 @pytest.mark.parametrize("brackets", ["[" * 350, "[" * 350 + "]" * 350, '{"a":' * 350, "[" * 30_000])
-def test_deeply_nested_brackets_are_never_a_server_error_anywhere(app, api, caplog, brackets):  # noqa: F811
+def test_deeply_nested_brackets_are_never_a_server_error_anywhere(app, api, caplog, brackets):
     """350 (or 30,000) nested brackets, to API endpoints with and without a token and to pages."""
     card_id = api.card_id(make_card(app, "20.00"))
     calls = [
@@ -190,7 +190,7 @@ def test_deeply_nested_brackets_are_never_a_server_error_anywhere(app, api, capl
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
-def test_a_body_that_is_not_utf8_is_a_400_problem(app, api):  # noqa: F811
+def test_a_body_that_is_not_utf8_is_a_400_problem(app, api):
     card_id = api.card_id(make_card(app, "20.00"))
     before = state(app)
     response = send(api, "POST", f"/cards/{card_id}/redeem", b'{"amount": "5.00", "reference": "caf\xe9"}', role="merchant")
@@ -209,7 +209,7 @@ def test_a_next_with_a_line_break_is_ignored(client, people):
     assert "x=1" not in response.headers.getlist("Set-Cookie")
 
 
-def test_a_method_a_url_does_not_take_says_which_it_does(app, api, client):  # noqa: F811
+def test_a_method_a_url_does_not_take_says_which_it_does(app, api, client):
     response = api.get("/cards")
     assert is_problem(response, 405, "method_not_allowed")
     assert "POST" in response.headers["Allow"]

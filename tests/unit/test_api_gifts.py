@@ -13,15 +13,11 @@ from portal.ledger import verify
 from portal.models import utcnow
 from portal.models.campaigns import Campaign
 from tests.factories import add_credit, user
-from tests.gifts import BUYER, FRIEND, age, coupon, everything, mail, subscription_end
+from tests.gifts import BUYER, FRIEND, TO_FRIEND, age, coupon, everything, mail, subscription_end
 from tests.reads import loops_of, wallet_of
 
 GIFT_PATHS = ("/gifts/sent", "/gifts/received", "/gifts/{gift_id}", "/gifts/purchase", "/gifts/check",
               "/gifts/redeem", "/gifts/{gift_id}/send", "/gifts/{gift_id}/cancel")
-TO_FRIEND = {"subscription_identifier": "plus", "payment_method": "wallet", "recipient_email": FRIEND,
-             "message": "Happy birthday!"}
-
-
 def buy(c, body=None, role="customer"):
     response = c.call("POST", "/gifts/purchase", body or TO_FRIEND, role=role)
     assert response.status_code == 201, response.json

@@ -27,7 +27,7 @@ def token_for(app, email: str, **kwargs) -> str:
         return token
 
 
-def test_past_its_own_limit_a_token_is_refused_and_another_is_not(app, api, people):  # noqa: F811
+def test_past_its_own_limit_a_token_is_refused_and_another_is_not(app, api, people):
     """Does a token with a limit of 3 get its 4th call refused, while the user's other token works?"""
     limited = token_for(app, people["merchant"], rate_limit=3)
     client = app.test_client()
@@ -45,7 +45,7 @@ def test_past_its_own_limit_a_token_is_refused_and_another_is_not(app, api, peop
     assert client.get("/api/v1/me", headers=bearer(api.tokens["customer"])).status_code == 200
 
 
-def test_a_write_refused_by_the_limit_changes_nothing_and_runs_later_under_its_key(app, api, people):  # noqa: F811
+def test_a_write_refused_by_the_limit_changes_nothing_and_runs_later_under_its_key(app, api, people):
     """Is a refused redemption not charged and not remembered, so the till can retry it with the same key?"""
     code = make_card(app, "20.00")
     limited = token_for(app, people["merchant"], rate_limit=1)
@@ -65,14 +65,14 @@ def test_a_write_refused_by_the_limit_changes_nothing_and_runs_later_under_its_k
     assert done.status_code == 200 and done.json["card"]["balance"] == "15.00"
 
 
-def test_the_default_limit_comes_from_the_settings(app, api):  # noqa: F811
+def test_the_default_limit_comes_from_the_settings(app, api):
     app.config["API_RATE_LIMIT"] = 2
     client = app.test_client()
     codes = [client.get("/api/v1/me/cards", headers=bearer(api.tokens["customer"])).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
 
-def test_refused_calls_count_too_and_the_public_document_does_not(app, api):  # noqa: F811
+def test_refused_calls_count_too_and_the_public_document_does_not(app, api):
     """Do calls the role guard refuses count (no free probing), while the public document never does?"""
     app.config["API_RATE_LIMIT"] = 2
     client = app.test_client()

@@ -9,9 +9,8 @@ from portal.extensions import db
 from portal.models.gifts import GiftSubscription
 from tests.api import state
 from tests.factories import make_card
-from tests.gifts import BUYER, FRIEND
+from tests.gifts import BUYER, FRIEND, TO_FRIEND
 from tests.reads import wallet_of
-from tests.unit.test_api_gifts import TO_FRIEND
 
 
 def refused(response, field: str, pointer: str | None = None) -> None:

@@ -35,7 +35,7 @@ def current_code(app, card_id: int) -> str:
         return services().vault.decrypt(db.session.get(GiftCard, card_id).code.ciphertext)
 
 
-def give_and_claim(capi, card_id: int) -> None:  # noqa: F811 - the name of the fixture imported above
+def give_and_claim(capi, card_id: int) -> None:
     """Cara gives the card by claim code; her friend claims it, both over the API."""
     claim = capi.post(f"/me/cards/{card_id}/transfer", {}, role="customer").json["claim_code"]
     claimed = capi.post("/transfers/claim", {"claim_code": claim}, role="friend")
@@ -55,7 +55,7 @@ def mail(app, kind: str) -> tuple[OutboxMessage, str | None, str]:
 # --- Transfer claim -------------------------------------------------------------------------
 
 
-def test_after_a_friend_claims_the_givers_old_code_is_refused_at_the_till_and_moves_nothing(app, capi):  # noqa: F811
+def test_after_a_friend_claims_the_givers_old_code_is_refused_at_the_till_and_moves_nothing(app, capi):
     """Cara revealed the code, gave the card, her friend claimed it: does a till refuse Cara's
     old code as unknown, look-up and redemption alike, with every balance unchanged, while the
     friend's new code pays?"""
@@ -76,7 +76,7 @@ def test_after_a_friend_claims_the_givers_old_code_is_refused_at_the_till_and_mo
     assert capi.lookup(new).json["balance"] == "30.00"
 
 
-def test_a_qr_token_minted_before_the_claim_stops_working(app, capi):  # noqa: F811
+def test_a_qr_token_minted_before_the_claim_stops_working(app, capi):
     """A screenshot of Cara's QR code from just before the claim: is it stale at the till, while
     the friend's fresh token works?"""
     card_id, _ = issue(app, owner="customer@example.com", amount="40.00")
@@ -93,7 +93,7 @@ def test_a_qr_token_minted_before_the_claim_stops_working(app, capi):  # noqa: F
     assert capi.lookup(fresh).json["id"] == card_id
 
 
-def test_the_card_keeps_its_balance_and_history_and_the_audit_says_who_held_it(app, capi):  # noqa: F811
+def test_the_card_keeps_its_balance_and_history_and_the_audit_says_who_held_it(app, capi):
     """Same card, same account, same ledger; one audit record of the change of hands with the
     masked old and new codes; and the ledger still verifies."""
     card_id, old = issue(app, owner="customer@example.com", amount="40.00")
@@ -123,7 +123,7 @@ def cara(client, auth, people):
 
 
 @pytest.mark.parametrize("channel", ["page", "api"])
-def test_a_bearer_card_claimed_into_a_wallet_gets_a_new_code(app, capi, cara, channel):  # noqa: F811
+def test_a_bearer_card_claimed_into_a_wallet_gets_a_new_code(app, capi, cara, channel):
     """Everyone who saw the printed code: after "Redeem a code" (page or API), is it unknown at
     the till and unchanged by the attempt, while the holder's new code works?"""
     card_id, printed = issue(app, amount="40.00")
@@ -175,7 +175,7 @@ def test_the_public_balance_check_answers_the_old_code_as_unknown(app, cara):
 # --- E-mails --------------------------------------------------------------------------------
 
 
-def test_the_new_holder_is_mailed_the_new_code_and_the_giver_is_told_without_any_code(app, capi):  # noqa: F811
+def test_the_new_holder_is_mailed_the_new_code_and_the_giver_is_told_without_any_code(app, capi):
     card_id, old = issue(app, owner="customer@example.com", amount="40.00")
     give_and_claim(capi, card_id)
     new = current_code(app, card_id)
@@ -241,7 +241,7 @@ def test_a_till_that_found_the_card_by_its_old_code_just_before_the_claim_cannot
 # --- Cards that changed hands before this: re-keyed once from the command line ------------------
 
 
-def test_cards_handed_over_before_re_keying_get_a_new_code_once_from_the_command_line(app, capi, runner):  # noqa: F811
+def test_cards_handed_over_before_re_keying_get_a_new_code_once_from_the_command_line(app, capi, runner):
     """A card a friend claimed before claims re-keyed (the giver still knows its code): does
     ``portal cards rekey-handed-over`` kill the old code, mail the holder the new one, leave cards
     re-keyed already alone, and find nothing to do the second time?"""

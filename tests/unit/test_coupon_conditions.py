@@ -21,7 +21,8 @@ from portal.money import Money
 from portal.services import services
 from tests.conftest import submit
 from tests.factories import issue, make_coupon, pay_at_till, user
-from tests.gifts import coupon as gift_coupon, everything, make_gift
+from tests.gifts import coupon as gift_coupon
+from tests.gifts import everything, make_gift
 from tests.pages import start_sale, text
 from tests.reads import uses
 

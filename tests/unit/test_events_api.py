@@ -26,12 +26,12 @@ def sell(app, slug: str | None, amount: str = "10.00") -> None:
         db.session.commit()
 
 
-def pull(api, after=None, limit=None, role="merchant"):  # noqa: F811
+def pull(api, after=None, limit=None, role="merchant"):
     query = "&".join(f"{k}={v}" for k, v in (("after", after), ("limit", limit)) if v is not None)
     return api.get(f"/events?{query}", role=role)
 
 
-def test_a_merchant_pulls_its_own_events_and_an_admin_every_one(app, api):  # noqa: F811
+def test_a_merchant_pulls_its_own_events_and_an_admin_every_one(app, api):
     sell(app, "corner-cafe")
     sell(app, "book-nook")
     sell(app, None)
@@ -44,7 +44,7 @@ def test_a_merchant_pulls_its_own_events_and_an_admin_every_one(app, api):  # no
     assert pull(api, role="customer").status_code == 403
 
 
-def test_resuming_after_the_last_sequence_gives_the_rest_in_pages(app, api):  # noqa: F811
+def test_resuming_after_the_last_sequence_gives_the_rest_in_pages(app, api):
     for _ in range(5):
         sell(app, None)
     first = pull(api, limit=2, role="admin").json
@@ -57,7 +57,7 @@ def test_resuming_after_the_last_sequence_gives_the_rest_in_pages(app, api):  # 
     assert again == {"events": [], "next_after": 5, "has_more": False, "next_cursor": None}
 
 
-def test_events_get_their_sequence_in_the_order_they_became_visible(app, api):  # noqa: F811
+def test_events_get_their_sequence_in_the_order_they_became_visible(app, api):
     """An event committed late (a low id) comes after those already handed out, not before them."""
     sell(app, None)
     sell(app, None)
@@ -70,14 +70,14 @@ def test_events_get_their_sequence_in_the_order_they_became_visible(app, api):  
     assert [(e["id"], e["sequence"]) for e in body["events"]] == [("evt_1", 2)]
 
 
-def test_a_bad_cursor_or_limit_is_refused_with_its_field(app, api):  # noqa: F811
+def test_a_bad_cursor_or_limit_is_refused_with_its_field(app, api):
     for query, field in (({"after": "-1"}, "after"), ({"after": "ten"}, "after"), ({"limit": "0"}, "limit"),
                          ({"limit": "501"}, "limit")):
         response = pull(api, role="admin", **query)
         assert response.status_code == 422 and response.json["field"] == field, query
 
 
-def test_the_events_endpoint_answers_as_documented(app, api, contract):  # noqa: F811
+def test_the_events_endpoint_answers_as_documented(app, api, contract):
     sell(app, "corner-cafe")
     c = contract
     for role, status in ((None, 401), ("customer", 403), ("merchant", 200), ("admin", 200)):
@@ -92,7 +92,7 @@ def test_the_events_endpoint_answers_as_documented(app, api, contract):  # noqa:
     assert c.seen >= c.documented("/events")
 
 
-def test_events_page_with_a_cursor_as_every_list_does(app, api):  # noqa: F811
+def test_events_page_with_a_cursor_as_every_list_does(app, api):
     """next_cursor leads to the same page as next_after; a cursor and after together are refused."""
     for _ in range(3):
         sell(app, None)

@@ -193,7 +193,7 @@ def test_record_refuses_an_unknown_type_and_a_full_code(ctx):
         record(ctx, "card.frozen", {"code": issued.code})
 
 
-def test_a_gift_subscription_is_purchased_sent_and_redeemed_as_events(gifting):  # noqa: F811
+def test_a_gift_subscription_is_purchased_sent_and_redeemed_as_events(gifting):
     """The buyer pays (a ledger event), sends it and the friend redeems it: three events, no addresses."""
     app = gifting
     gift_id, code = make_gift(app)

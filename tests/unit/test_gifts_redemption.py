@@ -13,22 +13,27 @@ from portal.campaigns.entitlements import grant
 from portal.claims import redeem_any
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.gifts import cancel_gift, check_gift, redeem_gift_code
+from portal.gifts import check_gift, redeem_gift_code
 from portal.jobs.sweeps import run_gifts
 from portal.ledger import verify
 from portal.models import Code, utcnow
 from portal.models.gifts import GiftSubscription
 from portal.services import services
 from tests.factories import user
-from tests.gifts import BUYER, FRIEND, STRANGER, age, everything, gift_row, mail, make_gift, subscription_end
+from tests.gifts import (
+    BUYER,
+    FRIEND,
+    STRANGER,
+    age,
+    everything,
+    gift_case,
+    gift_row,
+    mail,
+    make_gift,
+    redeem,
+    subscription_end,
+)
 from tests.reads import wallet_of
-
-
-def redeem(app, code: str, email: str):
-    with app.app_context():
-        redeemed = redeem_gift_code(db.session, services().vault, code, user(email))
-        db.session.commit()
-        return redeemed.message
 
 
 def test_the_named_friend_redeems_in_any_spelling_and_the_buyer_is_told(gifting):
@@ -84,32 +89,6 @@ def test_gifts_stack_a_second_plus_starts_when_the_first_ends_and_the_check_says
         assert verify(db.session) == []
 
 
-def _set_up(app, case: str) -> tuple[str, str]:
-    """A gift in the state ``case`` names, and who tries to redeem it."""
-    if case == "unsent":
-        return make_gift(app, send=False)[1], FRIEND
-    if case == "unpaid":
-        return make_gift(app, pay=False)[1], FRIEND
-    gift_id, code = make_gift(app)
-    if case == "cancelled":
-        with app.app_context():
-            cancel_gift(db.session, db.session.get(GiftSubscription, gift_id), user=user(BUYER))
-            db.session.commit()
-    elif case == "expired":
-        age(app, gift_id, expired=True)  # past its date, before the sweep has run
-    elif case == "redeemed":
-        redeem(app, code, FRIEND)
-    elif case == "stranger":
-        return code, STRANGER
-    elif case == "staff":
-        return code, "staff@example.com"
-    elif case == "unknown":
-        return "GIFT-0000-0000-0000-0000", FRIEND
-    elif case == "malformed":
-        return "GIFT-12", FRIEND
-    return code, FRIEND
-
-
 @pytest.mark.parametrize(
     ("case", "code", "words"),
     [
@@ -126,7 +105,7 @@ def _set_up(app, case: str) -> tuple[str, str]:
 )
 def test_each_redemption_refusal_is_named_the_check_agrees_and_nothing_changes(gifting, case, code, words):
     app = gifting
-    text, who = _set_up(app, case)
+    text, who = gift_case(app, case)
     before = everything(app)
     with app.app_context():
         redeemer = user(who)

@@ -39,7 +39,7 @@ class Server:
 
 
 @pytest.fixture
-def server(mail_app):  # noqa: F811 - fixture
+def server(mail_app):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -73,7 +73,7 @@ def test_one_batch_sends_every_waiting_message_over_one_connection_each_marked_s
     assert len(server.delivered) == 30
 
 
-def test_a_refused_message_waits_out_its_backoff_while_the_rest_of_the_batch_goes_out(server, mail_app):  # noqa: F811
+def test_a_refused_message_waits_out_its_backoff_while_the_rest_of_the_batch_goes_out(server, mail_app):
     """With the first message answered 451, do the others still go, and is the first left pending until its retry time?"""
     mail_app.config["OUTBOX_RETRY_INTERVALS"] = [60, 300]
     server.refuse_first = 1
@@ -99,7 +99,7 @@ def test_a_batch_out_of_time_gives_back_what_it_did_not_try(server):
     assert {(row.status, row.attempts, row.claimed_at) for row in outbox_rows()} == {("pending", 0, None)}
 
 
-def test_an_unreachable_server_leaves_the_whole_batch_waiting_for_its_next_try(mail_app):  # noqa: F811
+def test_an_unreachable_server_leaves_the_whole_batch_waiting_for_its_next_try(mail_app):
     """With nothing listening, does every message of the batch wait for a retry with the error, none lost?"""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
