@@ -28,7 +28,7 @@ from portal.models import User
 from portal.services import services
 from tests.conftest import TEST_SECRET
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 PORTAL = str(Path(sys.executable).with_name("portal"))

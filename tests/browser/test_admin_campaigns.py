@@ -46,8 +46,10 @@ def test_an_admin_runs_a_campaign_and_freezes_a_card_the_till_then_refuses(deskt
     # A coupon with a 5-use limit.
     page.get_by_role("link", name="Campaigns").click()
     page.get_by_role("link", name="New campaign").click()
+    page.wait_for_load_state()  # the page's script is running: choosing a kind swaps its rules in
     page.get_by_label("Name").fill("Five friends")
-    page.get_by_role("radio", name="Coupon").check()
+    page.get_by_role("radio", name="Coupon").click()
+    expect(page.get_by_role("radio", name="Percent off")).to_be_visible()
     page.get_by_role("radio", name="Percent off").check()
     page.get_by_label("Discount (percent or amount)").fill("10")
     page.get_by_role("radio", name="One shared code, like SAVE20").check()
@@ -62,8 +64,10 @@ def test_an_admin_runs_a_campaign_and_freezes_a_card_the_till_then_refuses(deskt
     # A gift card campaign of 1,000 cards, generated in the background with a live progress bar.
     page.get_by_role("link", name="Campaigns").click()
     page.get_by_role("link", name="New campaign").click()
+    page.wait_for_load_state()
     page.get_by_label("Name").fill("Spring cards")
-    page.get_by_role("radio", name="Gift cards").check()
+    page.get_by_role("radio", name="Gift cards").click()
+    expect(page.get_by_label("Currency")).to_be_visible()
     page.get_by_label("Currency").fill("USD")
     page.get_by_label("Value of each card or credit").fill("10.00")
     page.get_by_label("How many codes or cards to generate now").fill("1000")
