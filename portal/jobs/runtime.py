@@ -25,25 +25,6 @@ def bind(app: Flask) -> None:
         _fork_hook_installed = True
 
 
-def prepare(app: Flask) -> None:
-    """Do once, when ``portal worker`` starts, what the e-mail jobs would otherwise pay for, each
-    again if it runs in a forked child: import their modules, compile their templates into Jinja's
-    cache, and load the TLS settings when SMTP_URL asks for TLS."""
-    import portal.jobs.email  # noqa: F401
-    import portal.notifications.delivery  # noqa: F401
-    from portal.notifications.sending import parse_smtp_url, tls_context
-
-    env = app.jinja_env
-    for name in env.list_templates(filter_func=lambda name: name.startswith("email/")):
-        env.get_template(name)
-    try:
-        settings = parse_smtp_url(app.config["SMTP_URL"]) if app.config.get("SMTP_URL") else None
-    except ValueError:
-        settings = None  # each send reports the bad URL where the operator looks: the message's error
-    if settings and (settings.ssl or settings.starttls):
-        tls_context()
-
-
 def _fresh_connections_in_child() -> None:
     if _app is None:
         return

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from portal.events import deliveries
 from portal.extensions import db
 from portal.jobs import QUEUES
-from portal.jobs.runtime import bind, prepare
+from portal.jobs.runtime import bind
 from portal.notifications import outbox, relay
+from portal.notifications.sending import parse_smtp_url, tls_context
 
 log = logging.getLogger(__name__)
 SCHEDULE = "portal.jobs.schedule"
@@ -119,6 +120,24 @@ def _children_end_with_worker() -> None:
     if not _forking_pid:
         _note_forking_process()
         os.register_at_fork(before=_note_forking_process, after_in_child=_end_with_parent)
+
+
+def prepare(app: Flask) -> None:
+    """Do once, when ``portal worker`` starts, what the e-mail jobs would otherwise pay for, each
+    again if it runs in a forked child: import their modules, compile their templates into Jinja's
+    cache, and load the TLS settings when SMTP_URL asks for TLS."""
+    import portal.jobs.email  # noqa: F401 - the jobs' modules, imported before any fork
+    import portal.notifications.delivery  # noqa: F401
+
+    env = app.jinja_env
+    for name in env.list_templates(filter_func=lambda name: name.startswith("email/")):
+        env.get_template(name)
+    try:
+        settings = parse_smtp_url(app.config["SMTP_URL"]) if app.config.get("SMTP_URL") else None
+    except ValueError:
+        settings = None  # each send reports the bad URL where the operator looks: the message's error
+    if settings and (settings.ssl or settings.starttls):
+        tls_context()
 
 
 def run_worker(app: Flask, *, burst: bool = False) -> None:

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import io
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
@@ -204,13 +205,26 @@ def render(session: Session, row: OutboxMessage) -> Rendered:
     return Rendered(message=message, subject=subject, text=text, html=html, masked_code=masked)
 
 
-def _attachments(session: Session, row: OutboxMessage) -> list[Message]:
-    """The files a kind of message carries, made as it is sent (no code rests in the outbox)."""
-    if row.kind == "bulk_codes":
-        from portal.orders.bulk import codes_csv  # the orders domain itself sends messages through here
+# The files a kind of message carries, made as it is sent (no code rests in the outbox): each kind's
+# own domain names its maker (``attach_to``), so this module needs to know none of them.
+AttachmentMaker = Callable[[Session, OutboxMessage], list[tuple[str, str]]]
+_makers: dict[str, AttachmentMaker] = {}
 
-        order_id = row.context["order_id"]
-        part = _text_part(codes_csv(session, services().vault, order_id), "csv")
-        part.add_header("Content-Disposition", "attachment", filename=f"giftloop-cards-{order_id}.csv")
-        return [part]
-    return []
+
+def attach_to(kind: str) -> Callable[[AttachmentMaker], AttachmentMaker]:
+    """Register the maker of a kind's attachments: (session, row) -> [(file name, CSV text)]."""
+
+    def register(maker: AttachmentMaker) -> AttachmentMaker:
+        _makers[kind] = maker
+        return maker
+
+    return register
+
+
+def _attachments(session: Session, row: OutboxMessage) -> list[Message]:
+    parts = []
+    for filename, content in _makers[row.kind](session, row) if row.kind in _makers else []:
+        part = _text_part(content, "csv")
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        parts.append(part)
+    return parts

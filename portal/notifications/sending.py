@@ -68,7 +68,7 @@ def parse_smtp_url(url: str) -> SmtpSettings:
 def tls_context() -> ssl.SSLContext:
     """The TLS settings with the system's CA store, loaded once per process: loading the store
     costs more than sending a message. ``portal worker`` loads it when it starts
-    (``portal.jobs.runtime.prepare``); plain ``smtp://`` never needs it."""
+    (``portal.jobs.worker.prepare``); plain ``smtp://`` never needs it."""
     return ssl.create_default_context()
 
 

@@ -22,10 +22,12 @@ from portal.models.orders import Order
 from portal.money import format_minor
 from portal.notifications.messages import card_received
 from portal.notifications.outbox import queue_email
+from portal.notifications.rendering import attach_to
 from portal.orders.delivery import issued_card
 from portal.orders.placing import LineRequest, place_order
 from portal.orders.programme import Programme, check_cards_per_order
 from portal.payments import PaymentProvider
+from portal.services import services
 from portal.spreadsheets import csv_text
 
 CODES_HEADER = ["Card", "Code", "Amount", "Currency", "Valid until"]
@@ -100,3 +102,9 @@ def email_card(session: Session, vault: CodeVault, order: Order, line_id: int, t
     line.recipient_email = address
     session.flush()
     return address
+
+
+@attach_to("bulk_codes")
+def _codes_attached(session: Session, row) -> list[tuple[str, str]]:
+    order_id = row.context["order_id"]
+    return [(f"giftloop-cards-{order_id}.csv", codes_csv(session, services().vault, order_id))]
