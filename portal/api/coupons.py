@@ -18,6 +18,7 @@ from portal.campaigns import (
     validate_coupon,
 )
 from portal.campaigns.codes import vanity_code
+from portal.campaigns.conditions import WEEKDAYS, clock
 from portal.campaigns.coupons import CouponQuote
 from portal.campaigns.rules import format_percent
 from portal.errors import NotFound
@@ -68,12 +69,22 @@ def coupon(campaign: Campaign) -> dict:
         "uses": campaign.uses,
         "uses_per_user": campaign.uses_per_user,
         "expires_at": out.when(campaign.expires_at),
-        "min_order": str(Money(campaign.min_order, campaign.currency)) if campaign.min_order is not None else None,
+        "min_order": _money(campaign.min_order, campaign.currency),
         "merchants": [m.slug for m in campaign.merchants],
         "allowed_domains": list(campaign.allowed_domains),
         "channels": list(campaign.channels),
+        "weekdays": [WEEKDAYS[day] for day in campaign.weekdays or []],
+        "hours_from": clock(campaign.hours_from) if campaign.hours_from is not None else None,
+        "hours_until": clock(campaign.hours_until) if campaign.hours_until is not None else None,
+        "first_order_only": campaign.first_order_only,
+        "max_discount": _money(campaign.max_discount, campaign.currency),
+        "max_discount_per_customer": _money(campaign.max_discount_per_customer, campaign.currency),
         "created_at": out.when(campaign.created_at),
     }
+
+
+def _money(minor: int | None, currency: str | None) -> str | None:
+    return str(Money(minor, currency)) if minor is not None else None
 
 
 def _spec(body: schema.CouponRules, *, used: int = 0, name: str | None = None):

@@ -97,6 +97,29 @@ def test_a_fixed_coupon_with_every_rule(api):
     )
 
 
+def test_a_coupon_s_timeframe_first_order_and_caps_are_set_kept_and_replaced_through_the_api(api):
+    """Are weekdays, hours, first order only and the two caps taken, shown, kept by a PUT that
+    repeats them and changed by one that changes them; is a bad one refused naming its field?"""
+    rules = {**SAVE15, "code": "LUNCH", "currency": "USD", "weekdays": ["Mon", "Fri"], "hours_from": "11:30",
+             "hours_until": "14:00", "first_order_only": True, "max_discount": "4.00",
+             "max_discount_per_customer": "10.00"}
+    created = api.post("/coupons", rules, role="admin")
+    assert created.status_code == 201, created.json
+    shown = api.get(f"/coupons/{created.json['id']}", role="admin").json
+    assert {key: shown[key] for key in ("weekdays", "hours_from", "hours_until", "first_order_only", "max_discount",
+                                        "max_discount_per_customer")} == {
+        "weekdays": ["Mon", "Fri"], "hours_from": "11:30", "hours_until": "14:00", "first_order_only": True,
+        "max_discount": "4.00", "max_discount_per_customer": "10.00"}
+    replaced = api.send("PUT", f"/coupons/{shown['id']}", {**rules, "max_discount": "3.00"}, role="admin").json
+    assert (replaced["weekdays"], replaced["hours_from"], replaced["max_discount"]) == (["Mon", "Fri"], "11:30", "3.00")
+    refused = problem(api.post("/coupons", {**rules, "code": "LUNCH2", "weekdays": ["Funday"]}, role="admin"),
+                      422, "validation_error")
+    assert refused["pointer"] == "/weekdays/0"
+    refused = problem(api.post("/coupons", {**rules, "code": "LUNCH3", "hours_until": None}, role="admin"),
+                      422, "validation_error")
+    assert refused["field"] == "hours_until"
+
+
 def test_create_refuses_bad_rules_with_the_field(api):
     problem(api.post("/coupons", {**SAVE15, "discount_value": "150"}, role="admin"), 422, "validation_error")
     body = problem(api.post("/coupons", {k: v for k, v in SAVE15.items() if k != "max_uses"}, role="admin"), 422, "validation_error")

@@ -22,6 +22,8 @@ from portal.api.models import (
 
 DiscountType = Literal["percent", "fixed"]
 Channel = Literal["web", "api"]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+Clock = Field(None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM on the merchant's clock")
 CouponCode = text(100, "The coupon's code", min_length=1)
 
 
@@ -57,6 +59,13 @@ class CouponRules(Body):
     merchants: list[text(40)] | None = Field(None, max_length=100, description="Merchant slugs; none: every merchant")
     allowed_domains: list[text(254)] | None = Field(None, max_length=100)
     channels: list[Channel] | None = Field(None, max_length=2, description="none: web and api")
+    weekdays: list[Weekday] | None = Field(None, max_length=7, description="Days it works; none: every day")
+    hours_from: str | None = Clock
+    hours_until: str | None = Field(None, pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$",
+                                    description="HH:MM; before hours_from: into the next day")
+    first_order_only: bool = False
+    max_discount: Amount | None = Field(None, description="The most one use takes off")
+    max_discount_per_customer: Amount | None = Field(None, description="The most one customer gets in all")
 
 
 class CouponDiscount(Answer):
@@ -103,4 +112,10 @@ class Coupon(Answer):
     merchants: list[str]
     allowed_domains: list[str]
     channels: list[Channel]
+    weekdays: list[Weekday]
+    hours_from: str | None
+    hours_until: str | None
+    first_order_only: bool
+    max_discount: MoneyText | None
+    max_discount_per_customer: MoneyText | None
     created_at: Timestamp
