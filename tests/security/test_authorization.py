@@ -21,7 +21,10 @@ from portal.gifts import create_gift, ensure_plans
 from portal.ledger import SYSTEM, Actor
 from portal.models import GiftCard, Merchant, User
 from portal.money import Money
+from portal.orders.placing import LineRequest, place_order
+from portal.orders.programme import programme_for
 from portal.services import services
+from portal.shop import payments
 from portal.tokens import create_token
 from portal.web.guards import allowed_roles
 from tests.conftest import AuthActions
@@ -52,7 +55,7 @@ def webhook_with_delivery(slug: str) -> dict[str, int]:
 
 @pytest.fixture
 def world(app):
-    """The victims' objects: Cara's card, held transfer, token and unpaid gift for a friend; Corner
+    """The victims' objects: Cara's card, held transfer, token, unpaid gift for a friend and shop order; Corner
     Café's sale, webhook endpoint and delivery. Also The Book Nook's own endpoint and delivery, the
     way in to routes that name an object inside another (see ``attacks``)."""
     app.config["WTF_CSRF_ENABLED"] = False  # CSRF has its own tests; here only ownership decides
@@ -72,8 +75,11 @@ def world(app):
         list(ensure_plans(db.session))
         gift, _ = create_gift(db.session, vault, cara, subscription_identifier="plus", payment_method="wallet",
                               recipient_email="erin@example.com")
+        order, _ = place_order(db.session, payments(), programme_for(db.session, "USD"), buyer=cara,
+                               buyer_email=cara.email, lines=[LineRequest(amount="25.00")],
+                               return_url=lambda reference: reference)
         theirs = {"card_id": kept.id, "transfer_id": transfer.id, "transaction_id": sale.id, "token_id": token.id,
-                  "gift_id": gift.id, **webhook_with_delivery("corner-cafe")}
+                  "gift_id": gift.id, "order_id": order.id, **webhook_with_delivery("corner-cafe")}
         own = webhook_with_delivery("book-nook")
         db.session.commit()
         return {"theirs": theirs, "own": {"merchant": own}}
