@@ -53,7 +53,7 @@ def _quote(quote: CouponQuote) -> dict:
 def _discount(campaign: Campaign) -> dict:
     if campaign.discount_type == "percent":
         return {"discount_type": "percent", "discount_value": format_percent(campaign.percent_bp)}
-    return {"discount_type": "fixed", "discount_value": str(Money(campaign.value, campaign.currency))}
+    return {"discount_type": "fixed", "discount_value": out.amount(campaign.value, campaign.currency)}
 
 
 def coupon(campaign: Campaign) -> dict:
@@ -69,7 +69,7 @@ def coupon(campaign: Campaign) -> dict:
         "uses": campaign.uses,
         "uses_per_user": campaign.uses_per_user,
         "expires_at": out.when(campaign.expires_at),
-        "min_order": _money(campaign.min_order, campaign.currency),
+        "min_order": out.amount(campaign.min_order, campaign.currency),
         "merchants": [m.slug for m in campaign.merchants],
         "allowed_domains": list(campaign.allowed_domains),
         "channels": list(campaign.channels),
@@ -77,14 +77,10 @@ def coupon(campaign: Campaign) -> dict:
         "hours_from": clock(campaign.hours_from) if campaign.hours_from is not None else None,
         "hours_until": clock(campaign.hours_until) if campaign.hours_until is not None else None,
         "first_order_only": campaign.first_order_only,
-        "max_discount": _money(campaign.max_discount, campaign.currency),
-        "max_discount_per_customer": _money(campaign.max_discount_per_customer, campaign.currency),
+        "max_discount": out.amount(campaign.max_discount, campaign.currency),
+        "max_discount_per_customer": out.amount(campaign.max_discount_per_customer, campaign.currency),
         "created_at": out.when(campaign.created_at),
     }
-
-
-def _money(minor: int | None, currency: str | None) -> str | None:
-    return str(Money(minor, currency)) if minor is not None else None
 
 
 def _spec(body: schema.CouponRules, *, used: int = 0, name: str | None = None):

@@ -10,8 +10,9 @@ from portal.models.campaigns import Entitlement
 from portal.money import format_minor
 
 
-def amount(minor: int, currency: str) -> str:
-    return format_minor(minor, currency)
+def amount(minor: int | None, currency: str) -> str | None:
+    """An amount as the API writes it ("12.50"); None stays None (a limit not set)."""
+    return format_minor(minor, currency) if minor is not None else None
 
 
 def when(moment: datetime | None) -> str | None:
