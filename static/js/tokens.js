@@ -15,8 +15,3 @@ document.addEventListener("click", async (event) => {
     status.textContent = "Selected: press Ctrl+C (or ⌘C) to copy it.";
   }
 });
-
-// After htmx draws a new token, move focus to it so a screen reader announces it.
-document.addEventListener("htmx:afterSettle", () => {
-  document.getElementById("new-token-title")?.focus();
-});
