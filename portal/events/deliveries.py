@@ -8,7 +8,6 @@ taken again, and each step is its own short transaction.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -20,8 +19,6 @@ from portal.notifications.outbox import CLAIM_TIMEOUT
 from portal.notifications.relay import Route, relay_after_commit
 from portal.notifications.relay import relay as relay_rows
 
-log = logging.getLogger(__name__)
-
 QUEUE = "webhooks"
 SEND_JOB = "portal.jobs.webhooks.send_webhook"
 # A minute, 5 minutes, half an hour, an hour, 3, 6 and 12 hours: eight tries over about 23 hours.
@@ -30,25 +27,10 @@ DEFAULT_RETRY_INTERVALS = (60, 300, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 SEND_TIMEOUT_SECONDS = 60
 
 
-def _inline(ids: list[int]) -> int:
-    """The embedded default (no Redis): one try now; a failure shows in the endpoint's log."""
-    from portal.events.sending import deliver  # sending imports this module (claim, mark_delivered)
-
-    done = 0
-    for delivery_id in ids:
-        try:
-            # No scheduler to retry, so the try is final; without a day of retries behind it,
-            # it does not disable the endpoint.
-            if deliver(delivery_id, final=True, disable=False) == "delivered":
-                done += 1
-        except Exception:
-            log.exception("Inline delivery of webhook %d failed", delivery_id)
-    return done
-
-
 ROUTE = Route(
     name="webhook", queue=QUEUE, job=SEND_JOB, prefix="webhook", retry_setting="WEBHOOK_RETRY_INTERVALS",
-    default_intervals=DEFAULT_RETRY_INTERVALS, timeout=SEND_TIMEOUT_SECONDS, inline=_inline,
+    default_intervals=DEFAULT_RETRY_INTERVALS, timeout=SEND_TIMEOUT_SECONDS,
+    inline="portal.events.sending.deliver_now",
 )
 
 

@@ -180,3 +180,13 @@ def _deliver(
         "E-mail %s (outbox %d) to %s%s sent via %s", row.kind, row.id, recipient, f" about {masked}" if masked else "",
         where,
     )
+
+
+def deliver_now(ids: list[int]) -> int:
+    """The embedded default (no Redis): deliver the rows now, never raising into the request that
+    queued them. No scheduler here to retry, so a failure is final and shows in failed_messages()."""
+    try:
+        return deliver_batch(ids=ids, limit=len(ids), last_attempt=True).sent
+    except Exception:
+        log.exception("Inline delivery of %d e-mail(s) failed", len(ids))
+        return 0

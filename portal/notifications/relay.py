@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
+from rq.utils import import_attribute
 from sqlalchemy.orm import Session
 from portal.services import services
 
@@ -58,7 +58,9 @@ class Route:
     job: str
     prefix: str  # of the RQ job id: "outbox" gives "outbox-42"
     timeout: int
-    inline: Callable[[list[int]], int]  # without Redis: deliver the rows now, in this process
+    # Without Redis, the function that delivers the rows now, in this process. Named by its dotted
+    # path, as RQ names ``job``: the senders build on the outbox, so the outbox cannot import them.
+    inline: str
     batched: bool = False
     retry_setting: str = ""  # the config key of the retry intervals of a job per row
     default_intervals: tuple[int, ...] = ()
@@ -83,7 +85,7 @@ def relay(ids: list[int], connection: redis.Redis | None = None, route: Route | 
         return 0
     if connection is None:
         if not current_app.config.get("REDIS_URL"):
-            return route.inline(ids)
+            return import_attribute(route.inline)(ids)
         connection = services().redis
     state = current_app.extensions.setdefault("giftloop.relay", {"resume_at": 0.0})
     if time.monotonic() < state["resume_at"]:
@@ -176,21 +178,9 @@ def enqueue_batch(route: Route, connection: redis.Redis, at: datetime | None = N
     connection.set(_queued_key(route), job_id)
 
 
-def _inline(ids: list[int]) -> int:
-    """The embedded default: deliver the rows now, never raising into the request that queued them."""
-    from portal.notifications.delivery import deliver_batch  # delivery imports outbox, which imports this module
-
-    try:
-        # No scheduler here to retry, so a failure is final and shows in failed_messages().
-        return deliver_batch(ids=ids, limit=len(ids), last_attempt=True).sent
-    except Exception:
-        log.exception("Inline delivery of %d e-mail(s) failed", len(ids))
-        return 0
-
-
 EMAIL = Route(
-    name="e-mail", queue=EMAIL_QUEUE, job=SEND_JOB, prefix="outbox", timeout=SEND_TIMEOUT_SECONDS, inline=_inline,
-    batched=True,
+    name="e-mail", queue=EMAIL_QUEUE, job=SEND_JOB, prefix="outbox", timeout=SEND_TIMEOUT_SECONDS,
+    inline="portal.notifications.delivery.deliver_now", batched=True,
 )
 
 
