@@ -3,6 +3,8 @@ every use of a campaign's codes and the coupon report."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Response, render_template, request, stream_with_context, url_for
 from wtforms import SelectChoice
 
@@ -207,7 +209,7 @@ def campaign_job_resume(campaign_id: int, job_id: int):
     return done(url_for(".campaign", campaign_id=campaign_id), "The job was started again.")
 
 
-def _download(rows, name: str) -> Response:
+def _download(rows: Iterable[list[str]], name: str) -> Response:
     response = Response(stream_with_context(csv_chunks(rows)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"

@@ -89,7 +89,9 @@ def _tell(session: Session, user: User, result: RedeemedCode) -> None:
     context = {"campaign": result.campaign.name, "code_kind": result.kind, "message": result.message,
                "at": f"{day(result.use.created_at)}, {result.use.created_at:%H:%M} UTC"}
     if result.kind == "feature":
-        context.update(feature=feature_label(result.feature), gives=result.campaign.feature_gives, until=day(result.until))
+        context.update(
+            feature=feature_label(result.feature), gives=result.campaign.feature_gives, until=day(result.until)
+        )
     queue_email(session, key=f"code_redeemed:{result.use.id}", to=user.email, kind="code_redeemed", context=context)
 
 

@@ -30,7 +30,8 @@ def _day(dialect: str, moment) -> sa.ColumnElement[str]:
 
 def _key(kind: str, row_id, dialect: str, ends) -> sa.ColumnElement[str]:
     """``<kind>:<id>:<end date>``: one reminder per thing and end date (a new date is a new reminder)."""
-    return sa.literal(f"{kind}:", sa.String) + sa.cast(row_id, sa.String) + sa.literal(":", sa.String) + _day(dialect, ends)
+    prefix = sa.literal(f"{kind}:", sa.String)
+    return prefix + sa.cast(row_id, sa.String) + sa.literal(":", sa.String) + _day(dialect, ends)
 
 
 def _due(ends, now: datetime) -> sa.ColumnElement[bool]:
