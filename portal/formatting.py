@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 
-def day(value: datetime | None) -> str:
-    """``3 March 2027``: the form every message uses."""
+def day(value: date | str | None) -> str:
+    """``3 March 2027``: the form every message uses. Also a day as ISO text ("2027-03-03"), as a
+    message's context carries one."""
+    if isinstance(value, str) and value:
+        value = date.fromisoformat(value)
     return f"{value.day} {value:%B %Y}" if value else ""

@@ -1,6 +1,9 @@
-"""Campaign pages: list, create, change, generate codes with a live progress bar, export, e-mail a list."""
+"""Campaign pages: list, create, change, generate codes with a live progress bar, export, e-mail a list,
+every use of a campaign's codes and the coupon report."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from flask import Response, render_template, request, stream_with_context, url_for
 from wtforms import SelectChoice
@@ -15,7 +18,7 @@ from portal.campaigns import reports
 from portal.campaigns.codes import vanity_code
 from portal.campaigns.conditions import clock
 from portal.campaigns.distribution import MAX_UPLOAD, add_recipients, codes_left, read_addresses
-from portal.campaigns.exports import export_rows, file_name, record_full_export
+from portal.campaigns.exports import export_rows, file_name, impact_rows, record_full_export, use_rows
 from portal.campaigns.jobs import start_job
 from portal.campaigns.rules import KIND_NAMES, format_percent
 from portal.errors import DomainError
@@ -206,12 +209,15 @@ def campaign_job_resume(campaign_id: int, job_id: int):
     return done(url_for(".campaign", campaign_id=campaign_id), "The job was started again.")
 
 
-def _csv(campaign: Campaign, *, full: bool) -> Response:
-    rows = export_rows(db.session, services().vault, campaign, full=full)
+def _download(rows: Iterable[list[str]], name: str) -> Response:
     response = Response(stream_with_context(csv_chunks(rows)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{file_name(campaign, full=full)}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _csv(campaign: Campaign, *, full: bool) -> Response:
+    return _download(export_rows(db.session, services().vault, campaign, full=full), file_name(campaign, full=full))
 
 
 @bp.get("/campaigns/<int:campaign_id>/codes.csv")
@@ -271,3 +277,34 @@ def campaign_delete(campaign_id: int):
         return _detail(campaign, refuse(form, error), delete_form=form)
     db.session.commit()
     return done(url_for(".campaigns"), f"Campaign “{campaign.name}” deleted.")
+
+
+@bp.get("/campaigns/<int:campaign_id>/uses")
+def campaign_uses(campaign_id: int):
+    """Every use of the campaign's codes (who, when, which channel, the order total), newest first; for a
+    coupon, the order value it touched and the discount it gave."""
+    campaign = queries.campaign(db.session, campaign_id)
+    page = queries.paginate(
+        db.session, reports.uses_of(campaign.id), queries.page_number(request.args.get("page")), rows=True
+    )
+    impact = reports.coupon_impact(db.session, campaign.id) if campaign.kind == "coupon" else []
+    return render_template("admin/campaigns/uses.html", campaign=campaign, uses=page, impact=impact)
+
+
+@bp.get("/campaigns/<int:campaign_id>/uses.csv")
+def campaign_uses_export(campaign_id: int):
+    """Download every use of the campaign's codes as CSV."""
+    campaign = queries.campaign(db.session, campaign_id)
+    return _download(use_rows(db.session, campaign), f"campaign-{campaign.id}-uses.csv")
+
+
+@bp.get("/campaigns/coupons")
+def coupon_report():
+    """The coupon report: per coupon campaign, its uses, the order value they touched and the discount given."""
+    return render_template("admin/campaigns/coupons.html", impacts=reports.coupon_impact(db.session))
+
+
+@bp.get("/campaigns/coupons.csv")
+def coupon_report_export():
+    """Download the coupon report as CSV."""
+    return _download(impact_rows(reports.coupon_impact(db.session)), "coupon-report.csv")

@@ -44,9 +44,11 @@ def page_number(text: str | None) -> int:
     return int(text) if text and text.isdigit() and 0 < int(text) < 1_000_000 else 1
 
 
-def paginate(session: Session, query: sa.Select, number: int) -> Page:
+def paginate(session: Session, query: sa.Select, number: int, *, rows: bool = False) -> Page:
+    """One page of ``query``: its first column's objects, or with ``rows`` its whole rows."""
     total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    items = session.scalars(query.limit(PAGE).offset((number - 1) * PAGE)).all()
+    result = session.execute(query.limit(PAGE).offset((number - 1) * PAGE))
+    items = result.all() if rows else result.scalars().all()
     return Page(list(items), number, total or 0)
 
 

@@ -8,13 +8,14 @@ from flask import g
 from portal.api import bp
 from portal.api import schemas as out
 from portal.api.contract import operation
-from portal.api.models.me import Me, MyCards, MyTransactions
+from portal.api.models.me import Me, MyCards, MyEntitlements, MyTransactions
 from portal.api.models.paging import PageQuery
 from portal.api.paging import in_order, keyset, requested_page
 from portal.campaigns import active_entitlements
 from portal.customer.queries import dashboard_for
 from portal.extensions import db
-from portal.models import Account, Entry, GiftCard, Transaction
+from portal.models import Account, Entry, GiftCard, Transaction, utcnow
+from portal.models.campaigns import Entitlement
 from portal.web.guards import roles
 
 
@@ -82,3 +83,18 @@ def my_transactions(query: PageQuery):
             body["card_id"] = tx.card_id
         items.append(body)
     return {"transactions": items, "next_cursor": cursor}
+
+
+@bp.get("/me/entitlements")
+@roles("customer")
+@operation("Me", MyEntitlements)
+def my_entitlements(query: PageQuery):
+    """The customer's features
+
+    Every feature a code, a plan or a gift unlocked, active or expired, with what it gives and until when;
+    the newest first, a page at a time. Other systems check a feature here.
+    """
+    select = sa.select(Entitlement.id, Entitlement).where(Entitlement.user_id == g.api_token.user.id)
+    rows, cursor = keyset(db.session, select, requested_page(query), Entitlement.id)
+    now = utcnow()
+    return {"entitlements": [out.entitlement_state(row, now) for row in rows], "next_cursor": cursor}

@@ -41,6 +41,11 @@ def entitlement(row: Entitlement) -> dict:
     return {"feature": row.feature, "starts_at": when(row.starts_at), "ends_at": when(row.ends_at)}
 
 
+def entitlement_state(row: Entitlement, now: datetime) -> dict:
+    """An entitlement with what it gives and whether it runs at ``now``."""
+    return {**entitlement(row), "gives": row.gives, "status": "active" if row.ends_at > now else "expired"}
+
+
 def transaction(tx: Transaction, *, account_id: int | None = None) -> dict:
     """A transaction; with ``account_id``, ``amount`` is what it did to that account."""
     body = {

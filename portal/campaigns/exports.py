@@ -1,4 +1,4 @@
-"""CSV exports of a campaign's codes, streamed a few thousand rows at a time.
+"""CSV exports of a campaign's codes and uses, and of the coupon report, streamed a few thousand rows at a time.
 
 Codes are masked unless the admin asks for full codes; that export is recorded in the audit
 log (with the reason given) before a single code is decrypted.
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.campaigns.reports import CouponImpact, uses_of
 from portal.campaigns.rules import code_expiry
 from portal.cards.codes import CodeVault
 from portal.ledger import Actor, audit, required_reason
@@ -70,3 +71,26 @@ def record_full_export(session: Session, campaign: Campaign, *, actor: Actor, re
 def file_name(campaign: Campaign, *, full: bool) -> str:
     """A download name like ``campaign-12-codes.csv`` (``-full`` for full codes)."""
     return f"campaign-{campaign.id}-codes{'-full' if full else ''}.csv"
+
+
+def _amount(minor: int | None, currency: str | None) -> str:
+    return format_minor(minor, currency) if minor is not None and currency else ""
+
+
+def use_rows(session: Session, campaign: Campaign) -> Iterator[list[str]]:
+    """The header, then every use of the campaign's codes, newest first (as its page shows them)."""
+    yield ["used_at", "who", "channel", "merchant", "code", "order_total", "discount", "currency", "reference"]
+    for use in session.execute(uses_of(campaign.id).execution_options(yield_per=STREAM_ROWS)):
+        yield [_when(use.at), use.who or "", use.channel, use.merchant or "", use.code,
+               _amount(use.order_total, use.currency), _amount(use.discount, use.currency), use.currency or "",
+               use.reference or ""]
+
+
+def impact_rows(impacts: list[CouponImpact]) -> Iterator[list[str]]:
+    """The coupon report as CSV: one row per campaign and currency."""
+    yield ["campaign_id", "campaign", "currency", "uses", "order_value", "discount", "paid", "average_order",
+           "discount_percent"]
+    for i in impacts:
+        yield [str(i.campaign_id), i.name, i.currency, str(i.uses), _amount(i.order_value, i.currency),
+               _amount(i.discount, i.currency), _amount(i.paid, i.currency), _amount(i.average_order, i.currency),
+               str(i.discount_rate)]

@@ -18,10 +18,12 @@ from portal.campaigns.uses import count_use
 from portal.cards.codes import CodeVault, is_card_code
 from portal.errors import ValidationError
 from portal.events import kinds as events
+from portal.formatting import day
 from portal.ledger import Actor, savepoint
 from portal.models import Transaction, User, utcnow
 from portal.models.campaigns import Campaign, CampaignUse
 from portal.money import Money
+from portal.notifications.outbox import queue_email
 from portal.wallet import credit_wallet
 from portal.cards.lookup import long_date
 
@@ -76,7 +78,21 @@ def redeem_code(
         nested.rollback()
         raise
     nested.commit()
+    _tell(session, user, result)
     return result
+
+
+def _tell(session: Session, user: User, result: RedeemedCode) -> None:
+    """E-mail the customer what their code did, unless they turned receipts off; keyed by the use, so once."""
+    if not user.receipts_by_email:
+        return
+    context = {"campaign": result.campaign.name, "code_kind": result.kind, "message": result.message,
+               "at": f"{day(result.use.created_at)}, {result.use.created_at:%H:%M} UTC"}
+    if result.kind == "feature":
+        context.update(
+            feature=feature_label(result.feature), gives=result.campaign.feature_gives, until=day(result.until)
+        )
+    queue_email(session, key=f"code_redeemed:{result.use.id}", to=user.email, kind="code_redeemed", context=context)
 
 
 def _credit(session: Session, user: User, campaign: Campaign, use: CampaignUse) -> RedeemedCode:

@@ -1,5 +1,6 @@
 """The numbers that matter (DESIGN §3, admin overview): liability, issued / redeemed / breakage
-per campaign and overall, and redemptions per day. All read from the ledger and the use rows.
+per campaign and overall, redemptions per day, every use of a campaign's codes and what coupons did
+to sales. All read from the ledger and the use rows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from portal.models import Account, Entry, GiftCard, Transaction, utcnow
+from portal.models import Account, Code, Entry, GiftCard, Merchant, Transaction, User, utcnow
 from portal.models.campaigns import Campaign, CampaignCode, CampaignUse
 from portal.money import Money
 
@@ -209,3 +210,76 @@ def redemptions_per_day(session: Session, *, days: int = 30, now: datetime | Non
         if (d := date.fromisoformat(text)) in out:
             out[d].code_uses = int(count)
     return list(out.values())
+
+
+def uses_of(campaign_id: int) -> sa.Select:
+    """Every use of the campaign's codes, newest first: when, who (the customer's account, else the
+    address given at the till), through which channel and merchant, which code, the order's total,
+    the discount and the caller's reference. Rows carry these names."""
+    return (
+        sa.select(
+            CampaignUse.id, CampaignUse.created_at.label("at"),
+            sa.func.coalesce(User.email, CampaignUse.email).label("who"), CampaignUse.channel,
+            Merchant.name.label("merchant"), Code.masked.label("code"), CampaignUse.currency,
+            CampaignUse.order_total, CampaignUse.discount, CampaignUse.reference,
+        )
+        .select_from(CampaignUse)
+        .join(CampaignCode, CampaignCode.id == CampaignUse.campaign_code_id)
+        .join(Code, Code.id == CampaignCode.code_id)
+        .outerjoin(User, User.id == CampaignUse.user_id)
+        .outerjoin(Merchant, Merchant.id == CampaignUse.merchant_id)
+        .where(CampaignUse.campaign_id == campaign_id)
+        .order_by(CampaignUse.created_at.desc(), CampaignUse.id.desc())
+    )
+
+
+@dataclass
+class CouponImpact:
+    """What a coupon campaign did to sales in one currency: its uses, the order value they touched
+    and the discount given on it."""
+
+    campaign_id: int
+    name: str
+    currency: str
+    uses: int
+    order_value: int
+    discount: int
+
+    def money(self, name: str) -> Money:
+        return Money(getattr(self, name), self.currency)
+
+    @property
+    def paid(self) -> int:
+        """What customers paid on those orders after the discount."""
+        return self.order_value - self.discount
+
+    @property
+    def average_order(self) -> int:
+        return self.order_value // self.uses if self.uses else 0
+
+    @property
+    def discount_rate(self) -> int:
+        """Percent of the order value given away."""
+        return self.discount * 100 // self.order_value if self.order_value else 0
+
+
+def coupon_impact(session: Session, campaign_id: int | None = None) -> list[CouponImpact]:
+    """Per coupon campaign (or only ``campaign_id``) and currency: uses, order value touched and discount
+    given, the largest order value first. Deleted campaigns are left out."""
+    order_value = sa.func.coalesce(sa.func.sum(CampaignUse.order_total), 0)
+    query = (
+        sa.select(
+            Campaign.id, Campaign.name, CampaignUse.currency, sa.func.count(CampaignUse.id), order_value,
+            sa.func.coalesce(sa.func.sum(CampaignUse.discount), 0),
+        )
+        .join(Campaign, Campaign.id == CampaignUse.campaign_id)
+        .where(Campaign.kind == "coupon", Campaign.deleted_at.is_(None), CampaignUse.currency.is_not(None))
+        .group_by(Campaign.id, Campaign.name, CampaignUse.currency)
+        .order_by(order_value.desc(), Campaign.id)
+    )
+    if campaign_id is not None:
+        query = query.where(Campaign.id == campaign_id)
+    return [
+        CouponImpact(cid, name, currency, int(uses), int(value), int(discount))
+        for cid, name, currency, uses, value, discount in session.execute(query)
+    ]

@@ -23,18 +23,19 @@ EXPIRY_BATCH = 5_000  # cards per commit: each batch is a few set-based statemen
 
 
 def run_expiry(now: datetime | None = None) -> dict[str, int]:
-    """Queue the 7-day reminders, then expire every card whose date has passed.
+    """Queue the 7-day reminders (cards, and campaign codes e-mailed to someone), then expire every
+    card whose date has passed.
 
     Each card expires by the domain's ``expire_due`` (one ``expire`` transaction per card and
     date, moving what is left to breakage), in batches, each batch its own commit; on PostgreSQL
     in lanes (``EXPIRY_LANES``), each claiming due cards no other lane holds.
     """
     from portal.cards.expiry import expire_due
-    from portal.notifications.reminders import queue_expiry_reminders
+    from portal.notifications.reminders import queue_code_reminders, queue_expiry_reminders
 
     now = now or utcnow()
     session = db.session
-    reminders = queue_expiry_reminders(session, now)
+    reminders = queue_expiry_reminders(session, now) + queue_code_reminders(session, now)
     session.commit()
     expired = 0
     counting = threading.Lock()

@@ -14,12 +14,17 @@ import sqlalchemy as sa
 from rq import Queue
 
 from portal.auth.users import create_user
+from portal.campaigns import redeem_code, request_generation
+from portal.campaigns.definitions import create_campaign, read_spec
+from portal.campaigns.distribution import add_recipients
+from portal.campaigns.jobs import run_job as run_campaign_job
 from portal.cards.operations import freeze, issue_card, redeem
 from portal.events.signing import HEADER, verify
 from portal.extensions import db
 from portal.jobs.sweeps import run_expiry
 from portal.ledger import SYSTEM
 from portal.models import GiftCard, Merchant, WebhookDelivery, utcnow
+from portal.models.campaigns import CampaignCode, CampaignRecipient
 from portal.money import Money
 from portal.services import services
 from tests.conftest import PASSWORD
@@ -92,6 +97,35 @@ def test_the_expiry_sweep_run_twice_reminds_each_card_once_and_expires_exactly_t
     assert all(statuses[card_id] in ("active", "frozen") for card_id in not_due)
     assert set(balances.values()) == {0}  # what was left went to breakage
 
+
+def test_the_expiry_sweep_reminds_each_unused_emailed_code_once_at_the_mail_server(jobs_app, smtp, start_worker):
+    """A campaign's codes e-mailed to three people, one of whom used theirs: does the daily job, run twice on
+    PostgreSQL, remind the other two once each, with their code, three days before it stops working?"""
+    with jobs_app.app_context():
+        spec = read_spec(db.session, {"name": "Spring", "kind": "credit", "currency": "USD", "value": "3.00",
+                                      "code_mode": "random", "code_prefix": "HI", "valid_days": "3"})
+        campaign = create_campaign(db.session, services().vault, spec, actor=SYSTEM)
+        run_campaign_job(request_generation(db.session, campaign, "3", actor=SYSTEM).id)
+        run_campaign_job(add_recipients(db.session, campaign, ["ann@example.com", "bob@example.com", "cy@example.com"],
+                                        actor=SYSTEM).id)
+        ann = create_user(db.session, "ann@example.com", PASSWORD, role="customer", name="Ann")
+        ann.receipts_by_email = False
+        db.session.commit()
+        given = db.session.execute(sa.select(CampaignRecipient.email, CampaignCode).join(
+            CampaignCode, CampaignCode.id == CampaignRecipient.campaign_code_id))
+        codes = {email: services().vault.decrypt(code.code.ciphertext) for email, code in given}
+        redeem_code(db.session, services().vault, ann, codes["ann@example.com"])
+        db.session.commit()
+    start_worker()
+    assert run_job(jobs_app, "portal.jobs.sweeps.sweep_expiry") == {"reminders": 2, "expired": 0}
+    assert run_job(jobs_app, "portal.jobs.sweeps.sweep_expiry") == {"reminders": 0, "expired": 0}
+    wait_for(lambda: len(smtp.mailbox.messages) == 3 + 2, what="the codes and their reminders")
+    time.sleep(2)
+    reminders = [m for m in smtp.mailbox.parsed() if m["Subject"].startswith("Your code from Spring stops working")]
+    assert sorted(m["To"] for m in reminders) == ["bob@example.com", "cy@example.com"]
+    for message in reminders:
+        assert f"Your code: {codes[message['To']]}" in message.get_body(("plain",)).get_content()
+    assert len(smtp.mailbox.messages) == 5
 
 def test_the_sweeps_card_expired_events_are_relayed_to_rq_at_its_commit_and_reach_the_endpoint(
     hooks_app, receiver

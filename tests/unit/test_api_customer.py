@@ -4,9 +4,11 @@ claim one; every refusal named, nothing changed by it, and the same Idempotency-
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
+from portal.campaigns import grant
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.cards.codes import generate_card_code
 from portal.extensions import db
@@ -14,7 +16,7 @@ from portal.ledger import Actor
 from portal.models import utcnow
 from portal.models.campaigns import CampaignUse, Entitlement
 from portal.services import services
-from tests.factories import add_loops, issue
+from tests.factories import add_loops, issue, user
 from tests.reads import loops_of, owner_of, snapshot, user_id
 
 CLAIM = re.compile(r"^GL-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
@@ -81,6 +83,28 @@ def test_a_feature_code_unlocks_the_feature(app, capi):
     assert capi.get("/me", role="customer").json["entitlements"] == [body["entitlement"]]
     assert capi.get("/me", role="friend").json["entitlements"] == []
 
+
+
+def test_the_customers_features_are_listed_active_and_expired_a_page_at_a_time(app, capi):
+    """Can another system read what a customer unlocked, what it gives and until when?"""
+    plus(app, feature_gives="Free delivery on every order")
+    with app.app_context():
+        long_ago = utcnow() - timedelta(days=90)
+        grant(db.session, user("customer@example.com"), "early", 3, now=long_ago)
+        db.session.commit()
+    unlocked = capi.post("/me/redeem", {"code": "PLUS30"}, role="customer").json["entitlement"]
+    first = capi.get("/me/entitlements?limit=1", role="customer").json
+    assert first["entitlements"] == [{**unlocked, "gives": "Free delivery on every order", "status": "active"}]
+    rest = capi.get(f"/me/entitlements?limit=1&cursor={first['next_cursor']}", role="customer").json
+    (early,) = rest["entitlements"]
+    assert (early["feature"], early["gives"], early["status"], rest["next_cursor"]) == ("early", "", "expired", None)
+    assert early["ends_at"] < unlocked["starts_at"]
+    assert capi.get("/me/entitlements", role="friend").json == {"entitlements": [], "next_cursor": None}
+
+
+def test_only_a_customers_token_reads_its_features(capi):
+    assert refused(capi.get("/me/entitlements", role="merchant"), "forbidden", 403)
+    assert refused(capi.client.get("/api/v1/me/entitlements"), "unauthorized", 401)
 
 def test_a_claim_code_typed_in_redeem_claims_the_friends_card(app, capi):
     card_id, _ = issue(app, owner="customer@example.com", amount="20.00")

@@ -65,7 +65,7 @@ def test_a_bad_page_request_is_refused_naming_the_parameter(gift_contract, query
     assert (answer.status_code, answer.json["code"], answer.json["field"]) == (422, "validation_error", field)
 
 
-@pytest.mark.parametrize("template", ["/me/cards", "/me/transactions"])
+@pytest.mark.parametrize("template", ["/me/cards", "/me/transactions", "/me/entitlements"])
 def test_the_customers_lists_answer_a_next_cursor(gift_contract, template):
     answer = gift_contract.call("GET", template, role="customer", query={"limit": "1"})
     assert answer.status_code == 200 and "next_cursor" in answer.json

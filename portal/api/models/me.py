@@ -33,6 +33,20 @@ class Entitlement(Answer):
     ends_at: Timestamp
 
 
+class EntitlementState(Entitlement):
+    """One of the customer's features: what it gives, and whether it runs now"""
+
+    gives: str = Field(description="What the feature gives, in words; empty when the grant said nothing")
+    status: Literal["active", "expired"] = Field(description="active until ends_at, expired after it")
+
+
+class MyEntitlements(Answer):
+    """The customer's features, active and expired, the newest first"""
+
+    entitlements: list[EntitlementState]
+    next_cursor: NextCursor
+
+
 class WalletBalance(Answer):
     balance: MoneyText
     currency: Currency
