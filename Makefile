@@ -37,12 +37,13 @@ run: setup
 	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(PORTAL) demo
 	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(PORTAL) run --host 127.0.0.1 --port $(PORT)
 
-# The unit and browser tiers in two processes (pytest-xdist; each has its own app, SQLite files,
-# PostgreSQL database, Redis index and Chromium), then the integration and security tiers (real
-# servers, worker processes, timed races and faults) one test at a time, so no race shares the cores.
+# The unit, browser and SQLite security tests in two processes (pytest-xdist; each has its own app,
+# SQLite files, PostgreSQL database, Redis index and Chromium), then the tests marked serial by
+# tests/conftest.py (the integration tier and the security tests on the real servers: worker
+# processes, timed races and faults) one at a time, so no race shares the cores.
 test: setup services chromium package-check
-	$(PY) -m pytest -n 2 tests/unit tests/browser
-	$(PY) -m pytest tests/integration tests/security
+	$(PY) -m pytest -n 2 -m "not serial" tests/unit tests/browser tests/security
+	$(PY) -m pytest -m serial tests/integration tests/security
 
 # The inner loop: the unit tier alone.
 test-fast: setup services

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from portal.extensions import db
 from tests.factories import PASSWORD, add_credit, add_customer, add_loops
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+TESTS = Path(__file__).resolve().parent
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -42,6 +44,17 @@ def _sqlite_without_fsync(dbapi_connection, _record) -> None:
     fsync was most of the unit tier's time. PostgreSQL, where durability matters, is untouched."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA synchronous = OFF")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark what ``make test`` runs one test at a time: the integration tier, and the security tests
+    on the real servers (races, faults, worker processes, timeouts). The rest, SQLite and browser
+    alike, runs in parallel (``-m "not serial"``)."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        on_servers = item.get_closest_marker("postgres") or item.get_closest_marker("redis")
+        if tier == "integration" or (tier == "security" and on_servers):
+            item.add_marker(pytest.mark.serial)
 
 
 def make_app(database_url: str, **overrides):
