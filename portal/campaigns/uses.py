@@ -89,7 +89,10 @@ def count_use(
             if campaign.uses_per_user is not None:
                 within.append(CampaignCustomer.uses < campaign.uses_per_user)
             if campaign.max_discount_per_customer is not None:
-                # The cap is checked on the row as it is when this UPDATE holds its lock, not as read before.
+                # The cap is checked on the row as it is when this UPDATE holds its lock, not as read
+                # before; a customer at the cap gets no use at all, not one of no discount (a till that
+                # read the record before another took the last of the cap asks for nothing).
+                within.append(CampaignCustomer.discounted < campaign.max_discount_per_customer)
                 within.append(CampaignCustomer.discounted + given <= campaign.max_discount_per_customer)
             mine = _bump(
                 session,

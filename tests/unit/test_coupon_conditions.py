@@ -242,6 +242,21 @@ def test_the_cap_per_customer_is_held_by_the_statement_that_counts_the_use(ctx):
     assert state(ctx, campaign) == before
 
 
+def test_a_customer_at_the_cap_gets_no_use_of_nothing(ctx):
+    """A till that read the customer's record before another took the last of the cap asks for a
+    discount of nothing: count_use refuses it rather than count a fourth use (found by a 50-till race)."""
+    from portal.campaigns.uses import count_use
+
+    campaign = coupon(ctx, max_discount_per_customer="25.00", currency="USD")
+    code = campaign_code(ctx, campaign)
+    count_use(ctx, campaign, code, channel="api", email=CARA, discount=2500, currency="USD")
+    before = state(ctx, campaign)
+    with pytest.raises(DomainError) as caught:
+        count_use(ctx, campaign, code, channel="api", email=CARA, discount=0, currency="USD")
+    assert caught.value.code == "usage_limit_reached"
+    assert state(ctx, campaign) == before
+
+
 def campaign_code(session, campaign):
     from portal.models.campaigns import CampaignCode
 
