@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.orm import object_session
+
+from portal.cards.holds import held_on
 from portal.errors import DomainError
 from portal.models import GiftCard, Transaction
 from portal.models.campaigns import Entitlement
@@ -20,10 +23,14 @@ def when(moment: datetime | None) -> str | None:
 
 
 def card(card: GiftCard, *, valid_here: bool | None = None, reason: DomainError | None = None) -> dict:
+    """A card; ``balance`` is all it holds, ``held`` what open holds reserve of it, ``available`` the rest."""
+    held = held_on(object_session(card), card)
     body = {
         "id": card.id,
         "code_masked": card.code.masked,
-        "balance": amount(card.account.balance, card.currency),
+        "balance": amount(card.account.balance + held, card.currency),
+        "held": amount(held, card.currency),
+        "available": amount(card.account.balance, card.currency),
         "currency": card.currency,
         "status": card.status,
         "kind": card.kind,

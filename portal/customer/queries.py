@@ -36,6 +36,10 @@ HISTORY_LABELS = {
     "credit_code": "Credit code",
     "gift_purchase": "Gift",
     "refund": "Refund",
+    "hold": "Reserved",
+    "capture": "Paid (reserved)",
+    "release": "Reservation ended",
+    "lapse": "Reservation ended",
 }
 # The same transactions seen from wallet credit or Loops.
 BALANCE_LABELS = HISTORY_LABELS | {
