@@ -15,7 +15,8 @@ from portal.models import Transaction
 from portal.models.holds import Hold as HoldRow
 from portal.web.guards import roles
 
-FINISH_REFUSALS = ("hold_not_open", "frozen", "expired", "cancelled", "currency_mismatch", "not_valid_here")
+# A card frozen, cancelled or expired since its hold was placed cannot pay it (it can still be released).
+FINISH_REFUSALS = ("hold_not_open", "frozen", "expired", "cancelled")
 
 
 def _hold(hold: HoldRow) -> dict:
@@ -37,7 +38,7 @@ def _hold(hold: HoldRow) -> dict:
 
 @bp.post("/holds")
 @roles(*TILL)
-@operation("Holds", Hold, status=201, errors=(404, 410), refusals=CARD_REFUSALS)
+@operation("Holds", Hold, status=201, errors=(404,), refusals=CARD_REFUSALS)
 @idempotent
 def hold_place(json: PlaceHold):
     """Place a hold

@@ -322,3 +322,81 @@ def test_the_ledger_check_names_a_holds_account_out_of_step_with_its_open_holds(
         problems = verify(db.session)
     card_id = card_row(app, code).id
     assert problems == [f"holds:{card_id}: holds 4000 but the card's open holds add up to 0"]
+
+
+# --- The document ----------------------------------------------------------------------------
+
+HOLD_PATHS = ("/holds", "/holds/{hold_id}", "/holds/{hold_id}/capture", "/holds/{hold_id}/release")
+
+
+def put_in(app, card_id: int, status: str) -> None:
+    """Freeze or cancel the card as an admin would, or mark it expired as the sweep would."""
+    with app.app_context():
+        card = db.session.get(GiftCard, card_id)
+        if status == "cancelled":
+            operations.cancel(db.session, card, actor=ADMIN, reason="test", idempotency_key=f"cancel-{card_id}")
+        elif status == "frozen":
+            operations.freeze(db.session, card, actor=ADMIN, reason="test")
+        else:
+            card.status = status
+        db.session.commit()
+
+
+def held_card(app, c, *, status: str | None = None) -> int:
+    """A 100.00 card with a 10.00 hold placed through the API, then put in ``status``; the hold's id."""
+    code = make_card(app, "100.00")
+    hold_id = c.call("POST", "/holds", {"code": code, "amount": "10.00"}).json["id"]
+    if status is not None:
+        put_in(app, card_row(app, code).id, status)
+    return hold_id
+
+
+def closed_code(app, status: str) -> str:
+    code = make_card(app, "5.00")
+    put_in(app, card_row(app, code).id, status)
+    return code
+
+
+def test_every_documented_answer_of_the_holds_api_is_given(app, contract, monkeypatch):
+    """The document's statuses and codes for /holds, each provoked (and checked against the document) once."""
+    from portal.cards.codes import generate_card_code
+
+    c = contract
+    code = make_card(app, "100.00")
+    for card_code, body in (
+        (code, {"amount": "10.00"}), (generate_card_code(), {"amount": "1.00"}), (code, {"amount": "1000.00"}),
+        (code, {"amount": "1.00", "currency": "EUR"}), (make_card(app, merchant="book-nook"), {"amount": "1.00"}),
+        (closed_code(app, "frozen"), {"amount": "1.00"}), (closed_code(app, "cancelled"), {"amount": "1.00"}),
+        (make_card(app, expired=True), {"amount": "1.00"}), (code, {"amount": "1.00", "expires_in_hours": 0}),
+    ):
+        c.call("POST", "/holds", {"code": card_code, **body})
+    for role in ("customer", None):
+        c.call("POST", "/holds", {"code": code, "amount": "1.00"}, role=role)
+    open_hold = held_card(app, c)
+    for template in HOLD_PATHS[1:]:
+        c.call("GET" if template == "/holds/{hold_id}" else "POST", template, hold_id=open_hold + 1000)
+        for role in ("customer", None):
+            c.call("GET" if template == "/holds/{hold_id}" else "POST", template, role=role, hold_id=open_hold)
+    c.call("GET", "/holds/{hold_id}", hold_id=open_hold)
+    c.call("POST", "/holds/{hold_id}/capture", {"amount": "10.01"}, hold_id=open_hold)
+    for status in ("frozen", "cancelled", "expired"):
+        c.call("POST", "/holds/{hold_id}/capture", hold_id=held_card(app, c, status=status))
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/holds", {"code": code, "amount": "1.00"}, {"code": code, "amount": "2.00"}, "merchant", monkeypatch,
+    )
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/holds/{hold_id}/capture", {"amount": "1.00"}, {"amount": "2.00"}, "merchant", monkeypatch,
+        hold_id=open_hold,
+    )
+    released = held_card(app, c)
+    c.writes_refuse_without_a_key_on_conflict_and_in_progress(
+        "POST", "/holds/{hold_id}/release", None, None, "merchant", monkeypatch,
+        other_params={"hold_id": held_card(app, c)}, hold_id=released,
+    )
+    for action in ("capture", "release"):
+        assert c.call("POST", f"/holds/{{hold_id}}/{action}", hold_id=released).json["code"] == "hold_not_open"
+    c.past_the_rate_limit(*HOLD_PATHS)
+    c.with_a_nul_character(*HOLD_PATHS)
+    c.with_an_unknown_query_parameter(*HOLD_PATHS)
+    assert c.documented(*HOLD_PATHS) - c.seen == set()
+    assert c.documented_codes(*HOLD_PATHS) - c.answered == set(), "a documented code no test provoked"
