@@ -271,6 +271,19 @@ def test_a_lapsed_hold_frees_its_amount_in_the_sweep_and_cannot_be_captured(app,
     ledger_is_sound(app)
 
 
+def test_portal_sweep_holds_lapses_what_is_due_and_a_second_run_finds_nothing(app, api, runner):
+    code = make_card(app, "100.00")
+    hold_id = hold(api, code, "40.00").json["id"]
+    with app.app_context():
+        db.session.get(Hold, hold_id).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    first = runner.invoke(args=["sweep", "holds"])
+    assert first.exit_code == 0 and "Holds: 1 lapsed, their amounts back on their cards" in first.output
+    assert "Holds: 0 lapsed" in runner.invoke(args=["sweep", "holds"]).output
+    assert api.lookup(code).json["available"] == "100.00"
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+
+
 def test_a_hold_past_its_time_cannot_be_captured_before_the_sweep_but_can_be_released(app, api):
     code = make_card(app, "100.00")
     hold_id = hold(api, code, "40.00").json["id"]
