@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.models import Account, Entry, GiftCard, Transaction
-from portal.models.holds import Hold
+from portal.models.holds import Hold, holds_key_in_sql
 
 
 def verify(session: Session) -> list[str]:
@@ -102,7 +102,7 @@ def _holds_accounts_match_open_holds(session: Session) -> list[str]:
     reserved = sa.func.coalesce(open_holds.c.total, 0)
     rows = session.execute(
         sa.select(Account.key, Account.balance, reserved)
-        .join(GiftCard, Account.key == sa.literal("holds:").concat(sa.cast(GiftCard.id, sa.String)))
+        .join(GiftCard, Account.key == holds_key_in_sql(GiftCard.id))
         .outerjoin(open_holds, open_holds.c.card_id == GiftCard.id)
         .where(Account.kind == "holds", Account.balance != reserved)
         .order_by(Account.key)

@@ -15,6 +15,11 @@ HOLD_STATES = ("open", "captured", "released", "lapsed")
 OPEN = sa.text("state = 'open'")
 
 
+def holds_key_in_sql(card_id: sa.ColumnElement) -> sa.ColumnElement[str]:
+    """The key of the holds account of the card ``card_id`` names, as SQL: "holds:" || id."""
+    return sa.literal("holds:").concat(sa.cast(card_id, sa.String))
+
+
 class Hold(Base):
     """Value moved from a card's account to its holds account ("holds:{card id}") until the sale
     is captured (all or part, to the merchant), released, or lapses; the card's balance is then
