@@ -58,8 +58,9 @@ class CardLine:
     card: GiftCard
     balance: int
     days_left: int
-    held: bool = False
+    held: bool = False  # waiting for a friend to claim it
     expired: bool = False
+    on_hold: int = 0  # what open holds reserve for sales not yet complete (``balance`` is the rest)
 
 
 @dataclass
@@ -100,8 +101,14 @@ def dashboard_for(session: Session, user: User) -> Dashboard:
     cards = session.scalars(sa.select(GiftCard).where(GiftCard.owner_id == user.id)).all()
     waiting = transfers_sent(session, user)
     held = {transfer.card_id for transfer in waiting}
+    holds = aliased(Account)
+    on_hold = dict(session.execute(
+        sa.select(GiftCard.id, holds.balance).join(holds, holds.key == holds_key_in_sql(GiftCard.id))
+        .where(GiftCard.owner_id == user.id, holds.balance > 0)
+    ).all())
     lines = [
-        CardLine(card, card.account.balance, _days_until(card.expires_at, now), card.id in held, is_expired(card, now))
+        CardLine(card, card.account.balance, _days_until(card.expires_at, now), card.id in held, is_expired(card, now),
+                 on_hold.get(card.id, 0))
         for card in cards
     ]
     # Usable cards first, and among them the one that expires soonest.

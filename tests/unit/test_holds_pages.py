@@ -68,3 +68,19 @@ def test_the_till_panel_shows_held_and_available_and_applies_only_what_is_availa
     assert "This card holds 15.00 USD; 20.00 USD is more than that" in text(till.response)
     with app.app_context():
         assert db.session.get(GiftCard, card_id).account.balance == 1500
+
+
+def test_the_wallet_lists_a_card_with_its_whole_balance_and_what_is_held(app, client, cara):
+    card_id, _ = issue(app, owner=cara, amount="25.00")
+    hold_at_cafe(app, card_id, "10.00")
+    words = text(client.get("/wallet/"))
+    assert "25.00 USD" in words and "10.00 USD held, 15.00 USD available" in words
+
+
+def test_the_admin_card_page_shows_what_is_held(app, client, auth, people):
+    card_id, _ = issue(app, amount="25.00")
+    hold_at_cafe(app, card_id, "10.00")
+    auth.login(people["admin"])
+    words = text(client.get(f"/admin/cards/{card_id}"))
+    assert "Balance 25.00 USD" in words
+    assert "Held 10.00 USD for sales not yet complete" in words and "Available 15.00 USD" in words
