@@ -44,6 +44,8 @@ PROMOTIONAL_DEFAULT_DAYS = 90
 MAX_DAYS = 100 * 366
 LOAD_SOURCES = ("cash", "loops", "wallet")
 HELD = "This card is waiting to be claimed by a friend"
+# What a hold's life writes (portal/cards/holds.py); the hold's state says what its money did.
+HOLD_KINDS = ("hold", "capture", "release", "lapse")
 
 
 @dataclass
@@ -481,6 +483,8 @@ def refuse_reversal(
         raise ValidationError("An undo cannot itself be undone")
     if original.kind in ("expire", "reinstate"):
         raise ValidationError("An expiry is undone by reinstating the card, not by undo")
+    if original.kind in HOLD_KINDS:
+        raise ValidationError("A hold ends by being captured, released or lapsing, not by undo")
     if undone:
         raise ValidationError("This transaction was already undone")
     if card is not None and card.status in ("cancelled", "expired"):

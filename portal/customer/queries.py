@@ -38,10 +38,10 @@ HISTORY_LABELS = {
     "credit_code": "Credit code",
     "gift_purchase": "Gift",
     "refund": "Refund",
-    "hold": "Reserved",
-    "capture": "Paid (reserved)",
-    "release": "Reservation ended",
-    "lapse": "Reservation ended",
+    "hold": "Held for a purchase",
+    "capture": "Hold settled, the rest back",
+    "release": "Hold released",
+    "lapse": "Hold lapsed",
 }
 # The same transactions seen from wallet credit or Loops.
 BALANCE_LABELS = HISTORY_LABELS | {

@@ -17,6 +17,7 @@ from portal.models.events import Event
 from portal.models.holds import Hold
 from tests.api import card_row, state
 from tests.factories import make_card
+from tests.pages import text
 
 
 def hold(api, code, amount="40.00", role="merchant", key=None, **more):
@@ -413,3 +414,23 @@ def test_every_documented_answer_of_the_holds_api_is_given(app, contract, monkey
     c.with_an_unknown_query_parameter(*HOLD_PATHS)
     assert c.documented(*HOLD_PATHS) - c.seen == set()
     assert c.documented_codes(*HOLD_PATHS) - c.answered == set(), "a documented code no test provoked"
+
+
+def test_a_holds_transactions_cannot_be_undone_only_the_hold_ended(app, api):
+    code = make_card(app, "100.00")
+    placed = hold(api, code, "40.00").json
+    captured = api.post(f"/holds/{placed['id']}/capture", {"amount": "30.00"}).json
+    before = state(app)
+    for transaction in (placed["transaction"], captured["transaction"]):
+        response = api.post(f"/transactions/{transaction['id']}/reverse", {"reason": "Wrong card"}, role="admin")
+        assert response.status_code == 422
+        assert response.json["detail"] == "A hold ends by being captured, released or lapsing, not by undo"
+    assert state(app) == before
+
+
+def test_a_captured_hold_counts_as_a_payment_in_the_stores_settlement(app, api, till):
+    code = make_card(app, "100.00")
+    hold_id = hold(api, code, "40.00").json["id"]
+    api.post(f"/holds/{hold_id}/capture", {"amount": "32.50"})
+    page = text(till.client.get("/till/reports").get_data(as_text=True))
+    assert "Owed for this period: 32.50 USD" in page and "Total 1 32.50 USD" in page
