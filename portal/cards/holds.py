@@ -143,7 +143,9 @@ def refuse_finished(hold: Hold, now: datetime, *, capturing: bool) -> None:
         raise HoldNotOpen(f"This hold was already captured ({display(hold.captured, hold.currency)})")
     if hold.state == "released":
         raise HoldNotOpen("This hold was already released")
-    if hold.state == "lapsed" or (capturing and hold.expires_at <= now):
+    if hold.state == "lapsed":
+        raise HoldNotOpen(f"This hold lapsed on {long_date(hold.expires_at)}; nothing is held any more")
+    if capturing and hold.expires_at <= now:
         raise HoldNotOpen(f"This hold lapsed on {long_date(hold.expires_at)}, so it can no longer be captured")
 
 
@@ -151,8 +153,9 @@ def _finish(
     session: Session, hold: Hold, state: str, *, captured: int | None, now: datetime, actor: Actor,
     idempotency_key: str, request: str,
 ) -> Transaction | None:
-    """Move the hold from open to ``state`` in one conditional UPDATE; None if another request
-    finished it first (then its answer, if it was this request, is the caller's to find)."""
+    """Move the hold from open to ``state`` in one conditional UPDATE (of two tills, one wins);
+    None when this request did. Otherwise return the transaction of an earlier request under the
+    same key (its answer is ours), or raise HoldNotOpen as ``refuse_finished`` says."""
     capturing = state == "captured"
     claim = (
         sa.update(Hold)
@@ -165,7 +168,8 @@ def _finish(
         if (earlier := replay(session, actor, idempotency_key, request)) is not None:
             return earlier
         refuse_finished(hold, now, capturing=capturing)
-        raise RuntimeError(f"hold {hold.id} is open yet could not be finished")  # pragma: no cover
+        # The UPDATE, under the row's lock, found it finished or past its time: never go on to move money.
+        raise RuntimeError(f"hold {hold.id} is open yet could not be finished")
     session.refresh(hold)
     return None
 

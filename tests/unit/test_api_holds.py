@@ -265,8 +265,11 @@ def test_a_lapsed_hold_frees_its_amount_in_the_sweep_and_cannot_be_captured(app,
     assert shown["state"] == "lapsed" and shown["transaction"]["kind"] == "lapse"
     assert (shown["card"]["balance"], shown["card"]["held"], shown["card"]["available"]) == ("100.00", "10.00", "90.00")
     before = state(app)
-    refused = api.post(f"/holds/{hold_id}/capture")
-    assert refused.status_code == 409 and refused.json["detail"].startswith("This hold lapsed on ")
+    for action in ("capture", "release"):
+        refused = api.post(f"/holds/{hold_id}/{action}")
+        assert refused.status_code == 409 and refused.json["code"] == "hold_not_open"
+        assert refused.json["detail"].startswith("This hold lapsed on ")
+        assert refused.json["detail"].endswith("; nothing is held any more")
     assert state(app) == before
     assert api.get(f"/holds/{kept}").json["state"] == "open"
     ledger_is_sound(app)
@@ -292,7 +295,8 @@ def test_a_hold_past_its_time_cannot_be_captured_before_the_sweep_but_can_be_rel
         db.session.get(Hold, hold_id).expires_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
     before = state(app)
-    assert api.post(f"/holds/{hold_id}/capture").json["code"] == "hold_not_open"
+    refused = api.post(f"/holds/{hold_id}/capture").json
+    assert refused["code"] == "hold_not_open" and refused["detail"].endswith(", so it can no longer be captured")
     assert state(app) == before
     assert api.post(f"/holds/{hold_id}/release").json["card"]["available"] == "100.00"
 
