@@ -20,20 +20,8 @@ FINISH_REFUSALS = ("hold_not_open", "frozen", "expired", "cancelled")
 
 
 def _hold(hold: HoldRow) -> dict:
-    latest = db.session.get(Transaction, hold.finished_transaction_id or hold.placed_transaction_id)
-    return {
-        "id": hold.id,
-        "card": out.card(hold.card),
-        "amount": out.amount(hold.amount, hold.currency),
-        "captured": out.amount(hold.captured, hold.currency),
-        "currency": hold.currency,
-        "state": hold.state,
-        "reference": hold.reference,
-        "created_at": out.when(hold.created_at),
-        "expires_at": out.when(hold.expires_at),
-        "finished_at": out.when(hold.finished_at),
-        "transaction": out.transaction(latest, account_id=hold.card.account_id),
-    }
+    """The hold as the API writes it, with its latest transaction (the one that placed or ended it)."""
+    return out.hold(hold, db.session.get(Transaction, hold.finished_transaction_id or hold.placed_transaction_id))
 
 
 @bp.post("/holds")

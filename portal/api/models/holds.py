@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from portal.api.models import Amount, Answer, Body, Id, MoneyText, Reference, Timestamp, examples
+from portal.api.models import Amount, Answer, Body, Currency, Id, MoneyText, Reference, Timestamp, examples
 from portal.api.models.cards import Card, CardCode, Transaction
 from portal.cards.holds import MAX_HOURS
 
@@ -18,7 +18,7 @@ class Hold(Answer):
     card: Card
     amount: MoneyText = Field(description="What the hold reserved")
     captured: MoneyText | None = Field(description="What a capture took; the rest went back to the card")
-    currency: str
+    currency: Currency
     state: Literal["open", "captured", "released", "lapsed"]
     reference: str | None
     created_at: Timestamp
