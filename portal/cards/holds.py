@@ -333,15 +333,18 @@ def lapse_due(session: Session, now: datetime | None = None, *, limit: int = 5_0
 
 
 def _change_balances(session: Session, deltas: dict[int, int], *, last: set[int]) -> dict[int, int]:
-    """Add each delta to its account's balance (``last`` after the rest, as every sweep orders
-    breakage); returns the new balances."""
-    balances = {}
-    for account_id in sorted(deltas, key=lambda account_id: (account_id in last, account_id)):
-        balances[account_id] = session.execute(
-            sa.update(Account).where(Account.id == account_id).values(balance=Account.balance + deltas[account_id])
-            .returning(Account.balance), execution_options={"synchronize_session": False},
-        ).scalar()
-        set_loaded_balance(session, account_id, balances[account_id])
+    """Add each delta to its account's balance, in id order with ``last`` after the rest (as every
+    sweep orders breakage), in one batch of statements; returns the new balances."""
+    accounts = Account.__table__
+    ordered = sorted(deltas, key=lambda account_id: (account_id in last, account_id))
+    session.connection().execute(
+        accounts.update().where(accounts.c.id == sa.bindparam("account"))
+        .values(balance=accounts.c.balance + sa.bindparam("delta")),
+        [{"account": account_id, "delta": deltas[account_id]} for account_id in ordered],
+    )
+    balances = dict(session.execute(sa.select(Account.id, Account.balance).where(among(session, Account.id, ordered))).all())
+    for account_id, balance in balances.items():
+        set_loaded_balance(session, account_id, balance)
     return balances
 
 
