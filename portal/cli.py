@@ -244,10 +244,10 @@ def cron():
 
 @click.command("sweep")
 @with_appcontext
-@click.argument("what", type=click.Choice(["expiry", "gifts", "transfers", "events", "entitlements"]))
+@click.argument("what", type=click.Choice(["expiry", "gifts", "transfers", "events", "entitlements", "holds"]))
 def sweep(what):
-    """Run one sweep now: expiry (with reminders), gifts (unpaid), transfers (lapsed), events (old) or
-    entitlements (ended)."""
+    """Run one sweep now: expiry (with reminders), gifts (unpaid), transfers (lapsed), events (old),
+    entitlements (ended) or holds (lapsed)."""
     if what == "expiry":
         done = sweeps.run_expiry()
         click.echo(f"Expiry: {done['reminders']} reminder(s) queued, {done['expired']} card(s) expired")
@@ -257,6 +257,8 @@ def sweep(what):
         click.echo(f"Events: {sweeps.run_events()['pruned']} older than the retention pruned")
     elif what == "entitlements":
         click.echo(f"Entitlements: {sweeps.run_entitlements()['expired']} expired")
+    elif what == "holds":
+        click.echo(f"Holds: {sweeps.run_holds()['lapsed']} lapsed, their amounts back on their cards")
     else:
         done = sweeps.run_gifts()
         click.echo(f"Gifts: {done['removed']} unpaid removed, {done['expired']} expired")

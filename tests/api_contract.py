@@ -107,7 +107,7 @@ class Contract:
                         self.tokens[f"{role}-spent"] = create_token(db.session, user, "spent", rate_limit=1)[1]
                         db.session.commit()
                     self.call("GET", "/me", role=f"{role}-spent")
-                answer = self.call(method.upper(), template, {}, role=f"{role}-spent", code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1)
+                answer = self.call(method.upper(), template, {}, role=f"{role}-spent", code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1, hold_id=1)
                 assert answer.json["code"] == "rate_limited" and int(answer.headers["Retry-After"]) > 0
 
     def with_a_nul_character(self, *templates: str) -> None:
@@ -116,7 +116,7 @@ class Contract:
             for method, op in self.doc["paths"][template].items():
                 role = op.get("x-roles", [None])[0]
                 answer = self.call(method.upper(), template, {}, role=role, query={"note": "a\x00b"},
-                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1)
+                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1, hold_id=1)
                 assert (answer.status_code, answer.json["code"]) == (400, "bad_request")
 
     def with_an_unknown_query_parameter(self, *templates: str) -> None:
@@ -125,7 +125,7 @@ class Contract:
             for method, op in self.doc["paths"][template].items():
                 role = op.get("x-roles", [None])[0]
                 answer = self.call(method.upper(), template, {}, role=role, query={"colour": "red"},
-                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1)
+                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1, hold_id=1)
                 assert (answer.status_code, answer.json["code"], answer.json["field"]) == (422, "validation_error", "colour")
 
     def documented_codes(self, *templates: str) -> set[tuple[str, str, str, str]]:

@@ -11,6 +11,7 @@ from portal.admin.forms import AdjustForm, CancelCardForm, CardSearchForm, Reaso
 from portal.admin.responses import actor, require_tick
 from portal.cards import operations
 from portal.cards.expiry import reinstate
+from portal.cards.holds import held_on
 from portal.errors import DomainError, ValidationError
 from portal.extensions import db
 from portal.ledger import history, required_reason
@@ -71,7 +72,7 @@ def _forms(card: GiftCard, **given) -> dict:
 def _panel(card: GiftCard, status: int = 200, **given):
     """The card page; for htmx only its panel (details, actions, history)."""
     return page_or_fragment(
-        "admin/cards/detail.html", "admin/cards/_panel.html", status, card=card,
+        "admin/cards/detail.html", "admin/cards/_panel.html", status, card=card, on_hold=held_on(db.session, card),
         campaign=queries.card_campaign(db.session, card.id), history=history(db.session, card.account_id, limit=100),
         now=utcnow(), **_forms(card, **given),
     )

@@ -41,4 +41,4 @@ def _refused(error: DomainError):
     return from_domain_error(error)
 
 
-from portal.api import cards, checkout, coupons, customer, docs, events, gifts, me, orders, retired  # noqa: E402,F401
+from portal.api import cards, checkout, coupons, customer, docs, events, gifts, holds, me, orders, retired  # noqa: E402,F401

@@ -158,6 +158,10 @@ TAGS = [
         "`sequence`), signed in the `Giftloop-Signature` header: `t=<unix time>,v1=<hex HMAC-SHA256 of "
         "\"<t>.<body>\" under the endpoint's secret>`."
     )},
+    {"name": "Holds", "description": (
+        "Reserve an amount on a card for a sale not yet complete, then capture it (all or less) or release it; "
+        "an open hold lapses after its time. A card's `available` is its `balance` less its open holds"
+    )},
     {"name": "Gifts", "description": "Customers buy gift subscriptions for friends, send, cancel and redeem them"},
     {"name": "Orders", "description": (
         "Sell gift cards from a shop of your own: place an order, send the buyer to its hosted checkout, and follow "
@@ -204,7 +208,7 @@ PARAMETERS = {
     },
 }
 PATH_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-EXAMPLE_IDS = {"card_id": 12, "transaction_id": 345, "coupon_id": 7, "gift_id": 21, "order_id": 31}
+EXAMPLE_IDS = {"card_id": 12, "transaction_id": 345, "coupon_id": 7, "gift_id": 21, "order_id": 31, "hold_id": 5}
 
 
 def _problem(status: int, description: str, codes: list[str], headers: dict | None = None) -> dict:
@@ -286,6 +290,13 @@ def _complete(path: str, method: str, op: dict) -> dict:
         errors.add(409)
     for code in sorted(errors):
         responses[str(code)] = {"$ref": f"#/components/responses/{NAMES[code]}"}
+    if conflicts := [r for r in declared.refusals if STATUS[r] == 409]:
+        # The operation's own conflicts share 409 with a key still in use (which alone sends Retry-After).
+        responses["409"] = _problem(
+            409, "A request with this Idempotency-Key is still running (with Retry-After), or the operation "
+            "conflicts with the state of what it names", ["idempotency_in_progress", *conflicts],
+            {"Retry-After": {**RETRY_AFTER["Retry-After"], "required": False}},
+        )
     refusals = ["validation_error", *(r for r in declared.refusals if STATUS[r] == 422),
                 *(["idempotency_conflict"] if write else [])]
     responses["422"] = _problem(422, REFUSED, list(dict.fromkeys(refusals)))

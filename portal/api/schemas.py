@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.orm import object_session
+
+from portal.cards.holds import held_on
 from portal.errors import DomainError
 from portal.models import GiftCard, Transaction
 from portal.models.campaigns import Entitlement
+from portal.models.holds import Hold
 from portal.money import format_minor
 
 
@@ -20,10 +24,14 @@ def when(moment: datetime | None) -> str | None:
 
 
 def card(card: GiftCard, *, valid_here: bool | None = None, reason: DomainError | None = None) -> dict:
+    """A card; ``balance`` is all it holds, ``held`` what open holds reserve of it, ``available`` the rest."""
+    held = held_on(object_session(card), card)
     body = {
         "id": card.id,
         "code_masked": card.code.masked,
-        "balance": amount(card.account.balance, card.currency),
+        "balance": amount(card.account.balance + held, card.currency),
+        "held": amount(held, card.currency),
+        "available": amount(card.account.balance, card.currency),
         "currency": card.currency,
         "status": card.status,
         "kind": card.kind,
@@ -35,6 +43,23 @@ def card(card: GiftCard, *, valid_here: bool | None = None, reason: DomainError 
         if reason is not None:
             body["not_valid_reason"] = {"code": reason.code, "message": reason.message}
     return body
+
+
+def hold(row: Hold, latest: Transaction) -> dict:
+    """A hold, with ``latest``, the transaction that placed or ended it."""
+    return {
+        "id": row.id,
+        "card": card(row.card),
+        "amount": amount(row.amount, row.currency),
+        "captured": amount(row.captured, row.currency),
+        "currency": row.currency,
+        "state": row.state,
+        "reference": row.reference,
+        "created_at": when(row.created_at),
+        "expires_at": when(row.expires_at),
+        "finished_at": when(row.finished_at),
+        "transaction": transaction(latest, account_id=row.card.account_id),
+    }
 
 
 def entitlement(row: Entitlement) -> dict:

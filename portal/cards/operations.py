@@ -44,6 +44,8 @@ PROMOTIONAL_DEFAULT_DAYS = 90
 MAX_DAYS = 100 * 366
 LOAD_SOURCES = ("cash", "loops", "wallet")
 HELD = "This card is waiting to be claimed by a friend"
+# What a hold's life writes (portal/cards/holds.py); the hold's state says what its money did.
+HOLD_KINDS = ("hold", "capture", "release", "lapse")
 
 
 @dataclass
@@ -248,14 +250,11 @@ def redeem(
     )
     if earlier_id is not None and (earlier := replay(session, actor, idempotency_key, request)) is not None:
         return _redemption(card, amount, earlier)
-    _same_currency(card, amount)
+    same_currency(card, amount)
     usable_at(card, merchant, now)
     if held:
         raise ValidationError(HELD)
-    if merchant is not None:
-        payee = settlement_account(session, merchant.id, card.currency)
-    else:
-        payee = system_account(session, "settlement-clearing", card.currency)
+    payee = payee_account(session, merchant, card.currency)
     applied = amount.minor
     if allow_partial:
         applied = min(locked_balance(session, card), amount.minor)
@@ -278,7 +277,15 @@ def redeem(
 NOTHING_LEFT = "This card has nothing left on it"
 
 
-def _same_currency(card: GiftCard, amount: Money) -> None:
+def payee_account(session: Session, merchant: Merchant | None, currency: str) -> Account:
+    """Where a card's payment goes: the merchant's settlement account, or without a merchant the
+    system "settlement-clearing" account."""
+    if merchant is not None:
+        return settlement_account(session, merchant.id, currency)
+    return system_account(session, "settlement-clearing", currency)
+
+
+def same_currency(card: GiftCard, amount: Money) -> None:
     if amount.currency != card.currency:
         raise CurrencyMismatch(f"This card is in {card.currency}, not {amount.currency}")
 
@@ -309,7 +316,7 @@ def _redeem_in_one_call(
         raise ValidationError(HELD)
     if outcome.name == "empty":
         raise InsufficientFunds(NOTHING_LEFT)
-    _same_currency(card, amount)
+    same_currency(card, amount)
     usable_at(card, merchant, now)
     raise RuntimeError(f"giftloop_redeem refused ({outcome.name}) what the rules allow: the two paths differ")
 
@@ -436,7 +443,7 @@ def _check_load(card: GiftCard, amount: Money, source: str) -> None:
     """The rules a top-up's request must meet, whatever the card's state."""
     if source not in LOAD_SOURCES:
         raise ValidationError(f"A top-up comes from {', '.join(LOAD_SOURCES)}", field="source")
-    _same_currency(card, amount)
+    same_currency(card, amount)
 
 
 def _load_cash_in_one_call(
@@ -476,6 +483,8 @@ def refuse_reversal(
         raise ValidationError("An undo cannot itself be undone")
     if original.kind in ("expire", "reinstate"):
         raise ValidationError("An expiry is undone by reinstating the card, not by undo")
+    if original.kind in HOLD_KINDS:
+        raise ValidationError("A hold ends by being captured, released or lapsing, not by undo")
     if undone:
         raise ValidationError("This transaction was already undone")
     if card is not None and card.status in ("cancelled", "expired"):

@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from portal.cards.holds import held_on
 from portal.cards.operations import PROMOTIONAL_DEFAULT_DAYS, PURCHASED_MIN_DAYS
 from portal.cards.transfers import pending_transfer
 from portal.ledger import history
 from portal.loyalty.points import conversion_rate, quote
 from portal.loyalty.tiers import Tier, next_tier, progress, tier_for
 from portal.models import Account, GiftCard, Merchant, Transfer, User, utcnow
+from portal.models.holds import holds_key_in_sql
 from portal.money import Money
 
 STATUS_ORDER = {"active": 0, "frozen": 1, "expired": 2, "cancelled": 3}
@@ -36,6 +38,10 @@ HISTORY_LABELS = {
     "credit_code": "Credit code",
     "gift_purchase": "Gift",
     "refund": "Refund",
+    "hold": "Held for a purchase",
+    "capture": "Hold settled, the rest back",
+    "release": "Hold released",
+    "lapse": "Hold lapsed",
 }
 # The same transactions seen from wallet credit or Loops.
 BALANCE_LABELS = HISTORY_LABELS | {
@@ -52,8 +58,9 @@ class CardLine:
     card: GiftCard
     balance: int
     days_left: int
-    held: bool = False
+    held: bool = False  # waiting for a friend to claim it
     expired: bool = False
+    on_hold: int = 0  # what open holds reserve for sales not yet complete (``balance`` is the rest)
 
 
 @dataclass
@@ -94,8 +101,14 @@ def dashboard_for(session: Session, user: User) -> Dashboard:
     cards = session.scalars(sa.select(GiftCard).where(GiftCard.owner_id == user.id)).all()
     waiting = transfers_sent(session, user)
     held = {transfer.card_id for transfer in waiting}
+    holds = aliased(Account)
+    on_hold = dict(session.execute(
+        sa.select(GiftCard.id, holds.balance).join(holds, holds.key == holds_key_in_sql(GiftCard.id))
+        .where(GiftCard.owner_id == user.id, holds.balance > 0)
+    ).all())
     lines = [
-        CardLine(card, card.account.balance, _days_until(card.expires_at, now), card.id in held, is_expired(card, now))
+        CardLine(card, card.account.balance, _days_until(card.expires_at, now), card.id in held, is_expired(card, now),
+                 on_hold.get(card.id, 0))
         for card in cards
     ]
     # Usable cards first, and among them the one that expires soonest.
@@ -137,7 +150,8 @@ class CardState:
     """What the live balance shows; its fingerprint is the fragment's ETag."""
 
     card: GiftCard
-    balance: int
+    balance: int  # what it can pay now: its open holds are not in it
+    held: int  # what open holds reserve for sales not yet complete
     transfer: Transfer | None
     expired: bool
     today: str
@@ -151,17 +165,17 @@ class CardState:
     def etag(self) -> str:
         card = self.card
         return _balance_etag(
-            card.id, card.owner_id, self.balance, card.status, card.expires_at,
+            card.id, card.owner_id, self.balance, self.held, card.status, card.expires_at,
             self.transfer.id if self.transfer else None, self.expired, self.today,
         )
 
 
 def _balance_etag(
-    card_id: int, owner_id: int, balance: int, status: str, expires_at: datetime, transfer_id: int | None,
+    card_id: int, owner_id: int, balance: int, held: int, status: str, expires_at: datetime, transfer_id: int | None,
     expired: bool, today: str,
 ) -> str:
     """The fingerprint of everything the live balance shows (``today``: the days left it counts)."""
-    parts = (card_id, owner_id, balance, status, expires_at.isoformat(), transfer_id, expired, today)
+    parts = (card_id, owner_id, balance, held, status, expires_at.isoformat(), transfer_id, expired, today)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
@@ -175,17 +189,21 @@ def balance_etag(session: Session, user: User, card_id: int) -> str | None:
         .limit(1)
         .scalar_subquery()
     )
+    holds = aliased(Account)
+    held = sa.func.coalesce(
+        sa.select(holds.balance).where(holds.key == holds_key_in_sql(GiftCard.id)).scalar_subquery(), 0
+    )
     row = session.execute(
-        sa.select(GiftCard.owner_id, Account.balance, GiftCard.status, GiftCard.expires_at, waiting)
+        sa.select(GiftCard.owner_id, Account.balance, held, GiftCard.status, GiftCard.expires_at, waiting)
         .join(Account, Account.id == GiftCard.account_id)
         .where(GiftCard.id == card_id, GiftCard.owner_id == user.id)
     ).one_or_none()
     if row is None:
         return None
-    owner_id, balance, status, expires_at, transfer_id = row
+    owner_id, balance, held, status, expires_at, transfer_id = row
     expired = status == "expired" or expires_at <= now
     return _balance_etag(
-        card_id, owner_id, balance, status, expires_at, transfer_id, expired, now.date().isoformat()
+        card_id, owner_id, balance, held, status, expires_at, transfer_id, expired, now.date().isoformat()
     )
 
 
@@ -195,7 +213,7 @@ def card_state(session: Session, card: GiftCard) -> CardState:
     balance = session.scalar(sa.select(Account.balance).where(Account.id == card.account_id))
     now = utcnow()
     return CardState(
-        card=card, balance=balance, transfer=pending_transfer(session, card, now),
+        card=card, balance=balance, held=held_on(session, card), transfer=pending_transfer(session, card, now),
         expired=is_expired(card, now), today=now.date().isoformat(), days_left=_days_until(card.expires_at, now),
     )
 

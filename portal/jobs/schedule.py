@@ -7,7 +7,7 @@ from rq import cron
 
 from portal.jobs.email import relay_outbox
 from portal.jobs.sweeps import (
-    sweep_entitlements, sweep_events, sweep_expiry, sweep_gifts, sweep_orders, sweep_transfers,
+    sweep_entitlements, sweep_events, sweep_expiry, sweep_gifts, sweep_holds, sweep_orders, sweep_transfers,
 )
 from portal.jobs.webhooks import relay_webhooks
 
@@ -20,3 +20,4 @@ cron.register(sweep_gifts, "sweeps", cron="10 * * * *", job_timeout=600)
 cron.register(sweep_orders, "sweeps", cron="20 * * * *", job_timeout=600)
 cron.register(sweep_events, "sweeps", cron="45 3 * * *", job_timeout=3600)
 cron.register(sweep_entitlements, "sweeps", cron="25 * * * *", job_timeout=600)
+cron.register(sweep_holds, "sweeps", cron="35 * * * *", job_timeout=600)

@@ -20,6 +20,7 @@ from portal.models import utcnow
 log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 5_000  # cards per commit: each batch is a few set-based statements
+HOLD_BATCH = 5_000  # holds per commit, the same way
 
 
 def run_expiry(now: datetime | None = None) -> dict[str, int]:
@@ -121,6 +122,22 @@ def run_entitlements(now: datetime | None = None) -> dict[str, int]:
     return {"expired": expired}
 
 
+def run_holds(now: datetime | None = None) -> dict[str, int]:
+    """Lapse the card holds past their time: each amount goes back to its card, a batch per commit."""
+    from portal.cards.holds import lapse_due
+
+    now = now or utcnow()
+    lapsed = 0
+    while True:
+        done = lapse_due(db.session, now, limit=HOLD_BATCH)
+        db.session.commit()
+        lapsed += done
+        if done < HOLD_BATCH:
+            break
+    log.info("Hold sweep: %d hold(s) lapsed", lapsed)
+    return {"lapsed": lapsed}
+
+
 def sweep_expiry() -> dict[str, int]:
     """RQ job (daily): expiry reminders and expiry."""
     with app_context():
@@ -155,3 +172,9 @@ def sweep_entitlements() -> dict[str, int]:
     """RQ job (hourly): entitlements that ended."""
     with app_context():
         return run_entitlements()
+
+
+def sweep_holds() -> dict[str, int]:
+    """RQ job (hourly): card holds that lapsed."""
+    with app_context():
+        return run_holds()

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.models import Account, Entry, GiftCard, Transaction
+from portal.models.holds import Hold, holds_key_in_sql
 
 
 def verify(session: Session) -> list[str]:
@@ -16,6 +17,7 @@ def verify(session: Session) -> list[str]:
         *_entries_in_account_currency(session),
         *_transactions_balance(session),
         *_closed_cards_are_empty(session),
+        *_holds_accounts_match_open_holds(session),
     ]
 
 
@@ -87,3 +89,22 @@ def _closed_cards_are_empty(session: Session) -> list[str]:
         .order_by(Account.key)
     )
     return [f"{key}: the card is {status} but still holds {balance}" for key, status, balance in rows]
+
+
+def _holds_accounts_match_open_holds(session: Session) -> list[str]:
+    # A card's holds account keeps exactly its open holds: more is value no hold can give back.
+    open_holds = (
+        sa.select(Hold.card_id, sa.func.sum(Hold.amount).label("total"))
+        .where(Hold.state == "open")
+        .group_by(Hold.card_id)
+        .subquery()
+    )
+    reserved = sa.func.coalesce(open_holds.c.total, 0)
+    rows = session.execute(
+        sa.select(Account.key, Account.balance, reserved)
+        .join(GiftCard, Account.key == holds_key_in_sql(GiftCard.id))
+        .outerjoin(open_holds, open_holds.c.card_id == GiftCard.id)
+        .where(Account.kind == "holds", Account.balance != reserved)
+        .order_by(Account.key)
+    )
+    return [f"{key}: holds {balance} but the card's open holds add up to {int(total)}" for key, balance, total in rows]

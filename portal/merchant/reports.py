@@ -133,8 +133,12 @@ class Settlement:
         return self.redeemed - self.undone
 
 
+# A captured hold is a payment as much as a redemption is.
+PAYMENT_KINDS = ("redeem", "capture")
+
+
 def settlement(session: Session, merchant: Merchant, span: Period) -> Settlement:
-    """Per day: network-wide cards redeemed at this counter, payments undone, and what is owed.
+    """Per day: network-wide cards redeemed at this counter (or holds captured), payments undone, and what is owed.
 
     The merchant's own cards are left out: it took the cash for them when it sold them.
     """
@@ -143,7 +147,7 @@ def settlement(session: Session, merchant: Merchant, span: Period) -> Settlement
     rows = session.execute(
         sa.select(
             day,
-            sa.func.count(sa.distinct(sa.case((Transaction.kind == "redeem", Transaction.id)))),
+            sa.func.count(sa.distinct(sa.case((Transaction.kind.in_(PAYMENT_KINDS), Transaction.id)))),
             sa.func.coalesce(sa.func.sum(sa.case((Entry.amount > 0, Entry.amount), else_=0)), 0),
             sa.func.coalesce(sa.func.sum(sa.case((Entry.amount < 0, -Entry.amount), else_=0)), 0),
         )

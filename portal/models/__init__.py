@@ -5,6 +5,7 @@ from portal.models.cards import Code, GiftCard
 from portal.models.campaigns import Campaign, CampaignCode, CampaignCustomer, CampaignJob, CampaignRecipient, CampaignUse, Entitlement  # noqa: F401,E501
 from portal.models.gifts import GiftSubscription, SubscriptionPlan  # noqa: F401
 from portal.models.events import Event, WebhookDelivery, WebhookEndpoint  # noqa: F401
+from portal.models.holds import Hold  # noqa: F401
 from portal.models.ledger import Account, Entry, Transaction
 from portal.models.merchants import Merchant
 from portal.models.orders import DailyLoad, Order, OrderLine, ProgrammeLimits  # noqa: F401

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, created_at, intpk
 
-ACCOUNT_KINDS = ("card", "wallet", "loops", "settlement", "system")
+ACCOUNT_KINDS = ("card", "wallet", "loops", "settlement", "system", "holds")
 TRANSACTION_KINDS = (
     "issue", "load", "redeem", "reverse", "transfer", "expire", "reinstate", "adjust",
     "points_earn", "points_convert", "credit_code", "gift_purchase", "refund",
+    "hold", "capture", "release", "lapse",
 )
 
 
@@ -32,7 +33,7 @@ class Account(Base):
 
     id: Mapped[intpk]
     # A readable unique name: "card:42", "wallet:7:USD", "loops:7", "settlement:3:USD",
-    # "system:issuance:USD". It makes get-or-create a single unique look-up.
+    # "system:issuance:USD", "holds:42" (a card's open holds). It makes get-or-create a single unique look-up.
     key: Mapped[str] = mapped_column(sa.String(80), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     currency: Mapped[str] = mapped_column(sa.String(4))

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from portal.cards.holds import held_on
 from portal.cards.lookup import usable_at
 from portal.cards.operations import HELD
 from portal.cards.transfers import is_held
@@ -20,7 +21,8 @@ class CardCheck:
     """A card as the till sees it: its balance and whether it can pay here, or why not."""
 
     card: GiftCard
-    balance: Money
+    balance: Money  # what it can pay now: open holds are not in it
+    held: Money  # what open holds reserve of it
     refusal: DomainError | None
 
     @property
@@ -41,10 +43,11 @@ def check_card(session: Session, card: GiftCard, merchant: Merchant, now: dateti
     """Whether a card can pay at this merchant now, with the reason when it cannot: the same refusals
     a payment would meet (redeem), a friend's hold included, so the panel never says "Yes" to a card
     that Apply will refuse."""
+    available, held = Money(card.account.balance, card.currency), Money(held_on(session, card), card.currency)
     try:
         usable_at(card, merchant, now)
         if is_held(session, card, now):
             raise ValidationError(f"{HELD}: it cannot pay until they claim it or the giver takes it back")
     except DomainError as refusal:
-        return CardCheck(card, Money(card.account.balance, card.currency), refusal)
-    return CardCheck(card, Money(card.account.balance, card.currency), None)
+        return CardCheck(card, available, held, refusal)
+    return CardCheck(card, available, held, None)

@@ -31,6 +31,10 @@ KIND_LABELS = {
     "credit_code": "Credit code",
     "gift_purchase": "Gift bought",
     "refund": "Refund",
+    "hold": "Hold placed",
+    "capture": "Hold captured",
+    "release": "Hold released",
+    "lapse": "Hold lapsed",
 }
 # What staff may undo at the counter; the domain has the last word (same day, not undone yet).
 UNDOABLE = frozenset({"issue", "load", "redeem", "points_earn"})

@@ -22,6 +22,7 @@ STATUS = {
     "rate_limited": 429,
     "idempotency_conflict": 422,
     "idempotency_in_progress": 409,
+    "hold_not_open": 409,
     "bad_request": 400,
     "method_not_allowed": 405,
     "payload_too_large": 413,

@@ -13,6 +13,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from portal.cards.holds import place_hold
 from portal.cards.operations import redeem
 from portal.demo import DEMO_PASSWORD, load_demo
 from portal.events.catalogue import EVENT_TYPES
@@ -55,6 +56,9 @@ def seed(app) -> None:
         card = db.session.scalar(sa.select(GiftCard).where(GiftCard.owner_id == alice.id, GiftCard.merchant_id.is_(None)))
         for amount in ("1.25", "2.50", "3.75"):
             redeem(db.session, card, Money.parse(amount, "USD"), actor=Actor(merchant_id=cafe.id),
+                   idempotency_key=f"phone:{uuid.uuid4()}", merchant=cafe)
+        # Its card page and the wallet then show what is held and what is available.
+        place_hold(db.session, card, Money.parse("4.50", "USD"), actor=Actor(merchant_id=cafe.id),
                    idempotency_key=f"phone:{uuid.uuid4()}", merchant=cafe)
         for email, merchant_id in (("staff@corner-cafe.test", cafe.id), ("admin@giftloop.test", None)):
             creator = db.session.scalar(sa.select(User).where(User.email == email))

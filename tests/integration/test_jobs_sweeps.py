@@ -193,8 +193,8 @@ def test_portal_cron_relays_what_waits_as_soon_as_it_starts(redis_down_app, smtp
         finally:
             cron.terminate()
             cron.wait(timeout=15)
-    # With the webhook relay, the order sweep and the entitlement sweep.
-    assert "Successfully registered 8 cron jobs" in (tmp_path / "cron.log").read_text()
+    # With the webhook relay, the order, entitlement and hold sweeps.
+    assert "Successfully registered 9 cron jobs" in (tmp_path / "cron.log").read_text()
     wait_for(lambda: outbox(redis_down_app)[0].status == "sent", what="the row marked sent")
     assert len(smtp.mailbox.messages) == 1
 
@@ -212,5 +212,6 @@ def test_the_schedule_registers_the_relays_and_the_four_sweeps():
     assert jobs["sweep_transfers"].cron.endswith("* * * *") and jobs["sweep_gifts"].cron.endswith("* * * *")
     assert jobs["sweep_events"].cron == "45 3 * * *"
     assert (jobs["sweep_entitlements"].cron, jobs["sweep_entitlements"].queue_name) == ("25 * * * *", "sweeps")
+    assert (jobs["sweep_holds"].cron, jobs["sweep_holds"].queue_name) == ("35 * * * *", "sweeps")
     assert {jobs[name].queue_name for name in ("sweep_expiry", "sweep_transfers", "sweep_gifts", "sweep_events")} == {"sweeps"}
     scheduler.connection.close()

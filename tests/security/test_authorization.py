@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.cards import operations
+from portal.cards.holds import place_hold
 from portal.cards.transfers import start_transfer
 from portal.events import endpoints
 from portal.extensions import db
@@ -56,7 +57,7 @@ def webhook_with_delivery(slug: str) -> dict[str, int]:
 @pytest.fixture
 def world(app):
     """The victims' objects: Cara's card, held transfer, token, unpaid gift for a friend and shop order; Corner
-    Café's sale, webhook endpoint and delivery. Also The Book Nook's own endpoint and delivery, the
+    Café's sale, hold on Cara's card, webhook endpoint and delivery. Also The Book Nook's own endpoint and delivery, the
     way in to routes that name an object inside another (see ``attacks``)."""
     app.config["WTF_CSRF_ENABLED"] = False  # CSRF has its own tests; here only ownership decides
     seed_people(app)
@@ -71,6 +72,8 @@ def world(app):
         transfer, _ = start_transfer(db.session, vault, given, actor=Actor(user_id=cara.id), to_email=None)
         sale = operations.redeem(db.session, kept, Money(300, "USD"), actor=Actor(merchant_id=cafe.id),
                                  idempotency_key="sale", merchant=cafe).transaction
+        hold = place_hold(db.session, kept, Money(500, "USD"), actor=Actor(merchant_id=cafe.id),
+                          idempotency_key="hold", merchant=cafe)
         token, _ = create_token(db.session, cara, "Cara's phone")
         list(ensure_plans(db.session))
         gift, _ = create_gift(db.session, vault, cara, subscription_identifier="plus", payment_method="wallet",
@@ -79,7 +82,7 @@ def world(app):
                                buyer_email=cara.email, lines=[LineRequest(amount="25.00")],
                                return_url=lambda reference: reference)
         theirs = {"card_id": kept.id, "transfer_id": transfer.id, "transaction_id": sale.id, "token_id": token.id,
-                  "gift_id": gift.id, "order_id": order.id, **webhook_with_delivery("corner-cafe")}
+                  "gift_id": gift.id, "order_id": order.id, "hold_id": hold.id, **webhook_with_delivery("corner-cafe")}
         own = webhook_with_delivery("book-nook")
         db.session.commit()
         return {"theirs": theirs, "own": {"merchant": own}}

@@ -35,6 +35,7 @@ def writes(stack):
         db.session.commit()
     staff = STAFF["corner-cafe"]
     card_id = stack.api(staff, "POST", "/cards/lookup", json={"code": code}).json()["id"]
+    hold_id = stack.api(staff, "POST", "/holds", json={"card_id": card_id, "amount": "6.00"}).json()["id"]
     return [
         (staff, "/cards/redeem", {"code": code, "amount": "4.00"}, {"code": code, "amount": "5.00"}),
         (staff, f"/cards/{card_id}/redeem", {"amount": "4.00"}, {"amount": "5.00"}),
@@ -43,6 +44,8 @@ def writes(stack):
         (CUSTOMERS[0], "/me/redeem", {"code": "AGAIN"}, {"code": "AGAIN "}),
         (CUSTOMERS[0], "/me/points/convert", {"amount": "2.00", "currency": "USD"}, {"amount": "3.00", "currency": "USD"}),
         (CUSTOMERS[0], f"/me/cards/{owned}/transfer", {}, {"to_email": "dan@example.com"}),
+        (staff, "/holds", {"code": code, "amount": "3.00"}, {"code": code, "amount": "3.50"}),
+        (staff, f"/holds/{hold_id}/capture", {"amount": "5.00"}, {"amount": "4.00"}),
     ]
 
 

@@ -34,7 +34,9 @@ class Card(Answer):
 
     id: Id
     code_masked: str = Field(description="The code with all but the last characters hidden")
-    balance: MoneyText
+    balance: MoneyText = Field(description="All the card holds, open holds included")
+    held: MoneyText = Field(description="What open holds reserve of the balance")
+    available: MoneyText = Field(description="What the card can pay now: the balance less its open holds")
     currency: Currency
     status: Literal["active", "frozen", "expired", "cancelled"]
     kind: Literal["promotional", "purchased"]
