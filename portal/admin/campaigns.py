@@ -22,6 +22,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import required_reason
 from portal.models import Merchant
+from portal.networks import networks
 from portal.models.campaigns import Campaign
 from portal.money import format_minor
 from portal.services import services
@@ -38,6 +39,9 @@ RECIPIENTS_BODY_LIMIT = MAX_UPLOAD + 64 * 1024
 def _merchant_choices(form: CampaignForm) -> CampaignForm:
     merchants = db.session.scalars(db.select(Merchant).order_by(Merchant.name))
     form.merchants.choices = [SelectChoice(m.slug, m.name) for m in merchants]
+    form.network.choices = [SelectChoice("", "No network")] + [
+        SelectChoice(str(n.id), n.name) for n in networks(db.session)
+    ]
     return form
 
 
@@ -115,6 +119,7 @@ def _prefill(form: CampaignForm, campaign: Campaign) -> None:
     form.max_uses.data, form.uses_per_user.data = str(campaign.max_uses or ""), str(campaign.uses_per_user or "")
     form.min_order.data = amount(campaign.min_order)
     form.merchants.data = [m.slug for m in campaign.merchants]
+    form.network.data = str(campaign.network_id or "")
     form.allowed_domains.data = ", ".join(campaign.allowed_domains)
     form.channels.data = list(campaign.channels)
     form.weekdays.data = [str(day) for day in campaign.weekdays]

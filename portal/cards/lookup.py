@@ -47,7 +47,8 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
     """Refuse a card that cannot pay here now.
 
     Raise CardCancelled, CardFrozen, CardExpired if its status or date forbid use,
-    NotValidHere if it is scoped to another merchant, CurrencyMismatch if the merchant
+    NotValidHere if it is scoped to another merchant or to a network the merchant is not in
+    (the same rule as ``giftloop_card_usable`` on PostgreSQL), CurrencyMismatch if the merchant
     trades in another currency.
     """
     now = now or utcnow()
@@ -61,11 +62,15 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
         return
     if card.merchant_id is not None and card.merchant_id != merchant.id:
         raise NotValidHere(f"This card can only be used at {card.merchant.name}")
+    if card.network_id is not None and merchant not in card.network.merchants:
+        raise NotValidHere(
+            f"This card works only in the {card.network.name} network, and {merchant.name} is not part of it"
+        )
     if merchant.currency != card.currency:
         raise CurrencyMismatch(f"This card is in {card.currency}; {merchant.name} takes {merchant.currency}")
 
 
-_CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id", "code_id")
+_CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id", "network_id", "code_id")
 
 
 def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement, by_code: bool = False) -> tuple:
@@ -90,11 +95,14 @@ def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement
 
 
 def refresh_card(session: Session, card: GiftCard, fresh: dict) -> None:
-    """Put the card's changeable fields (status, owner_id, expires_at, merchant_id, code_id) as just
-    read under its lock into the loaded card, without marking it changed."""
+    """Put the card's changeable fields (those of ``_CHANGEABLE`` in ``fresh``) as just read under
+    its lock into the loaded card, without marking it changed; one left out is read again on use."""
     for name in _CHANGEABLE:
-        set_committed_value(card, name, fresh[name])
-    session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
+        if name in fresh:
+            set_committed_value(card, name, fresh[name])
+        else:
+            session.expire(card, [name])  # our transaction holds the card's lock: the reread agrees
+    session.expire(card, ["owner", "merchant", "network"])  # reloaded on use, in step with the ids just read
 
 
 def lock_card(session: Session, card: GiftCard, *, by_code: bool = False) -> GiftCard:

@@ -435,6 +435,7 @@ def reports_page():
         "merchant/reports.html", "merchant/_reports.html", 422 if error else 200,
         span=span, error=error, merchant=merchant,
         totals=reports.totals(db.session, merchant, span), settlement=reports.settlement(db.session, merchant, span),
+        issuers=reports.accepted_from_others(db.session, merchant, span),
         asked={"from": request.args.get("from", span.start.isoformat()), "to": request.args.get("to", span.end.isoformat())},
     )
 

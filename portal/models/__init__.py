@@ -7,6 +7,8 @@ from portal.models.gifts import GiftSubscription, SubscriptionPlan  # noqa: F401
 from portal.models.events import Event, WebhookDelivery, WebhookEndpoint  # noqa: F401
 from portal.models.ledger import Account, Entry, Transaction
 from portal.models.merchants import Merchant
+from portal.models.networks import Network
+from portal.models.programme import ProgrammeCurrency, ProgrammeKind  # noqa: F401
 from portal.models.orders import DailyLoad, Order, OrderLine, ProgrammeLimits  # noqa: F401
 from portal.models.outbox import OutboxMessage  # noqa: F401
 from portal.models.records import AuditEvent, IdempotencyRecord, SecurityEvent, ThrottleCounter
@@ -15,5 +17,5 @@ from portal.models.users import ApiToken, User
 
 __all__ = [
     "Account", "ApiToken", "AuditEvent", "Base", "Code", "Entry", "GiftCard",
-    "IdempotencyRecord", "Merchant", "SecurityEvent", "ThrottleCounter", "Transaction", "Transfer", "User", "utcnow",
+    "IdempotencyRecord", "Merchant", "Network", "SecurityEvent", "ThrottleCounter", "Transaction", "Transfer", "User", "utcnow",
 ]
