@@ -23,6 +23,7 @@ from portal.extensions import db
 from portal.ledger import required_reason
 from portal.models import Merchant
 from portal.networks import networks
+from portal.programme import campaign_defaults
 from portal.models.campaigns import Campaign
 from portal.money import format_minor
 from portal.services import services
@@ -78,6 +79,9 @@ def campaign_new():
         # The kind comes first (its rules are drawn only once it is chosen); the name may come along.
         form.kind.data = request.args["kind"] if request.args.get("kind") in KIND_NAMES else None
         form.name.data = request.args.get("name", "")[:200]
+        if form.kind.data:  # the programme's defaults for the kind, for the admin to keep or change
+            for name, value in campaign_defaults(db.session, form.kind.data).items():
+                getattr(form, name).data = value
     status = 200
     if form.validate_on_submit():
         try:

@@ -17,6 +17,7 @@ from wtforms.validators import Optional
 
 from portal.campaigns.conditions import WEEKDAYS
 from portal.campaigns.rules import KIND_NAMES
+from portal.programme import CHANNEL_LABELS, ROLE_LABELS
 from portal.web.forms import KeyedForm
 
 class AdminForm(FlaskForm):
@@ -180,3 +181,18 @@ class NetworkMemberForm(AdminForm):
 
 class CardNetworkForm(AdminForm):
     network = SelectField("Works in the network", choices=[], validate_choice=False)
+
+
+class ProgrammeKindForm(AdminForm):
+    """One kind of code's programme rules; drawn with the kind as prefix, one form per kind."""
+
+    valid_days = StringField("Default expiry (days from issue)")
+    max_uses = StringField("Default maximum uses")
+    channels = SelectMultipleField("Redeemed through", choices=[SelectChoice(k, v) for k, v in CHANNEL_LABELS.items()],
+                                   validate_choice=False)
+    roles = SelectMultipleField("Redeemed by", choices=[SelectChoice(k, v) for k, v in ROLE_LABELS.items()],
+                                validate_choice=False)
+
+
+class ProgrammeCurrenciesForm(AdminForm):
+    currencies = StringField("Allowed currencies")

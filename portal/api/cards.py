@@ -32,6 +32,7 @@ from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import GiftCard, Merchant, Transaction, User, utcnow
 from portal.money import Money, exponent
+from portal.programme import refuse_redemption
 from portal.services import services
 from portal.web.guards import roles
 from portal.web.guessing import guarded
@@ -81,6 +82,7 @@ def _card_by_id(card_id: int, *, own_store_only: bool = False) -> GiftCard:
 
 def _validity(card: GiftCard) -> tuple[bool, DomainError | None]:
     try:
+        refuse_redemption(db.session, "gift_card", "api", g.api_token.user)
         usable_at(card, _merchant(), utcnow())
     except DomainError as reason:
         return False, reason

@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal import networks
+from portal import networks, programme
 from portal.campaigns import conditions, rules
 from portal.campaigns.codes import CodePattern, check_pattern, vanity_code
 from portal.cards.codes import CodeVault
@@ -99,6 +99,7 @@ def read_spec(
     name = r.take("name", rules.check_name, get("name"))
     kind = r.take("kind", rules.check_kind, get("kind"))
     currency = r.take("currency", rules.check_currency, get("currency"))
+    r.take("currency", programme.refuse_currency, session, currency)
     expires_at, valid_days = r.take(
         "expires_at", rules.check_expiry, get("expires_at"), get("valid_days"), now, default=(None, None)
     )

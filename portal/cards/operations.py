@@ -36,6 +36,7 @@ from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, 
 from portal.models.cards import CARD_KINDS
 from portal.money import Money, display
 from portal.notifications.messages import card_received, redemption_receipt, topup_receipt
+from portal.programme import card_channel, refuse_currency, refuse_redemption
 from portal.wallet import wallet_account
 
 # Cards paid with money stay valid at least five years from the last load (US CARD Act; Ireland 2019).
@@ -184,6 +185,7 @@ def issue_card(
         return issued_from(session, vault, earlier)
     if amount.currency == "LOOP":
         raise ValidationError("A gift card holds money, not Loops", field="currency")
+    refuse_currency(session, amount.currency)
     if owner is not None and owner.role != "customer":
         raise ValidationError("Gift cards can only belong to customer accounts", field="owner_email")
     if merchant is not None and merchant.currency != amount.currency:
@@ -235,6 +237,7 @@ def redeem(
         "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
         bool(allow_partial), reference,
     )
+    _refuse_by_programme(session, card, amount, actor, idempotency_key, request, merchant)
     if in_one_call(session):
         return _redeem_in_one_call(
             session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request,
@@ -276,6 +279,21 @@ def redeem(
 
 
 NOTHING_LEFT = "This card has nothing left on it"
+
+
+def _refuse_by_programme(
+    session: Session, card: GiftCard, amount: Money, actor: Actor, idempotency_key: str, request: str,
+    merchant: Merchant | None,
+) -> None:
+    """The programme's rule for gift cards (channel, role) on this payment, before either path pays;
+    a request that already paid under this key is answered again rather than refused (the rule may
+    have changed since). It reads the request, not the card, so no lock is needed for it."""
+    redeemer = session.get(User, actor.user_id) if actor.user_id is not None else None
+    try:
+        refuse_redemption(session, "gift_card", card_channel(actor, merchant.id if merchant else None), redeemer)
+    except DomainError:
+        if replay(session, actor, idempotency_key, request) is None:
+            raise
 
 
 def _same_currency(card: GiftCard, amount: Money) -> None:

@@ -193,7 +193,7 @@ def lookup():
         return screen(sale, status=refuse(form, error), error=error, lookup=form)
     if sale.customer is None and card.owner is not None and is_qr_token(form.code.data):
         sale.customer = Shopper(card.owner, present=True)  # the QR is on the owner's phone: they are here
-    return screen(sale, check=check_card(db.session, card, merchant, utcnow()))
+    return screen(sale, check=check_card(db.session, card, merchant, utcnow(), staff=current_user))
 
 
 @bp.post("/customer")
@@ -242,7 +242,7 @@ def apply():
         status = refuse(form, error)
         if card is None:  # the look-up is too old or was tampered with: scan the card again
             return screen(sale_of(form), status=status, notice=error.message)
-        return screen(sale_of(form), status=status, check=check_card(db.session, card, merchant, utcnow()), apply=form)
+        return screen(sale_of(form), status=status, check=check_card(db.session, card, merchant, utcnow(), staff=current_user), apply=form)
     return screen(sale_of(form), receipt=paid)
 
 
