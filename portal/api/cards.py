@@ -26,8 +26,8 @@ from portal.api.models.cards import (
 from portal.api.models.paging import PageQuery
 from portal.api.paging import keyset, requested_page
 from portal.cards import operations
-from portal.cards.lookup import find_card, usable_at
-from portal.errors import CurrencyMismatch, DomainError, NotFound, ValidationError
+from portal.cards.lookup import find_card, refuse_out_of_scope, usable_at
+from portal.errors import CurrencyMismatch, DomainError, NotFound, NotValidHere, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import GiftCard, Merchant, Transaction, User, utcnow
@@ -67,16 +67,19 @@ def _card_by_code(code: str) -> GiftCard:
 def _card_by_id(card_id: int, *, own_store_only: bool = False) -> GiftCard:
     """A card by id: any card for an admin, for staff one whose code their user showed lately.
 
-    With ``own_store_only``, another store's card is as unknown to staff as one never looked up
-    (and counts as a miss), so its history cannot be probed."""
+    With ``own_store_only``, another store's card (or one of a network the store is not in) is as
+    unknown to staff as one never looked up (and counts as a miss), so its history cannot be probed."""
     user = g.api_token.user
     with guarded():
         card = db.session.get(GiftCard, card_id)
         if card is None or not (user.is_admin or services().card_grants.holds(user.id, card)):
             raise NotFound(NOT_SHOWN, field="id")
         merchant = _merchant()
-        if own_store_only and merchant is not None and card.merchant_id not in (None, merchant.id):
-            raise NotFound(NOT_SHOWN, field="id")
+        if own_store_only and merchant is not None:
+            try:
+                refuse_out_of_scope(card, merchant)
+            except NotValidHere:
+                raise NotFound(NOT_SHOWN, field="id") from None
         return card
 
 

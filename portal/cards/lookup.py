@@ -60,14 +60,19 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
         raise CardExpired(f"This card expired on {long_date(card.expires_at)}")
     if merchant is None:
         return
+    refuse_out_of_scope(card, merchant)
+    if merchant.currency != card.currency:
+        raise CurrencyMismatch(f"This card is in {card.currency}; {merchant.name} takes {merchant.currency}")
+
+
+def refuse_out_of_scope(card: GiftCard, merchant: Merchant) -> None:
+    """Raise NotValidHere if the card is scoped to another merchant or to a network ``merchant`` is not in."""
     if card.merchant_id is not None and card.merchant_id != merchant.id:
         raise NotValidHere(f"This card can only be used at {card.merchant.name}")
     if card.network_id is not None and merchant not in card.network.merchants:
         raise NotValidHere(
             f"This card works only in the {card.network.name} network, and {merchant.name} is not part of it"
         )
-    if merchant.currency != card.currency:
-        raise CurrencyMismatch(f"This card is in {card.currency}; {merchant.name} takes {merchant.currency}")
 
 
 _CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id", "network_id", "code_id")

@@ -67,3 +67,11 @@ class GiftCard(Base):
     owner: Mapped[User | None] = relationship()
     merchant: Mapped[Merchant | None] = relationship()
     network: Mapped[Network | None] = relationship()
+
+    @property
+    def only_at(self) -> str | None:
+        """Where the card works, in words, when not everywhere: "The Book Nook", "merchants of the
+        Riverside Mall network"."""
+        if self.merchant is not None:
+            return self.merchant.name
+        return f"merchants of the {self.network.name} network" if self.network is not None else None

@@ -29,7 +29,7 @@ def test_an_admin_makes_a_network_and_a_till_outside_it_refuses_its_card(desktop
     page.goto(f"/admin/cards/{card_id}")
     page.get_by_label("Works in the network").select_option(label="Riverside Mall")
     page.get_by_role("button", name="Save the network").click()
-    expect(page.get_by_text("The Riverside Mall network")).to_be_visible()
+    expect(page.get_by_text("merchants of the Riverside Mall network")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
 
     sign_in(page, people["merchant"])  # Corner Café's till: not in the mall

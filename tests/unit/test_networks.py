@@ -120,7 +120,7 @@ def test_an_admin_scopes_a_card_to_a_network_on_its_page(app, admin, mall):
     assert "Works in the network" in admin.get(page).get_data(as_text=True)
     response = submit(admin, f"{page}/network", {"network-network": str(mall)}, page=page)
     assert response.status_code == 303
-    assert "The Riverside Mall network" in text(admin.get(page).get_data(as_text=True))
+    assert "merchants of the Riverside Mall network" in text(admin.get(page).get_data(as_text=True))
     with app.app_context():
         assert db.session.get(GiftCard, card_id).network_id == mall
         assert db.session.scalar(sa.select(AuditEvent.action).where(AuditEvent.target == f"card:{card_id}")) == "card.network"
@@ -181,6 +181,20 @@ def test_the_api_says_a_network_card_is_not_valid_here_and_refuses_to_redeem_it(
     assert response.status_code == 422
     assert response.json["code"] == "not_valid_here" and response.json["detail"] == OUT_OF_NETWORK
     assert state(app) == before
+
+
+def test_the_history_of_a_card_of_another_network_is_not_shown_to_staff(app, api, mall):
+    card_id = api.card_id(mall_card(app, mall))
+    assert api.get(f"/cards/{card_id}/transactions").status_code == 404
+
+
+def test_the_customer_and_the_balance_page_see_where_a_network_card_works(app, client, auth, people, mall):
+    """Do the wallet and the public balance check say the card works only in its network?"""
+    code = mall_card(app, mall, owner=people["customer"])
+    checked = submit(client, "/balance", {"code": code})
+    assert "only at merchants of the Riverside Mall network" in text(checked.get_data(as_text=True))
+    auth.login(people["customer"])
+    assert "Only at merchants of the Riverside Mall network" in text(client.get("/wallet/").get_data(as_text=True))
 
 
 def test_a_merchant_taken_out_of_a_network_no_longer_takes_its_cards(app, mall):
