@@ -32,6 +32,7 @@ from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import GiftCard, Merchant, Transaction, User, utcnow
 from portal.money import Money, exponent
+from portal.networks import check_network
 from portal.programme import refuse_redemption
 from portal.services import services
 from portal.web.guards import roles
@@ -125,7 +126,7 @@ def card_issue(json: IssueCard):
     """Issue a card
 
     The full code is in this answer and never again. Staff issue for their own store (network-wide if the
-    store is set up so); an admin may scope a card to a merchant.
+    store is set up so); an admin may scope a card to a merchant or to a network.
     """
     staff_merchant = _merchant()
     currency = (json.currency or (staff_merchant.currency if staff_merchant else "")).upper()
@@ -146,9 +147,14 @@ def card_issue(json: IssueCard):
         if merchant is None:
             raise ValidationError(f"No merchant with slug {slug}", field="merchant")
         scoped = True
+    network = None
+    if json.network is not None:
+        if staff_merchant is not None:
+            raise ValidationError("Only admins scope a card to a network", field="network")
+        network = check_network(db.session, json.network)
     issued = operations.issue_card(
         db.session, services().vault, amount=value, actor=_actor(), idempotency_key=request_key(),
-        owner=owner, merchant=merchant, scope_to_merchant=scoped,
+        owner=owner, merchant=merchant, scope_to_merchant=scoped, network=network,
         expires_in_days=json.expires_in_days,
     )
     services().card_grants.grant(g.api_token.user.id, issued.card)

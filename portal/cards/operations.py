@@ -32,7 +32,7 @@ from portal.ledger import (
 from portal.ledger.in_database import earlier_answer, in_one_call
 from portal.ledger.posting import Leg, over_maximum, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
-from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow
+from portal.models import Account, Code, GiftCard, Merchant, Network, Transaction, User, utcnow
 from portal.models.cards import CARD_KINDS
 from portal.money import Money, display
 from portal.notifications.messages import card_received, redemption_receipt, topup_receipt
@@ -106,6 +106,7 @@ def new_card(
     transaction_kind: str,
     memo: str = "",
     merchant_id: int | None = None,
+    network_id: int | None = None,
     now: datetime | None = None,
 ) -> IssuedCard:
     """Create a card with a fresh code and fund it from ``funding`` in one transaction.
@@ -125,7 +126,8 @@ def new_card(
         session.flush()
         card = GiftCard(
             code_id=stored.id, account_id=account.id, owner_id=owner_id, currency=value.currency,
-            merchant_id=scope_id, status="active", kind=kind, expires_at=now + timedelta(days=days),
+            merchant_id=scope_id, network_id=network_id, status="active", kind=kind,
+            expires_at=now + timedelta(days=days),
         )
         session.add(card)
         session.flush()
@@ -158,6 +160,7 @@ def issue_card(
     kind: str = "purchased",
     expires_in_days: int | None = None,
     scope_to_merchant: bool | None = None,
+    network: Network | None = None,
     memo: str = "",
     now: datetime | None = None,
     send_to: str | None = None,
@@ -165,10 +168,11 @@ def issue_card(
     """Issue a new card holding ``amount``: purchased from "issuance", promotional from "promotions".
 
     A card sold by a merchant works only there unless the merchant sells network cards
-    (``scope_to_merchant`` overrides). Purchased cards last 1826 days by default and at least;
-    promotional ones 90 by default. Raise ValidationError for a shorter purchased expiry, a
-    Loops amount or a non-customer owner; CurrencyMismatch if the merchant trades in another
-    currency; IdempotencyConflict.
+    (``scope_to_merchant`` overrides); a card of a ``network`` only at its merchants. Purchased
+    cards last 1826 days by default and at least; promotional ones 90 by default. Raise
+    ValidationError for a shorter purchased expiry, a Loops amount, a non-customer owner, a
+    currency the programme does not allow, or a network with a card scoped to one merchant;
+    CurrencyMismatch if the merchant trades in another currency; IdempotencyConflict.
     """
     days = _expiry_days(kind, expires_in_days)
     if scope_to_merchant is None:
@@ -177,6 +181,8 @@ def issue_card(
     request = fingerprint(
         "issue", amount.minor, amount.currency, owner.id if owner else None,
         merchant.id if merchant else None, scope_id, kind, days, memo,
+        # A network is part of the request only when there is one (older keys stay as they were).
+        *((f"network:{network.id}",) if network is not None else ()),
         # Who is e-mailed the card is part of the request (left out when nobody, as before it counted).
         *((send_to.strip().lower(),) if send_to else ()),
     )
@@ -186,6 +192,8 @@ def issue_card(
     if amount.currency == "LOOP":
         raise ValidationError("A gift card holds money, not Loops", field="currency")
     refuse_currency(session, amount.currency)
+    if network is not None and scope_id is not None:
+        raise ValidationError("A card works at one merchant or in one network: choose one of them", field="network")
     if owner is not None and owner.role != "customer":
         raise ValidationError("Gift cards can only belong to customer accounts", field="owner_email")
     if merchant is not None and merchant.currency != amount.currency:
@@ -195,7 +203,7 @@ def issue_card(
         session, vault, value=amount, funding=[(source, -amount.minor)], actor=actor,
         idempotency_key=idempotency_key, request_hash=request, owner_id=owner.id if owner else None,
         scope_id=scope_id, kind=kind, days=days, transaction_kind="issue", memo=memo,
-        merchant_id=merchant.id if merchant else None, now=now,
+        merchant_id=merchant.id if merchant else None, network_id=network.id if network else None, now=now,
     )
     card_received(session, issued, send_to=send_to)  # e-mails a bearer card to send_to, else tells the owner
     return issued

@@ -269,3 +269,21 @@ def test_the_settlement_shows_what_was_accepted_from_cards_other_issuers_sold(ap
     assert "The Book Nook 1 4.00 USD 0.00 USD 4.00 USD" in page
     assert "Giftloop (campaigns, the shop, Loops) 1 2.50 USD 0.00 USD 2.50 USD" in page
     assert "Corner Café 1" not in page
+
+
+def test_an_admin_issues_a_network_card_through_the_api_and_staff_may_not(app, api, mall):
+    """Does POST /cards with a network make a card of it (shown by name), and refuse staff, an
+    unknown network and a merchant with a network, each with its reason and nothing issued?"""
+    made = api.post("/cards", {"amount": "10.00", "currency": "USD", "network": mall}, role="admin")
+    assert made.status_code == 201 and made.json["network"] == "Riverside Mall" and made.json["merchant"] is None
+    assert api.lookup(made.json["code"], role="admin").json["network"] == "Riverside Mall"
+    before = state(app)
+    for body, role, message in [
+        ({"amount": "10.00", "network": mall}, "merchant", "Only admins scope a card to a network"),
+        ({"amount": "10.00", "currency": "USD", "network": 999}, "admin", "Choose one of the networks"),
+        ({"amount": "10.00", "currency": "USD", "network": mall, "merchant": "book-nook"}, "admin",
+         "A card works at one merchant or in one network: choose one of them"),
+    ]:
+        refused = api.post("/cards", body, role=role)
+        assert refused.status_code == 422 and refused.json["detail"] == message
+    assert state(app) == before
