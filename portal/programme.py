@@ -10,6 +10,7 @@ the roles that may redeem them; and the currencies the programme allows. No HTTP
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -49,12 +50,31 @@ class KindRules:
         return KINDS[self.kind]
 
 
+# A kind's rules are kept in each process for this long after a read: a card payment, on
+# PostgreSQL one database call, then asks the database nothing more to know them. A change is
+# seen at once by the process that made it and by every other process within these seconds.
+CACHE_SECONDS = 5.0
+_cache: dict[tuple[str, str], tuple[float, KindRules]] = {}
+
+
+def forget_programme_rules() -> None:
+    """Drop the rules this process keeps (after a change, or a test's fresh database)."""
+    _cache.clear()
+
+
 def kind_rules(session: Session, kind: str) -> KindRules:
-    """The programme's rules for codes of ``kind``."""
+    """The programme's rules for codes of ``kind`` (kept for ``CACHE_SECONDS``)."""
+    key = (str(session.get_bind().url), kind)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     row = session.get(ProgrammeKind, kind)
     if row is None:
-        return KindRules(kind)
-    return KindRules(kind, row.default_valid_days, row.default_max_uses, tuple(row.channels), tuple(row.roles))
+        rules = KindRules(kind)
+    else:
+        rules = KindRules(kind, row.default_valid_days, row.default_max_uses, tuple(row.channels), tuple(row.roles))
+    _cache[key] = (time.monotonic() + CACHE_SECONDS, rules)
+    return rules
 
 
 def all_rules(session: Session) -> list[KindRules]:
@@ -177,7 +197,8 @@ def set_kind_rules(session: Session, actor: Actor, kind: str, values: Mapping[st
     audit(session, actor, "programme.kind_rules", f"kind:{kind}", "", valid_days=days, max_uses=uses,
           channels=channels, roles=roles)
     session.flush()
-    return kind_rules(session, kind)
+    forget_programme_rules()
+    return KindRules(kind, days, uses, tuple(channels), tuple(roles))
 
 
 def set_currencies(session: Session, actor: Actor, text: object) -> list[str]:

@@ -101,12 +101,9 @@ def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement
 
 def refresh_card(session: Session, card: GiftCard, fresh: dict) -> None:
     """Put the card's changeable fields (those of ``_CHANGEABLE`` in ``fresh``) as just read under
-    its lock into the loaded card, without marking it changed; one left out is read again on use."""
-    for name in _CHANGEABLE:
-        if name in fresh:
-            set_committed_value(card, name, fresh[name])
-        else:
-            session.expire(card, [name])  # our transaction holds the card's lock: the reread agrees
+    its lock into the loaded card, without marking it changed."""
+    for name, value in fresh.items():
+        set_committed_value(card, name, value)
     session.expire(card, ["owner", "merchant", "network"])  # reloaded on use, in step with the ids just read
 
 
