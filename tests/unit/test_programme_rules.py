@@ -218,3 +218,22 @@ def test_a_coupon_for_customers_only_is_refused_to_till_staff(app, people):
     till.send("/till/coupon", **{"coupon-code": "SAVE20"})
     assert "Coupons can be redeemed only by customers under the programme's rules, not by merchant staff" in text(till.html)
     assert uses(app) == 0
+
+
+def test_credit_codes_kept_off_the_api_and_from_customers_are_refused_by_me_redeem(app, capi, people):
+    """POST /me/redeem: is a kind closed to the API, then to customers, refused with each rule, nothing counted?"""
+    from tests.unit.test_customer_redeem import _campaign
+
+    _campaign(app, kind="credit", currency="USD", value="5.00", code_mode="vanity", code="FREE5")
+    set_rules(app, "credit", channels=["web"])
+    before = snapshot(app)
+    closed = capi.post("/me/redeem", {"code": "FREE5"}, role="customer")
+    assert closed.status_code == 422 and closed.json["code"] == "not_valid_here"
+    assert closed.json["detail"] == "Credit codes cannot be redeemed through the API: the programme allows them only on the Giftloop website"
+    set_rules(app, "credit", roles=["merchant", "admin"])
+    barred = capi.post("/me/redeem", {"code": "FREE5"}, role="customer")
+    assert barred.status_code == 422
+    assert barred.json["detail"] == (
+        "Credit codes can be redeemed only by merchant staff or admins under the programme's rules, not by customers"
+    )
+    assert snapshot(app) == before and uses(app) == 0
