@@ -13,6 +13,7 @@ from portal.cards.lookup import lock_card
 from portal.errors import NotFound, ValidationError
 from portal.ledger import Actor, audit
 from portal.models import GiftCard, Merchant, Network
+from portal.models.networks import network_merchants
 
 
 def check_network_name(session: Session, value: object, network: Network | None = None) -> str:
@@ -29,6 +30,13 @@ def check_network_name(session: Session, value: object, network: Network | None 
 def networks(session: Session) -> list[Network]:
     """Every network, by name."""
     return list(session.scalars(sa.select(Network).order_by(Network.name)))
+
+
+def networks_of(session: Session, merchant: Merchant) -> list[Network]:
+    """The networks a merchant is in, by name."""
+    return list(session.scalars(
+        sa.select(Network).join(network_merchants).where(network_merchants.c.merchant_id == merchant.id).order_by(Network.name)
+    ))
 
 
 def network(session: Session, network_id: int) -> Network:

@@ -247,6 +247,18 @@ def totals_csv(merchant: Merchant, span: Period, rows: list[KindTotal]) -> str:
     )
 
 
+def issuers_csv(merchant: Merchant, span: Period, rows: list[IssuerTotal]) -> str:
+    """What was accepted from cards other issuers sold, as CSV, one line per issuer."""
+    return csv_text(
+        ["merchant", "from", "to", "issuer", "payments", "redeemed", "undone", "net", "currency"],
+        [
+            [merchant.slug, span.start, span.end, r.issuer, r.payments, str(r.redeemed), str(r.undone), str(r.net),
+             r.net.currency]
+            for r in rows
+        ],
+    )
+
+
 def settlement_csv(merchant: Merchant, report: Settlement) -> str:
     """The settlement as CSV, one line per day with payments."""
     return csv_text(

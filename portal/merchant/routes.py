@@ -458,6 +458,17 @@ def totals_csv():
     return csv_download(reports.totals_csv(merchant, span, rows), f"{merchant.slug}-totals-{span.slug()}.csv")
 
 
+@bp.get("/reports/issuers.csv")
+def issuers_csv():
+    """What was accepted from cards other issuers sold in a period, as CSV."""
+    merchant = store()
+    span, error = asked_period()
+    if error:
+        abort(400)
+    rows = reports.accepted_from_others(db.session, merchant, span)
+    return csv_download(reports.issuers_csv(merchant, span, rows), f"{merchant.slug}-issuers-{span.slug()}.csv")
+
+
 @bp.get("/reports/settlement.csv")
 def settlement_csv():
     """The settlement for a period, as CSV."""

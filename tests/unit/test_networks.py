@@ -4,12 +4,15 @@ and each merchant's reports show what it took from cards other issuers sold."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.ledger import SYSTEM, verify
-from portal.models import AuditEvent, GiftCard, Network
+from portal.models import AuditEvent, GiftCard, Network, utcnow
 from portal.networks import add_merchant, create_network, set_card_network
 from tests.api import card_row, state
 from tests.conftest import AuthActions, submit
@@ -77,6 +80,7 @@ def test_an_admin_creates_a_network_and_adds_and_removes_merchants(app, admin, p
     assert submit(admin, f"{path}/name", {"name": "Riverside Centre"}, page=path).status_code == 303
     assert network_row(app, network_id) == ("Riverside Centre", ["book-nook"])
     assert "Riverside Centre" in text(admin.get("/admin/networks").get_data(as_text=True))
+    assert "Networks Riverside Centre" in text(admin.get("/admin/merchants/book-nook").get_data(as_text=True))
     with app.app_context():
         actions = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.target == f"network:{network_id}"))
         assert sorted(actions) == sorted([
@@ -269,6 +273,12 @@ def test_the_settlement_shows_what_was_accepted_from_cards_other_issuers_sold(ap
     assert "The Book Nook 1 4.00 USD 0.00 USD 4.00 USD" in page
     assert "Giftloop (campaigns, the shop, Loops) 1 2.50 USD 0.00 USD 2.50 USD" in page
     assert "Corner Café 1" not in page
+    day = utcnow().date().isoformat()
+    download = till.client.get(f"/till/reports/issuers.csv?from={day}&to={day}")
+    assert download.headers["Content-Disposition"] == f'attachment; filename="corner-cafe-issuers-{day}-to-{day}.csv"'
+    assert [(row["issuer"], row["net"]) for row in csv.DictReader(io.StringIO(download.get_data(as_text=True)))] == [
+        ("The Book Nook", "4.00"), ("Giftloop (campaigns, the shop, Loops)", "2.50"),
+    ]
 
 
 def test_an_admin_issues_a_network_card_through_the_api_and_staff_may_not(app, api, mall):
