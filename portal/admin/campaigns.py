@@ -22,10 +22,10 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import required_reason
 from portal.models import Merchant
-from portal.networks import networks
-from portal.programme import campaign_defaults
 from portal.models.campaigns import Campaign
 from portal.money import format_minor
+from portal.networks import networks
+from portal.programme import campaign_defaults
 from portal.services import services
 from portal.spreadsheets import csv_chunks
 from portal.web.bounds import accepts_upload

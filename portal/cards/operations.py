@@ -237,7 +237,8 @@ def redeem(
     without a merchant it goes to the system "settlement-clearing" account.
     Raise InsufficientFunds ("This card holds 7.50 USD; 10.00 USD is more than that", or an
     empty card with allow_partial), CardCancelled/CardFrozen/CardExpired/NotValidHere/
-    CurrencyMismatch if the card cannot pay here, ValidationError while it waits for a friend,
+    CurrencyMismatch if the card cannot pay here, NotValidHere if the programme does not let gift
+    cards be redeemed through this channel or by this role, ValidationError while it waits for a friend,
     NotFound if it got a new code since it was looked up, IdempotencyConflict.
     """
     now = now or utcnow()
@@ -245,7 +246,7 @@ def redeem(
         "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
         bool(allow_partial), reference,
     )
-    _refuse_by_programme(session, card, amount, actor, idempotency_key, request, merchant)
+    _refuse_by_programme(session, actor, idempotency_key, request, merchant)
     if in_one_call(session):
         return _redeem_in_one_call(
             session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request,
@@ -290,8 +291,7 @@ NOTHING_LEFT = "This card has nothing left on it"
 
 
 def _refuse_by_programme(
-    session: Session, card: GiftCard, amount: Money, actor: Actor, idempotency_key: str, request: str,
-    merchant: Merchant | None,
+    session: Session, actor: Actor, idempotency_key: str, request: str, merchant: Merchant | None
 ) -> None:
     """The programme's rule for gift cards (channel, role) on this payment, before either path pays;
     a request that already paid under this key is answered again rather than refused (the rule may
