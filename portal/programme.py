@@ -78,6 +78,7 @@ def kind_rules(session: Session, kind: str) -> KindRules:
 
 
 def all_rules(session: Session) -> list[KindRules]:
+    """Every kind's rules, in the order the admin page shows them."""
     return [kind_rules(session, kind) for kind in KINDS]
 
 
@@ -101,7 +102,8 @@ def card_channel(actor: Actor, merchant_id: int | None) -> str:
     return channel_of("api" if actor.token_id is not None else "web", merchant_id)
 
 
-def _words(names: list[str], table: dict[str, str]) -> str:
+def _words(names: tuple[str, ...], table: dict[str, str]) -> str:
+    """("till", "api") -> "at a till or through the API"; three or more with commas."""
     words = [table[name] for name in names]
     return " or ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " or " + words[-1]
 
@@ -112,13 +114,13 @@ def refuse_redemption(session: Session, kind: str, channel: str, user: User | No
     process, which no role rule binds."""
     rules = kind_rules(session, kind)
     if channel not in rules.channels:
-        where = _words(list(rules.channels), CHANNELS) if rules.channels else "nowhere"
+        where = _words(rules.channels, CHANNELS)
         raise NotValidHere(
             f"{rules.label} cannot be redeemed {CHANNELS[channel]}: the programme allows them only {where}",
             field="code",
         )
     if user is not None and user.role not in rules.roles:
-        who = _words(list(rules.roles), ROLES) if rules.roles else "nobody"
+        who = _words(rules.roles, ROLES)
         raise NotValidHere(
             f"{rules.label} can be redeemed only by {who} under the programme's rules, not by {ROLES[user.role]}",
             field="code",
