@@ -237,3 +237,22 @@ def test_credit_codes_kept_off_the_api_and_from_customers_are_refused_by_me_rede
         "Credit codes can be redeemed only by merchant staff or admins under the programme's rules, not by customers"
     )
     assert snapshot(app) == before and uses(app) == 0
+
+
+def test_the_shop_and_loops_make_no_card_in_a_currency_the_programme_does_not_allow(app, contract, capi):
+    """With only EUR allowed: is a USD shop order refused before payment, and a USD Loops card, nothing stored?"""
+    from portal.models.orders import Order
+    from tests.factories import add_loops
+    from tests.reads import rows
+
+    with app.app_context():
+        set_currencies(db.session, SYSTEM, "EUR")
+        db.session.commit()
+    add_loops(app, "customer@example.com", 1500)
+    before = snapshot(app)
+    order = contract.call("POST", "/orders", {"lines": [{"amount": "25.00"}]}, role="customer")
+    assert order.status_code == 422
+    assert order.json["detail"] == "The programme allows only EUR; USD is not one of them"
+    loops = capi.post("/me/points/convert", {"amount": "10.00", "currency": "USD"}, role="customer")
+    assert loops.status_code == 422 and loops.json["detail"] == "The programme allows only EUR; USD is not one of them"
+    assert rows(app, Order) == [] and snapshot(app) == before
