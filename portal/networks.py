@@ -7,7 +7,7 @@ and ``giftloop_card_usable`` on PostgreSQL); a gift card campaign scoped to one 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.cards.lookup import lock_card
 from portal.errors import NotFound, ValidationError
@@ -28,8 +28,8 @@ def check_network_name(session: Session, value: object, network: Network | None 
 
 
 def networks(session: Session) -> list[Network]:
-    """Every network, by name."""
-    return list(session.scalars(sa.select(Network).order_by(Network.name)))
+    """Every network, by name, with its merchants."""
+    return list(session.scalars(sa.select(Network).options(selectinload(Network.merchants)).order_by(Network.name)))
 
 
 def networks_of(session: Session, merchant: Merchant) -> list[Network]:

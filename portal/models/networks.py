@@ -26,9 +26,8 @@ class Network(Base):
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
     created_at: Mapped[created_at]
 
-    merchants: Mapped[list[Merchant]] = relationship(
-        secondary=network_merchants, lazy="selectin", order_by=Merchant.name
-    )
+    # Read when asked (a card's scope check, the admin's pages), not with every card that names the network.
+    merchants: Mapped[list[Merchant]] = relationship(secondary=network_merchants, order_by=Merchant.name)
 
     def __repr__(self) -> str:
         return f"<Network {self.id} {self.name!r}>"
