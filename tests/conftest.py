@@ -98,6 +98,7 @@ class SharedApp:
 
     def fresh(self, outbox) -> Flask:
         from portal import services, shop
+        from portal.programme import forget_programme_rules
         from portal.tokens import forget_cached_tokens
 
         shutil.copyfile(self.schema, self.database)
@@ -106,6 +107,7 @@ class SharedApp:
         shop.init_app(self.app)
         self.app.extensions["api_limiter"].reset()  # the tokens' counts (in memory here)
         forget_cached_tokens()  # kept per process, by database and token
+        forget_programme_rules()  # kept per process, by database and kind
         return self.app
 
     def reset(self) -> None:
@@ -182,6 +184,9 @@ def pg_app(pg_url):
         with db.engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
+    from portal.programme import forget_programme_rules
+
+    forget_programme_rules()  # the next test's database has the same address
 
 
 @pytest.fixture(params=["one call", "python"])

@@ -29,4 +29,4 @@ def _not_found(error: NotFound):
     return render_template("errors/error.html", status=404, message=error.message), 404
 
 
-from portal.admin import audit, campaigns, cards, lockouts, merchants, orders, overview, programme, users, webhooks  # noqa: E402,F401,E501
+from portal.admin import audit, campaigns, cards, lockouts, merchants, networks, orders, overview, programme, users, webhooks  # noqa: E402,F401,E501

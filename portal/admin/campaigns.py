@@ -27,6 +27,8 @@ from portal.ledger import required_reason
 from portal.models import Merchant
 from portal.models.campaigns import Campaign
 from portal.money import format_minor
+from portal.networks import networks
+from portal.programme import campaign_defaults
 from portal.services import services
 from portal.spreadsheets import csv_chunks
 from portal.web.bounds import accepts_upload
@@ -41,6 +43,9 @@ RECIPIENTS_BODY_LIMIT = MAX_UPLOAD + 64 * 1024
 def _merchant_choices(form: CampaignForm) -> CampaignForm:
     merchants = db.session.scalars(db.select(Merchant).order_by(Merchant.name))
     form.merchants.choices = [SelectChoice(m.slug, m.name) for m in merchants]
+    form.network.choices = [SelectChoice("", "No network")] + [
+        SelectChoice(str(n.id), n.name) for n in networks(db.session)
+    ]
     return form
 
 
@@ -77,6 +82,9 @@ def campaign_new():
         # The kind comes first (its rules are drawn only once it is chosen); the name may come along.
         form.kind.data = request.args["kind"] if request.args.get("kind") in KIND_NAMES else None
         form.name.data = request.args.get("name", "")[:200]
+        if form.kind.data:  # the programme's defaults for the kind, for the admin to keep or change
+            for name, value in campaign_defaults(db.session, form.kind.data).items():
+                getattr(form, name).data = value
     status = 200
     if form.validate_on_submit():
         try:
@@ -118,6 +126,7 @@ def _prefill(form: CampaignForm, campaign: Campaign) -> None:
     form.max_uses.data, form.uses_per_user.data = str(campaign.max_uses or ""), str(campaign.uses_per_user or "")
     form.min_order.data = amount(campaign.min_order)
     form.merchants.data = [m.slug for m in campaign.merchants]
+    form.network.data = str(campaign.network_id or "")
     form.allowed_domains.data = ", ".join(campaign.allowed_domains)
     form.channels.data = list(campaign.channels)
     form.weekdays.data = [str(day) for day in campaign.weekdays]

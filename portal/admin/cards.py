@@ -1,13 +1,17 @@
-"""Card look-up and the admin's card actions: freeze, unfreeze, cancel, adjust, reinstate — each with a reason."""
+"""Card look-up and the admin's card actions: freeze, unfreeze, cancel, adjust, reinstate — each with a
+reason — and the network a card works in."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
 from flask import request, url_for
+from wtforms import SelectChoice
+
+from portal import networks
 
 from portal.admin import bp, queries
-from portal.admin.forms import AdjustForm, CancelCardForm, CardSearchForm, ReasonForm, ReinstateForm
+from portal.admin.forms import AdjustForm, CancelCardForm, CardNetworkForm, CardSearchForm, ReasonForm, ReinstateForm
 from portal.admin.responses import actor, require_tick
 from portal.cards import operations
 from portal.cards.expiry import reinstate
@@ -61,10 +65,16 @@ def _forms(card: GiftCard, **given) -> dict:
     forms = {
         "freeze_form": ReasonForm(prefix="freeze"), "unfreeze_form": ReasonForm(prefix="unfreeze"),
         "cancel_form": CancelCardForm(prefix="cancel"), "adjust_form": AdjustForm(prefix="adjust"),
-        "reinstate_form": ReinstateForm(prefix="reinstate"),
+        "reinstate_form": ReinstateForm(prefix="reinstate"), "network_form": CardNetworkForm(prefix="network"),
     }
     if "reinstate_form" not in given:
         forms["reinstate_form"].expires_on.data = (utcnow() + timedelta(days=90)).date()
+    if "network_form" not in given:
+        forms["network_form"].network.data = str(card.network_id or "")
+    network_form = given.get("network_form", forms["network_form"])
+    network_form.network.choices = [SelectChoice("", "No network: every merchant")] + [
+        SelectChoice(str(n.id), n.name) for n in networks.networks(db.session)
+    ]
     forms.update(given)
     return forms
 
@@ -153,3 +163,14 @@ def card_reinstate(card_id: int):
     """Bring an expired card back with its balance and a new expiry date."""
     return _act(card_id, "reinstate", ReinstateForm(prefix="reinstate"), _reinstate, "The card is active again.",
                 {"expires_at": "expires_on"})
+
+
+def _network(card: GiftCard, form: CardNetworkForm) -> None:
+    chosen = networks.check_network(db.session, form.network.data)
+    networks.set_card_network(db.session, card, chosen, actor=actor())
+
+
+@bp.post("/cards/<int:card_id>/network")
+def card_network(card_id: int):
+    """Scope a card to a network (or to none): only the network's merchants take it."""
+    return _act(card_id, "network", CardNetworkForm(prefix="network"), _network, "Where the card works was changed.")

@@ -17,6 +17,7 @@ from wtforms.validators import Optional
 
 from portal.campaigns.conditions import WEEKDAYS
 from portal.campaigns.rules import KIND_NAMES
+from portal.programme import CHANNEL_LABELS, ROLE_LABELS
 from portal.web.forms import KeyedForm
 
 class AdminForm(FlaskForm):
@@ -89,6 +90,7 @@ class CampaignForm(AdminForm):
     uses_per_user = StringField("Uses per customer")
     min_order = StringField("Minimum order")
     merchants = SelectMultipleField("Merchants", choices=[], validate_choice=False)
+    network = SelectField("Network", choices=[], validate_choice=False)
     allowed_domains = StringField("Customer e-mail domains")
     channels = SelectMultipleField("Channels", choices=[SelectChoice("web", "Web"), SelectChoice("api", "API")],
                                    default=["web", "api"],
@@ -104,7 +106,7 @@ class CampaignForm(AdminForm):
     RULES = (
         "name", "kind", "currency", "value", "discount_type", "discount_value", "feature", "feature_days", "feature_gives",
         "code_mode", "code", "code_prefix", "code_length", "expires_at", "valid_days", "max_uses", "uses_per_user", "min_order",
-        "merchants", "allowed_domains", "channels", "weekdays", "hours_from", "hours_until", "first_order_only",
+        "merchants", "network", "allowed_domains", "channels", "weekdays", "hours_from", "hours_until", "first_order_only",
         "max_discount", "max_discount_per_customer",
     )
 
@@ -167,3 +169,30 @@ class AuditFilterForm(AdminForm):
     target = StringField("Target, like card:42")
     since = StringField("From", render_kw={"type": "date"})
     until = StringField("To", render_kw={"type": "date"})
+
+
+class NetworkForm(AdminForm):
+    name = StringField("Network name")
+
+
+class NetworkMemberForm(AdminForm):
+    merchant = SelectField("Merchant to add", choices=[], validate_choice=False)
+
+
+class CardNetworkForm(AdminForm):
+    network = SelectField("Works in the network", choices=[], validate_choice=False)
+
+
+class ProgrammeKindForm(AdminForm):
+    """One kind of code's programme rules; drawn with the kind as prefix, one form per kind."""
+
+    valid_days = StringField("Default expiry (days from issue)")
+    max_uses = StringField("Default maximum uses")
+    channels = SelectMultipleField("Redeemed through", choices=[SelectChoice(k, v) for k, v in CHANNEL_LABELS.items()],
+                                   validate_choice=False)
+    roles = SelectMultipleField("Redeemed by", choices=[SelectChoice(k, v) for k, v in ROLE_LABELS.items()],
+                                validate_choice=False)
+
+
+class ProgrammeCurrenciesForm(AdminForm):
+    currencies = StringField("Allowed currencies")

@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.ledger import audit
 from portal.merchants import confirm_sales_above, create_merchant, default_confirm_limit, set_confirm_sales_above
 from portal.models import Merchant
+from portal.networks import networks_of
 from portal.web.render import done
 from portal.web.responses import refuse
 
@@ -63,6 +64,7 @@ def _merchant_page(
             limit_form.confirm_sales_above.data = str(confirm_sales_above(found, default))
     return render_template(
         "admin/merchants/detail.html", merchant=found, staff=queries.staff_of(db.session, found.id),
+        networks=networks_of(db.session, found),
         form=form if form is not None else StaffForm(formdata=None), limit_form=limit_form,
         confirm_limit=confirm_sales_above(found, default), default_limit=default_confirm_limit(default, found.currency),
     ), status

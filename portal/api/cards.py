@@ -26,12 +26,14 @@ from portal.api.models.cards import (
 from portal.api.models.paging import PageQuery
 from portal.api.paging import keyset, requested_page
 from portal.cards import operations
-from portal.cards.lookup import find_card, usable_at
-from portal.errors import CurrencyMismatch, DomainError, NotFound, ValidationError
+from portal.cards.lookup import find_card, refuse_out_of_scope, usable_at
+from portal.errors import CurrencyMismatch, DomainError, NotFound, NotValidHere, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.models import GiftCard, Merchant, Transaction, User, utcnow
 from portal.money import Money, exponent
+from portal.networks import check_network
+from portal.programme import refuse_redemption
 from portal.services import services
 from portal.web.guards import roles
 from portal.web.guessing import guarded
@@ -66,21 +68,25 @@ def _card_by_code(code: str) -> GiftCard:
 def _card_by_id(card_id: int, *, own_store_only: bool = False) -> GiftCard:
     """A card by id: any card for an admin, for staff one whose code their user showed lately.
 
-    With ``own_store_only``, another store's card is as unknown to staff as one never looked up
-    (and counts as a miss), so its history cannot be probed."""
+    With ``own_store_only``, another store's card (or one of a network the store is not in) is as
+    unknown to staff as one never looked up (and counts as a miss), so its history cannot be probed."""
     user = g.api_token.user
     with guarded():
         card = db.session.get(GiftCard, card_id)
         if card is None or not (user.is_admin or services().card_grants.holds(user.id, card)):
             raise NotFound(NOT_SHOWN, field="id")
         merchant = _merchant()
-        if own_store_only and merchant is not None and card.merchant_id not in (None, merchant.id):
-            raise NotFound(NOT_SHOWN, field="id")
+        if own_store_only and merchant is not None:
+            try:
+                refuse_out_of_scope(card, merchant)
+            except NotValidHere:
+                raise NotFound(NOT_SHOWN, field="id") from None
         return card
 
 
 def _validity(card: GiftCard) -> tuple[bool, DomainError | None]:
     try:
+        refuse_redemption(db.session, "gift_card", "api", g.api_token.user)
         usable_at(card, _merchant(), utcnow())
     except DomainError as reason:
         return False, reason
@@ -120,7 +126,7 @@ def card_issue(json: IssueCard):
     """Issue a card
 
     The full code is in this answer and never again. Staff issue for their own store (network-wide if the
-    store is set up so); an admin may scope a card to a merchant.
+    store is set up so); an admin may scope a card to a merchant or to a network.
     """
     staff_merchant = _merchant()
     currency = (json.currency or (staff_merchant.currency if staff_merchant else "")).upper()
@@ -141,9 +147,14 @@ def card_issue(json: IssueCard):
         if merchant is None:
             raise ValidationError(f"No merchant with slug {slug}", field="merchant")
         scoped = True
+    network = None
+    if json.network is not None:
+        if staff_merchant is not None:
+            raise ValidationError("Only admins scope a card to a network", field="network")
+        network = check_network(db.session, json.network)
     issued = operations.issue_card(
         db.session, services().vault, amount=value, actor=_actor(), idempotency_key=request_key(),
-        owner=owner, merchant=merchant, scope_to_merchant=scoped,
+        owner=owner, merchant=merchant, scope_to_merchant=scoped, network=network,
         expires_in_days=json.expires_in_days,
     )
     services().card_grants.grant(g.api_token.user.id, issued.card)

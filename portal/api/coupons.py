@@ -26,6 +26,7 @@ from portal.extensions import db
 from portal.ledger import Actor
 from portal.models.campaigns import Campaign
 from portal.money import Money
+from portal.programme import campaign_defaults, fill_defaults
 from portal.services import services
 from portal.web.guards import roles
 from portal.web.guessing import guarded
@@ -83,10 +84,13 @@ def coupon(campaign: Campaign) -> dict:
     }
 
 
-def _spec(body: schema.CouponRules, *, used: int = 0, name: str | None = None):
-    """The rules as the campaign rules read them (``read_spec``), the admin pages' one reader."""
+def _spec(body: schema.CouponRules, *, used: int = 0, name: str | None = None, new: bool = False):
+    """The rules as the campaign rules read them (``read_spec``), the admin pages' one reader; a
+    ``new`` coupon takes the programme's defaults for coupons where the body leaves a rule out."""
     raw = body.model_dump()
     raw.update(kind="coupon", code_mode="vanity", name=body.name or name or _default_name(body))
+    if new:
+        raw = fill_defaults(raw, campaign_defaults(db.session, "coupon"))
     return read_spec(db.session, raw, used=used)
 
 
@@ -124,7 +128,7 @@ def coupon_validate(json: schema.CouponOrder):
     with guarded():
         quote = validate_coupon(
             db.session, services().vault, code, order_total=total, merchant=g.api_token.user.merchant,
-            channel="api", email=email,
+            channel="api", email=email, user_id=g.api_token.user.id,
         )
     return _quote(quote)
 
@@ -159,7 +163,7 @@ def coupon_create(json: schema.CouponRules):
 
     With a vanity code and its rules.
     """
-    campaign = create_campaign(db.session, services().vault, _spec(json), actor=_actor())
+    campaign = create_campaign(db.session, services().vault, _spec(json, new=True), actor=_actor())
     return coupon(campaign), 201
 
 

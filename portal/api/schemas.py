@@ -37,6 +37,7 @@ def card(card: GiftCard, *, valid_here: bool | None = None, reason: DomainError 
         "kind": card.kind,
         "expires_at": when(card.expires_at),
         "merchant": card.merchant.slug if card.merchant else None,
+        "network": card.network.name if card.network else None,
     }
     if valid_here is not None:
         body["valid_here"] = valid_here

@@ -18,7 +18,7 @@ from portal.cards.codes import CodeVault
 from portal.emails import normalise_email
 from portal.errors import ValidationError
 from portal.events import kinds as events
-from portal.models import Merchant, utcnow
+from portal.models import Merchant, User, utcnow
 from portal.models.campaigns import Campaign, CampaignCode, CampaignUse
 from portal.money import Money
 
@@ -88,6 +88,7 @@ def validate_coupon(
     merchant: Merchant | None,
     channel: str,
     email: str | None = None,
+    user_id: int | None = None,
     now: datetime | None = None,
 ) -> CouponQuote:
     """The discount a coupon gives on this order, using nothing.
@@ -100,7 +101,8 @@ def validate_coupon(
     code = _coupon(session, vault, text)
     campaign = code.campaign
     rules.check_use(
-        session, campaign, code, channel=channel, now=now, merchant=merchant, email=email, order_total=order_total
+        session, campaign, code, channel=channel, now=now, merchant=merchant, email=email, order_total=order_total,
+        redeemer=session.get(User, user_id) if user_id is not None else None,
     )
     had = rules.customer_record(session, campaign, email)[1] if email else 0
     return CouponQuote(campaign, code, order_total, discount_for(campaign, order_total, had=had))
@@ -126,7 +128,8 @@ def redeem_coupon(
     """
     now = now or utcnow()
     quote = validate_coupon(
-        session, vault, text, order_total=order_total, merchant=merchant, channel=channel, email=email, now=now
+        session, vault, text, order_total=order_total, merchant=merchant, channel=channel, email=email,
+        user_id=user_id, now=now,
     )
     use = count_use(
         session, quote.campaign, quote.code, channel=channel, email=customer_email(email), user_id=user_id,

@@ -14,13 +14,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal import networks, programme
 from portal.campaigns import conditions, rules
 from portal.campaigns.codes import CodePattern, check_pattern, vanity_code
 from portal.cards.codes import CodeVault
 from portal.errors import ValidationError
 from portal.events import kinds as events
 from portal.ledger import Actor, audit
-from portal.models import Code, Merchant, utcnow
+from portal.models import Code, Merchant, Network, utcnow
 from portal.models.campaigns import Campaign, CampaignCode
 
 CARD_PATTERN = CodePattern("random", prefix="", length=16)
@@ -55,6 +56,7 @@ class CampaignSpec:
     uses_per_user: int | None = None
     min_order: int | None = None
     merchants: list[Merchant] = field(default_factory=list)
+    network: Network | None = None  # gift cards only: the network whose merchants take them
     allowed_domains: list[str] = field(default_factory=list)
     channels: list[str] = field(default_factory=lambda: ["web", "api"])
     weekdays: list[int] = field(default_factory=list)
@@ -97,6 +99,7 @@ def read_spec(
     name = r.take("name", rules.check_name, get("name"))
     kind = r.take("kind", rules.check_kind, get("kind"))
     currency = r.take("currency", rules.check_currency, get("currency"))
+    r.take("currency", programme.refuse_currency, session, currency)
     expires_at, valid_days = r.take(
         "expires_at", rules.check_expiry, get("expires_at"), get("valid_days"), now, default=(None, None)
     )
@@ -113,6 +116,9 @@ def read_spec(
         for merchant in spec.merchants:
             if currency and merchant.currency != currency:
                 r.errors.setdefault("merchants", f"{merchant.name} takes {merchant.currency}, not {currency}")
+        spec.network = r.take("network", networks.check_network, session, get("network"))
+        if spec.network is not None and spec.merchants:
+            r.errors.setdefault("network", "A gift card works at one merchant or in one network: choose one of them")
         return _done(r, spec)
     if kind is None:
         return _done(r, spec)
@@ -190,7 +196,7 @@ def create_campaign(session: Session, vault: CodeVault, spec: CampaignSpec, *, a
     """
     campaign = Campaign(
         kind=spec.kind, code_mode=spec.pattern.mode, code_prefix=spec.pattern.prefix, code_length=spec.pattern.length,
-        merchants=list(spec.merchants), created_by_id=actor.user_id,
+        merchants=list(spec.merchants), network=spec.network, created_by_id=actor.user_id,
         **{name: getattr(spec, name) for name in _STORED},
     )
     session.add(campaign)
@@ -222,6 +228,9 @@ def update_campaign(
     if [m.id for m in campaign.merchants] != [m.id for m in spec.merchants]:
         campaign.merchants = list(spec.merchants)
         changed.append("merchants")
+    if campaign.network is not spec.network:
+        campaign.network = spec.network  # the cards it issues from now on; those issued keep theirs
+        changed.append("network")
     if spec.pattern.mode == "vanity":
         shared = vanity_code(session, campaign)
         if shared is not None and vault.decrypt(shared.code.ciphertext) != spec.pattern.vanity:

@@ -103,6 +103,7 @@ def _issue_cards(session: Session, campaign: Campaign, code_ids: list[int], acto
         [
             {
                 "code_id": code_id, "account_id": account_id, "currency": currency, "merchant_id": scope,
+                "network_id": campaign.network_id,
                 "status": "active", "kind": "promotional", "expires_at": expires_at, "created_at": now,
             }
             for code_id, account_id in zip(code_ids, account_ids)

@@ -65,7 +65,7 @@ def redeem_code(
         raise ValidationError(COUPON, field="code")
     if not user.is_customer:
         raise ValidationError("Only customer accounts can redeem codes", field="code")
-    rules.check_use(session, campaign, code, channel=channel, now=now, email=user.email)
+    rules.check_use(session, campaign, code, channel=channel, now=now, email=user.email, redeemer=user)
     nested = savepoint(session)
     try:
         use = count_use(session, campaign, code, channel=channel, email=user.email, user_id=user.id, now=now)

@@ -15,11 +15,12 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal import programme
 from portal.campaigns.conditions import refuse_not_first_order, refuse_outside_timeframe
 from portal.errors import (
     AlreadyRedeemed, CardExpired, CurrencyMismatch, NotFound, NotValidHere, UsageLimitReached, ValidationError,
 )
-from portal.models import Merchant, utcnow
+from portal.models import Merchant, User, utcnow
 from portal.models.campaigns import CAMPAIGN_KINDS, CHANNELS, DISCOUNT_TYPES, Campaign, CampaignCode, CampaignCustomer
 from portal.money import Money, exponent
 
@@ -423,8 +424,12 @@ def check_use(
     merchant: Merchant | None = None,
     email: str | None = None,
     order_total: Money | None = None,
+    redeemer: User | None = None,
 ) -> None:
     """Every rule of one use, in the order a person would want to hear about them.
+
+    ``redeemer``: who redeems it (the customer, the till's staff, the token's user), whose role the
+    programme's rules for the campaign's kind may not allow; None for the programme's own processes.
 
     The counting in ``portal.campaigns.uses`` repeats the limits atomically; this answers first
     so a refusal changes nothing and reads clearly. Raise NotFound, CardExpired, NotValidHere,
@@ -432,6 +437,9 @@ def check_use(
     """
     refuse_deleted(campaign)
     refuse_expired(campaign, code, now)
+    programme.refuse_redemption(
+        session, campaign.kind, programme.channel_of(channel, merchant.id if merchant else None), redeemer
+    )
     refuse_channel(campaign, channel)
     refuse_merchant(campaign, merchant)
     refuse_outside_timeframe(campaign, merchant, now)

@@ -108,6 +108,9 @@ def _refresh(session: Session, card: GiftCard, row) -> None:
         "status": row.card_status, "owner_id": row.card_owner_id, "expires_at": row.card_expires_at,
         "merchant_id": row.card_merchant_id, "code_id": row.card_code_id,
     })
+    if row.outcome not in ("paid", "loaded"):
+        # The call does not answer the card's network: a refusal's words read it again, under our lock.
+        session.expire(card, ["network_id"])
 
 
 def load_cash(

@@ -47,7 +47,8 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
     """Refuse a card that cannot pay here now.
 
     Raise CardCancelled, CardFrozen, CardExpired if its status or date forbid use,
-    NotValidHere if it is scoped to another merchant, CurrencyMismatch if the merchant
+    NotValidHere if it is scoped to another merchant or to a network the merchant is not in
+    (the same rule as ``giftloop_card_usable`` on PostgreSQL), CurrencyMismatch if the merchant
     trades in another currency.
     """
     now = now or utcnow()
@@ -59,13 +60,22 @@ def usable_at(card: GiftCard, merchant: Merchant | None, now: datetime | None = 
         raise CardExpired(f"This card expired on {long_date(card.expires_at)}")
     if merchant is None:
         return
-    if card.merchant_id is not None and card.merchant_id != merchant.id:
-        raise NotValidHere(f"This card can only be used at {card.merchant.name}")
+    refuse_out_of_scope(card, merchant)
     if merchant.currency != card.currency:
         raise CurrencyMismatch(f"This card is in {card.currency}; {merchant.name} takes {merchant.currency}")
 
 
-_CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id", "code_id")
+def refuse_out_of_scope(card: GiftCard, merchant: Merchant) -> None:
+    """Raise NotValidHere if the card is scoped to another merchant or to a network ``merchant`` is not in."""
+    if card.merchant_id is not None and card.merchant_id != merchant.id:
+        raise NotValidHere(f"This card can only be used at {card.merchant.name}")
+    if card.network_id is not None and merchant not in card.network.merchants:
+        raise NotValidHere(
+            f"This card works only in the {card.network.name} network, and {merchant.name} is not part of it"
+        )
+
+
+_CHANGEABLE = ("status", "owner_id", "expires_at", "merchant_id", "network_id", "code_id")
 
 
 def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement, by_code: bool = False) -> tuple:
@@ -90,11 +100,11 @@ def lock_card_and_read(session: Session, card: GiftCard, *also: sa.ColumnElement
 
 
 def refresh_card(session: Session, card: GiftCard, fresh: dict) -> None:
-    """Put the card's changeable fields (status, owner_id, expires_at, merchant_id, code_id) as just
-    read under its lock into the loaded card, without marking it changed."""
-    for name in _CHANGEABLE:
-        set_committed_value(card, name, fresh[name])
-    session.expire(card, ["owner", "merchant"])  # reloaded on use, in step with the ids just read
+    """Put the card's changeable fields (those of ``_CHANGEABLE`` in ``fresh``) as just read under
+    its lock into the loaded card, without marking it changed."""
+    for name, value in fresh.items():
+        set_committed_value(card, name, value)
+    session.expire(card, ["owner", "merchant", "network"])  # reloaded on use, in step with the ids just read
 
 
 def lock_card(session: Session, card: GiftCard, *, by_code: bool = False) -> GiftCard:

@@ -32,10 +32,11 @@ from portal.ledger import (
 from portal.ledger.in_database import earlier_answer, in_one_call
 from portal.ledger.posting import Leg, over_maximum, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
-from portal.models import Account, Code, GiftCard, Merchant, Transaction, User, utcnow
+from portal.models import Account, Code, GiftCard, Merchant, Network, Transaction, User, utcnow
 from portal.models.cards import CARD_KINDS
 from portal.money import Money, display
 from portal.notifications.messages import card_received, redemption_receipt, topup_receipt
+from portal.programme import card_channel, refuse_currency, refuse_redemption
 from portal.wallet import wallet_account
 
 # Cards paid with money stay valid at least five years from the last load (US CARD Act; Ireland 2019).
@@ -107,6 +108,7 @@ def new_card(
     transaction_kind: str,
     memo: str = "",
     merchant_id: int | None = None,
+    network_id: int | None = None,
     now: datetime | None = None,
 ) -> IssuedCard:
     """Create a card with a fresh code and fund it from ``funding`` in one transaction.
@@ -126,7 +128,8 @@ def new_card(
         session.flush()
         card = GiftCard(
             code_id=stored.id, account_id=account.id, owner_id=owner_id, currency=value.currency,
-            merchant_id=scope_id, status="active", kind=kind, expires_at=now + timedelta(days=days),
+            merchant_id=scope_id, network_id=network_id, status="active", kind=kind,
+            expires_at=now + timedelta(days=days),
         )
         session.add(card)
         session.flush()
@@ -159,6 +162,7 @@ def issue_card(
     kind: str = "purchased",
     expires_in_days: int | None = None,
     scope_to_merchant: bool | None = None,
+    network: Network | None = None,
     memo: str = "",
     now: datetime | None = None,
     send_to: str | None = None,
@@ -166,10 +170,11 @@ def issue_card(
     """Issue a new card holding ``amount``: purchased from "issuance", promotional from "promotions".
 
     A card sold by a merchant works only there unless the merchant sells network cards
-    (``scope_to_merchant`` overrides). Purchased cards last 1826 days by default and at least;
-    promotional ones 90 by default. Raise ValidationError for a shorter purchased expiry, a
-    Loops amount or a non-customer owner; CurrencyMismatch if the merchant trades in another
-    currency; IdempotencyConflict.
+    (``scope_to_merchant`` overrides); a card of a ``network`` only at its merchants. Purchased
+    cards last 1826 days by default and at least; promotional ones 90 by default. Raise
+    ValidationError for a shorter purchased expiry, a Loops amount, a non-customer owner, a
+    currency the programme does not allow, or a network with a card scoped to one merchant;
+    CurrencyMismatch if the merchant trades in another currency; IdempotencyConflict.
     """
     days = _expiry_days(kind, expires_in_days)
     if scope_to_merchant is None:
@@ -178,6 +183,8 @@ def issue_card(
     request = fingerprint(
         "issue", amount.minor, amount.currency, owner.id if owner else None,
         merchant.id if merchant else None, scope_id, kind, days, memo,
+        # A network is part of the request only when there is one (older keys stay as they were).
+        *((f"network:{network.id}",) if network is not None else ()),
         # Who is e-mailed the card is part of the request (left out when nobody, as before it counted).
         *((send_to.strip().lower(),) if send_to else ()),
     )
@@ -186,6 +193,9 @@ def issue_card(
         return issued_from(session, vault, earlier)
     if amount.currency == "LOOP":
         raise ValidationError("A gift card holds money, not Loops", field="currency")
+    refuse_currency(session, amount.currency)
+    if network is not None and scope_id is not None:
+        raise ValidationError("A card works at one merchant or in one network: choose one of them", field="network")
     if owner is not None and owner.role != "customer":
         raise ValidationError("Gift cards can only belong to customer accounts", field="owner_email")
     if merchant is not None and merchant.currency != amount.currency:
@@ -195,7 +205,7 @@ def issue_card(
         session, vault, value=amount, funding=[(source, -amount.minor)], actor=actor,
         idempotency_key=idempotency_key, request_hash=request, owner_id=owner.id if owner else None,
         scope_id=scope_id, kind=kind, days=days, transaction_kind="issue", memo=memo,
-        merchant_id=merchant.id if merchant else None, now=now,
+        merchant_id=merchant.id if merchant else None, network_id=network.id if network else None, now=now,
     )
     card_received(session, issued, send_to=send_to)  # e-mails a bearer card to send_to, else tells the owner
     return issued
@@ -229,7 +239,8 @@ def redeem(
     without a merchant it goes to the system "settlement-clearing" account.
     Raise InsufficientFunds ("This card holds 7.50 USD; 10.00 USD is more than that", or an
     empty card with allow_partial), CardCancelled/CardFrozen/CardExpired/NotValidHere/
-    CurrencyMismatch if the card cannot pay here, ValidationError while it waits for a friend,
+    CurrencyMismatch if the card cannot pay here, NotValidHere if the programme does not let gift
+    cards be redeemed through this channel or by this role, ValidationError while it waits for a friend,
     NotFound if it got a new code since it was looked up, IdempotencyConflict.
     """
     now = now or utcnow()
@@ -237,6 +248,7 @@ def redeem(
         "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
         bool(allow_partial), reference,
     )
+    _refuse_by_programme(session, actor, idempotency_key, request, merchant)
     if in_one_call(session):
         return _redeem_in_one_call(
             session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request,
@@ -283,6 +295,20 @@ def payee_account(session: Session, merchant: Merchant | None, currency: str) ->
     if merchant is not None:
         return settlement_account(session, merchant.id, currency)
     return system_account(session, "settlement-clearing", currency)
+
+
+def _refuse_by_programme(
+    session: Session, actor: Actor, idempotency_key: str, request: str, merchant: Merchant | None
+) -> None:
+    """The programme's rule for gift cards (channel, role) on this payment, before either path pays;
+    a request that already paid under this key is answered again rather than refused (the rule may
+    have changed since). It reads the request, not the card, so no lock is needed for it."""
+    redeemer = session.get(User, actor.user_id) if actor.user_id is not None else None
+    try:
+        refuse_redemption(session, "gift_card", card_channel(actor, merchant.id if merchant else None), redeemer)
+    except DomainError:
+        if replay(session, actor, idempotency_key, request) is None:
+            raise
 
 
 def same_currency(card: GiftCard, amount: Money) -> None:

@@ -70,7 +70,8 @@ def create_gift(
     discount, coupon_code = 0, None
     if isinstance(coupon, str) and coupon.strip():
         quote = validate_coupon(
-            session, vault, coupon, order_total=price, merchant=None, channel=channel, email=buyer.email, now=now
+            session, vault, coupon, order_total=price, merchant=None, channel=channel, email=buyer.email,
+            user_id=buyer.id, now=now,
         )
         discount, coupon_code = quote.discount.minor, quote.code
     elif coupon is not None and not isinstance(coupon, str):

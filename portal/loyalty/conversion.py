@@ -14,6 +14,7 @@ from portal.ledger import Actor, fingerprint, replay, system_account
 from portal.loyalty.points import loops_account, not_enough_loops, quote
 from portal.models import Merchant, User
 from portal.money import Money
+from portal.programme import refuse_currency
 
 
 def convert(
@@ -30,7 +31,8 @@ def convert(
     """Turn Loops into a new promotional card owned by the customer (scoped to the merchant if given).
 
     Returns an IssuedCard. Raise InsufficientFunds ("You have 420 Loops; this needs 500"),
-    ValidationError if the user is not a customer or the value is in Loops, CurrencyMismatch if
+    ValidationError if the user is not a customer, the value is in Loops or in a currency the
+    programme does not allow, CurrencyMismatch if
     the merchant trades in another currency, IdempotencyConflict.
     """
     request = fingerprint("convert", customer.id, value.minor, value.currency, merchant.id if merchant else None)
@@ -42,6 +44,7 @@ def convert(
     needed = quote(customer, value, merchant)
     if merchant is not None and merchant.currency != value.currency:
         raise CurrencyMismatch(f"{merchant.name} takes {merchant.currency}, not {value.currency}")
+    refuse_currency(session, value.currency)
     loops = loops_account(session, customer)
     try:
         return new_card(

@@ -174,6 +174,69 @@ def settlement(session: Session, merchant: Merchant, span: Period) -> Settlement
     return report
 
 
+# --- Accepted from other issuers ---------------------------------------------------------------
+
+
+@dataclass
+class IssuerTotal:
+    """What this counter took from cards one other issuer sold: a merchant, or the programme (None)."""
+
+    issuer: str
+    payments: int
+    redeemed: Money
+    undone: Money
+
+    @property
+    def net(self) -> Money:
+        return self.redeemed - self.undone
+
+
+PROGRAMME_ISSUER = "Giftloop (campaigns, the shop, Loops)"
+
+
+def accepted_from_others(session: Session, merchant: Merchant, span: Period) -> list[IssuerTotal]:
+    """Per issuer, the payments this counter took from cards it did not issue (the issuer/acceptor
+    split of a network): the issuer is the merchant whose counter issued the card, else the
+    programme; the amounts are what reached this merchant's settlement account, less undone."""
+    start, end = _bounds(span)
+    issued = (
+        sa.select(Transaction.card_id, Transaction.merchant_id.label("issuer_id"))
+        .where(Transaction.kind == "issue", Transaction.card_id.is_not(None))
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(
+            issued.c.issuer_id,
+            sa.func.count(sa.distinct(sa.case((Transaction.kind == "redeem", Transaction.id)))),
+            sa.func.coalesce(sa.func.sum(sa.case((Entry.amount > 0, Entry.amount), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((Entry.amount < 0, -Entry.amount), else_=0)), 0),
+        )
+        .join(Entry, Entry.transaction_id == Transaction.id)
+        .join(Account, Account.id == Entry.account_id)
+        .outerjoin(issued, issued.c.card_id == Transaction.card_id)
+        .where(
+            at_counter(merchant),
+            Transaction.card_id.is_not(None),
+            Account.kind == "settlement",
+            Account.merchant_id == merchant.id,
+            Account.currency == merchant.currency,
+            sa.or_(issued.c.issuer_id.is_(None), issued.c.issuer_id != merchant.id),
+            Transaction.created_at >= start,
+            Transaction.created_at < end,
+        )
+        .group_by(issued.c.issuer_id)
+    ).all()
+    names = dict(session.execute(
+        sa.select(Merchant.id, Merchant.name).where(Merchant.id.in_([row[0] for row in rows if row[0] is not None]))
+    ).all())
+    totals = [
+        IssuerTotal(names.get(issuer, PROGRAMME_ISSUER), payments, Money(int(taken), merchant.currency),
+                    Money(int(undone), merchant.currency))
+        for issuer, payments, taken, undone in rows
+    ]
+    return sorted(totals, key=lambda total: (total.issuer == PROGRAMME_ISSUER, total.issuer))
+
+
 # --- CSV ---------------------------------------------------------------------------------------
 
 
@@ -183,6 +246,18 @@ def totals_csv(merchant: Merchant, span: Period, rows: list[KindTotal]) -> str:
         ["merchant", "from", "to", "kind", "description", "count", "amount", "currency"],
         [
             [merchant.slug, span.start, span.end, r.kind, r.label, r.count, str(r.amount), r.amount.currency]
+            for r in rows
+        ],
+    )
+
+
+def issuers_csv(merchant: Merchant, span: Period, rows: list[IssuerTotal]) -> str:
+    """What was accepted from cards other issuers sold, as CSV, one line per issuer."""
+    return csv_text(
+        ["merchant", "from", "to", "issuer", "payments", "redeemed", "undone", "net", "currency"],
+        [
+            [merchant.slug, span.start, span.end, r.issuer, r.payments, str(r.redeemed), str(r.undone), str(r.net),
+             r.net.currency]
             for r in rows
         ],
     )

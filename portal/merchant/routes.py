@@ -193,7 +193,7 @@ def lookup():
         return screen(sale, status=refuse(form, error), error=error, lookup=form)
     if sale.customer is None and card.owner is not None and is_qr_token(form.code.data):
         sale.customer = Shopper(card.owner, present=True)  # the QR is on the owner's phone: they are here
-    return screen(sale, check=check_card(db.session, card, merchant, utcnow()))
+    return screen(sale, check=check_card(db.session, card, merchant, utcnow(), staff=current_user))
 
 
 @bp.post("/customer")
@@ -242,7 +242,7 @@ def apply():
         status = refuse(form, error)
         if card is None:  # the look-up is too old or was tampered with: scan the card again
             return screen(sale_of(form), status=status, notice=error.message)
-        return screen(sale_of(form), status=status, check=check_card(db.session, card, merchant, utcnow()), apply=form)
+        return screen(sale_of(form), status=status, check=check_card(db.session, card, merchant, utcnow(), staff=current_user), apply=form)
     return screen(sale_of(form), receipt=paid)
 
 
@@ -435,6 +435,7 @@ def reports_page():
         "merchant/reports.html", "merchant/_reports.html", 422 if error else 200,
         span=span, error=error, merchant=merchant,
         totals=reports.totals(db.session, merchant, span), settlement=reports.settlement(db.session, merchant, span),
+        issuers=reports.accepted_from_others(db.session, merchant, span),
         asked={"from": request.args.get("from", span.start.isoformat()), "to": request.args.get("to", span.end.isoformat())},
     )
 
@@ -455,6 +456,17 @@ def totals_csv():
         abort(400)
     rows = reports.totals(db.session, merchant, span)
     return csv_download(reports.totals_csv(merchant, span, rows), f"{merchant.slug}-totals-{span.slug()}.csv")
+
+
+@bp.get("/reports/issuers.csv")
+def issuers_csv():
+    """What was accepted from cards other issuers sold in a period, as CSV."""
+    merchant = store()
+    span, error = asked_period()
+    if error:
+        abort(400)
+    rows = reports.accepted_from_others(db.session, merchant, span)
+    return csv_download(reports.issuers_csv(merchant, span, rows), f"{merchant.slug}-issuers-{span.slug()}.csv")
 
 
 @bp.get("/reports/settlement.csv")

@@ -8,6 +8,8 @@ from portal.models.events import Event, WebhookDelivery, WebhookEndpoint  # noqa
 from portal.models.holds import Hold  # noqa: F401
 from portal.models.ledger import Account, Entry, Transaction
 from portal.models.merchants import Merchant
+from portal.models.networks import Network
+from portal.models.programme import ProgrammeCurrency, ProgrammeKind  # noqa: F401
 from portal.models.orders import DailyLoad, Order, OrderLine, ProgrammeLimits  # noqa: F401
 from portal.models.outbox import OutboxMessage  # noqa: F401
 from portal.models.records import AuditEvent, IdempotencyRecord, SecurityEvent, ThrottleCounter
@@ -16,5 +18,5 @@ from portal.models.users import ApiToken, User
 
 __all__ = [
     "Account", "ApiToken", "AuditEvent", "Base", "Code", "Entry", "GiftCard",
-    "IdempotencyRecord", "Merchant", "SecurityEvent", "ThrottleCounter", "Transaction", "Transfer", "User", "utcnow",
+    "IdempotencyRecord", "Merchant", "Network", "SecurityEvent", "ThrottleCounter", "Transaction", "Transfer", "User", "utcnow",
 ]

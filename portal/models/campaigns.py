@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.models.base import Base, UTCDateTime, created_at, intpk
 from portal.models.cards import Code, GiftCard
 from portal.models.merchants import Merchant
+from portal.models.networks import Network
 from portal.models.users import User
 
 CAMPAIGN_KINDS = ("gift_card", "credit", "feature", "coupon")
@@ -105,9 +106,13 @@ class Campaign(Base):
     created_at: Mapped[created_at]
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # A gift card campaign's cards work only at this network's merchants.
+    network_id: Mapped[int | None] = mapped_column(sa.ForeignKey("networks.id"))
+
     merchants: Mapped[list[Merchant]] = relationship(
         secondary=campaign_merchants, lazy="selectin", order_by=Merchant.name
     )
+    network: Mapped[Network | None] = relationship()
     created_by: Mapped[User | None] = relationship()
 
     def __repr__(self) -> str:

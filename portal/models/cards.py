@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.models.base import Base, UTCDateTime, created_at, intpk
 from portal.models.ledger import Account
 from portal.models.merchants import Merchant
+from portal.models.networks import Network
 from portal.models.users import User
 
 CARD_STATUSES = ("active", "frozen", "expired", "cancelled")
@@ -54,6 +55,8 @@ class GiftCard(Base):
     currency: Mapped[str] = mapped_column(sa.String(4))
     # None: valid at every merchant; otherwise only at this one.
     merchant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("merchants.id"), index=True)
+    # None: no network; otherwise only at that network's merchants (and still only at merchant_id, if set).
+    network_id: Mapped[int | None] = mapped_column(sa.ForeignKey("networks.id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(12), default="active")
     kind: Mapped[str] = mapped_column(sa.String(12), default="purchased")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -63,3 +66,12 @@ class GiftCard(Base):
     account: Mapped[Account] = relationship(lazy="joined")
     owner: Mapped[User | None] = relationship()
     merchant: Mapped[Merchant | None] = relationship()
+    network: Mapped[Network | None] = relationship()
+
+    @property
+    def only_at(self) -> str | None:
+        """Where the card works, in words, when not everywhere: "The Book Nook", "merchants of the
+        Riverside Mall network"."""
+        if self.merchant is not None:
+            return self.merchant.name
+        return f"merchants of the {self.network.name} network" if self.network is not None else None

@@ -79,7 +79,7 @@ def card_view(card: GiftCard) -> CardView:
         status=card.status,
         kind=card.kind,
         expires_at=card.expires_at,
-        merchant_name=card.merchant.name if card.merchant else None,
+        merchant_name=card.only_at,
         url=_card_url(card.id),
     )
 

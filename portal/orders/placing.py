@@ -17,6 +17,7 @@ from portal.money import Money
 from portal.orders.daily_loads import check_room
 from portal.orders.programme import Programme, check_amount_limits, check_cards_per_order
 from portal.payments import PaymentProvider
+from portal.programme import refuse_currency
 
 UNPAID_HOURS = 24  # an order not paid by then expires
 MAX_DELIVERY_DAYS = 366
@@ -101,13 +102,15 @@ def place_order(
     """Validate the lines, store a pending order and open the provider's checkout for it.
 
     Returns the order and the URL to send the buyer to; the provider sends them back to
-    ``return_url(order reference)`` whether they paid or not. Raise ValidationError, or
-    LimitExceeded for a programme limit (nothing stored, nothing charged).
+    ``return_url(order reference)`` whether they paid or not. Raise ValidationError (also for a
+    currency the programme does not allow cards in), or LimitExceeded for a programme limit
+    (nothing stored, nothing charged).
     A signed-in buyer is billed at their own address whatever the form says.
     """
     now = now or utcnow()
     if not lines:
         raise ValidationError("Add a card to the order", field="amount")
+    refuse_currency(session, programme.currency, field="amount")
     email = buyer.email if buyer is not None else normalise_email(buyer_email, field="buyer_email")
     checked = order_lines(programme, lines, now.date())
     return open_order(

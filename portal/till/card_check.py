@@ -12,8 +12,9 @@ from portal.cards.lookup import usable_at
 from portal.cards.operations import HELD
 from portal.cards.transfers import is_held
 from portal.errors import CardExpired, DomainError, ValidationError
-from portal.models import GiftCard, Merchant
+from portal.models import GiftCard, Merchant, User
 from portal.money import Money
+from portal.programme import refuse_redemption
 
 
 @dataclass
@@ -39,12 +40,15 @@ class CardCheck:
         return self.balance if due is None or due.minor <= 0 else min(self.balance, due)
 
 
-def check_card(session: Session, card: GiftCard, merchant: Merchant, now: datetime) -> CardCheck:
+def check_card(
+    session: Session, card: GiftCard, merchant: Merchant, now: datetime, *, staff: User | None = None
+) -> CardCheck:
     """Whether a card can pay at this merchant now, with the reason when it cannot: the same refusals
-    a payment would meet (redeem), a friend's hold included, so the panel never says "Yes" to a card
-    that Apply will refuse."""
+    a payment would meet (redeem), the programme's rule for gift cards at a till (and for ``staff``'s
+    role) and a friend's hold included, so the panel never says "Yes" to a card that Apply will refuse."""
     available, held = Money(card.account.balance, card.currency), Money(held_on(session, card), card.currency)
     try:
+        refuse_redemption(session, "gift_card", "till", staff)
         usable_at(card, merchant, now)
         if is_held(session, card, now):
             raise ValidationError(f"{HELD}: it cannot pay until they claim it or the giver takes it back")

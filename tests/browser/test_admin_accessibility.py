@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.ledger import Actor, audit
 from portal.models import GiftCard, User
 from portal.money import Money
+from portal.networks import add_merchant, create_network
 from portal.services import services
 from portal.tokens import create_token
 from tests.browser.axe import audited_page, serious_violations
@@ -47,9 +48,12 @@ def seed(app, people) -> dict:
         audit(session, actor, "card.frozen", f"card:{issued.card.id}", "Testing")
         customer = session.scalar(db.select(User.id).where(User.role == "customer"))
         create_token(session, session.get(User, customer), "Budget app", expires_in_days=30)  # the user page lists it
+        mall = create_network(session, "Riverside Mall", actor=actor)
+        add_merchant(session, mall, "corner-cafe", actor=actor)
         session.commit()
         card_id = session.scalar(db.select(GiftCard.id).order_by(GiftCard.id))
-        return {"coupon": coupon.id, "cards": cards.id, "card": card_id, "customer": customer, "job": job.id}
+        return {"coupon": coupon.id, "cards": cards.id, "card": card_id, "customer": customer, "job": job.id,
+                "network": mall.id}
 
 
 def test_admin_pages_have_no_serious_accessibility_violations(app, audited, people):
@@ -67,7 +71,8 @@ def test_admin_pages_have_no_serious_accessibility_violations(app, audited, peop
         f"/admin/campaigns/{ids['cards']}", f"/admin/campaigns/{ids['coupon']}/edit",
         f"/admin/campaigns/{ids['cards']}/jobs/{ids['job']}", "/admin/cards", f"/admin/cards?by=campaign&q={ids['cards']}",
         f"/admin/cards/{ids['card']}", "/admin/merchants", "/admin/merchants/corner-cafe", "/admin/users",
-        f"/admin/users/{ids['customer']}", "/admin/audit",
+        f"/admin/users/{ids['customer']}", "/admin/audit", "/admin/networks", f"/admin/networks/{ids['network']}",
+        "/admin/programme",
     ]
     for path in paths:
         page.goto(path)

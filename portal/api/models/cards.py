@@ -42,6 +42,7 @@ class Card(Answer):
     kind: Literal["promotional", "purchased"]
     expires_at: Timestamp | None
     merchant: str | None = Field(description="Slug of the merchant the card belongs to")
+    network: str | None = Field(description="Name of the network whose merchants alone take the card")
 
 
 class LookedUpCard(Card):
@@ -115,6 +116,7 @@ class IssueCard(Body):
     currency: str | None = Field(None, max_length=8, description="Needed from admins; staff default to their store's")
     owner_email: Email | None = Field(None, description="A customer who owns the card")
     merchant: MerchantSlug | None = Field(None, description="Admins only: scope to this merchant")
+    network: int | None = Field(None, ge=1, le=2**53, description="Admins only: scope to this network (its id)")
     expires_in_days: int | None = Field(None, ge=1, le=36500)
 
 

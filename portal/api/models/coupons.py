@@ -58,7 +58,9 @@ class CouponRules(Body):
     min_order: Amount | None = None
     merchants: list[text(40)] | None = Field(None, max_length=100, description="Merchant slugs; none: every merchant")
     allowed_domains: list[text(254)] | None = Field(None, max_length=100)
-    channels: list[Channel] | None = Field(None, max_length=2, description="none: web and api")
+    channels: list[Channel] | None = Field(
+        None, max_length=2, description="none: web and api (a new coupon: the programme's channels for coupons)"
+    )
     weekdays: list[Weekday] | None = Field(None, max_length=7, description="Days it works; none: every day")
     hours_from: str | None = Clock
     hours_until: str | None = Field(None, pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$",
