@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal.bulk import add_rows, among, insert_rows
 from portal.cards.lookup import long_date, lock_card, lock_card_and_read, usable_at
-from portal.cards.operations import HELD, payee_account, same_currency
+from portal.cards.operations import HELD, payee_account, refuse_by_programme, same_currency
 from portal.cards.transfers import held_subquery
 from portal.errors import DomainError, InsufficientFunds, NotFound, ValidationError
 from portal.events import Movement, record_movements
@@ -79,7 +79,8 @@ def place_hold(
 ) -> Hold:
     """Reserve ``amount`` of the card's available balance for ``merchant`` until captured or released.
 
-    The rules are a payment's (``usable_at``, ``same_currency``, a card waiting for a friend).
+    The rules are a payment's (the programme's rule for gift cards, ``usable_at``, ``same_currency``,
+    a card waiting for a friend).
     It lapses after ``expires_in_hours`` (default 7 days, at most 30), never after the card's own
     expiry. Raise InsufficientFunds if the card has less available, CardCancelled/CardFrozen/
     CardExpired/NotValidHere/CurrencyMismatch if it cannot pay here, ValidationError for a
@@ -90,6 +91,7 @@ def place_hold(
     request = fingerprint(
         "hold", card.id, amount.minor, amount.currency, merchant.id if merchant else None, reference, expires_in_hours,
     )
+    refuse_by_programme(session, actor, idempotency_key, request, merchant)
     earlier_id, waiting = lock_card_and_read(
         session, card, posted_under(actor, idempotency_key), held_subquery(card, now), by_code=True
     )

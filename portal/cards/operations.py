@@ -248,7 +248,7 @@ def redeem(
         "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
         bool(allow_partial), reference,
     )
-    _refuse_by_programme(session, actor, idempotency_key, request, merchant)
+    refuse_by_programme(session, actor, idempotency_key, request, merchant)
     if in_one_call(session):
         return _redeem_in_one_call(
             session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request,
@@ -297,7 +297,7 @@ def payee_account(session: Session, merchant: Merchant | None, currency: str) ->
     return system_account(session, "settlement-clearing", currency)
 
 
-def _refuse_by_programme(
+def refuse_by_programme(
     session: Session, actor: Actor, idempotency_key: str, request: str, merchant: Merchant | None
 ) -> None:
     """The programme's rule for gift cards (channel, role) on this payment, before either path pays;

@@ -157,6 +157,17 @@ def test_a_gift_card_outside_its_channels_is_refused_by_the_api_and_taken_at_the
     assert till.apply().status_code == 200
 
 
+def test_a_gift_card_outside_its_channels_cannot_be_held_through_the_api(app, api):
+    """A hold reserves a payment: the programme's rule refuses it as it refuses the payment."""
+    set_rules(app, "gift_card", channels=["till"])
+    code = make_card(app, "10.00")
+    before = state(app)
+    response = api.post("/holds", {"code": code, "amount": "4.00"})
+    assert response.status_code == 422
+    assert response.json["code"] == "not_valid_here" and response.json["detail"] == TILL_ONLY
+    assert state(app) == before
+
+
 def test_a_gift_card_refused_at_the_till_says_so_at_look_up(app, till):
     set_rules(app, "gift_card", channels=["api"])
     code = make_card(app, "10.00")
