@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from bench import stage
 from portal.extensions import db
 
 # A million cards for the sweep, with what a real card has: code, account, the issue transaction.
@@ -121,12 +122,11 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    from bench import run as bench
 
-    bench.fresh_database()
-    redis_server = bench.start_redis()  # the owners' notices are relayed to it, as in production
+    stage.fresh_database()
+    redis_server = stage.start_redis()  # the owners' notices are relayed to it, as in production
     try:
-        os.environ.update(bench.environment())
+        os.environ.update(stage.environment())
         from flask_migrate import upgrade
 
         from portal import create_app
@@ -135,9 +135,9 @@ def main() -> None:
         app = create_app()
         with app.app_context():
             upgrade()
-            create_user(db.session, bench.PEOPLE["customer"], bench.PASSWORD, role="customer", name="Cara")
+            create_user(db.session, stage.PEOPLE["customer"], stage.PASSWORD, role="customer", name="Cara")
             db.session.commit()
-        moments = lay_sweep_cards(app, args.cards, args.due, args.repeat, bench.PEOPLE["customer"])
+        moments = lay_sweep_cards(app, args.cards, args.due, args.repeat, stage.PEOPLE["customer"])
         for at in moments:
             seconds, expired = sweep(app, at)
             print(f"sweep of {args.cards:,} cards, {expired:,} due: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from bench import stage
 from portal.extensions import db
 
 READER = "reader"
@@ -105,12 +106,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    from bench import run as bench
 
-    bench.fresh_database()
-    redis_server = bench.start_redis()
+    stage.fresh_database()
+    redis_server = stage.start_redis()
     try:
-        os.environ.update(bench.environment())
+        os.environ.update(stage.environment())
         from flask_migrate import upgrade
 
         from portal import create_app
@@ -119,11 +119,11 @@ def main() -> None:
         app = create_app()
         with app.app_context():
             upgrade()
-            create_user(db.session, bench.PEOPLE["admin"], bench.PASSWORD, role="admin", name="Ada")
+            create_user(db.session, stage.PEOPLE["admin"], stage.PASSWORD, role="admin", name="Ada")
             db.session.commit()
         rates = [
-            messages_per_second(app, bench.environment(), bench.ROOT, args.messages, f"{int(time.time())}-{n}",
-                                bench.PEOPLE["admin"])
+            messages_per_second(app, stage.environment(), stage.ROOT, args.messages, f"{int(time.time())}-{n}",
+                                stage.PEOPLE["admin"])
             for n in range(args.repeat)
         ]
         print(f"e-mail: {', '.join(f'{rate:.0f}' for rate in rates)} messages/s ({args.messages:,} a run)")

@@ -16,7 +16,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from bench.run import OUT, environment, start_redis
+from bench.stage import OUT, environment, start_redis
 
 
 
