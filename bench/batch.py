@@ -7,13 +7,25 @@ expiry of every due card) over a million cards laid down by SQL, ``due`` of them
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask_migrate import upgrade
 
 from bench import stage
+from portal import create_app
+from portal.auth.users import create_user
+from portal.campaigns.definitions import create_campaign, read_spec
+from portal.campaigns.generation import request_generation
+from portal.campaigns.jobs import run_job
 from portal.extensions import db
+from portal.jobs.sweeps import run_expiry
+from portal.ledger import Actor, system_account
+from portal.models import User, utcnow
+from portal.services import services
 
 # A million cards for the sweep, with what a real card has: code, account, the issue transaction.
 _SWEEP_CARDS = """
@@ -44,11 +56,6 @@ ANALYZE;
 def credit_campaign(session, admin_email: str, name: str, prefix: str, count: int):
     """A new credit campaign of 5.00 USD with random codes, and its job to generate ``count`` of
     them, as the admin asks for them (committed; the job not yet run). Returns (campaign, job, actor)."""
-    from portal.campaigns.definitions import create_campaign, read_spec
-    from portal.campaigns.generation import request_generation
-    from portal.ledger import Actor
-    from portal.models import User
-    from portal.services import services
 
     actor = Actor(user_id=session.scalar(sa.select(User.id).where(User.email == admin_email)))
     spec = read_spec(session, {
@@ -63,7 +70,6 @@ def credit_campaign(session, admin_email: str, name: str, prefix: str, count: in
 
 def generate_codes(app, count: int, admin_email: str) -> float:
     """Seconds to generate ``count`` random codes for one new credit campaign, end to end."""
-    from portal.campaigns.jobs import run_job
 
     with app.app_context():
         session = db.session
@@ -83,8 +89,6 @@ def lay_sweep_cards(app, count: int, due: int, groups: int, owner_email: str) ->
     Returns the moment to sweep at for each group (just after its hour), so each sweep finds
     ``due`` cards due among ``count``.
     """
-    from portal.ledger import system_account
-    from portal.models import User, utcnow
 
     now = utcnow()
     first_due = now - timedelta(days=2)
@@ -104,7 +108,6 @@ def lay_sweep_cards(app, count: int, due: int, groups: int, owner_email: str) ->
 
 def sweep(app, at) -> tuple[float, int]:
     """Seconds for one expiry sweep as of ``at``, and how many cards it expired."""
-    from portal.jobs.sweeps import run_expiry
 
     with app.app_context():
         started = time.perf_counter()
@@ -114,8 +117,6 @@ def sweep(app, at) -> tuple[float, int]:
 
 def main() -> None:
     """Figure 5 alone, on the bench's database (built afresh): ``python -m bench.batch --cards 1000000``."""
-    import argparse
-    import os
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--cards", type=int, default=1_000_000)
@@ -127,10 +128,7 @@ def main() -> None:
     redis_server = stage.start_redis()  # the owners' notices are relayed to it, as in production
     try:
         os.environ.update(stage.environment())
-        from flask_migrate import upgrade
 
-        from portal import create_app
-        from portal.auth.users import create_user
 
         app = create_app()
         with app.app_context():

@@ -22,8 +22,14 @@ import time
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from flask_migrate import upgrade
 
 from bench import stage
+from bench.batch import credit_campaign
+from portal import create_app
+from portal.auth.users import create_user
+from portal.campaigns.distribution import add_recipients
+from portal.campaigns.jobs import run_job
 from portal.extensions import db
 
 READER = "reader"
@@ -46,9 +52,6 @@ class Sink:
 def queue_campaign(app, count: int, run: str, admin_email: str) -> float:
     """A credit campaign e-mailed to ``count`` new addresses, queued as an admin's job queues it;
     returns the seconds the queueing took (codes, list and outbox rows)."""
-    from bench.batch import credit_campaign
-    from portal.campaigns.distribution import add_recipients
-    from portal.campaigns.jobs import run_job
 
     started = time.perf_counter()
     with app.app_context():
@@ -111,10 +114,7 @@ def main() -> None:
     redis_server = stage.start_redis()
     try:
         os.environ.update(stage.environment())
-        from flask_migrate import upgrade
 
-        from portal import create_app
-        from portal.auth.users import create_user
 
         app = create_app()
         with app.app_context():

@@ -10,6 +10,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import time
 from collections import Counter
@@ -17,7 +18,8 @@ from collections import Counter
 import sqlalchemy as sa
 
 from bench.stage import OUT, environment, start_redis
-
+from portal import create_app
+from portal.extensions import db
 
 
 def _statement_kind(statement: str) -> str:
@@ -42,11 +44,8 @@ def redeem_requests(client, token: str, codes: list[str], count: int, run: str):
 
 def profile(count: int) -> dict:
     """Statements per redemption (by kind), wall time per redemption, and the top of the profile."""
-    import os
 
     os.environ.update(environment())
-    from portal import create_app
-    from portal.extensions import db
 
     token = (OUT / "token.txt").read_text().strip()
     codes = (OUT / "codes.txt").read_text().split()

@@ -22,10 +22,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib.metadata import version
 
 import sqlalchemy as sa
+from flask_migrate import upgrade
 
-from bench.stage import OUT, PASSWORD, PEOPLE, ROOT, environment, fresh_database, start_redis
+from bench import batch, mail, weight
+from bench.ceilings import CREATE, FILL
+from bench.stage import (
+    OUT,
+    PASSWORD,
+    PEOPLE,
+    ROOT,
+    environment,
+    fresh_database,
+    start_redis,
+)
+from portal import create_app
+from portal.auth.users import create_user
+from portal.cards.operations import issue_card
+from portal.extensions import db
+from portal.ledger import Actor
+from portal.merchants import create_merchant
+from portal.money import Money
+from portal.services import services
+from portal.tokens import create_token
 
 SCRIPTS = ROOT / "bench" / "scripts"
 PORT = int(os.environ.get("BENCH_PORT", "5099"))
@@ -119,18 +140,7 @@ def seed(cards: int, customer_cards: int) -> Seeded:
     """Migrate; a merchant with its staff token, ``cards`` bearer cards of 10,000.00, a customer
     owning ``customer_cards`` cards, and an admin."""
     os.environ.update(environment())
-    from flask_migrate import upgrade
 
-    from bench.ceilings import CREATE, FILL
-    from portal import create_app
-    from portal.tokens import create_token
-    from portal.auth.users import create_user
-    from portal.cards.operations import issue_card
-    from portal.extensions import db
-    from portal.ledger import Actor
-    from portal.merchants import create_merchant
-    from portal.money import Money
-    from portal.services import services
 
     app = create_app()
     with app.app_context():
@@ -180,7 +190,6 @@ def start_gunicorn(workers: int, app: str = "bench.wsgi:app", port: int = PORT, 
 
 
 def versions() -> dict:
-    from importlib.metadata import version
 
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
@@ -321,8 +330,6 @@ def measure_loads(args) -> dict[str, Load]:
 
 def measure(args) -> Figures:
     """Every figure, in one run: the load scenarios and page weights, then e-mail and the bulk jobs."""
-    from bench import batch, weight
-    from portal import create_app
 
     with servers(args) as seeded:
         loads = load_figures(seeded, args)
@@ -355,8 +362,6 @@ def measure(args) -> Figures:
 
 def mail_rate(args) -> float:
     """Figure 7: a campaign of ``args.mails`` e-mails through one worker, messages per second."""
-    from bench import mail
-    from portal import create_app
 
     print(f"  e-mail: a campaign of {args.mails:,}", flush=True)
     return mail.messages_per_second(create_app(), environment(), ROOT, args.mails, str(int(time.time())), PEOPLE["admin"])

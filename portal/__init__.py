@@ -91,6 +91,7 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    # Imported here, as in create_app: the blueprints import the domain, which imports ``portal``.
     from portal.admin import bp as admin_bp
     from portal.api import bp as api_bp
     from portal.auth.routes import bp as auth_bp

@@ -7,6 +7,7 @@ issuing again; campaigns are looked up by name first.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,9 +20,10 @@ from portal.gifts import create_gift, ensure_plans, pay_gift, send_gift
 from portal.ledger import SYSTEM, Actor
 from portal.loyalty.points import earn
 from portal.merchants import by_slug, create_merchant
-from portal.models import Campaign
+from portal.models import Campaign, ProgrammeLimits
 from portal.models.gifts import GiftSubscription
 from portal.money import Money
+from portal.orders.programme import Programme
 from portal.wallet import credit_wallet
 
 DEMO_PASSWORD = "giftloop-demo"
@@ -100,11 +102,6 @@ def load_demo(session: Session, vault: CodeVault) -> Iterator[str]:
 
 def ensure_shop_limits(session: Session, currency: str) -> Iterator[str]:
     """The shop's limits as an admin would set them, so the ledger caps card balances too."""
-    from dataclasses import asdict
-
-    from portal.models import ProgrammeLimits
-    from portal.orders.programme import Programme
-
     if session.get(ProgrammeLimits, currency) is None:
         session.add(ProgrammeLimits(**asdict(Programme(currency=currency))))
         session.flush()

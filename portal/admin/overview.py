@@ -7,6 +7,7 @@ from portal.admin.charts import redemptions_chart
 from portal.admin.lockouts import still_locked
 from portal.campaigns import reports
 from portal.extensions import db
+from portal.notifications import failed_messages
 
 
 @bp.get("/")
@@ -30,5 +31,5 @@ def overview():
         events=events,
         locked=still_locked(events),
         failed_jobs=queries.failed_jobs(session),
-        failed_messages=queries.failed_messages(session),
+        failed_messages=failed_messages(session, limit=20),
     )

@@ -292,12 +292,3 @@ def failed_jobs(session: Session, limit: int = 20) -> list[CampaignJob]:
             sa.select(CampaignJob).where(CampaignJob.status == "failed").order_by(CampaignJob.id.desc()).limit(limit)
         )
     )
-
-
-def failed_messages(session: Session, limit: int = 20) -> list:
-    """E-mails that failed for good (the outbox of ``portal.notifications``), when it is there."""
-    try:
-        from portal.notifications.outbox import failed_messages as failed
-    except ImportError:
-        return []
-    return failed(session, limit=limit)

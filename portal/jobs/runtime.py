@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app, has_app_context
 
+from portal.extensions import db
+
 _app: Flask | None = None
 _fork_hook_installed = False
 
@@ -28,8 +30,6 @@ def bind(app: Flask) -> None:
 def _fresh_connections_in_child() -> None:
     if _app is None:
         return
-    from portal.extensions import db
-
     with _app.app_context():
         for engine in db.engines.values():
             engine.dispose(close=False)  # forget the parent's connections without closing them
@@ -39,6 +39,7 @@ def worker_app() -> Flask:
     """The app bound to this process, built from the environment on first use."""
     global _app
     if _app is None:
+        # Here, not above: ``portal`` imports the jobs (its CLI runs the sweeps).
         from portal import create_app
 
         _app = create_app()

@@ -12,10 +12,19 @@ from datetime import datetime
 
 from flask import current_app
 
+from portal import gifts
+from portal.campaigns import entitlements
+from portal.cards import expiry, holds, transfers
+from portal.events import retention
 from portal.extensions import db
 from portal.jobs.lanes import lanes_setting, run_in_lanes
 from portal.jobs.runtime import app_context
 from portal.models import utcnow
+from portal.notifications.reminders import queue_code_reminders, queue_expiry_reminders
+from portal.orders.delivery import deliver_due
+from portal.orders.payment import expire_unpaid
+from portal.services import services
+from portal.throttle import DatabaseCounters
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +40,6 @@ def run_expiry(now: datetime | None = None) -> dict[str, int]:
     date, moving what is left to breakage), in batches, each batch its own commit; on PostgreSQL
     in lanes (``EXPIRY_LANES``), each claiming due cards no other lane holds.
     """
-    from portal.cards.expiry import expire_due
-    from portal.notifications.reminders import queue_code_reminders, queue_expiry_reminders
 
     now = now or utcnow()
     session = db.session
@@ -43,7 +50,7 @@ def run_expiry(now: datetime | None = None) -> dict[str, int]:
 
     def step(session) -> bool:
         nonlocal expired
-        done = expire_due(session, now, limit=EXPIRY_BATCH)
+        done = expiry.expire_due(session, now, limit=EXPIRY_BATCH)
         with counting:
             expired += done
         return done == EXPIRY_BATCH
@@ -55,9 +62,8 @@ def run_expiry(now: datetime | None = None) -> dict[str, int]:
 
 def run_transfers(now: datetime | None = None) -> dict[str, int]:
     """End the transfers whose 14 days ran out; their cards stay with their owners."""
-    from portal.cards.transfers import lapse_transfers
 
-    lapsed = lapse_transfers(db.session, now or utcnow())
+    lapsed = transfers.lapse_transfers(db.session, now or utcnow())
     db.session.commit()
     log.info("Transfer sweep: %d transfer(s) lapsed", lapsed)
     return {"lapsed": lapsed}
@@ -65,11 +71,10 @@ def run_transfers(now: datetime | None = None) -> dict[str, int]:
 
 def run_gifts(now: datetime | None = None) -> dict[str, int]:
     """Remove gift subscriptions left unpaid for 24 hours; expire (and refund) sent gifts past their date."""
-    from portal.gifts import expire_due, remove_unpaid
 
     now = now or utcnow()
-    removed = remove_unpaid(db.session, now)
-    expired = expire_due(db.session, now)
+    removed = gifts.remove_unpaid(db.session, now)
+    expired = gifts.expire_due(db.session, now)
     db.session.commit()
     log.info("Gift sweep: %d unpaid gift(s) removed, %d expired", removed, expired)
     return {"removed": removed, "expired": expired}
@@ -78,9 +83,6 @@ def run_gifts(now: datetime | None = None) -> dict[str, int]:
 def run_orders(now: datetime | None = None) -> dict[str, int]:
     """Expire shop orders left unpaid for 24 hours (a payment confirmed later still issues its cards),
     then e-mail the gifts whose delivery date has come."""
-    from portal.orders.delivery import deliver_due
-    from portal.orders.payment import expire_unpaid
-    from portal.services import services
 
     now = now or utcnow()
     expired = expire_unpaid(db.session, now)
@@ -96,16 +98,14 @@ def run_orders(now: datetime | None = None) -> dict[str, int]:
 def run_events(now: datetime | None = None) -> dict[str, int]:
     """Prune events (and their delivery log) older than ``EVENT_RETENTION_DAYS``, a batch per commit,
     and the throttle counters a Redis outage left in the database whose window has ended."""
-    from portal.events.retention import BATCH, prune_events
-    from portal.throttle import DatabaseCounters
 
     now, days = now or utcnow(), current_app.config["EVENT_RETENTION_DAYS"]
     pruned = 0
     while True:
-        done = prune_events(db.session, now, days=days)
+        done = retention.prune_events(db.session, now, days=days)
         db.session.commit()
         pruned += done
-        if done < BATCH:
+        if done < retention.BATCH:
             break
     counters = DatabaseCounters(lambda: db.engine).prune(now)
     log.info("Event sweep: %d event(s) older than %d days pruned, %d ended throttle count(s)", pruned, days, counters)
@@ -114,9 +114,8 @@ def run_events(now: datetime | None = None) -> dict[str, int]:
 
 def run_entitlements(now: datetime | None = None) -> dict[str, int]:
     """Announce (entitlement.expired) every customer's feature whose time ran out."""
-    from portal.campaigns.entitlements import expire_due
 
-    expired = expire_due(db.session, now or utcnow())
+    expired = entitlements.expire_due(db.session, now or utcnow())
     db.session.commit()
     log.info("Entitlement sweep: %d entitlement(s) expired", expired)
     return {"expired": expired}
@@ -124,12 +123,11 @@ def run_entitlements(now: datetime | None = None) -> dict[str, int]:
 
 def run_holds(now: datetime | None = None) -> dict[str, int]:
     """Lapse the card holds past their time: each amount goes back to its card, a batch per commit."""
-    from portal.cards.holds import lapse_due
 
     now = now or utcnow()
     lapsed = 0
     while True:
-        done = lapse_due(db.session, now, limit=HOLD_BATCH)
+        done = holds.lapse_due(db.session, now, limit=HOLD_BATCH)
         db.session.commit()
         lapsed += done
         if done < HOLD_BATCH:

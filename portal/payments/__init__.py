@@ -55,6 +55,7 @@ class PaymentProvider(Protocol):
 def provider_from(config: Mapping) -> PaymentProvider:
     """The provider the settings name. Raise RuntimeError for an unknown one."""
     name = config.get("PAYMENT_PROVIDER") or "test"
+    # Only the provider in use is imported: the stripe library is large, and tests never need it.
     if name == "test":
         from portal.payments.testing import TestProvider
 
