@@ -171,8 +171,22 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
 
 
 def run_cron(app: Flask) -> None:
-    """Run RQ's cron scheduler with the portal's schedule, until stopped."""
+    """Run RQ's cron scheduler with the portal's schedule, until stopped.
+
+    RQ's cron scheduler ends when Redis is down as it starts or fails under it; this one waits
+    and starts again, and a new scheduler runs the relays at once, so what waited in the outbox
+    goes out as soon as Redis is back, without anyone restarting the process.
+    """
     _logging()
-    scheduler = CronScheduler(connection=_connection(app))
-    scheduler.load_config_from_file(SCHEDULE)
-    scheduler.start()
+    connection = _connection(app)
+    while True:
+        try:
+            scheduler = CronScheduler(connection=connection)
+            scheduler.load_config_from_file(SCHEDULE)
+            scheduler.start()
+            return  # asked to stop (SIGTERM, SIGINT): RQ's scheduler ends its loop and returns
+        except redis.RedisError as error:
+            log.warning("Redis unavailable (%s); the schedule starts again in %d s", type(error).__name__, RESTART_SECONDS)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while it waits, a stop request ends it at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        time.sleep(RESTART_SECONDS)

@@ -188,6 +188,29 @@ def test_with_redis_stopped_redemptions_commit_and_every_receipt_arrives_within_
     assert ledger_verify(pg_url).returncode == 0
 
 
+def test_portal_cron_started_while_redis_is_down_relays_what_waits_once_redis_is_back(
+    pg_app, pg_url, own_redis, mail, processes
+):
+    """`portal cron` started during an outage waits for Redis instead of dying, and then relays the
+    receipt that waited (the running worker reconnects by itself but does not look in the outbox)."""
+    app = make_app(pg_url, REDIS_URL=own_redis.url, SMTP_URL=mail.url)
+    processes.worker()
+    own_redis.stop()
+    with app.app_context():
+        issue_card(db.session, services().vault, amount=Money.parse("30.00", "USD"), actor=SYSTEM,
+                   idempotency_key="gift-1", send_to="friend@example.com")
+        db.session.commit()
+    cron = processes.cron()
+    wait_for(lambda: "the schedule starts again" in processes.log.read_text() or cron.poll() is not None,
+             what="the cron to meet the outage")
+    own_redis.start()
+    wait_for(lambda: mail.mailbox.messages, timeout=60, what="the waiting e-mail, relayed by the cron")
+    assert cron.poll() is None, "portal cron ended during the outage"
+    assert [row.status for row in outbox(app)] == ["sent"]
+    with app.app_context():
+        db.engine.dispose()
+
+
 def test_a_worker_killed_in_the_middle_of_an_email_ends_with_it_sent_exactly_once(
     pg_app, pg_url, own_redis, mail, processes
 ):
