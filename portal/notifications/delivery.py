@@ -141,11 +141,15 @@ def deliver_batch(
         if claimed_all is not None and len(rows) == limit:
             claimed_all()
         _load_cards(session, rows)
-        handed = queue.Queue(maxsize=LANES)  # rendered, waiting for the first free lane
-        lanes = [_Lane(db.engine, mailer(), handed, intervals, last_attempt) for _ in range(min(LANES, len(rows)))]
+        handed, stopped = queue.Queue(maxsize=LANES), threading.Event()  # rendered, waiting for the first free lane
+        lanes = [
+            _Lane(db.engine, mailer(), handed, stopped, intervals, last_attempt) for _ in range(min(LANES, len(rows)))
+        ]
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as marks:
             try:
                 for n, row in enumerate(rows):
+                    if stopped.is_set():
+                        break  # a lane failed: its error ends the batch
                     if deadline is not None and time.monotonic() > deadline:
                         rest = [row.id for row in rows[n:]]
                         release(marks, rest)
@@ -180,22 +184,28 @@ class _Lane(threading.Thread):
     database connection of its own (AUTOCOMMIT), while the batch renders the next: the wait for
     the server's four replies and the 'sent' mark is most of a message's time."""
 
-    def __init__(self, engine: sa.Engine, out: Mailer, handed: queue.Queue, intervals: list[int], last_attempt: bool):
+    def __init__(
+        self, engine: sa.Engine, out: Mailer, handed: queue.Queue, stopped: threading.Event, intervals: list[int],
+        last_attempt: bool,
+    ):
         super().__init__(daemon=True)
-        self._engine, self._out, self._handed = engine, out, handed
+        self._engine, self._out, self._handed, self.stopped = engine, out, handed, stopped
         self._intervals, self._last_attempt = intervals, last_attempt
         self.outcome, self.error = Outcome(), None
         self.start()
 
     def run(self) -> None:
+        item = ()  # until the batch's end (None) is taken, the queue must be emptied whatever happens
         try:
             with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as marks, self._out as out:
                 while (item := self._handed.get()) is not None:
-                    _deliver(marks, out, *item, self._intervals, self._last_attempt, self.outcome)
+                    if not self.stopped.is_set():
+                        _deliver(marks, out, *item, self._intervals, self._last_attempt, self.outcome)
         except BaseException as error:  # noqa: BLE001 - raised by the batch; rows not marked wait out CLAIM_TIMEOUT
             self.error = error
-            while self._handed.get() is not None:
-                pass  # the batch stops at the end of the queue, as a killed sender would
+            self.stopped.set()  # every lane stops handing over, as a killed sender would
+            while item is not None:
+                item = self._handed.get()
 
 
 def _record_failure(

@@ -1,5 +1,6 @@
-"""Sending in batches: many messages over one SMTP connection, each marked once; a failed one waits
-out its backoff; a batch out of time gives back what it did not try."""
+"""Sending in batches: many messages over a batch's lanes (an SMTP connection each), each marked
+once; a failed one waits out its backoff; a batch out of time gives back what it did not try; a
+lane that cannot record a message stops the batch."""
 
 from __future__ import annotations
 
@@ -88,6 +89,29 @@ def test_a_refused_message_waits_out_its_backoff_while_the_rest_of_the_batch_goe
     assert claim(db.session, limit=10) == []  # not before its time
     (again,) = claim(db.session, limit=10, now=utcnow() + timedelta(seconds=61))
     assert (again.id, again.attempts) == (row.id, 2)
+
+
+def test_a_lane_that_cannot_mark_a_message_sent_fails_the_batch_leaving_the_rest_unsent(server, monkeypatch):
+    """With the database gone for the third 'sent' mark, does the batch end with that error, no row
+    sent twice, and the unmarked ones left 'sending' for CLAIM_TIMEOUT (as after a killed sender)?"""
+    from portal.notifications import delivery
+
+    marked, real = [], delivery.mark_sent
+
+    def mark_sent(marks, outbox_id, now=None):
+        if len(marked) == 2:
+            raise sa.exc.OperationalError("UPDATE outbox", {}, Exception("the database went away"))
+        marked.append(outbox_id)
+        real(marks, outbox_id, now)
+
+    monkeypatch.setattr(delivery, "mark_sent", mark_sent)
+    waiting(20)
+    with pytest.raises(sa.exc.OperationalError):
+        deliver_batch()
+    rows = outbox_rows()
+    assert sorted(row.id for row in rows if row.status == "sent") == sorted(marked)
+    assert {row.status for row in rows if row.id not in marked} == {"sending"}
+    assert len(server.delivered) == len(set(server.delivered)) <= 2 + LANES  # the batch stopped there
 
 
 def test_a_batch_out_of_time_gives_back_what_it_did_not_try(server):
