@@ -45,7 +45,7 @@ from portal.notifications.sending import Mailer, mailer
 log = logging.getLogger(__name__)
 
 BATCH = 500  # messages a sender claims at once
-LANES = 2  # connections a batch sends over at once
+LANES = 3  # connections a batch sends over at once: a message renders in about a third of its hand-over and mark
 # Ten seconds, a minute, five minutes, a quarter of an hour, an hour: about 1h20 in all.
 DEFAULT_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
 

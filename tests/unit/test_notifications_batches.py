@@ -67,7 +67,7 @@ def test_one_batch_sends_every_waiting_message_over_its_lanes_each_marked_sent_o
     waiting(30)
     outcome = deliver_batch(limit=50)
     assert (outcome.claimed, outcome.sent) == (30, 30)
-    assert 1 <= server.connections <= LANES == 2
+    assert 1 <= server.connections <= LANES
     assert sorted(server.delivered) == sorted(f"r{n}@example.com" for n in range(30))
     assert {(row.status, row.attempts) for row in outbox_rows()} == {("sent", 1)}
     assert deliver_batch(limit=50).claimed == 0
