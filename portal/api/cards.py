@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
 import sqlalchemy as sa
 from flask import g
 
 from portal.api import bp
 from portal.api import schemas as out
 from portal.api.contract import operation
-from portal.api.idempotency import idempotent, request_key
+from portal.api.idempotency import answer_record, idempotent, kept_answer, request_key
 from portal.api.models.cards import (
     CardHistory,
     CardLoad,
@@ -26,10 +29,11 @@ from portal.api.models.cards import (
 from portal.api.models.paging import PageQuery
 from portal.api.paging import keyset, requested_page
 from portal.cards import operations
-from portal.cards.lookup import find_card, refuse_out_of_scope, usable_at
+from portal.cards.lookup import card_name, find_card, refuse_out_of_scope, usable_at
 from portal.errors import CurrencyMismatch, DomainError, NotFound, NotValidHere, ValidationError
 from portal.extensions import db
 from portal.ledger import Actor
+from portal.ledger.in_database import NO_RECORD
 from portal.models import GiftCard, Merchant, Transaction, User, utcnow
 from portal.money import Money, exponent
 from portal.networks import check_network
@@ -164,22 +168,75 @@ def card_issue(json: IssueCard):
     return body, 201
 
 
+def redemption_answer(values: dict) -> dict:
+    """A redemption's answer from the values giftloop_redeem kept with the request's record:
+    written by ``out.card`` and ``out.transaction`` as from loaded rows, the first time and on
+    every replay alike."""
+    card, tx = values["card"], values["transaction"]
+    currency = card["currency"]
+    loaded = SimpleNamespace(
+        id=card["id"], code=SimpleNamespace(masked=card["code_masked"]), account=SimpleNamespace(balance=card["balance"]),
+        currency=currency, status=card["status"], kind=card["kind"], expires_at=_utc(card["expires_at"]),
+        merchant=SimpleNamespace(slug=card["merchant"]) if card["merchant"] else None,
+    )
+    posted = SimpleNamespace(
+        id=tx["id"], kind="redeem", created_at=_utc(tx["created_at"]), memo=tx["memo"], reference=tx["reference"],
+        reverses_id=None, merchant_id=tx["merchant_id"],
+        entries=[SimpleNamespace(account_id="card", amount=tx["amount"], currency=currency)],
+    )
+    applied = Money(values["applied"], currency)
+    return {
+        "transaction": out.transaction(posted, account_id="card"),
+        "card": out.card(loaded),
+        "applied": str(applied),
+        "remaining_due": str(Money(values["requested"], currency) - applied),
+    }
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
 @bp.post("/cards/redeem")
 @roles(*TILL)
 @operation("Cards", CardRedemption, errors=(404,), refusals=CARD_REFUSALS)
-@idempotent
+@idempotent(kept=redemption_answer)
 def card_redeem_by_code(json: RedeemByCode):
     """Redeem a card by its code
 
     Take value from the card whose code or QR token is in the body, exactly or as much as it holds.
     """
-    return _redeem(_card_by_code(json.code), json)
+    return _redeem_by_code(json) or _redeem(_card_by_code(json.code), json)
+
+
+def _redeem_by_code(body: RedeemByCode) -> dict | None:
+    """The redemption as one call that also finds the card by its code, when the amount can be read
+    before the card is known (in the body's currency, or the caller's store's); None when that is
+    not so or the card refuses it: then the card is looked up first and the rules give their words."""
+    record, merchant = answer_record(), _merchant()
+    currency = (body.currency or (merchant.currency if merchant else "")).upper()
+    if record is NO_RECORD or not currency:
+        return None
+    try:
+        amount = body.money("amount", currency)
+    except DomainError:
+        return None
+    with guarded():
+        paid = operations.redeem_named(
+            db.session, card_name(body.code, services().vault, services().qr), amount, actor=_actor(),
+            idempotency_key=request_key(), merchant=merchant, allow_partial=body.allow_partial,
+            reference=body.reference or None, record=record,
+        )
+    if paid is None:
+        return None
+    services().card_grants.grant_shown(g.api_token.user.id, paid.card_id, paid.lookup_hash)
+    return kept_answer(paid.answer)
 
 
 @bp.post("/cards/<int:card_id>/redeem")
 @roles(*TILL)
 @operation("Cards", CardRedemption, errors=(404, 410), refusals=CARD_REFUSALS)
-@idempotent
+@idempotent(kept=redemption_answer)
 def card_redeem(card_id: int, json: Redeem):
     """Redeem a card looked up before
 
@@ -193,7 +250,10 @@ def _redeem(card: GiftCard, body: Redeem) -> dict:
     result = operations.redeem(
         db.session, card, _amount(body, card.currency), actor=_actor(), idempotency_key=request_key(),
         merchant=_merchant(), allow_partial=body.allow_partial, reference=body.reference or None,
+        record=answer_record(),
     )
+    if result.answer is not None:
+        return kept_answer(result.answer)
     return {
         "transaction": out.transaction(result.transaction, account_id=card.account_id),
         "card": out.card(result.card),

@@ -4,6 +4,11 @@ The first answer to a key is stored (encrypted) with a fingerprint of the reques
 transaction as the money it moves. The same key and request get that answer again; another
 request under the key gets 422 ``idempotency_conflict``; a request that arrives while the
 first still runs gets 409 ``idempotency_in_progress`` with ``Retry-After``.
+
+A view made ``idempotent(kept=…)`` may hand the record to a write that keeps it in its one
+database call (``answer_record``; PostgreSQL): the call takes the key's lock, finds an earlier
+answer, and on success stores the values its answer is written from, which ``kept`` writes the
+same way the first time and on every replay. A refusal is recorded here, as for any view.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.api.body import json_body
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.ledger.in_database import NO_RECORD, AnsweredEarlier, AnswerRecord, in_one_call
 from portal.models import IdempotencyRecord, utcnow
 from portal.services import services
 from portal.web.problems import from_domain_error, problem
@@ -75,14 +81,17 @@ def _unseal(stored: str) -> str:
     return services().vault.decrypt(base64.b64decode(stored))
 
 
-def _replay(record: IdempotencyRecord, print_: str) -> Response:
+def _replay(record: IdempotencyRecord, print_: str, kept=None) -> Response:
     if record.fingerprint != print_:
         return problem(
             "idempotency_conflict",
             "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
         )
-    response = current_app.response_class(_unseal(record.response_body), status=record.response_status)
-    response.mimetype = "application/problem+json" if record.response_status >= 400 else "application/json"
+    if record.answer is not None:  # kept by the write's own call: written from its values
+        response = current_app.make_response((kept(record.answer), record.response_status))
+    else:
+        response = current_app.response_class(_unseal(record.response_body), status=record.response_status)
+        response.mimetype = "application/problem+json" if record.response_status >= 400 else "application/json"
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
@@ -98,8 +107,27 @@ def _find(scope: str, key: str) -> IdempotencyRecord | None:
     return db.session.get(IdempotencyRecord, record_id) if record_id is not None else None
 
 
-def idempotent(view):
-    """Run a write once per Idempotency-Key; the view flushes, this commits with the record."""
+def answer_record() -> AnswerRecord:
+    """The request's record for a write that keeps it in its one call (``idempotent(kept=…)``), or NO_RECORD."""
+    return g.get("answer_record", NO_RECORD)
+
+
+def kept_answer(values: dict) -> dict:
+    """The answer written from the values the write's call kept with the record."""
+    g.answer_kept = True
+    return g.kept_answer(values)
+
+
+IN_PROGRESS = "A request with this Idempotency-Key is still being processed. Try again shortly."
+
+
+def idempotent(view=None, *, kept=None):
+    """Run a write once per Idempotency-Key; the view flushes, this commits with the record.
+
+    ``kept``: writes the view's answer from the values a one-call write keeps with the record.
+    """
+    if view is None:
+        return functools.partial(idempotent, kept=kept)
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
@@ -111,18 +139,24 @@ def idempotent(view):
         scope = f"token:{g.api_token.id} {request.method} {request.url_rule.rule}"
         print_ = fingerprint()
         g.idempotency = key
-        locked, earlier = _lock_and_find(scope, key)
-        if not locked:
-            return problem(
-                "idempotency_in_progress",
-                "A request with this Idempotency-Key is still being processed. Try again shortly.",
-                headers={"Retry-After": "1"},
-            )
-        if earlier is not None:
-            db.session.rollback()
-            return _replay(earlier, print_)
+        if kept is not None and in_one_call(db.session):
+            # The lock and the look-up are the write's own call's (AnsweredEarlier), or this one's on a refusal.
+            g.answer_record = AnswerRecord(scope, key, print_, _lock_key(scope, key), utcnow() + KEEP_FOR)
+            g.kept_answer = kept
+        else:
+            locked, earlier = _lock_and_find(scope, key)
+            if not locked:
+                return problem("idempotency_in_progress", IN_PROGRESS, headers={"Retry-After": "1"})
+            if earlier is not None:
+                db.session.rollback()
+                return _replay(earlier, print_, kept)
         try:
             response = current_app.make_response(view(*args, **kwargs))
+        except AnsweredEarlier as taken:
+            db.session.rollback()
+            if taken.record_id is None:
+                return problem("idempotency_in_progress", IN_PROGRESS, headers={"Retry-After": "1"})
+            return _replay(db.session.get(IdempotencyRecord, taken.record_id), print_, kept)
         except DomainError as error:
             # A refusal changes nothing but is an answer all the same: replayed like a success.
             db.session.rollback()
@@ -131,6 +165,9 @@ def idempotent(view):
         if response.status_code >= 500 or response.status_code == 429:
             # Not an answer to the request: a retry later must run it for real.
             db.session.rollback()
+            return response
+        if g.pop("answer_kept", False):
+            db.session.commit()  # the record went with the money
             return response
         record = sa.insert(IdempotencyRecord).values(
             scope=scope, key=key, fingerprint=print_, response_status=response.status_code,
@@ -146,7 +183,7 @@ def idempotent(view):
             earlier = _find(scope, key)
             if earlier is None:
                 raise
-            return _replay(earlier, print_)
+            return _replay(earlier, print_, kept)
         return response
 
     wrapper.idempotent = True  # the document asks every caller of it for the header

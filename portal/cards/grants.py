@@ -22,7 +22,7 @@ REDIS_PAUSE_SECONDS = 5.0
 
 def _proof(card: GiftCard) -> str:
     """What the grant remembers of the card's code: a prefix of its keyed hash, never the code."""
-    return card.code.lookup_hash[:32]
+    return card.code.lookup_hash[:32]  # as grant_shown keeps it
 
 
 class CardGrants:
@@ -45,7 +45,11 @@ class CardGrants:
 
     def grant(self, user_id: int, card: GiftCard) -> None:
         """Let the user name this card by id for the next ``seconds``."""
-        key, proof = self._key(user_id, card.id), _proof(card)
+        self.grant_shown(user_id, card.id, card.code.lookup_hash)
+
+    def grant_shown(self, user_id: int, card_id: int, lookup_hash: str) -> None:
+        """``grant`` for a card not loaded: its id and its code's keyed hash."""
+        key, proof = self._key(user_id, card_id), lookup_hash[:32]
 
         def failed() -> None:
             self._redis_resumes_at = time.monotonic() + REDIS_PAUSE_SECONDS

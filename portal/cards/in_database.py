@@ -1,5 +1,6 @@
 """A card payment and a cash top-up on PostgreSQL in one round trip: one call of
-``giftloop_redeem`` or ``giftloop_load_cash``.
+``giftloop_redeem`` or ``giftloop_load_cash``. For an API redemption the call also keeps the
+request's idempotency record (``AnswerRecord``) and may find the card by its code itself.
 
 Each function does the whole write set of ``redeem`` or ``load`` under the card's lock: the replay
 look-up, the rules, the limit-checked balance updates, the transaction and its entries, the event
@@ -13,15 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.cards.lookup import refresh_card
+from portal.cards.lookup import CardName, refresh_card
 from portal.events.deliveries import remember as relay_deliveries
 from portal.events.payloads import checked
 from portal.formatting import day
 from portal.ledger import Actor
-from portal.ledger.in_database import call
+from portal.ledger.in_database import NO_RECORD, AnswerRecord, AnsweredEarlier, call
 from portal.ledger.posting import attach_posted, set_loaded_balance, transaction_values
 from portal.models import GiftCard, Merchant, Transaction, utcnow
 from portal.money import Money, exponent
@@ -37,6 +39,7 @@ class Outcome:
     card_balance: int | None
     transaction: Transaction | None = None
     applied: int = 0
+    answer: dict | None = None  # kept with the API request's record (``AnswerRecord``)
 
 
 def _receipt_merchant(session: Session, merchant: Merchant | None, actor: Actor) -> str | None:
@@ -45,6 +48,57 @@ def _receipt_merchant(session: Session, merchant: Merchant | None, actor: Actor)
         return merchant.name
     shop = session.get(Merchant, actor.merchant_id) if actor.merchant_id is not None else None
     return shop.name if shop is not None else None
+
+
+def _call_redeem(
+    session: Session,
+    name: CardName,
+    amount: Money,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    request_hash: str | tuple[str, str],
+    merchant: Merchant | None,
+    allow_partial: bool,
+    reference: str | None,
+    receipt: bool,
+    now: datetime,
+    record: AnswerRecord,
+) -> tuple[sa.Row, datetime]:
+    """Call giftloop_redeem once; raise AnsweredEarlier when the request's key is taken.
+
+    ``request_hash``: the ledger's fingerprint of the request, or its text around the card's id
+    (``fingerprint_around``) when the call finds the card.
+
+    Raise ValueError for a full card code in ``reference`` (the event would carry it), as
+    ``record`` does on the Python path.
+    """
+    checked({"reference": reference})
+    written_at = utcnow()
+    head, tail = (None, None) if isinstance(request_hash, str) else request_hash
+    row = call(session, "giftloop_redeem", [
+        ("card_id", "bigint", name.card_id), ("code_id", "bigint", name.code_id),
+        ("lookup_hash", "text", name.lookup_hash), ("amount", "bigint", amount.minor),
+        ("currency", "text", amount.currency), ("exponent", "int", exponent(amount.currency)),
+        ("merchant_id", "bigint", merchant.id if merchant else None),
+        ("merchant_currency", "text", merchant.currency if merchant else None),
+        ("memo_suffix", "text", f" at {merchant.name}" if merchant else ""),
+        ("allow_partial", "boolean", bool(allow_partial)), ("reference", "text", reference),
+        ("actor", "text", actor.key()), ("user_id", "bigint", actor.user_id), ("token_id", "bigint", actor.token_id),
+        ("actor_merchant_id", "bigint", actor.merchant_id), ("key", "text", idempotency_key),
+        ("request_hash", "text", request_hash if isinstance(request_hash, str) else None),
+        ("now", "timestamptz", now), ("written_at", "timestamptz", written_at),
+        ("receipt", "boolean", receipt), ("receipt_at", "text", f"{day(written_at)}, {written_at:%H:%M} UTC"),
+        ("receipt_merchant", "text", _receipt_merchant(session, merchant, actor) if receipt else None),
+        ("request_head", "text", head), ("request_tail", "text", tail),
+        *record.arguments(),
+    ])
+    if row.outcome in ("stored", "in_progress"):
+        raise AnsweredEarlier(row.record_id)
+    if row.outcome == "paid":
+        relay_deliveries(session, list(row.delivery_ids or []))
+        relay_emails(session, [row.outbox_id] if row.outbox_id is not None else [])
+    return row, written_at
 
 
 def pay(
@@ -60,27 +114,14 @@ def pay(
     reference: str | None,
     receipt: bool,
     now: datetime,
+    record: AnswerRecord = NO_RECORD,
 ) -> Outcome:
-    """Call giftloop_redeem once; the card's changeable fields come back as read under its lock.
-
-    Raise ValueError for a full card code in ``reference`` (the event would carry it), as
-    ``record`` does on the Python path.
-    """
-    checked({"reference": reference})
-    written_at = utcnow()
-    row = call(session, "giftloop_redeem", [
-        ("card_id", "bigint", card.id), ("code_id", "bigint", card.code_id), ("code_masked", "text", card.code.masked),
-        ("amount", "bigint", amount.minor), ("currency", "text", amount.currency),
-        ("exponent", "int", exponent(card.currency)), ("merchant_id", "bigint", merchant.id if merchant else None),
-        ("merchant_currency", "text", merchant.currency if merchant else None),
-        ("memo_suffix", "text", f" at {merchant.name}" if merchant else ""),
-        ("allow_partial", "boolean", bool(allow_partial)), ("reference", "text", reference),
-        ("actor", "text", actor.key()), ("user_id", "bigint", actor.user_id), ("token_id", "bigint", actor.token_id),
-        ("actor_merchant_id", "bigint", actor.merchant_id), ("key", "text", idempotency_key),
-        ("request_hash", "text", request_hash), ("now", "timestamptz", now), ("written_at", "timestamptz", written_at),
-        ("receipt", "boolean", receipt), ("receipt_at", "text", f"{day(written_at)}, {written_at:%H:%M} UTC"),
-        ("receipt_merchant", "text", _receipt_merchant(session, merchant, actor) if receipt else None),
-    ])
+    """Pay from a loaded card in one call; the card's changeable fields come back as read under its lock."""
+    row, written_at = _call_redeem(
+        session, CardName(card_id=card.id, code_id=card.code_id), amount, actor=actor,
+        idempotency_key=idempotency_key, request_hash=request_hash, merchant=merchant, allow_partial=allow_partial,
+        reference=reference, receipt=receipt, now=now, record=record,
+    )
     _refresh(session, card, row)
     if row.outcome != "paid":
         return Outcome(row.outcome, row.card_balance)
@@ -97,9 +138,27 @@ def pay(
         (card_entry, {**entry, "account_id": card.account_id, "amount": -row.applied}, card.account),
         (payee_entry, {**entry, "account_id": row.payee_id, "amount": row.applied}, None),
     ])
-    relay_deliveries(session, list(row.delivery_ids or []))
-    relay_emails(session, [row.outbox_id] if row.outbox_id is not None else [])
-    return Outcome("paid", row.card_balance, transaction, row.applied)
+    return Outcome("paid", row.card_balance, transaction, row.applied, row.answer)
+
+
+@dataclass
+class NamedPayment:
+    """A payment from a card the call found by its name: the answer's values it kept with the
+    request's record, and what a grant to name the card by id needs."""
+
+    answer: dict
+    card_id: int
+    lookup_hash: str
+
+
+def pay_named(session: Session, name: CardName, amount: Money, *, record: AnswerRecord, **options) -> NamedPayment | str:
+    """Pay from the card ``name`` names, found and locked by the call, keeping the API request's
+    record: the payment, or the refusal's outcome (``no_card`` or one of ``Outcome``'s; nothing
+    written). Raise AnsweredEarlier when the request's key is taken."""
+    row, _ = _call_redeem(session, name, amount, record=record, **options)
+    if row.outcome != "paid":
+        return row.outcome
+    return NamedPayment(row.answer, row.card_id, row.code_lookup_hash)
 
 
 def _refresh(session: Session, card: GiftCard, row) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -16,25 +17,47 @@ NO_SUCH_CARD = "No gift card has that code"
 STALE_QR = "That QR code is no longer valid: ask the customer to refresh their card page"
 
 
+@dataclass(frozen=True)
+class CardName:
+    """How a card is found: by id (read before with the code ``code_id``), by its code's keyed
+    hash, or by a QR token's code id alone."""
+
+    card_id: int | None = None
+    code_id: int | None = None
+    lookup_hash: str | None = None
+
+    def missing(self) -> NotFound:
+        """The answer when no card has this name."""
+        return NotFound(NO_SUCH_CARD if self.lookup_hash is not None else STALE_QR, field="code")
+
+
+def card_name(text: str, vault: CodeVault, qr: QrTokens) -> CardName:
+    """The name of the card a code (any forgiving spelling) or a QR token names, before any
+    database query. Raise ValidationError for a malformed code or a typo, NotFound for a stale or
+    forged QR token."""
+    if is_qr_token(text):
+        # A token names the card's code: once the card has a new one, the token names no card.
+        if (code_id := qr.resolve(text)) is None:
+            raise NotFound(STALE_QR, field="code")
+        return CardName(code_id=code_id)
+    return CardName(lookup_hash=vault.lookup_hash(normalise(text)))
+
+
 def find_card(session: Session, text: str, vault: CodeVault, qr: QrTokens) -> GiftCard:
     """The card named by a code (any forgiving spelling) or a QR token.
 
     Raise ValidationError for a malformed code or a typo (before any database query),
     NotFound if no card has the code or the QR token is stale or forged.
     """
-    if is_qr_token(text):
-        code_id = qr.resolve(text)
-        # A token names the card's code: once the card has a new one, the token names no card.
-        card = session.scalar(sa.select(GiftCard).where(GiftCard.code_id == code_id)) if code_id is not None else None
-        if card is None:
-            raise NotFound(STALE_QR, field="code")
-        return card
-    code = normalise(text)
-    card = session.scalar(
-        sa.select(GiftCard).join(Code, GiftCard.code_id == Code.id).where(Code.lookup_hash == vault.lookup_hash(code))
-    )
+    name = card_name(text, vault, qr)
+    if name.lookup_hash is None:
+        card = session.scalar(sa.select(GiftCard).where(GiftCard.code_id == name.code_id))
+    else:
+        card = session.scalar(
+            sa.select(GiftCard).join(Code, GiftCard.code_id == Code.id).where(Code.lookup_hash == name.lookup_hash)
+        )
     if card is None:
-        raise NotFound(NO_SUCH_CARD, field="code")
+        raise name.missing()
     return card
 
 

@@ -7,6 +7,7 @@ another request under the same key raises IdempotencyConflict.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.cards.codes import CodeVault, generate_card_code
-from portal.cards.lookup import NO_SUCH_CARD, lock_card, lock_card_and_read, locked_balance, usable_at
-from portal.cards.in_database import load_cash, pay
+from portal.cards.lookup import NO_SUCH_CARD, CardName, lock_card, lock_card_and_read, locked_balance, usable_at
+from portal.cards.in_database import NamedPayment, load_cash, pay, pay_named
 from portal.cards.ownership import changed_hands
 from portal.cards.transfers import end_pending, held_subquery
 from portal.events import kinds as events
@@ -29,8 +30,8 @@ from portal.ledger import (
     SYSTEM, Actor, audit, balance_of, fingerprint, post_or_replay, replay, required_reason, savepoint,
     settlement_account, system_account,
 )
-from portal.ledger.in_database import earlier_answer, in_one_call
-from portal.ledger.posting import Leg, over_maximum, posted_under
+from portal.ledger.in_database import NO_RECORD, AnswerRecord, earlier_answer, in_one_call
+from portal.ledger.posting import Leg, fingerprint_around, over_maximum, posted_under
 from portal.loyalty.points import bump_lifetime_loops, loops_account, not_enough_loops, quote
 from portal.models import Account, Code, GiftCard, Merchant, Network, Transaction, User, utcnow
 from portal.models.cards import CARD_KINDS
@@ -62,6 +63,7 @@ class Redemption:
     card: GiftCard
     applied: Money
     remaining_due: Money
+    answer: dict | None = None  # the values the call kept with the API request's record
 
 
 def _expiry_days(kind: str, days: int | None) -> int:
@@ -229,10 +231,13 @@ def redeem(
     reference: str | None = None,
     receipt: bool = True,
     now: datetime | None = None,
+    record: AnswerRecord = NO_RECORD,
 ) -> Redemption:
     """Pay ``amount`` (or with ``allow_partial`` as much of it as the card holds) from the card.
 
     The owner gets a receipt unless ``receipt`` is False (a till's sale sends one for all its payments).
+    With ``record`` (an API request's), the one-call path keeps the request's record itself and
+    may raise AnsweredEarlier; the Python path leaves the record to the caller.
 
     The value goes to the merchant's settlement account ("settlement:{id}:{currency}") whether
     the card is network-wide or the merchant's own, so one report shows what each is owed;
@@ -244,15 +249,13 @@ def redeem(
     NotFound if it got a new code since it was looked up, IdempotencyConflict.
     """
     now = now or utcnow()
-    request = fingerprint(
-        "redeem", card.id, amount.minor, amount.currency, merchant.id if merchant else None,
-        bool(allow_partial), reference,
-    )
+    request = fingerprint(*_redemption_parts(card.id, amount, merchant, allow_partial, reference))
     refuse_by_programme(session, actor, idempotency_key, request, merchant)
     if in_one_call(session):
         return _redeem_in_one_call(
             session, card, amount, actor=actor, idempotency_key=idempotency_key, request_hash=request,
             merchant=merchant, allow_partial=allow_partial, reference=reference, receipt=receipt, now=now,
+            record=record,
         )
     # The card's lock, the look-up of an earlier answer and of a friend's hold share a round trip:
     # redemptions are the hot path. A payment names the card by its code, so a card that changed
@@ -286,6 +289,39 @@ def redeem(
     return _redemption(card, amount, transaction)
 
 
+def _redemption_parts(card_id: int, amount: Money, merchant: Merchant | None, allow_partial: bool, reference: str | None):
+    """What the ledger's fingerprint of a redemption is made of."""
+    return ("redeem", card_id, amount.minor, amount.currency, merchant.id if merchant else None, bool(allow_partial), reference)
+
+
+def redeem_named(
+    session: Session,
+    name: CardName,
+    amount: Money,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    merchant: Merchant | None,
+    allow_partial: bool,
+    reference: str | None,
+    record: AnswerRecord,
+) -> NamedPayment | None:
+    """``redeem`` from the card a code names, found and locked by the one call that pays and keeps
+    the API request's record (``in_one_call`` databases only): the payment, or None when the card
+    refuses it (nothing written; the caller finds the card and ``redeem`` gives the rule's words).
+    Raise NotFound if no card has the code, AnsweredEarlier if the request's key is taken."""
+    if _programme_refusal(session, actor, merchant) is not None:
+        return None  # ``redeem`` gives the rule's words, or the answer this key already had
+    paid = pay_named(
+        session, name, amount, record=record, actor=actor, idempotency_key=idempotency_key,
+        request_hash=fingerprint_around(_redemption_parts(0, amount, merchant, allow_partial, reference), 1),
+        merchant=merchant, allow_partial=allow_partial, reference=reference, receipt=True, now=utcnow(),
+    )
+    if paid == "no_card":
+        raise name.missing()
+    return paid if isinstance(paid, NamedPayment) else None
+
+
 NOTHING_LEFT = "This card has nothing left on it"
 
 
@@ -303,12 +339,18 @@ def refuse_by_programme(
     """The programme's rule for gift cards (channel, role) on this payment, before either path pays;
     a request that already paid under this key is answered again rather than refused (the rule may
     have changed since). It reads the request, not the card, so no lock is needed for it."""
+    refusal = _programme_refusal(session, actor, merchant)
+    if refusal is not None and replay(session, actor, idempotency_key, request) is None:
+        raise refusal
+
+
+def _programme_refusal(session: Session, actor: Actor, merchant: Merchant | None) -> DomainError | None:
     redeemer = session.get(User, actor.user_id) if actor.user_id is not None else None
     try:
         refuse_redemption(session, "gift_card", card_channel(actor, merchant.id if merchant else None), redeemer)
-    except DomainError:
-        if replay(session, actor, idempotency_key, request) is None:
-            raise
+    except DomainError as refusal:
+        return refusal
+    return None
 
 
 def same_currency(card: GiftCard, amount: Money) -> None:
@@ -331,7 +373,7 @@ def _redeem_in_one_call(
         merchant=merchant, now=now, **options,
     )
     if outcome.name == "paid":
-        return _redemption(card, amount, outcome.transaction)
+        return dataclasses.replace(_redemption(card, amount, outcome.transaction), answer=outcome.answer)
     if outcome.name in ("replay", "insufficient"):
         if (earlier := earlier_answer(session, actor, idempotency_key, request_hash, outcome.name)) is not None:
             return _redemption(card, amount, earlier)

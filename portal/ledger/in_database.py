@@ -10,6 +10,8 @@ the money tests run both ways (``payment_path`` in tests/conftest.py), so the tw
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -21,6 +23,38 @@ from portal.ledger.posting import replay
 from portal.models import Transaction
 
 IN_ONE_CALL = set() if os.environ.get("PORTAL_PAY_IN_PYTHON") == "1" else {"postgresql"}
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """An API request's idempotency record (``portal.api.idempotency``), for a call that keeps it
+    itself: it takes the key's advisory lock (``lock``), looks for an answer kept under the key,
+    and on success writes the record in the same transaction as the money."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    lock: int
+    expires_at: datetime
+
+    def arguments(self) -> list[tuple[str, str, object]]:
+        return [
+            ("record_scope", "text", self.scope), ("record_key", "text", self.key),
+            ("record_lock", "bigint", self.lock), ("record_fingerprint", "text", self.fingerprint),
+            ("record_expires_at", "timestamptz", self.expires_at),
+        ]
+
+
+NO_RECORD = AnswerRecord(None, None, None, None, None)  # a call not made for an API request
+
+
+class AnsweredEarlier(Exception):
+    """The call found the request's key taken: by a kept answer (``record_id``), or, with
+    ``record_id`` None, by a request still running. Nothing was written."""
+
+    def __init__(self, record_id: int | None) -> None:
+        super().__init__(record_id)
+        self.record_id = record_id
 
 
 def in_one_call(session: Session) -> bool:

@@ -31,6 +31,15 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def fingerprint_around(parts: tuple, index: int) -> tuple[str, str]:
+    """``fingerprint``'s text before and after ``parts[index]``, a whole number that a database
+    call learns only when it finds the row (a card named by its code): it hashes head, number, tail."""
+    text = json.dumps((*parts[:index], 0, *parts[index + 1:]), default=str, separators=(",", ":"), sort_keys=True)
+    head = json.dumps(parts[:index], default=str, separators=(",", ":"), sort_keys=True)[:-1]
+    head += "," if index else ""
+    return head, text[len(head) + 1:]
+
+
 def posted_under(actor: Actor, idempotency_key: str) -> sa.ScalarSelect:
     """The id of the transaction posted under the actor's key, as a subquery (NULL if none)."""
     return (

@@ -24,6 +24,8 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[str] = mapped_column(sa.String(64))
     response_status: Mapped[int | None]
     response_body: Mapped[str | None] = mapped_column(sa.Text)
+    # Or, for a redemption kept by giftloop_redeem itself, the values its answer is written from.
+    answer: Mapped[dict | None] = mapped_column(sa.JSON)
     created_at: Mapped[created_at]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

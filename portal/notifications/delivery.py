@@ -1,5 +1,5 @@
-"""Sending outbox messages a batch at a time: claim them, render each, hand them over one after
-another on one SMTP connection, record each outcome.
+"""Sending outbox messages a batch at a time: claim them, render each, hand them over on
+``LANES`` SMTP connections at once (each lane one message after another), record each outcome.
 
 What "sent once" means here, exactly:
 
@@ -7,7 +7,7 @@ What "sent once" means here, exactly:
   UPDATE (pending → sending), and a job run twice (after-commit relay, periodic relay, a
   worker starting) finds the rows taken or sent and does nothing.
 * Each row is marked 'sent' in its own commit right after the mail server accepts that message,
-  before the next one is handed over.
+  before its lane hands over the next one.
   If the sender dies between the server's acceptance and that commit (a window of one database
   round trip), the row stays 'sending'; nothing touches it for CLAIM_TIMEOUT (10 minutes), so a
   retry of the killed job or a relay does not send it again meanwhile. After that the message is
@@ -23,7 +23,9 @@ What "sent once" means here, exactly:
 from __future__ import annotations
 
 import logging
+import queue
 import smtplib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +44,8 @@ from portal.notifications.sending import Mailer, mailer
 
 log = logging.getLogger(__name__)
 
-BATCH = 500  # messages a sender claims at once and sends over one connection
+BATCH = 500  # messages a sender claims at once
+LANES = 3  # connections a batch sends over at once: a message renders in about a third of its hand-over and mark
 # Ten seconds, a minute, five minutes, a quarter of an hour, an hour: about 1h20 in all.
 DEFAULT_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
 
@@ -89,6 +92,11 @@ class Outcome:
     def retry_at(self) -> datetime | None:
         return min(self.retries, default=None)
 
+    def absorb(self, lane: Outcome) -> None:
+        """Add what one lane of the batch did."""
+        self.sent, self.failed = self.sent + lane.sent, self.failed + lane.failed
+        self.retries += lane.retries
+
 
 def _load_cards(session: Session, rows: list[OutboxMessage]) -> None:
     """The batch's cards with their code, account and merchant in three statements, so rendering
@@ -111,7 +119,7 @@ def deliver_batch(
     claimed_all: Callable[[], None] | None = None,
 ) -> Outcome:
     """Send up to ``limit`` waiting messages, oldest first (or those of ``ids`` still to be sent),
-    over one connection to the mail server.
+    over ``LANES`` connections to the mail server at once.
 
     A message whose attempt fails waits in the outbox for its next one (``retry_intervals``);
     after the last, or on a 5xx answer, or when ``last_attempt`` says no retry will come (no
@@ -133,15 +141,37 @@ def deliver_batch(
         if claimed_all is not None and len(rows) == limit:
             claimed_all()
         _load_cards(session, rows)
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as marks, mailer() as out:
-            for n, row in enumerate(rows):
-                if deadline is not None and time.monotonic() > deadline:
-                    rest = [row.id for row in rows[n:]]
-                    release(marks, rest)
-                    outcome.released = len(rest)
-                    log.info("Out of time: %d e-mail(s) given back to the outbox untried", len(rest))
-                    break
-                _deliver(session, marks, out, row, intervals, last_attempt, outcome)
+        handed, stopped = queue.Queue(maxsize=LANES), threading.Event()  # rendered, waiting for the first free lane
+        lanes = [
+            _Lane(db.engine, mailer(), handed, stopped, intervals, last_attempt) for _ in range(min(LANES, len(rows)))
+        ]
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as marks:
+            try:
+                for n, row in enumerate(rows):
+                    if stopped.is_set():
+                        break  # a lane failed: its error ends the batch
+                    if deadline is not None and time.monotonic() > deadline:
+                        rest = [row.id for row in rows[n:]]
+                        release(marks, rest)
+                        outcome.released = len(rest)
+                        log.info("Out of time: %d e-mail(s) given back to the outbox untried", len(rest))
+                        break
+                    try:
+                        rendered = render(session, row)
+                    except Exception as error:  # noqa: BLE001 - the row records it and the batch goes on
+                        session.rollback()
+                        _record_failure(marks, row, error, intervals, last_attempt, outcome)
+                        continue
+                    handed.put((row, rendered))
+            finally:
+                for _ in lanes:
+                    handed.put(None)
+                for lane in lanes:
+                    lane.join()
+        for lane in lanes:
+            outcome.absorb(lane.outcome)
+        if errors := [lane.error for lane in lanes if lane.error is not None]:
+            raise errors[0]
     log.info(
         "E-mail batch: %d claimed, %d sent, %d to retry, %d failed for good, %d given back",
         outcome.claimed, outcome.sent, len(outcome.retries), outcome.failed, outcome.released,
@@ -149,36 +179,70 @@ def deliver_batch(
     return outcome
 
 
-def _deliver(
-    session: Session, marks: sa.Connection, out: Mailer, row: OutboxMessage, intervals: list[int], last_attempt: bool,
+class _Lane(threading.Thread):
+    """Hands rendered messages over on a connection of its own and records each outcome on a
+    database connection of its own (AUTOCOMMIT), while the batch renders the next: the wait for
+    the server's four replies and the 'sent' mark is most of a message's time."""
+
+    def __init__(
+        self, engine: sa.Engine, out: Mailer, handed: queue.Queue, stopped: threading.Event, intervals: list[int],
+        last_attempt: bool,
+    ):
+        super().__init__(daemon=True)
+        self._engine, self._out, self._handed, self.stopped = engine, out, handed, stopped
+        self._intervals, self._last_attempt = intervals, last_attempt
+        self.outcome, self.error = Outcome(), None
+        self.start()
+
+    def run(self) -> None:
+        item = ()  # until the batch's end (None) is taken, the queue must be emptied whatever happens
+        try:
+            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as marks, self._out as out:
+                while (item := self._handed.get()) is not None:
+                    if not self.stopped.is_set():
+                        _deliver(marks, out, *item, self._intervals, self._last_attempt, self.outcome)
+        except BaseException as error:  # noqa: BLE001 - raised by the batch; rows not marked wait out CLAIM_TIMEOUT
+            self.error = error
+            self.stopped.set()  # every lane stops handing over, as a killed sender would
+            while item is not None:
+                item = self._handed.get()
+
+
+def _record_failure(
+    marks: sa.Connection, row: OutboxMessage, error: Exception, intervals: list[int], last_attempt: bool,
     outcome: Outcome,
 ) -> None:
-    """Render and hand over one claimed message, and record what became of it (on ``marks``, in AUTOCOMMIT)."""
-    recipient = masked_address(row.recipient)
+    """A failed attempt: the row waits for its next one, or has failed for good."""
+    reason = _describe(error)
+    final = last_attempt or _permanent(error) or row.attempts > len(intervals)
+    retry_at = None if final else utcnow() + timedelta(seconds=intervals[row.attempts - 1])
+    mark_failed(marks, row.id, reason, retry_at=retry_at)
+    if final:
+        outcome.failed += 1
+    else:
+        outcome.retries.append(retry_at)
+    log.warning(
+        "E-mail %s (outbox %d, attempt %d) to %s failed%s: %s",
+        row.kind, row.id, row.attempts, masked_address(row.recipient), " for good" if final else "", reason,
+    )
+
+
+def _deliver(
+    marks: sa.Connection, out: Mailer, row: OutboxMessage, rendered, intervals: list[int], last_attempt: bool,
+    outcome: Outcome,
+) -> None:
+    """Hand over one rendered message, and record what became of it (on ``marks``, in AUTOCOMMIT)."""
     try:
-        rendered = render(session, row)
         where = out.send(rendered.message, f"{row.id:08d}-{row.kind}")
     except Exception as error:  # noqa: BLE001 - whatever failed, the row records it and the batch goes on
-        session.rollback()
-        reason = _describe(error)
-        final = last_attempt or _permanent(error) or row.attempts > len(intervals)
-        retry_at = None if final else utcnow() + timedelta(seconds=intervals[row.attempts - 1])
-        mark_failed(marks, row.id, reason, retry_at=retry_at)
-        if final:
-            outcome.failed += 1
-        else:
-            outcome.retries.append(retry_at)
-        log.warning(
-            "E-mail %s (outbox %d, attempt %d) to %s failed%s: %s",
-            row.kind, row.id, row.attempts, recipient, " for good" if final else "", reason,
-        )
+        _record_failure(marks, row, error, intervals, last_attempt, outcome)
         return
     mark_sent(marks, row.id)
     outcome.sent += 1
     masked = rendered.masked_code
     log.debug(  # a line per message; the batch's INFO line counts them
-        "E-mail %s (outbox %d) to %s%s sent via %s", row.kind, row.id, recipient, f" about {masked}" if masked else "",
-        where,
+        "E-mail %s (outbox %d) to %s%s sent via %s", row.kind, row.id, masked_address(row.recipient),
+        f" about {masked}" if masked else "", where,
     )
 
 
