@@ -170,7 +170,9 @@ BEGIN
             'card', json_build_object(
                 'id', v_card.id, 'code_masked', v_masked, 'balance', card_balance, 'currency', v_card.currency,
                 'status', v_card.status, 'kind', v_card.kind, 'expires_at', giftloop_utc_text(v_card.expires_at),
-                'merchant', (SELECT m.slug FROM merchants m WHERE m.id = v_card.merchant_id)),
+                'merchant', (SELECT m.slug FROM merchants m WHERE m.id = v_card.merchant_id),
+                'network', (SELECT n.name FROM networks n WHERE n.id = v_card.network_id),
+                'held', COALESCE((SELECT a.balance FROM accounts a WHERE a.key = 'holds:' || v_card.id), 0)),
             'applied', applied, 'requested', p_amount);
         INSERT INTO idempotency_records (scope, key, fingerprint, response_status, answer, created_at, expires_at)
         VALUES (p_record_scope, p_record_key, p_record_fingerprint, 200, answer, p_written_at, p_record_expires_at)

@@ -178,6 +178,7 @@ def redemption_answer(values: dict) -> dict:
         id=card["id"], code=SimpleNamespace(masked=card["code_masked"]), account=SimpleNamespace(balance=card["balance"]),
         currency=currency, status=card["status"], kind=card["kind"], expires_at=_utc(card["expires_at"]),
         merchant=SimpleNamespace(slug=card["merchant"]) if card["merchant"] else None,
+        network=SimpleNamespace(name=card["network"]) if card["network"] else None,
     )
     posted = SimpleNamespace(
         id=tx["id"], kind="redeem", created_at=_utc(tx["created_at"]), memo=tx["memo"], reference=tx["reference"],
@@ -187,7 +188,7 @@ def redemption_answer(values: dict) -> dict:
     applied = Money(values["applied"], currency)
     return {
         "transaction": out.transaction(posted, account_id="card"),
-        "card": out.card(loaded),
+        "card": out.card(loaded, held=card["held"]),
         "applied": str(applied),
         "remaining_due": str(Money(values["requested"], currency) - applied),
     }

@@ -23,9 +23,13 @@ def when(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def card(card: GiftCard, *, valid_here: bool | None = None, reason: DomainError | None = None) -> dict:
-    """A card; ``balance`` is all it holds, ``held`` what open holds reserve of it, ``available`` the rest."""
-    held = held_on(object_session(card), card)
+def card(
+    card: GiftCard, *, held: int | None = None, valid_here: bool | None = None, reason: DomainError | None = None,
+) -> dict:
+    """A card; ``balance`` is all it holds, ``held`` what open holds reserve of it (read unless
+    given), ``available`` the rest."""
+    if held is None:
+        held = held_on(object_session(card), card)
     body = {
         "id": card.id,
         "code_masked": card.code.masked,

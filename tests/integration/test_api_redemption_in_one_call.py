@@ -95,7 +95,8 @@ def test_both_paths_answer_replay_and_refuse_an_api_redemption_alike(till):
         assert short.status_code == 422 and short.json["code"] == "insufficient_funds"
         assert short_again.data == short.data and short_again.headers["Idempotent-Replayed"] == "true"
         answers[path] = _answer(first)
-    assert answers["one call"] == dict(answers["python"], card=dict(answers["python"]["card"], balance="47.50"))
+    # The one call paid first: its card answer has 2.50 more left than the Python path's.
+    assert answers["one call"] == dict(answers["python"], card=dict(answers["python"]["card"], balance="47.50", available="47.50"))
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Transaction).where(Transaction.kind == "redeem")) == 2
         kept = db.session.scalars(sa.select(IdempotencyRecord).where(IdempotencyRecord.key == "one call")).all()
@@ -111,3 +112,36 @@ def test_an_unknown_code_is_a_miss_and_a_card_of_another_currency_gets_the_rules
     euros = _post(app, token, "/cards/redeem", {"code": code, "amount": "1.00", "currency": "EUR"}, "euros")
     assert euros.status_code == 422 and euros.json["code"] == "currency_mismatch", euros.json
     assert euros.json == _post(app, token, "/cards/redeem", {"code": code, "amount": "1.00", "currency": "EUR"}, "e").json
+
+
+def test_a_programme_that_keeps_gift_cards_off_the_api_refuses_the_one_call_with_its_words(till):
+    """The one call by code meets the programme's rule for gift cards first: nothing is paid, and
+    the refusal is the rule's, on both paths."""
+    from portal.ledger import SYSTEM
+    from portal.programme import set_kind_rules
+
+    app, token, code, card_id = till
+    with app.app_context():
+        set_kind_rules(db.session, SYSTEM, "gift_card", {"channels": ["till"], "roles": ["customer", "merchant", "admin"]})
+        db.session.commit()
+    for path in PATHS:
+        in_database.IN_ONE_CALL = PATHS[path]
+        try:
+            refused = _post(app, token, "/cards/redeem", {"code": code, "amount": "1.00"}, f"{path} off the api")
+        finally:
+            in_database.IN_ONE_CALL = {"postgresql"}
+        assert refused.status_code == 422 and refused.json["code"] == "not_valid_here", refused.json
+        assert "through the API" in refused.json["detail"]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Transaction).where(Transaction.kind == "redeem")) == 0
+
+
+def test_the_one_calls_card_answer_is_the_card_as_read_with_its_holds(till):
+    """The card in a one-call answer (held, available, network) is the card a look-up reads."""
+    app, token, code, _ = till
+    assert _post(app, token, "/holds", {"code": code, "amount": "5.00"}, "hold").status_code == 201
+    paid = _post(app, token, "/cards/redeem", {"code": code, "amount": "1.00"}, "after the hold")
+    assert paid.status_code == 200, paid.json
+    read = app.test_client().post("/api/v1/cards/lookup", json={"code": code}, headers={"Authorization": f"Bearer {token}"})
+    assert paid.json["card"] == {k: v for k, v in read.json.items() if k in paid.json["card"]}
+    assert (paid.json["card"]["held"], paid.json["card"]["available"]) == ("5.00", "44.00")
