@@ -24,8 +24,10 @@ from portal.models import ApiToken, Campaign, GiftCard, Merchant, Transaction, U
 from portal.models.campaigns import CampaignJob
 from portal.models.events import WebhookEndpoint
 from portal.models.gifts import GiftSubscription
+from portal.models.networks import Network
 from portal.models.orders import Order
 from portal.money import Money
+from portal.networks import add_merchant, create_network
 from portal.services import services
 from portal.tokens import create_token
 from tests.browser.axe import audited_page, serious_violations
@@ -65,6 +67,9 @@ def seed(app) -> None:
             create_endpoint(db.session, vault, url="https://hooks.example.com/a/rather/long/path/for/giftloop",
                             event_types=list(EVENT_TYPES), merchant_id=merchant_id, actor=Actor(user_id=creator.id),
                             allow_private=False)
+        # A network with a long name, for its page and the lists that name it.
+        mall = create_network(db.session, "Riverside Mall and Waterfront Shops", actor=Actor())
+        add_merchant(db.session, mall, "corner-cafe", actor=Actor())
         campaign = db.session.scalar(sa.select(Campaign).order_by(Campaign.id))
         db.session.add(CampaignJob(campaign_id=campaign.id, kind="generate", requested=10, done=10, status="finished"))
         for user in db.session.scalars(sa.select(User)):
@@ -100,6 +105,7 @@ def path_values(app, email: str | None) -> dict[str, object]:
             "transaction_id": first(sa.select(Transaction.id).where(Transaction.kind == "redeem")
                                     .order_by(Transaction.id.desc())),
             "gift_id": first(sa.select(GiftSubscription.id)),
+            "network_id": first(sa.select(Network.id)),
             "token_id": first(sa.select(ApiToken.id).where(ApiToken.user_id == me.id)) if me else None,
             "reference": first(sa.select(Order.reference)),
             "claim_code": "GL-ABCD-EFGH-JKMN",
