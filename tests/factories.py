@@ -165,6 +165,17 @@ def freeze_card(app, card_id: int) -> None:
         db.session.commit()
 
 
+def unusable_cards(app) -> tuple[str, str, str]:
+    """Three bearer cards nobody can use, each for its own reason: expired, frozen, spent; their codes."""
+    old, old_code = issue(app, kind="promotional", days=30)
+    expire(app, old)
+    cold, cold_code = issue(app)
+    freeze_card(app, cold)
+    spent, spent_code = issue(app, amount="5.00")
+    pay_at_till(app, spent, "5.00")
+    return old_code, cold_code, spent_code
+
+
 def make_coupon(app, code: str = "SAVE20", **rules) -> int:
     """A coupon campaign with one shared code (20% off unless told), made through the domain; its id."""
     from portal.campaigns.definitions import create_campaign, read_spec

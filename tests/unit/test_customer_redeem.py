@@ -8,7 +8,7 @@ import pytest
 
 from portal.cards.codes import generate_card_code
 from tests.conftest import submit
-from tests.factories import add_customer, expire, freeze_card, issue, pay_at_till
+from tests.factories import add_customer, issue, unusable_cards
 from tests.pages import HTMX, text
 from tests.reads import owner_of, snapshot, user_id
 
@@ -64,12 +64,7 @@ def test_a_card_already_in_the_wallet_says_so(app, client, cara):
 
 def test_expired_frozen_and_used_up_cards_are_refused_with_their_reason(app, client, cara):
     """Are an expired, a frozen and a spent bearer card each refused plainly, none claimed?"""
-    old, old_code = issue(app, kind="promotional", days=30)
-    expire(app, old)
-    cold, cold_code = issue(app)
-    freeze_card(app, cold)
-    spent, spent_code = issue(app, amount="5.00")
-    pay_at_till(app, spent, "5.00")
+    old_code, cold_code, spent_code = unusable_cards(app)
     before = snapshot(app)
     assert re.search(r"This card expired on \d{1,2} \w+ \d{4}", text(_redeem(client, old_code)))
     assert "This card is frozen" in text(_redeem(client, cold_code))
