@@ -15,12 +15,6 @@ from tests.reads import loops_of, snapshot
 
 
 @pytest.fixture
-def cara(client, auth, people):
-    auth.login(people["customer"])
-    return people["customer"]
-
-
-@pytest.fixture
 def book_nook(app):
     """A merchant with its own, kinder conversion rate."""
     with app.app_context():

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from portal.cards.codes import generate_card_code
 from tests.conftest import submit
 from tests.factories import add_customer, issue, unusable_cards
 from tests.pages import HTMX, text
 from tests.reads import owner_of, snapshot, user_id
-
-
-@pytest.fixture
-def cara(client, auth, people):
-    auth.login(people["customer"])
-    return people["customer"]
 
 
 def _redeem(client, code, **kwargs):

@@ -12,12 +12,6 @@ from tests.pages import HTMX, text
 from tests.reads import card_balance, loops_of, snapshot
 
 
-@pytest.fixture
-def cara(client, auth, people):
-    auth.login(people["customer"])
-    return people["customer"]
-
-
 def _topup(client, card_id, step, amount, source="loops", key=None, **kwargs):
     data = {"amount": amount, "source": source, "step": step, "idempotency_key": key or new_key()}
     return submit(client, f"/wallet/cards/{card_id}/topup", data, page=f"/wallet/cards/{card_id}/topup", **kwargs)

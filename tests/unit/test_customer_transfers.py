@@ -15,12 +15,6 @@ CLAIM = re.compile(r"GL-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}")
 
 
 @pytest.fixture
-def cara(client, auth, people):
-    auth.login(people["customer"])
-    return people["customer"]
-
-
-@pytest.fixture
 def friend(app):
     """A second customer, in a browser of their own."""
     add_customer(app, "friend@example.com", name="Fred")
