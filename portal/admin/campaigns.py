@@ -33,7 +33,7 @@ from portal.services import services
 from portal.spreadsheets import csv_chunks
 from portal.web.bounds import accepts_upload
 from portal.web.render import done, page_or_fragment
-from portal.web.responses import refuse
+from portal.web.responses import on_submit, refuse
 
 # The largest file the list takes, plus room for the form around it; a file just over MAX_UPLOAD
 # still reaches read_addresses, which says how large a file may be.
@@ -191,15 +191,17 @@ def campaign_generate(campaign_id: int):
     """Start generating more codes (or cards) for the campaign."""
     campaign = queries.campaign(db.session, campaign_id)
     form = GenerateForm()
-    if form.validate_on_submit():
-        try:
-            job = request_generation(db.session, campaign, form.quantity.data, actor=actor())
-        except DomainError as error:
-            return _detail(campaign, refuse(form, error), generate_form=form)
-        db.session.commit()
-        start_job(job.id)
-        return done(url_for(".campaign", campaign_id=campaign.id), f"Generating {job.requested:,} codes.")
-    return _detail(campaign, 422, generate_form=form)
+    return on_submit(
+        form, lambda: request_generation(db.session, campaign, form.quantity.data, actor=actor()),
+        lambda job: _started(campaign, job, f"Generating {job.requested:,} codes."),
+        lambda status: _detail(campaign, status, generate_form=form),
+    )
+
+
+def _started(campaign: Campaign, job, message: str):
+    """Start the committed job and go back to the campaign's page, saying what it does."""
+    start_job(job.id)
+    return done(url_for(".campaign", campaign_id=campaign.id), message)
 
 
 @bp.get("/campaigns/<int:campaign_id>/jobs/<int:job_id>")
@@ -240,14 +242,10 @@ def campaign_export_full(campaign_id: int):
     """Download the campaign's full codes as CSV: recorded in the audit log with the reason given."""
     campaign = queries.campaign(db.session, campaign_id)
     form = FullExportForm()
-    if form.validate_on_submit():
-        try:
-            record_full_export(db.session, campaign, actor=actor(), reason=form.reason.data)
-        except DomainError as error:
-            return _detail(campaign, refuse(form, error), export_form=form)
-        db.session.commit()
-        return _csv(campaign, full=True)
-    return _detail(campaign, 422, export_form=form)
+    return on_submit(
+        form, lambda: record_full_export(db.session, campaign, actor=actor(), reason=form.reason.data),
+        lambda _: _csv(campaign, full=True), lambda status: _detail(campaign, status, export_form=form),
+    )
 
 
 @bp.post("/campaigns/<int:campaign_id>/recipients")
@@ -256,21 +254,20 @@ def campaign_recipients(campaign_id: int):
     """E-mail the campaign to a list of addresses (a CSV upload): one code each, sent by the job queue."""
     campaign = queries.campaign(db.session, campaign_id)
     form = RecipientsForm()
-    if form.validate_on_submit():
+
+    def add():
         upload = form.addresses.data
-        try:
-            addresses, bad = read_addresses(upload.read() if upload else b"")
-            job = add_recipients(db.session, campaign, addresses, actor=actor())
-        except DomainError as error:
-            return _detail(campaign, refuse(form, error), recipients_form=form)
-        db.session.commit()
+        addresses, bad = read_addresses(upload.read() if upload else b"")
+        return add_recipients(db.session, campaign, addresses, actor=actor()), bad
+
+    def answer(added):
+        job, bad = added
         if job is None:
-            message = "Every address in the file was already on the list."
-            return done(url_for(".campaign", campaign_id=campaign.id), message)
-        start_job(job.id)
+            return done(url_for(".campaign", campaign_id=campaign.id), "Every address in the file was already on the list.")
         skipped = f" {len(bad)} cells that were not e-mail addresses were left out." if bad else ""
-        return done(url_for(".campaign", campaign_id=campaign.id), f"Sending to {job.requested:,} addresses.{skipped}")
-    return _detail(campaign, 422, recipients_form=form)
+        return _started(campaign, job, f"Sending to {job.requested:,} addresses.{skipped}")
+
+    return on_submit(form, add, answer, lambda status: _detail(campaign, status, recipients_form=form))
 
 
 @bp.post("/campaigns/<int:campaign_id>/delete")
