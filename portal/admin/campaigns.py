@@ -49,7 +49,10 @@ def _merchant_choices(form: CampaignForm) -> CampaignForm:
     return form
 
 
-def _show_invalid(form: CampaignForm, error: CampaignInvalid) -> int:
+def _refuse(form: CampaignForm, error: DomainError) -> int:
+    """A refused campaign: each rule's message by its field (or above the form), else the one reason."""
+    if not isinstance(error, CampaignInvalid):
+        return refuse(form, error)
     db.session.rollback()
     for name, message in error.errors.items():
         field = getattr(form, name, None)
@@ -85,26 +88,22 @@ def campaign_new():
         if form.kind.data:  # the programme's defaults for the kind, for the admin to keep or change
             for name, value in campaign_defaults(db.session, form.kind.data).items():
                 getattr(form, name).data = value
-    status = 200
-    if form.validate_on_submit():
-        try:
-            spec = read_spec(db.session, form.raw())
-            campaign = create_campaign(db.session, services().vault, spec, actor=actor())
-            job = None
-            if (form.quantity.data or "").strip():
-                job = request_generation(db.session, campaign, form.quantity.data, actor=actor())
-        except CampaignInvalid as error:
-            status = _show_invalid(form, error)
-        except DomainError as error:
-            status = refuse(form, error)
-        else:
-            db.session.commit()
-            if job is not None:
-                start_job(job.id)
-            return done(url_for(".campaign", campaign_id=campaign.id), f"Campaign “{campaign.name}” created.")
-    elif form.errors:
-        status = 422
-    return render_template("admin/campaigns/new.html", form=form), status
+
+    def create():
+        campaign = create_campaign(db.session, services().vault, read_spec(db.session, form.raw()), actor=actor())
+        wanted = (form.quantity.data or "").strip()
+        return campaign, request_generation(db.session, campaign, form.quantity.data, actor=actor()) if wanted else None
+
+    def answer(created):
+        campaign, job = created
+        if job is not None:
+            start_job(job.id)
+        return done(url_for(".campaign", campaign_id=campaign.id), f"Campaign “{campaign.name}” created.")
+
+    return on_submit(
+        form, create, answer, lambda status: (render_template("admin/campaigns/new.html", form=form), status),
+        refusal=_refuse,
+    )
 
 
 def _prefill(form: CampaignForm, campaign: Campaign) -> None:
@@ -143,25 +142,22 @@ def campaign_edit(campaign_id: int):
     """Change a campaign's rules; its kind and its kind of codes stay."""
     campaign = queries.campaign(db.session, campaign_id)
     form = _merchant_choices(CampaignForm())
-    status = 200
     if request.method == "GET":
         _prefill(form, campaign)
-    elif form.validate_on_submit():
+
+    def save():
         raw = {**form.raw(), "kind": campaign.kind, "code_mode": campaign.code_mode}
-        try:
-            spec = read_spec(db.session, raw, used=campaign.uses)
-            update_campaign(db.session, services().vault, campaign, spec, actor=actor())
-        except CampaignInvalid as error:
-            status = _show_invalid(form, error)
-        except DomainError as error:
-            status = refuse(form, error)
-        else:
-            db.session.commit()
-            return done(url_for(".campaign", campaign_id=campaign.id), "Campaign saved.")
-    else:
-        status = 422
-    form.kind.data, form.code_mode.data = campaign.kind, campaign.code_mode
-    return render_template("admin/campaigns/edit.html", form=form, campaign=campaign), status
+        spec = read_spec(db.session, raw, used=campaign.uses)
+        update_campaign(db.session, services().vault, campaign, spec, actor=actor())
+
+    def page(status: int):
+        form.kind.data, form.code_mode.data = campaign.kind, campaign.code_mode
+        return render_template("admin/campaigns/edit.html", form=form, campaign=campaign), status
+
+    return on_submit(
+        form, save, lambda _: done(url_for(".campaign", campaign_id=campaign.id), "Campaign saved."), page,
+        refusal=_refuse,
+    )
 
 
 def _detail(campaign: Campaign, status: int = 200, **forms):
@@ -263,7 +259,8 @@ def campaign_recipients(campaign_id: int):
     def answer(added):
         job, bad = added
         if job is None:
-            return done(url_for(".campaign", campaign_id=campaign.id), "Every address in the file was already on the list.")
+            message = "Every address in the file was already on the list."
+            return done(url_for(".campaign", campaign_id=campaign.id), message)
         skipped = f" {len(bad)} cells that were not e-mail addresses were left out." if bad else ""
         return _started(campaign, job, f"Sending to {job.requested:,} addresses.{skipped}")
 

@@ -24,16 +24,17 @@ def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) 
     return 429 if isinstance(error, RateLimited) else 422
 
 
-def on_submit(form, change, answer, page):
+def on_submit(form, change, answer, page, refusal=refuse):
     """A page with a form: when valid input is posted, run ``change``, commit and give
     ``answer(result)``; otherwise ``page(status)``, the page drawn with the form: 200 on a GET,
-    422 for invalid input, and a refusal's status (see ``refuse``) with its reason by its field."""
+    422 for invalid input, and a refusal's status (``refusal``, ``refuse`` unless a page shows
+    its errors its own way) with its reason by its field."""
     if not form.validate_on_submit():
         return page(422 if request.method == "POST" else 200)
     try:
         result = change()
     except DomainError as error:
-        return page(refuse(form, error))
+        return page(refusal(form, error))
     db.session.commit()
     return answer(result)
 
