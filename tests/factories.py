@@ -125,6 +125,24 @@ def issue(app, *, owner: str | None = None, amount: str = "25.00", kind: str = "
         return issued.card.id, issued.code
 
 
+def card_and_cafe(app, amount: str) -> tuple[int, int]:
+    """On an empty database, corner-cafe and a committed network card of ``amount`` USD that it
+    takes: (card id, merchant id)."""
+    from portal.cards.operations import issue_card
+
+    with app.app_context():
+        cafe = Merchant(slug="corner-cafe", name="Corner Café", currency="USD")
+        db.session.add(cafe)
+        db.session.flush()
+        issued = issue_card(
+            db.session, services().vault, amount=Money.parse(amount, "USD"), actor=Actor(), idempotency_key="issue-1"
+        )
+        db.session.commit()
+        ids = issued.card.id, cafe.id
+        db.session.remove()
+    return ids
+
+
 def make_card(app, amount: str = "10.00", *, merchant: str | None = None, **options) -> str:
     """A card's full code; ``merchant`` makes it valid only at that store."""
     return issue(app, amount=amount, merchant=merchant, scoped=True if merchant else None, **options)[1]
