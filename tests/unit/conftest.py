@@ -1,4 +1,5 @@
-"""Fixtures of the unit tier: a signed-in till and customer, and the outbox with an app context held open."""
+"""Fixtures of the unit tier: a signed-in till, admin and customer, and the outbox with an app
+context held open."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from tests.pages import Till
 def staff(client, people):
     """The signed-in staff member of corner-cafe."""
     AuthActions(client).login(people["merchant"])
+    return client
+
+
+@pytest.fixture
+def admin(client, auth, people):
+    """The admin from ``people``, signed in; the client."""
+    auth.login(people["admin"])
     return client
 
 

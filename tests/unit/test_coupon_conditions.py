@@ -300,12 +300,6 @@ def test_the_api_caps_the_discount_and_refuses_past_the_customer_cap(app, people
 # --- The admin's forms ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin(client, auth, people):
-    auth.login(people["admin"])
-    return client
-
-
 COUPON_FORM = {"name": "Weekday lunch", "kind": "coupon", "currency": "USD", "discount_type": "percent",
                "discount_value": "15", "code_mode": "vanity", "code": "LUNCH15", "channels": ["web", "api"]}
 
