@@ -45,6 +45,17 @@ def tab_to(page: Page, control, presses: int) -> None:
     expect(control).to_be_focused()
 
 
+def refused_at_the_till(page: Page, email: str, code: str, message: str) -> None:
+    """Sign in to the till as ``email`` and scan the card for a 5.00 purchase: the till says
+    ``message``, marks it not valid here and offers nothing to apply."""
+    sign_in(page, email)
+    page.get_by_label("Purchase total").fill("5.00")
+    scan_like_a_usb_scanner(page, code)
+    expect(page.get_by_role("alert")).to_contain_text(message)
+    expect(fact(page, "Valid here")).to_have_text("No")
+    expect(page.get_by_role("button", name="Apply", exact=True)).to_have_count(0)
+
+
 def fact(page: Page, name: str):
     """The value shown beside a label in the sale (Balance, Applied, Left on card, Still to pay…)."""
     return page.locator("#sale dt", has_text=re.compile(f"^{name}$")).locator("xpath=following-sibling::dd[1]")
