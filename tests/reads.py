@@ -3,8 +3,10 @@ must leave unchanged."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
+from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Account, GiftCard, Transaction, Transfer
 from portal.money import Money
@@ -81,6 +83,13 @@ def refused(app, send, message: str):
     assert message in text(response)
     assert snapshot(app) == before
     return response
+
+
+def refusal(call) -> DomainError:
+    """The error the domain call ``call`` is refused with."""
+    with pytest.raises(DomainError) as caught:
+        call()
+    return caught.value
 
 
 def rows(app, model) -> list:
