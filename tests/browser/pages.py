@@ -45,12 +45,16 @@ def tab_to(page: Page, control, presses: int) -> None:
     expect(control).to_be_focused()
 
 
-def refused_at_the_till(page: Page, email: str, code: str, message: str) -> None:
-    """Sign in to the till as ``email`` and scan the card for a 5.00 purchase: the till says
-    ``message``, marks it not valid here and offers nothing to apply."""
-    sign_in(page, email)
-    page.get_by_label("Purchase total").fill("5.00")
+def look_up(page: Page, code: str, total: str) -> None:
+    """At the till: type the purchase total, then scan the card."""
+    page.get_by_label("Purchase total").fill(total)
     scan_like_a_usb_scanner(page, code)
+
+
+def till_refuses(page: Page, code: str, message: str) -> None:
+    """Scan the card at the till for a 5.00 purchase: the till says ``message``, marks it not valid
+    here and offers nothing to apply."""
+    look_up(page, code, "5.00")
     expect(page.get_by_role("alert")).to_contain_text(message)
     expect(fact(page, "Valid here")).to_have_text("No")
     expect(page.get_by_role("button", name="Apply", exact=True)).to_have_count(0)

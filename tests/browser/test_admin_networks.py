@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import refused_at_the_till, sign_in
+from tests.browser.pages import sign_in, till_refuses
 from tests.factories import add_merchant, issue
 from tests.reads import balance
 
@@ -32,8 +32,9 @@ def test_an_admin_makes_a_network_and_a_till_outside_it_refuses_its_card(desktop
     expect(page.get_by_text("merchants of the Riverside Mall network")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
 
-    refused_at_the_till(  # Corner Café's till: not in the mall
-        page, people["merchant"], code,
+    sign_in(page, people["merchant"])  # Corner Café's till: not in the mall
+    till_refuses(
+        page, code,
         "This card works only in the Riverside Mall network, and Corner Café is not part of it",
     )
     assert balance(app, code) == "10.00"

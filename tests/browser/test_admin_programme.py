@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import refused_at_the_till, sign_in
+from tests.browser.pages import sign_in, till_refuses
 from tests.factories import make_card
 from tests.reads import balance
 
@@ -26,8 +26,9 @@ def test_an_admin_keeps_gift_cards_off_tills_and_a_till_says_so(desktop, app, pe
     expect(page.get_by_role("region", name="Gift cards").get_by_label("Till")).not_to_be_checked()
     page.get_by_role("button", name="Sign out").click()
 
-    refused_at_the_till(
-        page, people["merchant"], code,
+    sign_in(page, people["merchant"])
+    till_refuses(
+        page, code,
         "Gift cards cannot be redeemed at a till: the programme allows them only on the Giftloop website or through the API",
     )
     assert balance(app, code) == "10.00"
