@@ -25,6 +25,10 @@ def pointer(*parts: str) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+# A value for every path parameter of the API: enough to reach each operation's own checks.
+ANY_PATH_VALUES = {"code": "X", "transaction_id": 1, "coupon_id": 1, "card_id": 1, "gift_id": 1, "order_id": 1, "hold_id": 1}
+
+
 class Contract:
     """Calls the API as a program would and checks each answer against the served document."""
 
@@ -107,26 +111,25 @@ class Contract:
                         self.tokens[f"{role}-spent"] = create_token(db.session, user, "spent", rate_limit=1)[1]
                         db.session.commit()
                     self.call("GET", "/me", role=f"{role}-spent")
-                answer = self.call(method.upper(), template, {}, role=f"{role}-spent", code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1, hold_id=1)
+                answer = self.call(method.upper(), template, {}, role=f"{role}-spent", **ANY_PATH_VALUES)
                 assert answer.json["code"] == "rate_limited" and int(answer.headers["Retry-After"]) > 0
 
     def with_a_nul_character(self, *templates: str) -> None:
         """Call every operation of ``templates`` with a NUL in its query: 400 bad_request, before anything runs."""
-        for template in templates:
-            for method, op in self.doc["paths"][template].items():
-                role = op.get("x-roles", [None])[0]
-                answer = self.call(method.upper(), template, {}, role=role, query={"note": "a\x00b"},
-                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1, hold_id=1)
-                assert (answer.status_code, answer.json["code"]) == (400, "bad_request")
+        for answer in self._each_with_query(templates, {"note": "a\x00b"}):
+            assert (answer.status_code, answer.json["code"]) == (400, "bad_request")
 
     def with_an_unknown_query_parameter(self, *templates: str) -> None:
         """Call every operation of ``templates`` with a query parameter it does not declare: 422 naming it."""
+        for answer in self._each_with_query(templates, {"colour": "red"}):
+            assert (answer.status_code, answer.json["code"], answer.json["field"]) == (422, "validation_error", "colour")
+
+    def _each_with_query(self, templates: tuple[str, ...], query: dict[str, str]):
+        """Call every operation of ``templates``, as its first role, with ``query``: each answer."""
         for template in templates:
             for method, op in self.doc["paths"][template].items():
                 role = op.get("x-roles", [None])[0]
-                answer = self.call(method.upper(), template, {}, role=role, query={"colour": "red"},
-                                   code="X", transaction_id=1, coupon_id=1, card_id=1, gift_id=1, order_id=1, hold_id=1)
-                assert (answer.status_code, answer.json["code"], answer.json["field"]) == (422, "validation_error", "colour")
+                yield self.call(method.upper(), template, {}, role=role, query=query, **ANY_PATH_VALUES)
 
     def documented_codes(self, *templates: str) -> set[tuple[str, str, str, str]]:
         """Every (path, method, status, code) the document says these operations can answer."""

@@ -125,6 +125,24 @@ def issue(app, *, owner: str | None = None, amount: str = "25.00", kind: str = "
         return issued.card.id, issued.code
 
 
+def card_and_cafe(app, amount: str) -> tuple[int, int]:
+    """On an empty database, corner-cafe and a committed network card of ``amount`` USD that it
+    takes: (card id, merchant id)."""
+    from portal.cards.operations import issue_card
+
+    with app.app_context():
+        cafe = Merchant(slug="corner-cafe", name="Corner Café", currency="USD")
+        db.session.add(cafe)
+        db.session.flush()
+        issued = issue_card(
+            db.session, services().vault, amount=Money.parse(amount, "USD"), actor=Actor(), idempotency_key="issue-1"
+        )
+        db.session.commit()
+        ids = issued.card.id, cafe.id
+        db.session.remove()
+    return ids
+
+
 def make_card(app, amount: str = "10.00", *, merchant: str | None = None, **options) -> str:
     """A card's full code; ``merchant`` makes it valid only at that store."""
     return issue(app, amount=amount, merchant=merchant, scoped=True if merchant else None, **options)[1]
@@ -163,6 +181,17 @@ def freeze_card(app, card_id: int) -> None:
     with app.app_context():
         freeze(db.session, db.session.get(GiftCard, card_id), actor=SYSTEM, reason="test")
         db.session.commit()
+
+
+def unusable_cards(app) -> tuple[str, str, str]:
+    """Three bearer cards nobody can use, each for its own reason: expired, frozen, spent; their codes."""
+    old, old_code = issue(app, kind="promotional", days=30)
+    expire(app, old)
+    cold, cold_code = issue(app)
+    freeze_card(app, cold)
+    spent, spent_code = issue(app, amount="5.00")
+    pay_at_till(app, spent, "5.00")
+    return old_code, cold_code, spent_code
 
 
 def make_coupon(app, code: str = "SAVE20", **rules) -> int:

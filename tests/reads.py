@@ -3,12 +3,15 @@ must leave unchanged."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
+from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Account, GiftCard, Transaction, Transfer
 from portal.money import Money
 from tests.factories import user
+from tests.pages import text
 
 
 def balance(app, code: str) -> str:
@@ -69,6 +72,24 @@ def snapshot(app) -> dict:
             "balances": dict(db.session.execute(sa.select(Account.key, Account.balance)).all()),
             "owners": dict(db.session.execute(sa.select(GiftCard.id, GiftCard.owner_id)).all()),
         }
+
+
+def refused(app, send, message: str):
+    """Send what must be refused (``send`` makes the request): 422, ``message`` on the page, and
+    nothing changed; the response."""
+    before = snapshot(app)
+    response = send()
+    assert response.status_code == 422
+    assert message in text(response)
+    assert snapshot(app) == before
+    return response
+
+
+def refusal(call) -> DomainError:
+    """The error the domain call ``call`` is refused with."""
+    with pytest.raises(DomainError) as caught:
+        call()
+    return caught.value
 
 
 def rows(app, model) -> list:

@@ -33,7 +33,7 @@ from portal.services import services
 from portal.spreadsheets import csv_chunks
 from portal.web.bounds import accepts_upload
 from portal.web.render import done, page_or_fragment
-from portal.web.responses import refuse
+from portal.web.responses import on_submit, refuse
 
 # The largest file the list takes, plus room for the form around it; a file just over MAX_UPLOAD
 # still reaches read_addresses, which says how large a file may be.
@@ -49,7 +49,10 @@ def _merchant_choices(form: CampaignForm) -> CampaignForm:
     return form
 
 
-def _show_invalid(form: CampaignForm, error: CampaignInvalid) -> int:
+def _refuse(form: CampaignForm, error: DomainError) -> int:
+    """A refused campaign: each rule's message by its field (or above the form), else the one reason."""
+    if not isinstance(error, CampaignInvalid):
+        return refuse(form, error)
     db.session.rollback()
     for name, message in error.errors.items():
         field = getattr(form, name, None)
@@ -85,26 +88,22 @@ def campaign_new():
         if form.kind.data:  # the programme's defaults for the kind, for the admin to keep or change
             for name, value in campaign_defaults(db.session, form.kind.data).items():
                 getattr(form, name).data = value
-    status = 200
-    if form.validate_on_submit():
-        try:
-            spec = read_spec(db.session, form.raw())
-            campaign = create_campaign(db.session, services().vault, spec, actor=actor())
-            job = None
-            if (form.quantity.data or "").strip():
-                job = request_generation(db.session, campaign, form.quantity.data, actor=actor())
-        except CampaignInvalid as error:
-            status = _show_invalid(form, error)
-        except DomainError as error:
-            status = refuse(form, error)
-        else:
-            db.session.commit()
-            if job is not None:
-                start_job(job.id)
-            return done(url_for(".campaign", campaign_id=campaign.id), f"Campaign “{campaign.name}” created.")
-    elif form.errors:
-        status = 422
-    return render_template("admin/campaigns/new.html", form=form), status
+
+    def create():
+        campaign = create_campaign(db.session, services().vault, read_spec(db.session, form.raw()), actor=actor())
+        wanted = (form.quantity.data or "").strip()
+        return campaign, request_generation(db.session, campaign, form.quantity.data, actor=actor()) if wanted else None
+
+    def answer(created):
+        campaign, job = created
+        if job is not None:
+            start_job(job.id)
+        return done(url_for(".campaign", campaign_id=campaign.id), f"Campaign “{campaign.name}” created.")
+
+    return on_submit(
+        form, create, answer, lambda status: (render_template("admin/campaigns/new.html", form=form), status),
+        refusal=_refuse,
+    )
 
 
 def _prefill(form: CampaignForm, campaign: Campaign) -> None:
@@ -143,25 +142,22 @@ def campaign_edit(campaign_id: int):
     """Change a campaign's rules; its kind and its kind of codes stay."""
     campaign = queries.campaign(db.session, campaign_id)
     form = _merchant_choices(CampaignForm())
-    status = 200
     if request.method == "GET":
         _prefill(form, campaign)
-    elif form.validate_on_submit():
+
+    def save():
         raw = {**form.raw(), "kind": campaign.kind, "code_mode": campaign.code_mode}
-        try:
-            spec = read_spec(db.session, raw, used=campaign.uses)
-            update_campaign(db.session, services().vault, campaign, spec, actor=actor())
-        except CampaignInvalid as error:
-            status = _show_invalid(form, error)
-        except DomainError as error:
-            status = refuse(form, error)
-        else:
-            db.session.commit()
-            return done(url_for(".campaign", campaign_id=campaign.id), "Campaign saved.")
-    else:
-        status = 422
-    form.kind.data, form.code_mode.data = campaign.kind, campaign.code_mode
-    return render_template("admin/campaigns/edit.html", form=form, campaign=campaign), status
+        spec = read_spec(db.session, raw, used=campaign.uses)
+        update_campaign(db.session, services().vault, campaign, spec, actor=actor())
+
+    def page(status: int):
+        form.kind.data, form.code_mode.data = campaign.kind, campaign.code_mode
+        return render_template("admin/campaigns/edit.html", form=form, campaign=campaign), status
+
+    return on_submit(
+        form, save, lambda _: done(url_for(".campaign", campaign_id=campaign.id), "Campaign saved."), page,
+        refusal=_refuse,
+    )
 
 
 def _detail(campaign: Campaign, status: int = 200, **forms):
@@ -191,15 +187,17 @@ def campaign_generate(campaign_id: int):
     """Start generating more codes (or cards) for the campaign."""
     campaign = queries.campaign(db.session, campaign_id)
     form = GenerateForm()
-    if form.validate_on_submit():
-        try:
-            job = request_generation(db.session, campaign, form.quantity.data, actor=actor())
-        except DomainError as error:
-            return _detail(campaign, refuse(form, error), generate_form=form)
-        db.session.commit()
-        start_job(job.id)
-        return done(url_for(".campaign", campaign_id=campaign.id), f"Generating {job.requested:,} codes.")
-    return _detail(campaign, 422, generate_form=form)
+    return on_submit(
+        form, lambda: request_generation(db.session, campaign, form.quantity.data, actor=actor()),
+        lambda job: _started(campaign, job, f"Generating {job.requested:,} codes."),
+        lambda status: _detail(campaign, status, generate_form=form),
+    )
+
+
+def _started(campaign: Campaign, job, message: str):
+    """Start the committed job and go back to the campaign's page, saying what it does."""
+    start_job(job.id)
+    return done(url_for(".campaign", campaign_id=campaign.id), message)
 
 
 @bp.get("/campaigns/<int:campaign_id>/jobs/<int:job_id>")
@@ -240,14 +238,10 @@ def campaign_export_full(campaign_id: int):
     """Download the campaign's full codes as CSV: recorded in the audit log with the reason given."""
     campaign = queries.campaign(db.session, campaign_id)
     form = FullExportForm()
-    if form.validate_on_submit():
-        try:
-            record_full_export(db.session, campaign, actor=actor(), reason=form.reason.data)
-        except DomainError as error:
-            return _detail(campaign, refuse(form, error), export_form=form)
-        db.session.commit()
-        return _csv(campaign, full=True)
-    return _detail(campaign, 422, export_form=form)
+    return on_submit(
+        form, lambda: record_full_export(db.session, campaign, actor=actor(), reason=form.reason.data),
+        lambda _: _csv(campaign, full=True), lambda status: _detail(campaign, status, export_form=form),
+    )
 
 
 @bp.post("/campaigns/<int:campaign_id>/recipients")
@@ -256,21 +250,21 @@ def campaign_recipients(campaign_id: int):
     """E-mail the campaign to a list of addresses (a CSV upload): one code each, sent by the job queue."""
     campaign = queries.campaign(db.session, campaign_id)
     form = RecipientsForm()
-    if form.validate_on_submit():
+
+    def add():
         upload = form.addresses.data
-        try:
-            addresses, bad = read_addresses(upload.read() if upload else b"")
-            job = add_recipients(db.session, campaign, addresses, actor=actor())
-        except DomainError as error:
-            return _detail(campaign, refuse(form, error), recipients_form=form)
-        db.session.commit()
+        addresses, bad = read_addresses(upload.read() if upload else b"")
+        return add_recipients(db.session, campaign, addresses, actor=actor()), bad
+
+    def answer(added):
+        job, bad = added
         if job is None:
             message = "Every address in the file was already on the list."
             return done(url_for(".campaign", campaign_id=campaign.id), message)
-        start_job(job.id)
         skipped = f" {len(bad)} cells that were not e-mail addresses were left out." if bad else ""
-        return done(url_for(".campaign", campaign_id=campaign.id), f"Sending to {job.requested:,} addresses.{skipped}")
-    return _detail(campaign, 422, recipients_form=form)
+        return _started(campaign, job, f"Sending to {job.requested:,} addresses.{skipped}")
+
+    return on_submit(form, add, answer, lambda status: _detail(campaign, status, recipients_form=form))
 
 
 @bp.post("/campaigns/<int:campaign_id>/delete")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, render_template, request, url_for
+from flask import current_app, render_template, url_for
 
 from portal.admin import bp, queries
 from portal.admin.forms import MerchantForm, StaffForm, TillLimitForm
@@ -17,7 +17,7 @@ from portal.merchants import confirm_sales_above, create_merchant, default_confi
 from portal.models import Merchant
 from portal.networks import networks_of
 from portal.web.render import done
-from portal.web.responses import refuse
+from portal.web.responses import on_submit, refuse
 
 
 def _rate(text: str | None) -> int:
@@ -34,23 +34,22 @@ def _rate(text: str | None) -> int:
 def merchants():
     """List the merchants with their staff count; add a merchant."""
     form = MerchantForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            merchant = create_merchant(
-                db.session, form.slug.data, form.name.data, form.currency.data or "USD",
-                loops_per_unit=_rate(form.loops_per_unit.data), timezone=form.timezone.data,
-                sells_network_cards=form.sells_network_cards.data == "1",
-            )
-            audit(db.session, actor(), "merchant.created", f"merchant:{merchant.id}", "", slug=merchant.slug)
-        except DomainError as error:
-            status = refuse(form, error)
-        else:
-            db.session.commit()
-            return done(url_for(".merchant", slug=merchant.slug), f"{merchant.name} was added.")
-    elif request.method == "POST":
-        status = 422
-    return render_template("admin/merchants/index.html", merchants=queries.merchants(db.session), form=form), status
+
+    def add() -> Merchant:
+        merchant = create_merchant(
+            db.session, form.slug.data, form.name.data, form.currency.data or "USD",
+            loops_per_unit=_rate(form.loops_per_unit.data), timezone=form.timezone.data,
+            sells_network_cards=form.sells_network_cards.data == "1",
+        )
+        audit(db.session, actor(), "merchant.created", f"merchant:{merchant.id}", "", slug=merchant.slug)
+        return merchant
+
+    return on_submit(
+        form, add, lambda merchant: done(url_for(".merchant", slug=merchant.slug), f"{merchant.name} was added."),
+        lambda status: (
+            render_template("admin/merchants/index.html", merchants=queries.merchants(db.session), form=form), status
+        ),
+    )
 
 
 def _merchant_page(
@@ -95,17 +94,15 @@ def merchant(slug: str):
     """Show a merchant and its staff; add a member of staff."""
     found = queries.merchant(db.session, slug)
     form = StaffForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = create_user(db.session, form.email.data, form.password.data, role="merchant",
-                               name=form.name.data or "", merchant=found)
-            audit(db.session, actor(), "user.created", f"user:{user.id}", "", role="merchant", merchant=found.slug)
-        except DomainError as error:
-            status = refuse(form, error)
-        else:
-            db.session.commit()
-            return done(url_for(".merchant", slug=found.slug), f"{user.email} can now sign in to {found.name}'s till.")
-    elif request.method == "POST":
-        status = 422
-    return _merchant_page(found, status, form=form)
+
+    def add():
+        user = create_user(db.session, form.email.data, form.password.data, role="merchant",
+                           name=form.name.data or "", merchant=found)
+        audit(db.session, actor(), "user.created", f"user:{user.id}", "", role="merchant", merchant=found.slug)
+        return user
+
+    return on_submit(
+        form, add,
+        lambda user: done(url_for(".merchant", slug=found.slug), f"{user.email} can now sign in to {found.name}'s till."),
+        lambda status: _merchant_page(found, status, form=form),
+    )

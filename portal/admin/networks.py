@@ -53,32 +53,38 @@ def network(network_id: int):
     return _network_page(rules.network(db.session, network_id))
 
 
+def _change(network_id: int, form, form_name: str, change, message):
+    """Run one form's change on the network; a refusal redraws the page with it, nothing changed."""
+    found = rules.network(db.session, network_id)
+    try:
+        result = change(found)
+    except DomainError as error:
+        status = refuse(form, error)
+        return _network_page(rules.network(db.session, network_id), status, **{form_name: form})
+    db.session.commit()
+    return done(url_for(".network", network_id=found.id), message(found, result))
+
+
 @bp.post("/networks/<int:network_id>/name")
 def network_rename(network_id: int):
     """Rename the network; a bad or taken name says so and changes nothing."""
-    found = rules.network(db.session, network_id)
     form = NetworkForm()
-    try:
-        rules.rename_network(db.session, found, form.name.data, actor=actor())
-    except DomainError as error:
-        status = refuse(form, error)
-        return _network_page(rules.network(db.session, network_id), status, name_form=form)
-    db.session.commit()
-    return done(url_for(".network", network_id=found.id), f"The network is now called {found.name}.")
+    return _change(
+        network_id, form, "name_form",
+        lambda found: rules.rename_network(db.session, found, form.name.data, actor=actor()),
+        lambda found, _: f"The network is now called {found.name}.",
+    )
 
 
 @bp.post("/networks/<int:network_id>/merchants")
 def network_add(network_id: int):
     """Add a merchant to the network: the network's cards work there from now on."""
-    found = rules.network(db.session, network_id)
     form = NetworkMemberForm()
-    try:
-        merchant = rules.add_merchant(db.session, found, form.merchant.data, actor=actor())
-    except DomainError as error:
-        status = refuse(form, error)
-        return _network_page(rules.network(db.session, network_id), status, member_form=form)
-    db.session.commit()
-    return done(url_for(".network", network_id=found.id), f"{merchant.name} now takes {found.name} cards.")
+    return _change(
+        network_id, form, "member_form",
+        lambda found: rules.add_merchant(db.session, found, form.merchant.data, actor=actor()),
+        lambda found, merchant: f"{merchant.name} now takes {found.name} cards.",
+    )
 
 
 @bp.post("/networks/<int:network_id>/merchants/<slug>/remove")

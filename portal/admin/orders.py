@@ -26,29 +26,33 @@ def orders():
     return render_template("admin/orders.html", orders=recent)
 
 
-@bp.post("/orders/<int:order_id>/approve")
-def order_approve(order_id: int):
-    """Issue the cards of a paid order that waited for approval."""
+def _change(order_id: int, change, message):
+    """Run one change on an order; a refusal is flashed above the list and changes nothing."""
     order = db.session.get(Order, order_id) or abort(404)
     try:
-        approve(db.session, services().vault, order, actor=actor())
+        result = change(order)
     except ValidationError as error:
         db.session.rollback()
         flash(error.message, "error")
         return done(url_for(".orders"))
     db.session.commit()
-    return done(url_for(".orders"), f"Order {order.id} is approved: its cards are issued.")
+    return done(url_for(".orders"), message(order, result))
+
+
+@bp.post("/orders/<int:order_id>/approve")
+def order_approve(order_id: int):
+    """Issue the cards of a paid order that waited for approval."""
+    return _change(
+        order_id, lambda order: approve(db.session, services().vault, order, actor=actor()),
+        lambda order, _: f"Order {order.id} is approved: its cards are issued.",
+    )
 
 
 @bp.post("/orders/<int:order_id>/refund")
 def order_refund(order_id: int):
     """Refund what is left of an order's cards and cancel them; say what was spent and stays paid."""
-    order = db.session.get(Order, order_id) or abort(404)
-    try:
-        result = refund_order(db.session, payments(), order, actor=actor(), reason=request.form.get("reason", ""))
-    except ValidationError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return done(url_for(".orders"))
-    db.session.commit()
-    return done(url_for(".orders"), f"Order {order.id}: {result.describe()}.")
+    return _change(
+        order_id,
+        lambda order: refund_order(db.session, payments(), order, actor=actor(), reason=request.form.get("reason", "")),
+        lambda order, result: f"Order {order.id}: {result.describe()}.",
+    )

@@ -16,7 +16,7 @@ from portal.models import Merchant, utcnow
 from portal.models.users import ROLES
 from portal.tokens import live_tokens, revoke_all_tokens
 from portal.web.render import done
-from portal.web.responses import refuse
+from portal.web.responses import on_submit, refuse
 
 
 @bp.get("/users")
@@ -44,21 +44,15 @@ def user(user_id: int):
     """Show a person and change their role, with a reason."""
     found = queries.person(db.session, user_id)
     form = _role_form(found)
-    status = 200
-    if form.validate_on_submit():
-        merchant = None
-        if form.merchant.data:
-            merchant = by_slug(db.session, form.merchant.data)
-        try:
-            change_role(db.session, found, form.role.data, merchant, actor=actor(), reason=form.reason.data)
-        except DomainError as error:
-            status = refuse(form, error)
-        else:
-            db.session.commit()
-            return done(url_for(".user", user_id=found.id), f"{found.email} is now {found.role}.")
-    elif request.method == "POST":
-        status = 422
-    return _page(found, status, form=form)
+
+    def change():
+        merchant = by_slug(db.session, form.merchant.data) if form.merchant.data else None
+        change_role(db.session, found, form.role.data, merchant, actor=actor(), reason=form.reason.data)
+
+    return on_submit(
+        form, change, lambda _: done(url_for(".user", user_id=found.id), f"{found.email} is now {found.role}."),
+        lambda status: _page(found, status, form=form),
+    )
 
 
 def _page(person, status: int = 200, **given):

@@ -10,19 +10,24 @@ from portal.tokens import check_expiry_days, check_token_name
 from portal.web.forms import rule
 
 
+def _new_password(label: str, missing: str) -> PasswordField:
+    """A password being chosen: required, and held to the password rule."""
+    return PasswordField(label, validators=[InputRequired(missing), rule(check_password_rule)])
+
+
+def _again(label: str, missing: str, password: str) -> PasswordField:
+    """The chosen password typed a second time: it must match the field named ``password``."""
+    return PasswordField(label, validators=[InputRequired(missing), EqualTo(password, "The passwords don't match")])
+
+
 class SignUpForm(FlaskForm):
     name = StringField("Your name", validators=[Length(max=120, message="Use at most 120 characters for your name")])
     email = EmailField(
         "E-mail address",
         validators=[InputRequired("Enter your e-mail address"), rule(normalise_email)],
     )
-    password = PasswordField(
-        "Password", validators=[InputRequired("Choose a password"), rule(check_password_rule)]
-    )
-    confirm = PasswordField(
-        "Password again",
-        validators=[InputRequired("Type the password again"), EqualTo("password", "The passwords don't match")],
-    )
+    password = _new_password("Password", "Choose a password")
+    confirm = _again("Password again", "Type the password again", "password")
 
 
 class ConfirmSignUpForm(FlaskForm):
@@ -38,13 +43,8 @@ class PasswordForm(FlaskForm):
     current_password = PasswordField(
         "Current password", validators=[InputRequired("Enter your current password")]
     )
-    new_password = PasswordField(
-        "New password", validators=[InputRequired("Choose a new password"), rule(check_password_rule)]
-    )
-    confirm = PasswordField(
-        "New password again",
-        validators=[InputRequired("Type the new password again"), EqualTo("new_password", "The passwords don't match")],
-    )
+    new_password = _new_password("New password", "Choose a new password")
+    confirm = _again("New password again", "Type the new password again", "new_password")
 
 
 class TokenForm(FlaskForm):

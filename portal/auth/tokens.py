@@ -15,9 +15,9 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import utcnow
 from portal.tokens import create_token, live_tokens, own_token, revoke_token
-from portal.web.forms import show_domain_error
 from portal.web.guards import roles
 from portal.web.render import done, page_or_fragment
+from portal.web.responses import on_submit
 
 EVERY_ROLE = ("customer", "merchant", "admin")
 
@@ -41,15 +41,16 @@ def tokens():
 def token_create():
     """Make a token and show it, this once."""
     form = TokenForm()
-    if not form.validate_on_submit():
-        return _tokens_page(form, 422)
-    try:
-        _, token = create_token(db.session, current_user, form.name.data, expires_in_days=form.expires_in_days.data)
-    except DomainError as error:
-        show_domain_error(form, error)
-        return _tokens_page(form, 422)
-    db.session.commit()
-    return _tokens_page(TokenForm(formdata=None), 201, new_token=token)
+    return on_submit(
+        form, lambda: create_token(db.session, current_user, form.name.data, expires_in_days=form.expires_in_days.data),
+        lambda made: _tokens_page(TokenForm(formdata=None), 201, new_token=made[1]),
+        lambda status: _tokens_page(form, status),
+    )
+
+
+def _not_yours(error: DomainError):
+    """The revoke page for a token that is not (or no longer) one of the user's."""
+    return render_template("auth/token_revoke.html", token=None, error=error.message), 404
 
 
 @bp.get("/settings/tokens/<int:token_id>/revoke")
@@ -59,7 +60,7 @@ def token_revoke_confirm(token_id: int):
     try:
         token = own_token(db.session, current_user, token_id)
     except DomainError as error:
-        return render_template("auth/token_revoke.html", token=None, error=error.message), 404
+        return _not_yours(error)
     return render_template("auth/token_revoke.html", token=token)
 
 
@@ -70,6 +71,6 @@ def token_revoke(token_id: int):
     try:
         token = revoke_token(db.session, current_user, token_id)
     except DomainError as error:
-        return render_template("auth/token_revoke.html", token=None, error=error.message), 404
+        return _not_yours(error)
     db.session.commit()
     return done(url_for(".tokens"), f"The token “{token.name}” is revoked; programs using it are refused from now on.")

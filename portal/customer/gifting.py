@@ -16,7 +16,7 @@ from portal.ledger import Actor
 from portal.models import Transfer
 from portal.services import services
 from portal.web.render import done, is_htmx, page_or_fragment
-from portal.web.responses import no_store, refuse
+from portal.web.responses import no_store, on_submit, refuse
 
 
 def _transfer_view(card, status: int = 200, **context):
@@ -31,15 +31,18 @@ def card_transfer(card_id: int):
     """Hold the card for a friend and show the claim code, this once."""
     card = own_or_404(card_id)
     form = TransferForm()
-    if not form.validate_on_submit():
-        return _transfer_view(card, 422, transfer_form=form)
-    try:
-        transfer, claim_code = start_transfer(
+    return on_submit(
+        form,
+        lambda: start_transfer(
             db.session, services().vault, card, actor=Actor(user_id=current_user.id), to_email=form.to_email.data,
-        )
-    except DomainError as error:
-        return _transfer_view(card, refuse(form, error), transfer_form=form)
-    db.session.commit()
+        ),
+        lambda started: _given(card, *started),
+        lambda status: _transfer_view(card, status, transfer_form=form),
+    )
+
+
+def _given(card, transfer: Transfer, claim_code: str):
+    """The transfer just started, with its claim code and link shown this once."""
     claim_url = url_for("public.claim", claim_code=claim_code, _external=True)
     response = no_store(_transfer_view(card, claim_code=claim_code, claim_url=claim_url, started=transfer))
     if is_htmx():

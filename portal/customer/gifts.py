@@ -16,7 +16,7 @@ from portal.customer.reauth import confirm_password, signed_in_recently
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.web.render import done, page_or_fragment
-from portal.web.responses import no_store, refuse, retry_after
+from portal.web.responses import no_store, on_submit, refuse, retry_after
 from portal.gifts import (
     cancel_gift, create_gift, full_code, pay_gift, plans_on_sale, redeem_gift, send_gift,
 )
@@ -152,62 +152,57 @@ def gift_pay(gift_id: int):
     """Pay for the gift and send it: to the friend by e-mail, or as an open gift's code to hand on."""
     gift = _visible_or_404(gift_id)
     form = PayForm()
-    if not form.validate_on_submit():
-        return _gift_view(gift, 422, pay_form=form)
-    try:
+
+    def pay():
         pay_gift(db.session, services().vault, gift, actor=Actor(user_id=current_user.id),
                  idempotency_key=form.domain_key(), channel="web")
         if gift.status == "created":  # a replayed payment of a gift already sent answers as the first did
             send_gift(db.session, services().vault, gift, user=current_user)
-    except DomainError as error:
-        return _gift_view(gift, refuse(form, error), pay_form=form)
-    db.session.commit()
-    if gift.recipient_email:
-        where = "Your friend will get an e-mail with the code."
-    else:
-        where = "Hand the code below to your friend."
-    return done(url_for(".gift", gift_id=gift.id), f"Paid and sent. {where}")
+
+    def paid(_):
+        if gift.recipient_email:
+            where = "Your friend will get an e-mail with the code."
+        else:
+            where = "Hand the code below to your friend."
+        return done(url_for(".gift", gift_id=gift.id), f"Paid and sent. {where}")
+
+    return on_submit(form, pay, paid, lambda status: _gift_view(gift, status, pay_form=form))
 
 
-def _act(gift_id: int, action, message: str):
+def _act(gift_id: int, action, answer):
+    """One button's change to a gift (``action(gift)``); ``answer(result)`` once it is committed."""
     gift = _visible_or_404(gift_id)
     form = GiftActionForm()
-    if not form.validate_on_submit():
-        return _gift_view(gift, 422, action_form=form)
-    try:
-        action(gift)
-    except DomainError as error:
-        return _gift_view(gift, refuse(form, error), action_form=form)
-    db.session.commit()
-    return done(url_for(".gift", gift_id=gift.id), message)
+    return on_submit(form, lambda: action(gift), answer, lambda status: _gift_view(gift, status, action_form=form))
 
 
 @bp.post("/gifts/<int:gift_id>/send")
 def gift_send(gift_id: int):
     """Send a gift that is paid but not yet sent."""
-    return _act(gift_id, lambda g: send_gift(db.session, services().vault, g, user=current_user), "The gift is on its way.")
+    return _act(
+        gift_id, lambda g: send_gift(db.session, services().vault, g, user=current_user),
+        lambda _: done(url_for(".gift", gift_id=gift_id), "The gift is on its way."),
+    )
 
 
 @bp.post("/gifts/<int:gift_id>/cancel")
 def gift_cancel(gift_id: int):
     """Cancel a gift not yet redeemed; what was paid goes back to the wallet or Loops."""
-    return _act(gift_id, lambda g: cancel_gift(db.session, g, user=current_user),
-                "The gift is cancelled; anything you paid is back where it came from.")
+    return _act(
+        gift_id, lambda g: cancel_gift(db.session, g, user=current_user),
+        lambda _: done(
+            url_for(".gift", gift_id=gift_id), "The gift is cancelled; anything you paid is back where it came from."
+        ),
+    )
 
 
 @bp.post("/gifts/<int:gift_id>/redeem")
 def gift_redeem(gift_id: int):
     """Redeem a gift sent to me: the subscription starts now."""
-    gift = _visible_or_404(gift_id)
-    form = GiftActionForm()
-    if not form.validate_on_submit():
-        return _gift_view(gift, 422, action_form=form)
-    try:
-        redeemed = redeem_gift(db.session, gift, current_user)
-    except DomainError as error:
-        return _gift_view(gift, refuse(form, error), action_form=form)
-    db.session.commit()
-    return done(url_for(".dashboard"), redeemed.message + ".")
+    return _act(
+        gift_id, lambda g: redeem_gift(db.session, g, current_user),
+        lambda redeemed: done(url_for(".dashboard"), redeemed.message + "."),
+    )
 
 
 @bp.post("/gifts/<int:gift_id>/reveal")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.orm import Session
 
-from portal.extensions import db
-from portal.jobs.runtime import app_context
+from portal.jobs.runtime import app_context, relay_waiting
 from portal.notifications.delivery import deliver_batch
 from portal.notifications.outbox import waiting_ids
 from portal.notifications.relay import EMAIL, enqueue_batch, relay
@@ -40,10 +38,4 @@ def send_emails() -> int:
 
 def relay_outbox() -> int:
     """Offer every message that waits (Redis was down, a worker died) to a send job again."""
-    with app_context():
-        with Session(db.engine) as session:
-            ids = waiting_ids(session)
-        enqueued = relay(ids)
-        if ids:
-            log.info("Outbox relay: %d message(s) waiting, %d newly offered", len(ids), enqueued)
-        return enqueued
+    return relay_waiting(waiting_ids, relay, log, "Outbox relay: %d message(s) waiting, %d newly offered")

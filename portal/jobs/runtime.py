@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, has_app_context
+from sqlalchemy.orm import Session
 
 from portal.extensions import db
 
@@ -56,3 +58,17 @@ def app_context() -> Iterator[Flask]:
     app = worker_app()
     with app.app_context():
         yield app
+
+
+def relay_waiting(
+    waiting_ids: Callable[[Session], list[int]], relay: Callable[[list[int]], int], log: logging.Logger, message: str
+) -> int:
+    """Offer every row that waits (Redis was down, a worker died) to its send job again; ``message``
+    logs how many waited and how many were newly offered."""
+    with app_context():
+        with Session(db.engine) as session:
+            ids = waiting_ids(session)
+        enqueued = relay(ids)
+        if ids:
+            log.info(message, len(ids), enqueued)
+        return enqueued

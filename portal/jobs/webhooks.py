@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 
 from rq import get_current_job
-from sqlalchemy.orm import Session
 
 from portal.events.deliveries import relay, waiting_ids
 from portal.events.sending import deliver
-from portal.extensions import db
-from portal.jobs.runtime import app_context
+from portal.jobs.runtime import app_context, relay_waiting
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +27,4 @@ def send_webhook(delivery_id: int) -> str:
 
 def relay_webhooks() -> int:
     """Offer every delivery that waits (Redis was down, a worker died) to its send job again."""
-    with app_context():
-        with Session(db.engine) as session:
-            ids = waiting_ids(session)
-        enqueued = relay(ids)
-        if ids:
-            log.info("Webhook relay: %d delivery(ies) waiting, %d newly enqueued", len(ids), enqueued)
-        return enqueued
+    return relay_waiting(waiting_ids, relay, log, "Webhook relay: %d delivery(ies) waiting, %d newly enqueued")

@@ -38,19 +38,22 @@ class LookupForm(SaleForm):
     code = StringField("Gift card code")
 
 
-class ApplyForm(SaleForm):
+class PaymentForm(SaleForm):
+    """A form of the sale that moves money: it carries its idempotency key."""
+
     key = HiddenField()
+
+
+class ApplyForm(PaymentForm):
     ticket = HiddenField()
     amount = StringField("Amount to take from this card")
 
 
-class WalletForm(SaleForm):
-    key = HiddenField()
+class WalletForm(PaymentForm):
     amount = StringField("Wallet credit to use")
 
 
-class SpendLoopsForm(SaleForm):
-    key = HiddenField()
+class SpendLoopsForm(PaymentForm):
     loops = StringField("Loops to use")
 
 
@@ -62,8 +65,7 @@ class LoopsForm(SaleForm):
     email = EmailField("Customer's e-mail")
 
 
-class UndoForm(SaleForm):
-    key = HiddenField()
+class UndoForm(PaymentForm):
     reason = TextAreaField("Why undo it?")
 
 

@@ -447,34 +447,32 @@ def csv_download(text: str, name: str) -> Response:
     return response
 
 
-@bp.get("/reports/totals.csv")
-def totals_csv():
-    """The totals per kind for a period, as CSV."""
+def report_csv(name: str, build) -> Response:
+    """One of the store's reports for the asked period (400 for a bad one) as a CSV download;
+    ``build(merchant, span)`` writes its text."""
     merchant = store()
     span, error = asked_period()
     if error:
         abort(400)
-    rows = reports.totals(db.session, merchant, span)
-    return csv_download(reports.totals_csv(merchant, span, rows), f"{merchant.slug}-totals-{span.slug()}.csv")
+    return csv_download(build(merchant, span), f"{merchant.slug}-{name}-{span.slug()}.csv")
+
+
+@bp.get("/reports/totals.csv")
+def totals_csv():
+    """The totals per kind for a period, as CSV."""
+    return report_csv("totals", lambda merchant, span: reports.totals_csv(
+        merchant, span, reports.totals(db.session, merchant, span)))
 
 
 @bp.get("/reports/issuers.csv")
 def issuers_csv():
     """What was accepted from cards other issuers sold in a period, as CSV."""
-    merchant = store()
-    span, error = asked_period()
-    if error:
-        abort(400)
-    rows = reports.accepted_from_others(db.session, merchant, span)
-    return csv_download(reports.issuers_csv(merchant, span, rows), f"{merchant.slug}-issuers-{span.slug()}.csv")
+    return report_csv("issuers", lambda merchant, span: reports.issuers_csv(
+        merchant, span, reports.accepted_from_others(db.session, merchant, span)))
 
 
 @bp.get("/reports/settlement.csv")
 def settlement_csv():
     """The settlement for a period, as CSV."""
-    merchant = store()
-    span, error = asked_period()
-    if error:
-        abort(400)
-    report = reports.settlement(db.session, merchant, span)
-    return csv_download(reports.settlement_csv(merchant, report), f"{merchant.slug}-settlement-{span.slug()}.csv")
+    return report_csv("settlement", lambda merchant, span: reports.settlement_csv(
+        merchant, reports.settlement(db.session, merchant, span)))

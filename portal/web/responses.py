@@ -1,6 +1,8 @@
-"""How views of every blueprint answer a refusal, a rate limit, and a page that shows a secret."""
+"""How views of every blueprint answer a posted form, a refusal, a rate limit, and a page that shows a secret."""
 
 from __future__ import annotations
+
+from flask import request
 
 from portal.errors import DomainError, IdempotencyConflict, RateLimited, ValidationError
 from portal.extensions import db
@@ -20,6 +22,21 @@ def refuse(form, error: DomainError, field_names: dict[str, str] | None = None) 
         form.idempotency_key.data = new_key()
     show_domain_error(form, error, field_names)
     return 429 if isinstance(error, RateLimited) else 422
+
+
+def on_submit(form, change, answer, page, refusal=refuse):
+    """A page with a form: when valid input is posted, run ``change``, commit and give
+    ``answer(result)``; otherwise ``page(status)``, the page drawn with the form: 200 on a GET,
+    422 for invalid input, and a refusal's status (``refusal``, ``refuse`` unless a page shows
+    its errors its own way) with its reason by its field."""
+    if not form.validate_on_submit():
+        return page(422 if request.method == "POST" else 200)
+    try:
+        result = change()
+    except DomainError as error:
+        return page(refusal(form, error))
+    db.session.commit()
+    return answer(result)
 
 
 def retry_after(error: DomainError) -> dict[str, str]:

@@ -18,8 +18,8 @@ from portal.events.catalogue import EVENT_TYPES
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.services import services
-from portal.web.forms import show_domain_error
 from portal.web.render import done
+from portal.web.responses import on_submit
 
 
 class EndpointForm(FlaskForm):
@@ -82,26 +82,17 @@ def back_to(endpoint_id: int, error: DomainError | None = None, message: str | N
 def index():
     """List the endpoints; add one, showing its signing secret this once."""
     form = EndpointForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            made = endpoints.create_endpoint(
-                db.session, services().vault, url=form.url.data, event_types=form.event_types.data,
-                merchant_id=place().scope(), actor=actor(),
-                allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"],
-            )
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-            status = 422
-        else:
-            db.session.commit()
-            return page("webhooks/created.html", 201, endpoint=made.endpoint, secret=made.secret)
-    elif request.method == "POST":
-        status = 422
-    return page(
-        "webhooks/index.html", status, endpoints=endpoints.endpoints_of(db.session, place().scope()), form=form,
-        event_types=EVENT_TYPES,
+    return on_submit(
+        form,
+        lambda: endpoints.create_endpoint(
+            db.session, services().vault, url=form.url.data, event_types=form.event_types.data,
+            merchant_id=place().scope(), actor=actor(), allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"],
+        ),
+        lambda made: page("webhooks/created.html", 201, endpoint=made.endpoint, secret=made.secret),
+        lambda status: page(
+            "webhooks/index.html", status, endpoints=endpoints.endpoints_of(db.session, place().scope()), form=form,
+            event_types=EVENT_TYPES,
+        ),
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import audited_page, serious_violations
-from tests.browser.pages import no_sideways_scroll, sign_in
+from tests.browser.pages import no_sideways_scroll, sign_in, tab_to
 from tests.gifts import BUYER, FRIEND, STRANGER, everything, make_gift, subscription_end
 from tests.reads import loops_of, wallet_of
 
@@ -80,11 +80,7 @@ def test_an_open_gift_paid_with_loops_is_handed_on_and_redeemed_by_code(gifting,
     expect(phone.get_by_text("Paid and sent. Hand the code below to your friend.")).to_be_visible()
     assert loops_of(app, BUYER) == 1000 - 499
     show = phone.get_by_role("button", name="Show the gift code")
-    for _ in range(40):
-        phone.keyboard.press("Tab")
-        if show.evaluate("el => el === document.activeElement"):
-            break
-    expect(show).to_be_focused()
+    tab_to(phone, show, 40)
     phone.keyboard.press("Enter")
     expect(phone.locator("#gift-code")).to_have_text(GIFT_CODE)
     code = GIFT_CODE.search(phone.locator("#gift-code").inner_text()).group(0)

@@ -19,8 +19,8 @@ from portal.extensions import db
 from portal.models import GiftCard
 from portal.services import services
 from portal.tokens import create_token
-from tests.browser.pages import no_sideways_scroll, sign_in
-from tests.conftest import TEST_SECRET, signup_link
+from tests.browser.pages import no_sideways_scroll, sign_in, sign_up, tab_to
+from tests.conftest import TEST_SECRET
 from tests.factories import add_loops, issue, pay_at_till, user
 from tests.reads import owner_of, user_id
 
@@ -124,14 +124,7 @@ def test_a_card_given_by_email_is_claimed_by_a_friend_who_signs_up(app, browser,
     fern = friend.new_page()
     fern.goto(f"/claim/{link.group(1)}")
     fern.get_by_role("link", name="Create a wallet").click()
-    fern.get_by_label("Your name").fill("Fern")
-    fern.get_by_label("E-mail address").fill("fern@example.com")
-    fern.get_by_label("Password", exact=True).fill("a long passphrase")
-    fern.get_by_label("Password again").fill("a long passphrase")
-    fern.get_by_role("button", name="Create account").click()
-    expect(fern.get_by_role("heading", name="Check your e-mail")).to_be_visible()
-    fern.goto(signup_link(app, "fern@example.com"))
-    fern.get_by_role("button", name="Create my account").click()
+    sign_up(fern, app, "Fern", "fern@example.com", "a long passphrase")
     expect(fern).to_have_url(re.compile(rf"/claim/{link.group(1)}$"))
     fern.get_by_role("button", name="Add it to my wallet").click()
     expect(fern).to_have_url(re.compile(rf"/wallet/cards/{card_id}$"))
@@ -177,11 +170,7 @@ def test_the_code_is_revealed_by_keyboard_and_every_page_fits_the_phone(app, pho
     sign_in(phone, people["customer"])
     phone.goto(f"/wallet/cards/{card_id}")
     reveal = phone.get_by_role("button", name="Reveal code")
-    for _ in range(30):
-        phone.keyboard.press("Tab")
-        if reveal.evaluate("el => el === document.activeElement"):
-            break
-    expect(reveal).to_be_focused()
+    tab_to(phone, reveal, 30)
     phone.keyboard.press("Enter")
     expect(phone.locator("#card-code")).to_contain_text(code)
     expect(phone.get_by_role("link", name="Hide code")).to_be_visible()

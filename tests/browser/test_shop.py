@@ -11,7 +11,7 @@ from email import policy
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import fact, scan_like_a_usb_scanner, sign_in
+from tests.browser.pages import fact, look_up, sign_in
 from tests.browser.pages import sign_in as sign_in_at_till
 from tests.factories import issue
 from tests.shop import all_cards
@@ -49,8 +49,7 @@ def test_a_guest_buys_a_card_for_a_friend_who_spends_it_at_a_till(app, people, p
     code = CARD_CODE.search(body).group(0)
 
     sign_in_at_till(desktop, people["merchant"])
-    desktop.get_by_label("Purchase total").fill("7.00")
-    scan_like_a_usb_scanner(desktop, code)
+    look_up(desktop, code, "7.00")
     expect(fact(desktop, "Balance")).to_have_text("25.00 USD")
     desktop.get_by_role("button", name="Apply", exact=True).click()
     expect(fact(desktop, "Left on card")).to_have_text("18.00 USD")

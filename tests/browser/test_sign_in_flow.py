@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD, signup_link
+from tests.browser.pages import sign_up
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -16,14 +17,7 @@ def test_a_customer_signs_up_signs_out_and_signs_in_again(app, phone):
     """Does the whole round trip work by labels and buttons, through the e-mailed link, ending on the wallet?"""
     phone.goto("/")
     phone.get_by_role("link", name="Create your wallet").click()
-    phone.get_by_label("Your name").fill("Priya")
-    phone.get_by_label("E-mail address").fill("priya@example.com")
-    phone.get_by_label("Password", exact=True).fill("a long passphrase")
-    phone.get_by_label("Password again").fill("a long passphrase")
-    phone.get_by_role("button", name="Create account").click()
-    expect(phone.get_by_role("heading", name="Check your e-mail")).to_be_visible()
-    phone.goto(signup_link(app, "priya@example.com"))
-    phone.get_by_role("button", name="Create my account").click()
+    sign_up(phone, app, "Priya", "priya@example.com", "a long passphrase")
     expect(phone).to_have_url(re.compile(r"/wallet/$"))
     expect(phone.get_by_text("Welcome to Giftloop! Your wallet is ready.")).to_be_visible()
     expect(phone.get_by_role("heading", name="Loops")).to_be_visible()

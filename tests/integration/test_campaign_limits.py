@@ -19,6 +19,7 @@ from portal.models import Account, Merchant, User
 from portal.models.campaigns import Campaign, CampaignCustomer, CampaignUse
 from portal.money import Money
 from portal.services import services
+from tests.concurrency import at_once
 from tests.conftest import make_app
 
 pytestmark = pytest.mark.postgres
@@ -50,32 +51,17 @@ def campaign(app, **raw) -> int:
 
 
 def burst(app, call) -> Counter:
-    """Run ``call(i)`` on BURST threads released together, each with its own app context and session."""
-    barrier = threading.Barrier(BURST)
-    outcomes: list = [None] * BURST
+    """Run ``call(i)`` on BURST threads released together, each with its own app context and session;
+    how many ended "ok", with each refusal's code, or with any other error."""
 
-    def run(i):
-        with app.app_context():
-            try:
-                barrier.wait()
-                call(i)
-                db.session.commit()
-                outcomes[i] = "ok"
-            except DomainError as error:
-                db.session.rollback()
-                outcomes[i] = error.code
-            except Exception as error:  # noqa: BLE001 - reported by the assertion below
-                db.session.rollback()
-                outcomes[i] = repr(error)
-            finally:
-                db.session.remove()
+    def work(i):
+        call(i)
+        return "ok"
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(BURST)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return Counter(outcomes)
+    return Counter(
+        outcome if outcome == "ok" else outcome.code if isinstance(outcome, DomainError) else repr(outcome)
+        for outcome in at_once(app, BURST, work)
+    )
 
 
 def till_use(app, code: str, email=None):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from portal.campaigns import grant
 from portal.extensions import db
 from portal.jobs.sweeps import run_entitlements
 from portal.models import Event, utcnow
+from tests.concurrency import at_once
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.postgres
@@ -26,20 +26,7 @@ def test_two_sweeps_at_once_expire_each_entitlement_once(pg_app):
             grant(db.session, customer, "plus", 3, now=long_ago)
             grant(db.session, customer, "vip", 30, now=long_ago)
         db.session.commit()
-    barrier = threading.Barrier(2)
-    counted: list[int] = []
-
-    def sweep():
-        with pg_app.app_context():
-            barrier.wait()
-            counted.append(run_entitlements()["expired"])
-            db.session.remove()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    counted = at_once(pg_app, 2, lambda _: run_entitlements()["expired"])
     assert sum(counted) == 20
     with pg_app.app_context():
         expired = db.session.scalars(sa.select(Event.payload).where(Event.type == "entitlement.expired")).all()

@@ -19,7 +19,7 @@ from portal.money import Money
 from portal.services import services
 from portal.tokens import create_token
 from portal.wallet import credit_wallet
-from tests.concurrency import together
+from tests.concurrency import at_once, together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -98,29 +98,18 @@ def test_the_named_friend_in_fifty_sessions_at_once_gets_one_subscription(pg_app
 def test_one_buy_a_gift_form_submitted_from_ten_threads_at_once_makes_one_gift(pg_app):
     """The form's key reaches create_gift from ten requests at the same instant: every one answers
     with the same gift and code, and one gift (with one stored code) exists."""
-    import threading
-
     with pg_app.app_context():
         list(ensure_plans(db.session))
         buyer_id = create_user(db.session, "buyer@example.com", "a long password", name="Bea").id
         db.session.commit()
-    barrier, answers = threading.Barrier(10), []
 
-    def buy():
-        with pg_app.app_context():
-            buyer = db.session.get(User, buyer_id)
-            barrier.wait()
-            gift, code = create_gift(db.session, services().vault, buyer, subscription_identifier="plus",
-                                     payment_method="wallet", recipient_email=None, idempotency_key="web:form-1")
-            db.session.commit()
-            answers.append((gift.id, code))
-            db.session.remove()
+    def buy(_):
+        gift, code = create_gift(db.session, services().vault, db.session.get(User, buyer_id),
+                                 subscription_identifier="plus", payment_method="wallet", recipient_email=None,
+                                 idempotency_key="web:form-1")
+        return gift.id, code
 
-    threads = [threading.Thread(target=buy) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    answers = at_once(pg_app, 10, buy)
     assert len(answers) == 10 and len(set(answers)) == 1
     with pg_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(GiftSubscription.id))) == 1
@@ -129,8 +118,6 @@ def test_one_buy_a_gift_form_submitted_from_ten_threads_at_once_makes_one_gift(p
 
 def test_two_gifts_redeemed_by_the_friend_at_the_same_instant_both_add_their_days(pg_app):
     """Gifts stack: two Plus gifts redeemed by Fran from two threads at once give her 60 days, not 30."""
-    import threading
-
     from portal.gifts import redeem_gift_code
 
     with pg_app.app_context():
@@ -147,22 +134,12 @@ def test_two_gifts_redeemed_by_the_friend_at_the_same_instant_both_add_their_day
             send_gift(db.session, services().vault, gift, user=buyer)
             codes.append(code)
         db.session.commit()
-    barrier, answers = threading.Barrier(2), []
 
-    def redeem(code: str) -> None:
-        with pg_app.app_context():
-            barrier.wait()
-            redeem_gift_code(db.session, services().vault, code, db.session.get(User, friend_id))
-            db.session.commit()
-            answers.append(code)
-            db.session.remove()
+    def redeem(i: int) -> str:
+        redeem_gift_code(db.session, services().vault, codes[i], db.session.get(User, friend_id))
+        return codes[i]
 
-    threads = [threading.Thread(target=redeem, args=(code,)) for code in codes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(answers) == sorted(codes)
+    assert sorted(at_once(pg_app, 2, redeem)) == sorted(codes)
     with pg_app.app_context():
         (subscription,) = db.session.scalars(sa.select(Entitlement))
         assert (subscription.ends_at - subscription.starts_at).days == 60

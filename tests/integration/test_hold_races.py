@@ -17,8 +17,8 @@ from portal.ledger import Actor, balance_of, settlement_account, verify
 from portal.models import GiftCard, Merchant, utcnow
 from portal.models.holds import Hold
 from portal.money import Money
-from portal.services import services
 from tests.concurrency import at_once
+from tests.factories import card_and_cafe
 
 pytestmark = pytest.mark.postgres
 
@@ -26,17 +26,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def card(pg_app):
     """A committed $100 network card and the café that takes it: (card id, merchant id)."""
-    with pg_app.app_context():
-        cafe = Merchant(slug="corner-cafe", name="Corner Café", currency="USD")
-        db.session.add(cafe)
-        db.session.flush()
-        issued = ops.issue_card(
-            db.session, services().vault, amount=Money(10_000, "USD"), actor=Actor(), idempotency_key="issue-1"
-        )
-        db.session.commit()
-        ids = issued.card.id, cafe.id
-        db.session.remove()
-    return ids
+    return card_and_cafe(pg_app, "100.00")
 
 
 def _hold(card_id: int, cafe_id: int, key: str, amount: int = 1_000, **options) -> Hold:

@@ -13,6 +13,7 @@ from portal.models import GiftCard, Merchant, Transaction
 from portal.money import Money
 from portal.services import services
 from tests.concurrency import at_once
+from tests.factories import card_and_cafe
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("payment_path")]  # both ways of paying
 
@@ -20,17 +21,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("payment_path")]  # 
 @pytest.fixture
 def ten_dollar_card(pg_app):
     """A committed $10 network card and the café that takes it: (card id, merchant id)."""
-    with pg_app.app_context():
-        cafe = Merchant(slug="corner-cafe", name="Corner Café", currency="USD")
-        db.session.add(cafe)
-        db.session.flush()
-        issued = ops.issue_card(
-            db.session, services().vault, amount=Money(1000, "USD"), actor=Actor(), idempotency_key="issue-1"
-        )
-        db.session.commit()
-        ids = issued.card.id, cafe.id
-        db.session.remove()
-    return ids
+    return card_and_cafe(pg_app, "10.00")
 
 
 def _pay(card_id: int, cafe_id: int, key: str, amount: int = 100):

@@ -1,4 +1,5 @@
-"""Fixtures of the unit tier: a signed-in till, and the outbox with an app context held open."""
+"""Fixtures of the unit tier: a signed-in till, admin and customer, and the outbox with an app
+context held open."""
 
 from __future__ import annotations
 
@@ -16,6 +17,20 @@ def staff(client, people):
     """The signed-in staff member of corner-cafe."""
     AuthActions(client).login(people["merchant"])
     return client
+
+
+@pytest.fixture
+def admin(client, auth, people):
+    """The admin from ``people``, signed in; the client."""
+    auth.login(people["admin"])
+    return client
+
+
+@pytest.fixture
+def cara(client, auth, people):
+    """The customer from ``people``, signed in; her e-mail address."""
+    auth.login(people["customer"])
+    return people["customer"]
 
 
 @pytest.fixture

@@ -20,12 +20,6 @@ from tests.factories import merchant_by_slug, user
 from tests.pages import text
 
 
-@pytest.fixture
-def admin(client, auth, people):
-    auth.login(people["admin"])
-    return client
-
-
 def campaign(app, **raw) -> int:
     with app.app_context():
         spec = read_spec(db.session, {"code_mode": "vanity", **raw}, now=utcnow())

@@ -6,19 +6,11 @@ import csv
 import io
 import re
 
-import pytest
-
 from portal.extensions import db
 from portal.ledger import verify
 from portal.models import AuditEvent, GiftCard
 from portal.models.campaigns import Campaign, CampaignCode, CampaignJob, CampaignRecipient
 from tests.conftest import csrf_token, submit
-
-
-@pytest.fixture
-def admin(client, auth, people):
-    auth.login(people["admin"])
-    return client
 
 
 def create(admin, **fields):

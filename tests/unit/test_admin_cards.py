@@ -18,12 +18,6 @@ from tests.conftest import submit
 
 
 @pytest.fixture
-def admin(client, auth, people):
-    auth.login(people["admin"])
-    return client
-
-
-@pytest.fixture
 def card(app, people):
     """A 20.00 USD card owned by the customer: (id, full code)."""
     with app.app_context():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from portal.cards import operations
 from portal.extensions import db
 from portal.ledger import Actor, audit
@@ -15,12 +13,6 @@ from portal.money import Money
 from portal.services import services
 from portal.wallet import credit_wallet
 from tests.conftest import AuthActions, submit
-
-
-@pytest.fixture
-def admin(client, auth, people):
-    auth.login(people["admin"])
-    return client
 
 
 def user_id(app, email) -> int:

@@ -17,6 +17,7 @@ from portal.models import Merchant
 from portal.models.campaigns import Campaign, CampaignCustomer, CampaignUse
 from portal.money import Money
 from portal.services import services
+from tests.reads import refusal
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
@@ -63,12 +64,6 @@ def counted(session, campaign) -> tuple[int, int, int]:
     rows = session.scalar(db.select(db.func.count(CampaignUse.id)))
     customers = session.scalar(db.select(db.func.coalesce(db.func.sum(CampaignCustomer.uses), 0)))
     return uses, rows, customers
-
-
-def refusal(call) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        call()
-    return caught.value
 
 
 def test_a_percent_coupon_takes_its_share_rounded_half_up_and_uses_nothing(ctx):

@@ -15,6 +15,7 @@ from portal.ledger import Actor, verify
 from portal.models import Account, Transaction, User
 from portal.models.campaigns import Campaign, CampaignUse, Entitlement
 from portal.services import services
+from tests.reads import refusal
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
@@ -45,12 +46,6 @@ def plus(session, code="PLUS30", **rules) -> Campaign:
 
 def wallet(session, who="customer@example.com") -> int:
     return session.scalar(db.select(Account.balance).where(Account.key == f"wallet:{user(session, who).id}:USD")) or 0
-
-
-def refusal(call) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        call()
-    return caught.value
 
 
 def test_a_credit_code_adds_its_value_to_the_wallet(ctx):

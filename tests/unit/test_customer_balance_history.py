@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
@@ -13,12 +12,6 @@ from portal.money import Money
 from tests.conftest import submit
 from tests.factories import add_credit, new_key, user
 from tests.pages import text
-
-
-@pytest.fixture
-def cara(client, auth, people):
-    auth.login(people["customer"])
-    return people["customer"]
 
 
 def earn_at_the_cafe(app, email: str, spent: str) -> None:

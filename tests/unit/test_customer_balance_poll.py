@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
 from tests.conftest import submit
 from tests.factories import add_customer, freeze_card, issue
 from tests.pages import HTMX, text
-
-
-@pytest.fixture
-def cara(client, auth, people):
-    """The customer from ``people``, signed in."""
-    auth.login(people["customer"])
-    return people["customer"]
 
 
 def poll(client, card_id: int, etag: str | None = None):

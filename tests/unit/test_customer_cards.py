@@ -5,19 +5,10 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
-
 from portal.cards.codes import QrTokens
 from tests.conftest import PASSWORD, TEST_SECRET, submit
 from tests.factories import add_customer, expire, freeze_card, issue, pay_at_till
 from tests.pages import HTMX, text
-
-
-@pytest.fixture
-def cara(client, auth, people):
-    """The customer from ``people``, signed in."""
-    auth.login(people["customer"])
-    return people["customer"]
 
 
 def test_the_wallet_lists_cards_most_urgent_first_each_linking_to_its_page(app, client, cara):

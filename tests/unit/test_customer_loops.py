@@ -11,13 +11,7 @@ from portal.merchants import create_merchant
 from tests.conftest import submit
 from tests.factories import add_loops, new_key
 from tests.pages import HTMX, text
-from tests.reads import loops_of, snapshot
-
-
-@pytest.fixture
-def cara(client, auth, people):
-    auth.login(people["customer"])
-    return people["customer"]
+from tests.reads import loops_of, refused, snapshot
 
 
 @pytest.fixture
@@ -106,18 +100,10 @@ def test_a_double_submitted_conversion_makes_one_card(app, client, cara):
 def test_not_enough_loops_refuses_with_nothing_changed(app, client, cara):
     """Is a conversion beyond the Loops refused with the plain reason, making no card?"""
     add_loops(app, cara, 420)
-    before = snapshot(app)
-    response = _convert(client, "5.00", headers=HTMX)
-    assert response.status_code == 422
-    assert "You have 420 Loops; this needs 500" in text(response)
-    assert snapshot(app) == before
+    refused(app, lambda: _convert(client, "5.00", headers=HTMX), "You have 420 Loops; this needs 500")
 
 
 def test_an_unknown_merchant_is_refused(app, client, cara):
     """Is a merchant that isn't on the list refused by the field?"""
     add_loops(app, cara, 5000)
-    before = snapshot(app)
-    response = _convert(client, "5.00", merchant="9999")
-    assert response.status_code == 422
-    assert "Choose a merchant from the list" in text(response)
-    assert snapshot(app) == before
+    refused(app, lambda: _convert(client, "5.00", merchant="9999"), "Choose a merchant from the list")

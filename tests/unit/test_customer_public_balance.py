@@ -8,7 +8,7 @@ import pytest
 
 from portal.cards.codes import generate_card_code
 from tests.conftest import submit
-from tests.factories import expire, freeze_card, issue, pay_at_till
+from tests.factories import issue, pay_at_till, unusable_cards
 from tests.pages import HTMX, text
 from tests.reads import snapshot
 
@@ -41,12 +41,7 @@ def test_an_htmx_check_answers_with_the_fragment(app, client, people):
 
 def test_unknown_expired_frozen_and_empty_cards_get_the_same_answer(app, client, people):
     """Can a visitor tell a card that doesn't exist from an expired, frozen or empty one? (No.)"""
-    old, old_code = issue(app, kind="promotional", days=30)
-    expire(app, old)
-    cold, cold_code = issue(app)
-    freeze_card(app, cold)
-    spent, spent_code = issue(app, amount="5.00")
-    pay_at_till(app, spent, "5.00")
+    old_code, cold_code, spent_code = unusable_cards(app)
     before = snapshot(app)
     answers = set()
     for code in (generate_card_code(), old_code, cold_code, spent_code):

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from portal.cards.codes import generate_card_code
 from tests.conftest import submit
-from tests.factories import add_customer, expire, freeze_card, issue, pay_at_till
+from tests.factories import add_customer, issue, unusable_cards
 from tests.pages import HTMX, text
-from tests.reads import owner_of, snapshot, user_id
-
-
-@pytest.fixture
-def cara(client, auth, people):
-    auth.login(people["customer"])
-    return people["customer"]
+from tests.reads import owner_of, refused, snapshot, user_id
 
 
 def _redeem(client, code, **kwargs):
@@ -47,11 +39,7 @@ def test_a_card_that_belongs_to_someone_else_is_refused(app, client, cara):
     """Is another customer's card refused with "This card already belongs to someone", owner unchanged?"""
     add_customer(app, "other@example.com")
     card_id, code = issue(app, owner="other@example.com")
-    before = snapshot(app)
-    response = _redeem(client, code, headers=HTMX)
-    assert response.status_code == 422
-    assert "This card already belongs to someone" in text(response)
-    assert snapshot(app) == before
+    refused(app, lambda: _redeem(client, code, headers=HTMX), "This card already belongs to someone")
 
 
 def test_a_card_already_in_the_wallet_says_so(app, client, cara):
@@ -64,12 +52,7 @@ def test_a_card_already_in_the_wallet_says_so(app, client, cara):
 
 def test_expired_frozen_and_used_up_cards_are_refused_with_their_reason(app, client, cara):
     """Are an expired, a frozen and a spent bearer card each refused plainly, none claimed?"""
-    old, old_code = issue(app, kind="promotional", days=30)
-    expire(app, old)
-    cold, cold_code = issue(app)
-    freeze_card(app, cold)
-    spent, spent_code = issue(app, amount="5.00")
-    pay_at_till(app, spent, "5.00")
+    old_code, cold_code, spent_code = unusable_cards(app)
     before = snapshot(app)
     assert re.search(r"This card expired on \d{1,2} \w+ \d{4}", text(_redeem(client, old_code)))
     assert "This card is frozen" in text(_redeem(client, cold_code))
@@ -89,11 +72,7 @@ def test_a_typo_is_caught_by_the_check_character(app, client, cara):
 
 def test_an_unknown_code_is_not_recognised(app, client, cara):
     """Does a code that is neither a card nor a claim code say "We don't recognise that code"?"""
-    before = snapshot(app)
-    response = _redeem(client, "SUMMER-2026")
-    assert response.status_code == 422
-    assert "We don't recognise that code" in text(response)
-    assert snapshot(app) == before
+    refused(app, lambda: _redeem(client, "SUMMER-2026"), "We don't recognise that code")
 
 
 def test_guessing_card_codes_locks_the_customer_out(app, client, cara):
@@ -127,11 +106,7 @@ def test_a_credit_code_fills_the_wallet_and_a_second_use_is_refused(app, client,
     words = text(client.get("/wallet/"))
     assert "5.00 USD was added to your wallet." in words
     assert "5.00 USD" in words[words.index("Wallet credit"):words.index("Loops")]
-    before = snapshot(app)
-    again = _redeem(client, "FREE5")
-    assert again.status_code == 422
-    assert "You have already used this code" in text(again)
-    assert snapshot(app) == before
+    refused(app, lambda: _redeem(client, "FREE5"), "You have already used this code")
 
 
 def test_a_feature_code_says_until_when_it_is_unlocked(app, client, cara):

@@ -3,8 +3,6 @@ held and what is available, and the till cannot take held money."""
 
 from __future__ import annotations
 
-import pytest
-
 from portal.cards.holds import place_hold, release_hold
 from portal.extensions import db
 from portal.ledger import Actor
@@ -12,13 +10,6 @@ from portal.models import GiftCard
 from portal.money import Money
 from tests.factories import issue, merchant_by_slug, new_key
 from tests.pages import HTMX, text
-
-
-@pytest.fixture
-def cara(client, auth, people):
-    """The customer from ``people``, signed in."""
-    auth.login(people["customer"])
-    return people["customer"]
 
 
 def hold_at_cafe(app, card_id: int, amount: str) -> int:

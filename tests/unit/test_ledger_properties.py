@@ -38,6 +38,7 @@ from portal.models import Account, Entry, GiftCard, Merchant, Transaction, Trans
 from portal.money import Money
 from portal.services import services
 from portal.wallet import credit_wallet
+from tests.factories import card_and_cafe
 
 AMOUNTS = st.integers(min_value=1, max_value=3000)
 
@@ -516,14 +517,12 @@ def _tamper(app, sql: str) -> None:
 @pytest.fixture
 def spent_card(app):
     """A $10 card that paid $3 at the café, committed."""
+    card_id, cafe_id = card_and_cafe(app, "10.00")
     with app.app_context():
-        cafe = Merchant(slug="corner-cafe", name="Corner Café", currency="USD")
-        db.session.add(cafe)
-        db.session.flush()
-        issued = ops.issue_card(db.session, services().vault, amount=Money(1000, "USD"), actor=Actor(), idempotency_key="c1")
-        ops.redeem(db.session, issued.card, Money(300, "USD"), actor=Actor(), idempotency_key="r1", merchant=cafe)
+        card, cafe = db.session.get(GiftCard, card_id), db.session.get(Merchant, cafe_id)
+        ops.redeem(db.session, card, Money(300, "USD"), actor=Actor(), idempotency_key="r1", merchant=cafe)
         db.session.commit()
-        return issued.card.id
+    return card_id
 
 
 def test_verify_names_an_account_whose_stored_balance_was_tampered_with(app, spent_card):

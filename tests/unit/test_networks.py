@@ -24,12 +24,6 @@ OUT_OF_NETWORK = "This card works only in the Riverside Mall network, and Corner
 
 
 @pytest.fixture
-def admin(client, auth, people):
-    auth.login(people["admin"])
-    return client
-
-
-@pytest.fixture
 def mall(app, people):
     """Riverside Mall, a network of The Book Nook and Deli Two (not Corner Café); its id."""
     with app.app_context():

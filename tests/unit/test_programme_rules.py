@@ -20,12 +20,6 @@ from tests.pages import start_sale, text
 from tests.reads import snapshot, wallet_of
 
 
-@pytest.fixture
-def admin(client, auth, people):
-    auth.login(people["admin"])
-    return client
-
-
 def set_rules(app, kind: str, **values) -> None:
     """A kind's rules as an admin would set them (every channel and role unless told)."""
     values = {"channels": ["till", "web", "api"], "roles": ["customer", "merchant", "admin"], **values}
