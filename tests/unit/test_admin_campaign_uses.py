@@ -7,7 +7,6 @@ import csv
 import io
 
 import pytest
-import sqlalchemy as sa
 
 from portal.campaigns import redeem_code, redeem_coupon
 from portal.campaigns.definitions import create_campaign, read_spec

@@ -9,7 +9,6 @@ import pytest
 from portal.campaigns import redeem_coupon, validate_coupon
 from portal.campaigns.definitions import create_campaign, read_spec
 from portal.campaigns.generation import generate_batch, request_generation
-from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import Actor
 from portal.merchants import create_merchant

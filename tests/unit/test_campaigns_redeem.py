@@ -9,7 +9,6 @@ import pytest
 from portal.auth.users import create_user
 from portal.campaigns import active_entitlements, grant, has_feature, redeem_code
 from portal.campaigns.definitions import create_campaign, read_spec
-from portal.errors import DomainError
 from portal.extensions import db
 from portal.ledger import Actor, verify
 from portal.models import Account, Transaction, User
