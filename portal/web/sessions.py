@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
 
 
@@ -24,7 +24,10 @@ class SessionInterface(SecureCookieSessionInterface):
         return self._signing[1]
 
     def should_set_cookie(self, app: Flask, session) -> bool:
-        if g.get("background_poll"):
+        # A static file is no visit either, and must not carry the session: a script still loading
+        # when "Sign out" answers would set the old cookie again after it (and a cookie on a static
+        # file keeps shared caches from keeping the file).
+        if g.get("background_poll") or request.endpoint == "static":
             return session.modified
         return super().should_set_cookie(app, session)
 

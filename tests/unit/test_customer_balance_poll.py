@@ -82,3 +82,13 @@ def test_a_poll_is_not_a_visit_it_keeps_the_session_as_it_was_while_a_page_slide
     assert first.status_code == 200 and again.status_code == 304
     assert "Set-Cookie" not in first.headers and "Set-Cookie" not in again.headers
     assert client.get(f"/wallet/cards/{card_id}").status_code == 200  # still signed in
+
+
+def test_a_static_file_never_sets_the_session_cookie(app, client, cara):
+    """A script or stylesheet fetched while signed in carries no Set-Cookie: one still loading when
+    "Sign out everywhere" answered would put the old session back and its page would say the
+    wrong thing (Chromium caught it); a cookie on a static file also keeps caches from keeping it."""
+    assert "Set-Cookie" in client.get("/wallet/").headers  # a visit slides the session
+    for path in ("/static/js/portal.js", "/static/css/portal.css"):
+        with client.get(path) as answer:
+            assert answer.status_code == 200 and "Set-Cookie" not in answer.headers, path
