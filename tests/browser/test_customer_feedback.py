@@ -44,6 +44,9 @@ def test_a_card_given_away_shows_no_qr_code_to_pay_with(app, phone, people):
     phone.get_by_role("link", name=re.compile(r"10\.00 USD")).first.click()
     qr = phone.get_by_role("img", name="QR code to pay with this card at the till")
     expect(qr).to_be_visible()
+    # The card page's script is running: the answer then replaces its QR code in place (without it,
+    # the plain form's own page answers, with no QR code to replace).
+    phone.wait_for_load_state()
     phone.get_by_role("button", name="Give this card").click()
     expect(phone.get_by_text("Claim code", exact=True)).to_be_visible()
     expect(qr).to_have_count(0)
