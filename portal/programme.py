@@ -10,7 +10,6 @@ the roles that may redeem them; and the currencies the programme allows. No HTTP
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.errors import NotValidHere, ValidationError
+from portal.kept import Kept
 from portal.ledger import Actor, audit
 from portal.models import User, utcnow
 from portal.models.campaigns import CAMPAIGN_KINDS
@@ -54,26 +54,25 @@ class KindRules:
 # PostgreSQL one database call, then asks the database nothing more to know them. A change is
 # seen at once by the process that made it and by every other process within these seconds.
 CACHE_SECONDS = 5.0
-_cache: dict[tuple[str, str], tuple[float, KindRules]] = {}
+_kept: Kept[KindRules] = Kept(CACHE_SECONDS)
 
 
 def forget_programme_rules() -> None:
     """Drop the rules this process keeps (after a change, or a test's fresh database)."""
-    _cache.clear()
+    _kept.clear()
 
 
 def kind_rules(session: Session, kind: str) -> KindRules:
     """The programme's rules for codes of ``kind`` (kept for ``CACHE_SECONDS``)."""
-    key = (str(session.get_bind().url), kind)
-    cached = _cache.get(key)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    cached = _kept.get(session, kind)
+    if cached is not None:
+        return cached
     row = session.get(ProgrammeKind, kind)
     if row is None:
         rules = KindRules(kind)
     else:
         rules = KindRules(kind, row.default_valid_days, row.default_max_uses, tuple(row.channels), tuple(row.roles))
-    _cache[key] = (time.monotonic() + CACHE_SECONDS, rules)
+    _kept.put(session, kind, rules)
     return rules
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.errors import NotFound, ValidationError
+from portal.kept import Kept
 from portal.ledger import Actor, audit, required_reason
 from portal.models import ApiToken, User, utcnow
 
@@ -121,13 +121,12 @@ def revoke_all_tokens(session: Session, user: User, *, actor: Actor, reason: str
 # expired token, or a disabled account, is refused at once by the process that changed it and by
 # every other process within these seconds (README, "API tokens").
 CACHE_SECONDS = 5.0
-CACHE_ENTRIES = 1_000
-_cache: dict[tuple[str, str], tuple[float, ApiToken]] = {}
+_kept: Kept[ApiToken] = Kept(CACHE_SECONDS, entries=1_000)
 
 
 def forget_cached_tokens() -> None:
     """Drop every token this process keeps (after a revocation or a disabled account)."""
-    _cache.clear()
+    _kept.clear()
 
 
 def _detached_copy(row: ApiToken) -> ApiToken:
@@ -164,31 +163,29 @@ def find_token(session: Session, token: str) -> ApiToken | None:
     if not token.startswith(PREFIX):
         return None
     now = utcnow()
-    key = (str(session.get_bind().url), _digest(token))
-    cached = _cache.get(key)
-    if cached is not None and cached[0] > time.monotonic() and _still_works(cached[1], now):
-        row = session.merge(cached[1], load=False)
-        _note_use(cached[1], now)
+    digest = _digest(token)
+    cached = _kept.get(session, digest)
+    if cached is not None and _still_works(cached, now):
+        row = session.merge(cached, load=False)
+        _note_use(cached, now)
         return row
     row = session.scalar(
         sa.select(ApiToken)
         .join(ApiToken.user)
         .options(contains_eager(ApiToken.user))
         .where(
-            ApiToken.token_hash == key[1],
+            ApiToken.token_hash == digest,
             ApiToken.revoked_at.is_(None),
             sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
             User.disabled_at.is_(None),
         )
     )
     if row is None:
-        _cache.pop(key, None)
+        _kept.drop(session, digest)
         return None
-    if len(_cache) >= CACHE_ENTRIES:
-        _cache.clear()
     kept = _detached_copy(row)
     _note_use(kept, now)
-    _cache[key] = (time.monotonic() + CACHE_SECONDS, kept)
+    _kept.put(session, digest, kept)
     return row
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 import portal.auth
+import portal.kept
 import portal.tokens
 from portal.auth.users import create_user
 from portal.extensions import db
@@ -203,7 +204,7 @@ def test_a_token_revoked_by_another_process_stops_working_within_the_cache_secon
         db.session.execute(db.update(ApiToken).values(revoked_at=utcnow()))
         db.session.commit()
     later = time.monotonic() + portal.tokens.CACHE_SECONDS
-    monkeypatch.setattr(portal.tokens.time, "monotonic", lambda: later)
+    monkeypatch.setattr(portal.kept.time, "monotonic", lambda: later)
     assert calls_me(app, token) == 401
 
 
