@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.ledger import balance_by_key
 from portal.models import Account, GiftCard, Transaction, Transfer
 from portal.money import Money
 from tests.factories import user
@@ -33,7 +34,7 @@ def card_balance(app, card_id: int) -> int:
 def account_balance(app, key: str) -> int:
     """The balance of the ledger account with this key (0 when it does not exist yet)."""
     with app.app_context():
-        return db.session.scalar(sa.select(Account.balance).where(Account.key == key)) or 0
+        return balance_by_key(db.session, key)
 
 
 def loops_of(app, email: str) -> int:

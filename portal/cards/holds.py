@@ -23,7 +23,7 @@ from portal.cards.transfers import held_subquery
 from portal.errors import DomainError, InsufficientFunds, NotFound, ValidationError
 from portal.events import Movement, record_movements
 from portal.events.payloads import card_data
-from portal.ledger import SYSTEM, Actor, account_for, balance_of, fingerprint, post_or_replay, replay, system_account
+from portal.ledger import SYSTEM, Actor, account_for, balance_by_key, balance_of, fingerprint, post_or_replay, replay, system_account
 from portal.ledger.posting import posted_under, set_loaded_balance
 from portal.models import Account, Code, Entry, GiftCard, Merchant, Transaction, utcnow
 from portal.models.holds import Hold
@@ -49,7 +49,7 @@ def holds_account(session: Session, card: GiftCard) -> Account:
 
 def held_on(session: Session, card: GiftCard) -> int:
     """What the card's open holds reserve, in minor units (0 if it never had one)."""
-    return session.scalar(sa.select(Account.balance).where(Account.key == f"holds:{card.id}")) or 0
+    return balance_by_key(session, f"holds:{card.id}")
 
 
 def _lapses_at(card: GiftCard, hours: int | None, now: datetime) -> datetime:

@@ -53,6 +53,11 @@ def settlement_account(session: Session, merchant_id: int, currency: str) -> Acc
     )
 
 
+def balance_by_key(session: Session, key: str) -> int:
+    """The balance of an account by key; 0 when it was never opened (a look is not a reason to open it)."""
+    return session.scalar(sa.select(Account.balance).where(Account.key == key)) or 0
+
+
 def balance_of(session: Session, account_id: int) -> int:
     """The stored balance of an account, read from the database now."""
     balance = session.scalar(sa.select(Account.balance).where(Account.id == account_id))

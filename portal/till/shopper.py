@@ -20,8 +20,9 @@ from portal.cards.codes import CodeVault, QrTokens, is_qr_token
 from portal.cards.lookup import find_card
 from portal.customer_codes import CustomerCodes, is_customer_code
 from portal.errors import NotFound, ValidationError
+from portal.ledger import balance_by_key
 from portal.loyalty.points import conversion_rate, loops_value
-from portal.models import Account, GiftCard, Merchant, User
+from portal.models import GiftCard, Merchant, User
 from portal.money import Money
 from portal.till.card_check import check_card
 
@@ -129,11 +130,6 @@ def holdings(session: Session, shopper: Shopper, merchant: Merchant, now: dateti
     usable = [check for check in (check_card(session, card, merchant, now) for card in cards) if check.can_pay]
     user = shopper.user
     return Holdings(
-        cards=usable, wallet=Money(held(session, f"wallet:{user.id}:{merchant.currency}"), merchant.currency),
-        loops=held(session, f"loops:{user.id}"), rate=conversion_rate(user, merchant),
+        cards=usable, wallet=Money(balance_by_key(session, f"wallet:{user.id}:{merchant.currency}"), merchant.currency),
+        loops=balance_by_key(session, f"loops:{user.id}"), rate=conversion_rate(user, merchant),
     )
-
-
-def held(session: Session, key: str) -> int:
-    """The balance of an account by key; 0 when it was never opened (a look is not a reason to open it)."""
-    return session.scalar(sa.select(Account.balance).where(Account.key == key)) or 0

@@ -11,12 +11,12 @@ import pytest
 from portal.auth.users import create_user
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.ledger import Actor, verify
+from portal.ledger import Actor, balance_by_key, verify
 from portal.merchants import create_merchant
 from portal.models import Merchant, User
 from portal.money import Money
 from portal.till import checkout
-from portal.till.shopper import Shopper, held
+from portal.till.shopper import Shopper
 from portal.wallet import credit_wallet
 
 pytestmark = pytest.mark.postgres
@@ -59,5 +59,5 @@ def test_two_wallet_payments_of_one_sale_at_once_pay_what_is_due_once(pg_app):
         thread.join(timeout=30)
     assert sorted(results) == ["That is more than the 0.00 USD still to pay", "paid"]
     with pg_app.app_context():
-        assert held(db.session, f"wallet:{ids[2]}:USD") == 1000
+        assert balance_by_key(db.session, f"wallet:{ids[2]}:USD") == 1000
         assert verify(db.session) == []

@@ -237,9 +237,9 @@ def test_loops_take_whole_loops_off_at_the_rate_here(app, till, people):
     assert "300 Loops: 3.00 USD paid; 2.00 USD still to pay." in text(till.html)
     assert loops_of(app, people["customer"]) == 0 and ledger_clean(app)
     with app.app_context():
-        from portal.till.shopper import held
+        from portal.ledger import balance_by_key
 
-        assert held(db.session, "settlement:1:USD") == 300
+        assert balance_by_key(db.session, "settlement:1:USD") == 300
 
 
 def test_loops_are_capped_at_what_is_due(app, till, people):
